@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BanguiConfig(AppConfig):
+    name = "bangui"
+    verbose_name = "BanGUI"

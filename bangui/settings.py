@@ -1,0 +1,224 @@
+"""BanGUI settings. Every knob is a BANGUI_* environment variable (see
+``.env.example``); the defaults run the embedded demo: SQLite under ``var/``,
+DEBUG off, a secret key generated once and kept in ``var/``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from csp.constants import NONE, SELF
+
+from bangui.env import ImproperEnv, env_bool, env_choice, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("BANGUI_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("BANGUI_DEBUG", False)
+# Production flips the cookie and HSTS settings on; see docs/deployment.md.
+SECURE = env_bool("BANGUI_SECURE", False)
+
+
+def _secret_key() -> str:
+    key = env_str("BANGUI_SECRET_KEY")
+    if key:
+        if len(key) < 50:
+            raise ImproperEnv("BANGUI_SECRET_KEY must be at least 50 characters long")
+        return key
+    # Demo convenience: generate once, keep it beside the SQLite database so
+    # sessions survive restarts. Production sets BANGUI_SECRET_KEY.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(64))
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("BANGUI_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("BANGUI_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "template_partials",
+    "csp",
+    "django_q",
+    "bangui",
+    "accounts",
+    "jails",
+    "geo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "bangui.middleware.VaryOnHtmxMiddleware",
+]
+
+ROOT_URLCONF = "bangui.urls"
+WSGI_APPLICATION = "bangui.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "bangui.context_processors.bangui",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------
+_database_url = env_str("DATABASE_URL")
+if _database_url:
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "bangui.sqlite3",
+            "OPTIONS": {
+                # WAL lets the web workers read while the task worker writes;
+                # IMMEDIATE transactions plus a busy timeout turn write
+                # contention into a short wait instead of "database is locked".
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- auth and sessions ------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_AGE = env_int("BANGUI_SESSION_AGE", 8 * 3600, minimum=300)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = SECURE
+CSRF_COOKIE_SECURE = SECURE
+SECURE_SSL_REDIRECT = SECURE and env_bool("BANGUI_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("BANGUI_HSTS_SECONDS", 31536000 if SECURE else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
+SECURE_HSTS_PRELOAD = env_bool("BANGUI_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env_bool("BANGUI_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+_base_path = env_str("BANGUI_BASE_PATH").rstrip("/")
+if _base_path:
+    FORCE_SCRIPT_NAME = _base_path
+
+# --- content security policy: no inline scripts or styles anywhere ---------
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# --- i18n / time: stored in UTC, shown in the configured zone ---------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("BANGUI_TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+# --- static files -------------------------------------------------------------
+STATIC_URL = env_str("BANGUI_STATIC_URL", f"{_base_path}/static/")
+STATIC_ROOT = Path(env_str("BANGUI_STATIC_ROOT", str(DATA_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if env_bool("BANGUI_MANIFEST_STATIC", False)
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# --- fail2ban -----------------------------------------------------------------
+FAIL2BAN_SOCKET = env_str("BANGUI_FAIL2BAN_SOCKET", "/var/run/fail2ban/fail2ban.sock")
+FAIL2BAN_CONFIG_DIR = env_str("BANGUI_FAIL2BAN_CONFIG_DIR", "/etc/fail2ban")
+FAIL2BAN_CLIENT = env_str("BANGUI_FAIL2BAN_CLIENT", "fail2ban-client")
+FAIL2BAN_TIMEOUT = env_int("BANGUI_FAIL2BAN_TIMEOUT", 10, minimum=1, maximum=300)
+
+# --- background work: one django-q2 cluster with exactly one worker -----------
+Q_CLUSTER = {
+    "name": "bangui",
+    "workers": 1,
+    "orm": "default",
+    "timeout": 300,
+    "retry": 600,  # longer than timeout, so a slow task is never run twice
+    "catch_up": False,
+    "max_attempts": 1,
+    "save_limit": 500,
+    "ack_failures": True,
+    "poll": 1,
+}
+
+# --- logging: no secrets, one line per event ---------------------------------
+LOG_LEVEL = env_choice("BANGUI_LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+    },
+}
+
+BANGUI_VERSION = "0.1.0"

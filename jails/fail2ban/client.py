@@ -1,0 +1,319 @@
+"""The one door to fail2ban: a client for its Unix-socket protocol.
+
+One connection per operation (a Unix-socket connect costs microseconds and
+survives fail2ban restarts without stale state); :meth:`Fail2banClient.session`
+keeps one connection open for a few related commands. Every read is bounded
+in size and time, connect errors are retried briefly (fail2ban recreates its
+socket on restart), and a sent command is never re-sent.
+
+Operations that fail2ban only offers through its own CLI (reload, which needs
+the command stream built from the config files) live in :mod:`.cli`.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+import socket
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from . import validation
+from .errors import CommandError, ProtocolError, Timeout, Unreachable, UnknownJail
+from .protocol import CLOSE, END, RemoteException, decode, encode
+from .results import BanEntry, JailSettings, JailStatus, Overview, ServerSettings, ServerStatus
+
+DEFAULT_MAX_REPLY = 64 * 1024 * 1024
+_RETRYABLE_CONNECT = {errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN}
+_WITH_TIME = re.compile(
+    r"^(?P<ip>\S+)\s+(?P<start>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \+ (?P<bantime>-?\d+) = "
+    r"(?P<end>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)?"
+)
+
+
+def _local_time(text: str | None) -> datetime | None:
+    """fail2ban prints times in its host's local zone; make them aware."""
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").astimezone()
+
+
+def parse_ban_with_time(line: str) -> BanEntry:
+    match = _WITH_TIME.match(line.strip())
+    if not match:
+        return BanEntry(ip=line.split()[0] if line.split() else line, banned_at=None,
+                        bantime=None, ends_at=None)
+    bantime = int(match["bantime"])
+    return BanEntry(
+        ip=match["ip"],
+        banned_at=_local_time(match["start"]),
+        bantime=bantime,
+        ends_at=None if bantime < 0 else _local_time(match["end"]),
+    )
+
+
+class _Connection:
+    def __init__(self, sock: socket.socket, client: Fail2banClient):
+        self._sock = sock
+        self._client = client
+
+    def call(self, *command: str) -> Any:
+        cmd = [str(c) for c in command]
+        try:
+            self._sock.sendall(encode(cmd))
+            data = self._read()
+        except TimeoutError:
+            raise Timeout(self._client.socket_path, self._client.timeout, cmd) from None
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise Unreachable(self._client.socket_path, f"connection lost ({exc})") from None
+        code, payload = decode(data)
+        if code != 0:
+            raise _command_error(cmd, payload)
+        return payload
+
+    def _read(self) -> bytes:
+        limit = self._client.max_reply_bytes
+        chunks = bytearray()
+        while chunks.rfind(END, -64) == -1:
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise Unreachable(self._client.socket_path, "fail2ban closed the connection "
+                                  "before answering")
+            chunks += chunk
+            if len(chunks) > limit:
+                raise ProtocolError(
+                    f"fail2ban's reply exceeded {limit:,} bytes; refused to read further"
+                )
+        return bytes(chunks)
+
+    def close(self) -> None:
+        try:
+            self._sock.sendall(CLOSE + END)
+        except OSError:
+            pass
+        finally:
+            self._sock.close()
+
+
+def _command_error(cmd: list[str], payload: Any) -> CommandError:
+    if isinstance(payload, RemoteException):
+        remote, message = payload.remote_class, payload.message()
+    else:
+        remote, message = type(payload).__name__, str(payload)
+    if remote.endswith("UnknownJailException"):
+        return UnknownJail(cmd, remote, message)
+    if message == remote:
+        message = f"{remote} (no detail given)"
+    return CommandError(cmd, remote, message)
+
+
+class Fail2banClient:
+    """Talks to one fail2ban-server over its socket."""
+
+    def __init__(
+        self,
+        socket_path: str,
+        *,
+        timeout: float = 10.0,
+        connect_retries: int = 2,
+        retry_delay: float = 0.05,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY,
+    ):
+        self.socket_path = str(socket_path)
+        self.timeout = timeout
+        self.connect_retries = connect_retries
+        self.retry_delay = retry_delay
+        self.max_reply_bytes = max_reply_bytes
+
+    def __repr__(self) -> str:
+        return f"Fail2banClient({self.socket_path!r})"
+
+    # -- plumbing ------------------------------------------------------------------
+    def _connect(self) -> socket.socket:
+        attempt = 0
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(self.socket_path)
+                return sock
+            except TimeoutError:
+                sock.close()
+                raise Unreachable(self.socket_path, "connect timed out") from None
+            except OSError as exc:
+                sock.close()
+                if exc.errno in _RETRYABLE_CONNECT and attempt < self.connect_retries:
+                    attempt += 1
+                    time.sleep(self.retry_delay * attempt)
+                    continue
+                reason = exc.strerror or str(exc)
+                if exc.errno == errno.ENOENT:
+                    reason = "no socket at that path"
+                raise Unreachable(self.socket_path, reason) from None
+
+    @contextmanager
+    def session(self) -> Iterator[_Connection]:
+        """One connection for several commands (the status bar reads N+1)."""
+        conn = _Connection(self._connect(), self)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def call(self, *command: str) -> Any:
+        with self.session() as conn:
+            return conn.call(*command)
+
+    # -- server --------------------------------------------------------------------
+    def ping(self) -> bool:
+        return self.call("ping") == "pong"
+
+    def version(self) -> str:
+        return str(self.call("version"))
+
+    def jail_names(self) -> list[str]:
+        return _jail_list(self.call("status"))
+
+    def server_status(self) -> ServerStatus:
+        with self.session() as conn:
+            return ServerStatus(version=str(conn.call("version")),
+                                jails=_jail_list(conn.call("status")))
+
+    def overview(self) -> Overview:
+        """Version plus every jail's counters, on one connection."""
+        with self.session() as conn:
+            version = str(conn.call("version"))
+            jails = [
+                _jail_status(name, conn.call("status", name, "short"))
+                for name in _jail_list(conn.call("status"))
+            ]
+        return Overview(version=version, jails=jails)
+
+    def server_settings(self) -> ServerSettings:
+        with self.session() as conn:
+            return ServerSettings(
+                loglevel=str(conn.call("get", "loglevel")),
+                logtarget=str(conn.call("get", "logtarget")),
+                dbfile=conn.call("get", "dbfile"),
+                dbpurgeage=conn.call("get", "dbpurgeage"),
+            )
+
+    def set_loglevel(self, level: str) -> str:
+        level = level.strip().upper()
+        allowed = {"CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG", "TRACEDEBUG",
+                   "HEAVYDEBUG"}
+        if level not in allowed:
+            raise validation.InvalidInput(f"{level!r} is not a fail2ban log level")
+        return str(self.call("set", "loglevel", level))
+
+    def set_logtarget(self, target: str) -> str:
+        return str(self.call("set", "logtarget", target))
+
+    def set_dbpurgeage(self, seconds: int) -> int:
+        if int(seconds) < 0:
+            raise validation.InvalidInput("dbpurgeage must be zero or more seconds")
+        return self.call("set", "dbpurgeage", str(int(seconds)))
+
+    # -- jails -----------------------------------------------------------------------
+    def jail_status(self, jail: str) -> JailStatus:
+        jail = validation.jail_name(jail)
+        return _jail_status(jail, self.call("status", jail))
+
+    def banned_with_time(self, jail: str) -> list[BanEntry]:
+        jail = validation.jail_name(jail)
+        try:
+            lines = self.call("get", jail, "banip", "--with-time")
+        except UnknownJail:
+            raise
+        except CommandError:
+            # Servers older than 0.10 lack --with-time: fall back to bare IPs.
+            return [BanEntry(ip, None, None, None) for ip in self.call("get", jail, "banned")]
+        return [parse_ban_with_time(line) for line in lines]
+
+    def jails_of_ip(self, ip: str) -> list[str]:
+        ip = validation.ip_address(ip)
+        reply = self.call("banned", ip)
+        return list(reply[0]) if reply else []
+
+    def ban(self, jail: str, ips: Iterable[str]) -> int:
+        """Ban IPs in one jail; returns how many were newly banned."""
+        jail = validation.jail_name(jail)
+        return int(self.call("set", jail, "banip", *validation.ip_addresses(ips)))
+
+    def unban(self, jail: str, ips: Iterable[str]) -> int:
+        jail = validation.jail_name(jail)
+        return int(self.call("set", jail, "unbanip", *validation.ip_addresses(ips)))
+
+    def unban_everywhere(self, ips: Iterable[str]) -> int:
+        return int(self.call("unban", *validation.ip_addresses(ips)))
+
+    def unban_all(self) -> int:
+        return int(self.call("unban", "--all"))
+
+    def stop_jail(self, jail: str) -> None:
+        self.call("stop", validation.jail_name(jail))
+
+    def set_idle(self, jail: str, idle: bool) -> bool:
+        return bool(self.call("set", validation.jail_name(jail), "idle", "on" if idle else "off"))
+
+    def jail_settings(self, jail: str, backend: str | None = None) -> JailSettings:
+        """Settings of a running jail. fail2ban 1.0 has no ``get JAIL backend``:
+        pass the backend read from the config (see :func:`.cli.jail_backends`)."""
+        jail = validation.jail_name(jail)
+        with self.session() as conn:
+            def get(what: str) -> Any:
+                return conn.call("get", jail, what)
+
+            return JailSettings(
+                name=jail,
+                bantime=int(get("bantime")),
+                findtime=int(get("findtime")),
+                maxretry=int(get("maxretry")),
+                backend=backend,
+                log_paths=list(get("logpath")),
+                ignore_ips=list(get("ignoreip")),
+                ignore_self=bool(get("ignoreself")),
+                actions=list(get("actions")),
+            )
+
+    def add_ignore(self, jail: str, value: str) -> list[str]:
+        return list(self.call("set", validation.jail_name(jail), "addignoreip",
+                              validation.ip_or_network(value)))
+
+    def remove_ignore(self, jail: str, value: str) -> list[str]:
+        return list(self.call("set", validation.jail_name(jail), "delignoreip",
+                              validation.ip_or_network(value)))
+
+    def set_ignore_self(self, jail: str, on: bool) -> bool:
+        return bool(self.call("set", validation.jail_name(jail), "ignoreself",
+                              "true" if on else "false"))
+
+
+def _pairs(payload: Any) -> dict[str, Any]:
+    try:
+        return {str(k): v for k, v in payload}
+    except (TypeError, ValueError):
+        raise ProtocolError(f"unexpected status reply shape: {payload!r:.200}") from None
+
+
+def _jail_list(payload: Any) -> list[str]:
+    text = _pairs(payload).get("Jail list", "")
+    return [name.strip() for name in str(text).split(",") if name.strip()]
+
+
+def _jail_status(name: str, payload: Any) -> JailStatus:
+    sections = _pairs(payload)
+    filt = _pairs(sections.get("Filter", []))
+    acts = _pairs(sections.get("Actions", []))
+    return JailStatus(
+        name=name,
+        currently_failed=int(filt.get("Currently failed", 0)),
+        total_failed=int(filt.get("Total failed", 0)),
+        file_list=list(filt.get("File list", []) or []),
+        currently_banned=int(acts.get("Currently banned", 0)),
+        total_banned=int(acts.get("Total banned", 0)),
+        banned_ips=list(acts.get("Banned IP list", []) or []),
+    )

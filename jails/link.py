@@ -1,0 +1,25 @@
+"""Where BanGUI finds its fail2ban: clients built from the current settings.
+
+Views, commands and tasks call :func:`client` / :func:`cli` instead of
+building clients themselves, so the socket path has one source of truth.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from jails.fail2ban import Fail2banCli, Fail2banClient
+
+
+def socket_path() -> str:
+    return settings.FAIL2BAN_SOCKET
+
+
+def client(*, connect_retries: int = 2) -> Fail2banClient:
+    return Fail2banClient(socket_path(), timeout=settings.FAIL2BAN_TIMEOUT,
+                          connect_retries=connect_retries)
+
+
+def cli() -> Fail2banCli:
+    return Fail2banCli(settings.FAIL2BAN_CONFIG_DIR, socket_path(),
+                       binary=settings.FAIL2BAN_CLIENT)
