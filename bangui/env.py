@@ -32,7 +32,9 @@ def env_bool(name: str, default: bool = False, environ: Mapping[str, str] = os.e
         return True
     if value in _FALSE:
         return False
-    raise ImproperEnv(f"{name}={raw!r} is not a boolean; use one of 1/0, true/false, yes/no, on/off")
+    raise ImproperEnv(
+        f"{name}={raw!r} is not a boolean; use one of 1/0, true/false, yes/no, on/off"
+    )
 
 
 def env_int(

@@ -8,8 +8,8 @@ from .errors import (
     InvalidInput,
     ProtocolError,
     Timeout,
-    Unreachable,
     UnknownJail,
+    Unreachable,
 )
 
 __all__ = [

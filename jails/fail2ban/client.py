@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from . import validation
-from .errors import CommandError, ProtocolError, Timeout, Unreachable, UnknownJail
+from .errors import CommandError, ProtocolError, Timeout, UnknownJail, Unreachable
 from .protocol import CLOSE, END, RemoteException, decode, encode
 from .results import BanEntry, JailSettings, JailStatus, Overview, ServerSettings, ServerStatus
 

@@ -26,7 +26,7 @@ CLOSE = b"<F2B_CLOSE_COMMAND>"
 _SAFE_BUILTINS = {"set", "frozenset", "list", "dict", "tuple", "str", "int", "float", "bool"}
 
 
-class RemoteException(Exception):  # noqa: N818 - mirrors the remote class name
+class RemoteException(Exception):
     """Stand-in for an exception instance found in a reply."""
 
     def __init__(self, *args: Any):
@@ -57,6 +57,8 @@ def _looks_like_exception(module: str, name: str) -> bool:
 
 class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
+        if module == "__builtin__":  # protocol 2 spells it the Python 2 way
+            module = "builtins"
         if module == "builtins" and name in _SAFE_BUILTINS:
             return getattr(builtins, name)
         if _looks_like_exception(module, name):

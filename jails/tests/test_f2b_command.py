@@ -1,0 +1,85 @@
+"""``manage.py f2b`` against the real sandboxed fail2ban, as a subprocess,
+so exit codes and stderr are what an operator sees."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def f2b_cmd(f2b, tmp_path):
+    env = {
+        **os.environ,
+        "BANGUI_FAIL2BAN_SOCKET": str(f2b.socket),
+        "BANGUI_FAIL2BAN_CONFIG_DIR": str(f2b.confdir),
+        "BANGUI_DATA_DIR": str(tmp_path),
+    }
+    env.pop("DATABASE_URL", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "f2b", *args],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False,
+        )
+
+    return run
+
+
+def test_it_bans_and_unbans_for_real(f2b_cmd, f2b_client):
+    result = f2b_cmd("ban", "sshd", "203.0.113.9")
+    assert result.returncode == 0, result.stderr
+    assert "203.0.113.9" in f2b_client.jail_status("sshd").banned_ips
+    result = f2b_cmd("unban", "sshd", "203.0.113.9")
+    assert result.returncode == 0, result.stderr
+    assert "203.0.113.9" not in f2b_client.jail_status("sshd").banned_ips
+
+
+def test_it_unbans_from_all_jails_without_a_jail(f2b_cmd, f2b_client):
+    f2b_client.ban("sshd", ["198.51.100.4"])
+    f2b_client.ban("nginx-http-auth", ["198.51.100.4"])
+    result = f2b_cmd("unban", "198.51.100.4")
+    assert result.returncode == 0, result.stderr
+    assert f2b_client.jails_of_ip("198.51.100.4") == []
+
+
+def test_it_refuses_an_invalid_ip_and_sends_nothing(f2b_cmd, f2b_client):
+    result = f2b_cmd("ban", "sshd", "not-an-ip")
+    assert result.returncode == 2
+    assert "not-an-ip" in result.stderr and "not a valid" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert f2b_client.jail_status("sshd").banned_ips == []
+
+
+def test_it_reports_an_unknown_jail(f2b_cmd):
+    result = f2b_cmd("ban", "nojail", "203.0.113.9")
+    assert result.returncode == 1
+    assert "no jail named 'nojail'" in result.stderr
+
+
+def test_it_prints_status(f2b_cmd, f2b_client):
+    f2b_client.ban("sshd", ["192.0.2.77"])
+    result = f2b_cmd("status")
+    assert result.returncode == 0
+    assert "2 jails, 1 banned now" in result.stdout
+    result = f2b_cmd("status", "sshd")
+    assert "banned: 192.0.2.77" in result.stdout
+
+
+def test_it_fails_clearly_when_fail2ban_is_down(f2b_cmd, f2b):
+    f2b.stop()
+    result = f2b_cmd("status")
+    assert result.returncode == 1
+    assert "fail2ban unreachable at" in result.stderr
+
+
+def test_it_stops_and_starts_a_jail(f2b_cmd, f2b_client):
+    assert f2b_cmd("stop", "nginx-http-auth").returncode == 0
+    assert f2b_client.jail_names() == ["sshd"]
+    result = f2b_cmd("start", "nginx-http-auth")
+    assert result.returncode == 0, result.stderr
+    assert sorted(f2b_client.jail_names()) == ["nginx-http-auth", "sshd"]
