@@ -1,8 +1,8 @@
 from django.urls import path
 
-from jails import views
+from jails.views import status
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("status/", views.status_bar, name="status_bar"),
+    path("", status.dashboard, name="dashboard"),
+    path("status/", status.status_bar, name="status_bar"),
 ]
