@@ -1,0 +1,1 @@
+"""Blocklist imports: download (SSRF-guarded), parse, ban in batches."""

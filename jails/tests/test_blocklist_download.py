@@ -1,0 +1,165 @@
+"""The downloader against a real local HTTP server (and the guard refusing
+that same server when private targets are not allowed)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from jails.blocklists.download import (
+    BlockedTarget,
+    DownloadError,
+    DownloadPolicy,
+    check_target,
+    fetch,
+)
+
+
+class Routes:
+    """path -> list of (status, headers, body, delay); each hit pops the first
+    entry until one is left."""
+
+    def __init__(self):
+        self.routes: dict[str, list[tuple[int, dict, bytes, float]]] = {}
+        self.hits: dict[str, int] = {}
+
+    def add(self, path, status=200, body=b"", headers=None, delay=0.0):
+        self.routes.setdefault(path, []).append((status, headers or {}, body, delay))
+
+
+@pytest.fixture
+def server():
+    routes = Routes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            routes.hits[self.path] = routes.hits.get(self.path, 0) + 1
+            entries = routes.routes.get(self.path) or [(404, {}, b"no", 0.0)]
+            status, headers, body, delay = entries[0] if len(entries) == 1 else entries.pop(0)
+            time.sleep(delay)
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    routes.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield routes
+    httpd.shutdown()
+    httpd.server_close()
+
+
+LOCAL = DownloadPolicy(allow_private=True, backoff=0.01, timeout=2)
+
+
+def test_it_downloads_a_list(server):
+    server.add("/list.txt", body=b"203.0.113.1\n")
+    result = fetch(server.base + "/list.txt", LOCAL)
+    assert result.body == b"203.0.113.1\n"
+    assert result.attempts == 1
+
+
+def test_it_retries_a_500_then_succeeds(server):
+    server.add("/flaky", status=500)
+    server.add("/flaky", body=b"203.0.113.2\n")
+    slept = []
+    result = fetch(server.base + "/flaky", LOCAL, sleep=slept.append)
+    assert result.body == b"203.0.113.2\n"
+    assert result.attempts == 2
+    assert slept == [0.01]
+
+
+def test_it_gives_up_after_repeated_429(server):
+    server.add("/busy", status=429)
+    with pytest.raises(DownloadError, match="gave up after 3 attempts: HTTP 429"):
+        fetch(server.base + "/busy", LOCAL, sleep=lambda s: None)
+    assert server.hits["/busy"] == 3
+
+
+def test_it_times_out_on_a_slow_server(server):
+    server.add("/slow", body=b"203.0.113.3\n", delay=1.5)
+    policy = DownloadPolicy(allow_private=True, timeout=0.3, attempts=2, backoff=0)
+    with pytest.raises(DownloadError, match="timed out"):
+        fetch(server.base + "/slow", policy)
+
+
+def test_it_refuses_an_oversize_body(server):
+    server.add("/big", body=b"203.0.113.4\n" * 1000)
+    with pytest.raises(DownloadError, match="over the 100-byte limit"):
+        fetch(server.base + "/big", DownloadPolicy(allow_private=True, max_bytes=100))
+
+
+def test_it_does_not_retry_a_404(server):
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        fetch(server.base + "/missing", LOCAL)
+    assert server.hits["/missing"] == 1
+
+
+def test_the_guard_refuses_localhost_when_private_targets_are_off(server):
+    server.add("/list.txt", body=b"203.0.113.1\n")
+    with pytest.raises(BlockedTarget, match="loopback"):
+        fetch(server.base + "/list.txt", DownloadPolicy())
+    assert "/list.txt" not in server.hits
+
+
+def test_the_guard_rechecks_redirects(server, monkeypatch):
+    # A "public" name that redirects to 127.0.0.1: the first hop passes the
+    # guard (resolution faked as public), the redirect target must not.
+    import jails.blocklists.download as download
+
+    real_resolve = download._resolve
+    monkeypatch.setattr(download, "_resolve",
+                        lambda host: ["93.184.216.34"] if host == "lists.example" else
+                        real_resolve(host))
+    port = server.base.rsplit(":", 1)[1]
+
+    class FakeSession:
+        def __init__(self):
+            import requests
+
+            self.real = requests.Session()
+
+        def get(self, url, **kw):
+            if url.startswith("http://lists.example"):
+                url = url.replace("lists.example", f"127.0.0.1:{port}", 1)
+            return self.real.get(url, **kw)
+
+    server.add("/redir", status=302, headers={"Location": f"http://127.0.0.1:{port}/list.txt"})
+    server.add("/list.txt", body=b"203.0.113.1\n")
+    with pytest.raises(BlockedTarget, match=r"127\.0\.0\.1"):
+        fetch("http://lists.example/redir", DownloadPolicy(), session=FakeSession())
+    assert server.hits.get("/redir") == 1
+    assert "/list.txt" not in server.hits
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("ftp://example.org/list", "only http and https"),
+    ("file:///etc/passwd", "only http and https"),
+    ("http://user:pw@203.0.113.9/list", "credentials"),
+    ("http://10.1.2.3/list", "private"),
+    ("http://169.254.169.254/latest/meta-data", "link-local"),
+    ("http://[::1]/list", "loopback"),
+    ("http://[::ffff:127.0.0.1]/list", "loopback"),
+    ("http://[fe80::1]/list", "link-local"),
+    ("http://224.0.0.1/list", "multicast"),
+    ("http://0.0.0.0/list", "unspecified"),
+    ("http://[2002:7f00:1::]/list", "loopback"),  # 6to4 wrapping 127.0.0.1
+    ("http://100.64.0.1/list", "non-global"),  # carrier-grade NAT
+])
+def test_the_guard_refuses_non_public_targets(url, reason):
+    with pytest.raises(BlockedTarget, match=reason):
+        check_target(url)
+
+
+def test_the_guard_accepts_a_public_address():
+    check_target("https://203.0.113.1/list.txt".replace("203.0.113.1", "93.184.216.34"))

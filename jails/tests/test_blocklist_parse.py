@@ -1,0 +1,47 @@
+import pytest
+
+from jails.blocklists.parse import GarbageList, parse
+
+
+def test_it_reads_addresses_with_comments_crlf_bom_and_trailing_text():
+    body = (
+        "\ufeff# a list\r\n"
+        "203.0.113.1\r\n"
+        "\r\n"
+        "; another comment\r\n"
+        "203.0.113.2  # scanner\r\n"
+        "203.0.113.3\t17\r\n"
+        "2001:db8::1,extra\r\n"
+    ).encode()
+    result = parse(body)
+    assert result.ips == ["203.0.113.1", "203.0.113.2", "203.0.113.3", "2001:db8::1"]
+    assert (result.valid, result.invalid) == (4, 0)
+
+
+def test_it_counts_invalid_and_duplicate_lines():
+    result = parse(b"203.0.113.1\nnot-an-ip\n203.0.113.1\n999.1.1.1\n")
+    assert result.ips == ["203.0.113.1"]
+    assert result.invalid == 2
+    assert result.duplicates == 1
+    assert result.invalid_samples == ["not-an-ip", "999.1.1.1"]
+
+
+def test_it_expands_small_networks_and_skips_large_ones():
+    result = parse(b"198.51.100.0/30\n10.0.0.0/8\n203.0.113.7/32\n", cidr_limit=256)
+    assert result.ips == ["198.51.100.1", "198.51.100.2", "203.0.113.7"]
+    assert result.skipped_networks == 1
+
+
+def test_it_refuses_binary_data():
+    with pytest.raises(GarbageList, match="binary"):
+        parse(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+
+
+def test_it_refuses_a_page_without_any_address():
+    with pytest.raises(GarbageList, match="no valid address"):
+        parse(b"<html><body>Not found</body></html>\n")
+
+
+def test_an_empty_list_is_not_garbage():
+    result = parse(b"# nothing today\n")
+    assert result.ips == [] and result.valid == 0
