@@ -1,0 +1,403 @@
+"""GeoCache: the one object that owns all mutable geo state of a process.
+
+Holds the in-memory cache (ip -> GeoResult), the negative cache of recent
+failures, the dirty set of new answers not yet written to ``geo_cache``,
+pending ``last_seen`` touches, the resolvers (and through them the MMDB
+readers and the HTTP rate limiter) and the lock guarding all of it. One
+instance per process, reached through ``geo.service.get_cache()``; tests
+build their own.
+
+Two ways in:
+
+* ``lookup``/``lookup_batch`` — for the background worker (archive sync,
+  blocklist imports, re-resolve). Misses are read from the database, then
+  resolved; new answers and touches are kept in memory and written in bulk
+  by ``flush_dirty`` (the ``geo.tasks.flush`` schedule, every minute, and
+  on worker shutdown). Remote resolvers run only when ``allow_remote`` is
+  set, which only the worker does.
+* ``lookup_cached_only`` — for page views: memory, one read of
+  ``geo_cache``, then the read-only local MMDB. It never writes to the
+  database, never queues a write, and never calls a remote resolver.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from itertools import islice
+from typing import Protocol
+
+from django.db import transaction
+from django.utils import timezone
+
+from geo.result import (
+    SOURCE_NONE,
+    GeoResult,
+    is_local,
+    local_result,
+    none_result,
+    parse_ip,
+)
+
+logger = logging.getLogger(__name__)
+
+NEGATIVE_TTL = 300.0  # seconds a failed address is not tried again
+DB_CHUNK = 500  # addresses per IN (...) query; well under SQLite's variable limit
+MAX_ENTRIES = 200_000
+
+
+class Resolver(Protocol):
+    """Something that locates addresses. ``resolve`` returns, per address,
+    a GeoResult, or None when it tried and failed; an address missing from
+    the answer was not tried (e.g. a rate limit) and is not a failure."""
+
+    source: str
+    remote: bool
+
+    def resolve(self, ips: Iterable[str]) -> dict[str, GeoResult | None]: ...
+
+
+class GeoCache:
+    def __init__(
+        self,
+        resolvers: Sequence[Resolver] = (),
+        *,
+        allow_remote: bool = False,
+        use_db: bool = True,
+        negative_ttl: float = NEGATIVE_TTL,
+        max_entries: int = MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = timezone.now,
+    ) -> None:
+        self.resolvers: list[Resolver] = list(resolvers)
+        # Only the worker turns this on (geo.apps, on django-q2's post_spawn).
+        self.allow_remote = allow_remote
+        self.use_db = use_db
+        self.negative_ttl = negative_ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._now = now
+        self._lock = threading.RLock()
+        self._memory: dict[str, GeoResult] = {}
+        self._negative: dict[str, float] = {}  # ip -> clock() when it may be tried again
+        self._dirty: dict[str, datetime] = {}  # ip -> resolved_at, not yet in geo_cache
+        self._touches: dict[str, datetime] = {}  # ip -> last_seen, not yet in geo_cache
+
+    # --- lookups --------------------------------------------------------------
+
+    def lookup(self, ip: str) -> GeoResult:
+        hit = self._memory.get(ip)
+        if hit is not None and hit.country_code is not None:
+            now = self._now()
+            with self._lock:
+                self._touches[ip] = now
+            return hit
+        return self.lookup_batch([ip])[ip]
+
+    def lookup_batch(
+        self, ips: Iterable[str], *, remote: bool | None = None
+    ) -> dict[str, GeoResult]:
+        """A GeoResult for every address in ``ips`` (keyed as given). Marks
+        each as seen now. Remote resolvers run when ``remote`` (default: the
+        cache's ``allow_remote``) is true."""
+        now = self._now()
+        out, misses = self._from_memory(ips, touch_at=now)
+        if not misses:
+            return out
+        if self.use_db:
+            for key, row in self._read_db(list(misses)).items():
+                if row.country_code is None:
+                    continue  # known, unresolved: try again below
+                with self._lock:
+                    self._remember(key, row)
+                    self._touches[key] = now
+                for raw in misses.pop(key):
+                    out[raw] = row
+        if misses:
+            allow = self.allow_remote if remote is None else remote
+            for key, result in self._resolve(list(misses), remote=allow, now=now).items():
+                for raw in misses[key]:
+                    out[raw] = result
+        return out
+
+    def lookup_cached_only(self, ips: Iterable[str]) -> dict[str, GeoResult]:
+        """Memory, then one read of geo_cache, then the local MMDB. No
+        database writes, no queued writes, no network: safe in page views."""
+        out, misses = self._from_memory(ips, touch_at=None)
+        if not misses:
+            return out
+        if self.use_db:
+            for key, row in self._read_db(list(misses)).items():
+                if row.country_code is None:
+                    continue
+                with self._lock:
+                    self._remember(key, row)  # a copy of a stored row: never dirty
+                for raw in misses.pop(key):
+                    out[raw] = row
+        local = [r for r in self.resolvers if not r.remote]
+        pending = list(misses)
+        for resolver in local:
+            if not pending:
+                break
+            answers = self._ask(resolver, pending)
+            still = []
+            for key in pending:
+                found = answers.get(key)
+                if found is not None and found.country_code is not None:
+                    for raw in misses[key]:
+                        out[raw] = found
+                else:
+                    still.append(key)
+            pending = still
+        for key in pending:
+            result = none_result(key)
+            for raw in misses[key]:
+                out[raw] = result
+        return out
+
+    def refresh(self, ips: Iterable[str], *, remote: bool | None = None) -> dict[str, GeoResult]:
+        """Resolve ``ips`` again, ignoring memory and the database but not
+        the negative cache (re-resolve). Returns only the addresses that got
+        a country; those are stored and marked dirty."""
+        keys = []
+        for raw in ips:
+            try:
+                addr = parse_ip(raw)
+            except ValueError:
+                continue
+            if not is_local(addr):
+                keys.append(str(addr))
+        allow = self.allow_remote if remote is None else remote
+        results = self._resolve(keys, remote=allow, now=self._now(), store_failures=False)
+        return {k: r for k, r in results.items() if r.country_code is not None}
+
+    # --- persistence -------------------------------------------------------------
+
+    def flush_dirty(self) -> int:
+        """Write new answers (one bulk upsert) and coalesced last_seen touches
+        (one UPDATE per minute of touches) to geo_cache. Returns the number
+        of rows written. On a database error nothing is lost: the pending
+        work goes back into memory and the error is raised."""
+        from geo.models import GeoCacheEntry
+
+        with self._lock:
+            dirty, self._dirty = self._dirty, {}
+            touches, self._touches = self._touches, {}
+            rows = []
+            for ip, resolved_at in dirty.items():
+                result = self._memory.get(ip)
+                if result is None:
+                    continue
+                rows.append(GeoCacheEntry(
+                    ip=ip, country_code=result.country_code, country_name=result.country_name,
+                    asn=result.asn, org=result.org, source=result.source,
+                    resolved_at=resolved_at, last_seen=max(touches.pop(ip, resolved_at),
+                                                           resolved_at),
+                ))
+        by_minute: dict[datetime, list[str]] = {}
+        for ip, seen in touches.items():
+            by_minute.setdefault(seen.replace(second=0, microsecond=0), []).append(ip)
+        written = 0
+        try:
+            with transaction.atomic():
+                if rows:
+                    GeoCacheEntry.objects.bulk_create(
+                        rows, batch_size=DB_CHUNK, update_conflicts=True, unique_fields=["ip"],
+                        update_fields=["country_code", "country_name", "asn", "org", "source",
+                                       "resolved_at", "last_seen"],
+                    )
+                    written += len(rows)
+                for minute, ips in sorted(by_minute.items()):
+                    for chunk in _chunks(ips, DB_CHUNK):
+                        written += GeoCacheEntry.objects.filter(
+                            ip__in=chunk, last_seen__lt=minute
+                        ).update(last_seen=minute)
+        except Exception:
+            with self._lock:
+                for ip, resolved_at in dirty.items():
+                    self._dirty.setdefault(ip, resolved_at)
+                for row in rows:
+                    touches.setdefault(row.ip, row.last_seen)
+                for ip, seen in touches.items():
+                    current = self._touches.get(ip)
+                    if current is None or current < seen:
+                        self._touches[ip] = seen
+            raise
+        return written
+
+    def load_from_db(self, limit: int | None = None) -> int:
+        """Warm memory with the most recently seen resolved rows."""
+        from geo.models import GeoCacheEntry
+
+        limit = min(limit or self.max_entries, self.max_entries)
+        rows = (GeoCacheEntry.objects.filter(country_code__isnull=False)
+                .order_by("-last_seen")[:limit])
+        count = 0
+        with self._lock:
+            for row in rows.iterator(chunk_size=2000):
+                self._memory.setdefault(row.ip, row.to_result())
+                count += 1
+        return count
+
+    def forget(self, ips: Iterable[str]) -> None:
+        """Drop addresses whose rows were deleted (cleanup)."""
+        with self._lock:
+            for ip in ips:
+                self._memory.pop(ip, None)
+                self._dirty.pop(ip, None)
+                self._touches.pop(ip, None)
+                self._negative.pop(ip, None)
+
+    def clear(self) -> None:
+        """Forget everything held in memory, unflushed work included."""
+        with self._lock:
+            self._memory.clear()
+            self._negative.clear()
+            self._dirty.clear()
+            self._touches.clear()
+
+    def is_negative(self, ip: str) -> bool:
+        with self._lock:
+            return self._negative.get(ip, 0.0) > self._clock()
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"memory": len(self._memory), "negative": len(self._negative),
+                    "dirty": len(self._dirty), "touches": len(self._touches)}
+
+    def close(self) -> None:
+        for resolver in self.resolvers:
+            close = getattr(resolver, "close", None)
+            if close is not None:
+                close()
+
+    # --- internals ------------------------------------------------------------
+
+    def _from_memory(
+        self, ips: Iterable[str], *, touch_at: datetime | None
+    ) -> tuple[dict[str, GeoResult], dict[str, list[str]]]:
+        """Answers memory can give, and the misses as normalised key ->
+        the spellings asked for. Unresolved memory entries count as misses
+        so they are retried once their negative-cache time is over."""
+        out: dict[str, GeoResult] = {}
+        misses: dict[str, list[str]] = {}
+        memory, touches = self._memory, self._touches
+        with self._lock:
+            for raw in ips:
+                hit = memory.get(raw)
+                if hit is not None and hit.country_code is not None:
+                    out[raw] = hit
+                    if touch_at is not None:
+                        touches[raw] = touch_at
+                    continue
+                try:
+                    addr = parse_ip(raw)
+                except (ValueError, AttributeError):
+                    out[raw] = none_result(str(raw))
+                    continue
+                if is_local(addr):
+                    out[raw] = local_result(str(addr))
+                    continue
+                key = str(addr)
+                if key != raw:
+                    hit = memory.get(key)
+                    if hit is not None and hit.country_code is not None:
+                        out[raw] = hit
+                        if touch_at is not None:
+                            touches[key] = touch_at
+                        continue
+                misses.setdefault(key, []).append(raw)
+        return out, misses
+
+    def _read_db(self, keys: list[str]) -> dict[str, GeoResult]:
+        from geo.models import GeoCacheEntry
+
+        found: dict[str, GeoResult] = {}
+        for chunk in _chunks(keys, DB_CHUNK):
+            rows = GeoCacheEntry.objects.filter(ip__in=chunk).values_list(
+                "ip", "country_code", "country_name", "asn", "org", "source"
+            )
+            for ip, code, name, asn, org, source in rows:
+                found[ip] = GeoResult(ip, code, name, asn, org, source)
+        return found
+
+    def _ask(self, resolver: Resolver, keys: list[str]) -> dict[str, GeoResult | None]:
+        try:
+            return resolver.resolve(keys)
+        except Exception:
+            logger.exception("geo resolver %s failed", getattr(resolver, "source", resolver))
+            return dict.fromkeys(keys)
+
+    def _resolve(
+        self, keys: list[str], *, remote: bool, now: datetime, store_failures: bool = True
+    ) -> dict[str, GeoResult]:
+        """Ask the resolvers in order about ``keys`` (normalised, public).
+        Stores and dirties what they answer; failures go to the negative
+        cache and, with ``store_failures``, are stored unresolved so
+        re-resolve finds them. Re-resolve passes False: a failed retry must
+        not erase a country found earlier."""
+        out: dict[str, GeoResult] = {}
+        tick = self._clock()
+        with self._lock:
+            pending = []
+            for key in keys:
+                if self._negative.get(key, 0.0) > tick:
+                    out[key] = self._memory.get(key) or none_result(key)
+                else:
+                    self._negative.pop(key, None)
+                    pending.append(key)
+        deferred: set[str] = set()
+        for resolver in self.resolvers:
+            if not pending:
+                break
+            if resolver.remote and not remote:
+                continue
+            answers = self._ask(resolver, pending)
+            still = []
+            for key in pending:
+                if key not in answers:
+                    deferred.add(key)
+                    still.append(key)
+                    continue
+                found = answers[key]
+                if found is not None and found.country_code is not None:
+                    out[key] = found
+                else:
+                    still.append(key)
+            pending = still
+        failed_until = self._clock() + self.negative_ttl
+        with self._lock:
+            for key, result in out.items():
+                if result.source != SOURCE_NONE and result.country_code is not None:
+                    self._store(key, result, now)
+            for key in pending:
+                if key not in deferred:
+                    self._negative[key] = failed_until
+                out[key] = none_result(key)
+                if store_failures and (key not in deferred or key not in self._memory):
+                    self._store(key, out[key], now)
+        return out
+
+    def _store(self, key: str, result: GeoResult, now: datetime) -> None:
+        self._remember(key, result)
+        self._dirty[key] = now
+        self._touches[key] = now
+
+    def _remember(self, key: str, result: GeoResult) -> None:
+        self._memory[key] = result
+        if len(self._memory) > self.max_entries:
+            # Crude but bounded: drop the oldest entries down to 3/4 of the
+            # limit; dirty entries stay until flushed.
+            excess = len(self._memory) - self.max_entries * 3 // 4
+            dirty = self._dirty
+            victims = (k for k in self._memory if k not in dirty)
+            for old in list(islice(victims, excess)):
+                del self._memory[old]
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
