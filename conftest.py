@@ -35,7 +35,13 @@ def f2b(f2b_sandbox: Sandbox, settings) -> Sandbox:
     client = Fail2banClient(str(f2b_sandbox.socket))
     running = set(client.jail_names())
     wanted = {j.name for j in f2b_sandbox.jails if j.enabled}
-    if running != wanted:
+    # Config-editing tests leave .local files behind: remove them and restart
+    # from the pristine config (costs ~1 s, only after such a test).
+    stray = [p for d in ("", "jail.d", "filter.d", "action.d", "fail2ban.d")
+             for p in (f2b_sandbox.confdir / d).glob("*.local")]
+    for p in stray:
+        p.unlink()
+    if running != wanted or stray:
         f2b_sandbox.stop()
         f2b_sandbox.write_config()
         f2b_sandbox.start()
@@ -92,3 +98,107 @@ def page(browser):
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+# --- accounts: setup state, users per role, logged-in clients -----------------
+TEST_PASSWORD = "correct horse battery staple 42"  # noqa: S105 (test users only)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_setup_gate():
+    """The "setup done" flag is a process-local cache of a database row;
+    every test starts from its own database, so from a cold cache."""
+    from accounts.setup import gate
+
+    gate().reset()
+    yield
+    gate().reset()
+
+
+@pytest.fixture
+def setup_done(db):
+    """Mark setup complete (no admin, no runtime settings: the socket still
+    comes from settings.FAIL2BAN_SOCKET, which ``f2b`` points at the sandbox)."""
+    from accounts.models import SetupCompletion
+
+    return SetupCompletion.objects.create(method="test")
+
+
+def _make_user(django_user_model, username: str, role: str | None = None, **extra):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(username=username, password=TEST_PASSWORD,
+                                                 **extra)
+    if role:
+        if not Group.objects.filter(name=role).exists():
+            # A transactional test's flush removed the migration's groups.
+            from importlib import import_module
+
+            from django.apps import apps
+
+            import_module("accounts.migrations.0002_roles").create_roles(apps, None)
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def admin_user(setup_done, django_user_model):
+    return _make_user(django_user_model, "admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def operator_user(setup_done, django_user_model):
+    return _make_user(django_user_model, "operator", role="operator")
+
+
+@pytest.fixture
+def viewer_user(setup_done, django_user_model):
+    return _make_user(django_user_model, "viewer", role="viewer")
+
+
+def _client_for(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def admin_client(admin_user):
+    return _client_for(admin_user)
+
+
+@pytest.fixture
+def operator_client(operator_user):
+    return _client_for(operator_user)
+
+
+@pytest.fixture
+def viewer_client(viewer_user):
+    return _client_for(viewer_user)
+
+
+def login_page(page, live_server, user, password: str = TEST_PASSWORD, next_path: str = "/"):
+    """Log ``user`` in through the real login form; the page ends on ``next_path``."""
+    from urllib.parse import quote
+
+    page.goto(f"{live_server.url}/login/?next={quote(next_path)}")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/login/" not in url)
+    return page
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """Test on a SQLite *file* (WAL, busy timeout) as production does, not on
+    Django's shared-cache in-memory database, whose table locks fail at once
+    instead of waiting: concurrent-write tests (setup races, claim-then-act
+    tasks) then see the real behaviour."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "template_partials",
     "csp",
     "django_q",
+    "axes",
     "bangui",
     "accounts",
     "jails",
@@ -69,11 +71,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Setup first (a fresh install shows the wizard), then the login wall.
+    "accounts.middleware.SetupRequiredMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "accounts.middleware.TimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "bangui.middleware.VaryOnHtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "bangui.urls"
@@ -123,6 +130,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out clients
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -142,6 +153,22 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("BANGUI_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
+# Reverse proxies in front of BanGUI whose X-Forwarded-For is trusted (the
+# client address for login throttling, the auth log and the audit trail).
+BANGUI_PROXY_COUNT = env_int("BANGUI_PROXY_COUNT", 0, minimum=0, maximum=5)
+
+# --- login throttling (django-axes); see docs/accounts.md --------------------
+AXES_FAILURE_LIMIT = env_int("BANGUI_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("BANGUI_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+# Lock a (username, IP) pair, and an IP trying many usernames.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.views.lockout"
+AXES_CLIENT_IP_CALLABLE = "accounts.clientip.client_ip"
+AXES_VERBOSE = False
+# Failed logins, one line each, for fail2ban's bangui-auth filter.
+AUTH_LOG = Path(env_str("BANGUI_AUTH_LOG", str(DATA_DIR / "auth.log")))
+
 _base_path = env_str("BANGUI_BASE_PATH").rstrip("/")
 if _base_path:
     FORCE_SCRIPT_NAME = _base_path
@@ -189,6 +216,43 @@ FAIL2BAN_SOCKET = env_str("BANGUI_FAIL2BAN_SOCKET", "/var/run/fail2ban/fail2ban.
 FAIL2BAN_CONFIG_DIR = env_str("BANGUI_FAIL2BAN_CONFIG_DIR", "/etc/fail2ban")
 FAIL2BAN_CLIENT = env_str("BANGUI_FAIL2BAN_CLIENT", "fail2ban-client")
 FAIL2BAN_TIMEOUT = env_int("BANGUI_FAIL2BAN_TIMEOUT", 10, minimum=1, maximum=300)
+# Config editor and regex tester (docs/config.md): fail2ban-regex, the
+# directories whose logs the regex tester may read, and the directories a
+# fail2ban log target file may be in.
+BANGUI_FAIL2BAN_REGEX = env_str("BANGUI_FAIL2BAN_REGEX", "fail2ban-regex")
+BANGUI_REGEX_LOG_DIRS = env_list("BANGUI_REGEX_LOG_DIRS", ["/var/log"])
+BANGUI_LOGTARGET_DIRS = env_list("BANGUI_LOGTARGET_DIRS", ["/var/log"])
+
+# --- ban archive (docs/archive.md) ---------------------------------------------
+# django-q2 schedules run at most once a minute: the interval is rounded up to
+# whole minutes.
+ARCHIVE_SYNC_SECONDS = env_int("BANGUI_ARCHIVE_SYNC_SECONDS", 60, minimum=60, maximum=86400)
+ARCHIVE_RETENTION_DAYS = env_int("BANGUI_ARCHIVE_RETENTION_DAYS", 365, minimum=1)
+
+# --- geo (docs/geo.md) ----------------------------------------------------------
+# Empty: a GeoLite2 file fetched by `manage.py geoip_update`, else the bundled one.
+GEOIP_PATH = env_str("BANGUI_GEOIP_PATH")
+GEOIP_ASN_PATH = env_str("BANGUI_GEOIP_ASN_PATH")
+GEOIP_DOWNLOAD_DIR = env_str("BANGUI_GEOIP_DOWNLOAD_DIR", str(DATA_DIR / "geoip"))
+GEOIP_EDITION = env_str("BANGUI_GEOIP_EDITION", "GeoLite2-Country")
+GEOIP_ASN_EDITION = env_str("BANGUI_GEOIP_ASN_EDITION", "GeoLite2-ASN")
+MAXMIND_LICENSE_KEY = env_str("BANGUI_MAXMIND_LICENSE_KEY")
+GEOIP_DOWNLOAD_URL = env_str(
+    "BANGUI_GEOIP_DOWNLOAD_URL",
+    "https://download.maxmind.com/app/geoip_download"
+    "?edition_id={edition}&license_key={license_key}&suffix=tar.gz",
+)
+GEO_HTTP_FALLBACK = env_bool("BANGUI_GEO_HTTP_FALLBACK", False)
+GEO_HTTP_URL = env_str("BANGUI_GEO_HTTP_URL", "http://ip-api.com/batch")
+GEO_RETENTION_DAYS = env_int("BANGUI_GEO_RETENTION_DAYS", 90, minimum=1)
+GEO_RERESOLVE_DAYS = env_int("BANGUI_GEO_RERESOLVE_DAYS", 30, minimum=1)
+
+# --- blocklists (docs/blocklists.md) --------------------------------------------
+BLOCKLIST_TIMEOUT = env_int("BANGUI_BLOCKLIST_TIMEOUT", 30, minimum=1, maximum=600)
+BLOCKLIST_MAX_BYTES = env_int("BANGUI_BLOCKLIST_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+# Off: lists are fetched from public addresses only (SSRF guard).
+BLOCKLIST_ALLOW_PRIVATE = env_bool("BANGUI_BLOCKLIST_ALLOW_PRIVATE", False)
+BLOCKLIST_CIDR_LIMIT = env_int("BANGUI_BLOCKLIST_CIDR_LIMIT", 256, minimum=1, maximum=65536)
 
 # --- background work: one django-q2 cluster with exactly one worker -----------
 Q_CLUSTER = {
@@ -211,13 +275,19 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "auth": {"format": "%(asctime)s bangui[auth]: %(message)s",
+                 "datefmt": "%Y-%m-%d %H:%M:%S"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "auth_file": {"class": "logging.handlers.WatchedFileHandler", "filename": str(AUTH_LOG),
+                      "formatter": "auth", "delay": True},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        "bangui.auth": {"handlers": ["auth_file", "console"], "level": "INFO",
+                        "propagate": False},
     },
 }
 

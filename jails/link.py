@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from accounts.models import RuntimeSettings
 from jails.fail2ban import Fail2banCli, Fail2banClient
 
 
 def socket_path() -> str:
-    return settings.FAIL2BAN_SOCKET
+    """The runtime setting (changed on /settings/, read from the database on
+    each call: one primary-key lookup), else ``settings.FAIL2BAN_SOCKET``."""
+    return RuntimeSettings.load().socket_path
 
 
 def client(*, connect_retries: int = 2) -> Fail2banClient:

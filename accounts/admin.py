@@ -1,0 +1,38 @@
+from django.contrib import admin
+
+from accounts.models import AuditEntry, RuntimeSettings, SetupCompletion
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Visible to superusers, changed only by the app itself."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "actor_name", "source_ip", "action", "target", "result")
+    list_filter = ("result", "action", "created_at")
+    search_fields = ("actor_name", "target", "detail", "source_ip")
+    date_hierarchy = "created_at"
+    list_select_related = ("actor",)
+
+
+@admin.register(RuntimeSettings)
+class RuntimeSettingsAdmin(ReadOnlyAdmin):
+    """Read-only here: /settings/ checks the socket live and audits changes."""
+
+    list_display = ("__str__", "fail2ban_socket", "time_zone", "session_hours", "updated_at",
+                    "updated_by")
+
+
+@admin.register(SetupCompletion)
+class SetupCompletionAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "admin", "method")

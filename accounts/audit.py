@@ -1,0 +1,58 @@
+"""The audit trail: one call per state-changing action.
+
+    audit.record(request, "ban", target="sshd 203.0.113.9")
+    audit.record("cli:root", "unban", target="203.0.113.9", result="failed",
+                 detail=str(exc))
+
+``actor`` is a user, a request (its user, or "anonymous"), or a plain name
+for non-human actors ("system", "cli:root"). Action names are short verbs or
+``noun.verb`` (login, logout, lockout, setup, settings.change, ban, unban,
+jail.start, config.save, blocklist.import …); new features add their own.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.http import HttpRequest
+
+from accounts.clientip import client_ip
+from accounts.models import AuditEntry
+
+OK = AuditEntry.Result.OK
+FAILED = AuditEntry.Result.FAILED
+
+
+def _actor(actor: object) -> tuple[AbstractBaseUser | None, str]:
+    if isinstance(actor, HttpRequest):
+        actor = getattr(actor, "user", None)
+    if isinstance(actor, AbstractBaseUser):
+        if actor.is_authenticated and actor.pk is not None:
+            return actor, actor.get_username()
+        return None, "anonymous"
+    if actor is None or getattr(actor, "is_anonymous", False):
+        return None, "anonymous"
+    return None, str(actor)[:150]
+
+
+def record(
+    actor: object,
+    action: str,
+    target: str = "",
+    result: str = OK,
+    detail: str = "",
+    request: HttpRequest | None = None,
+) -> AuditEntry:
+    if request is None and isinstance(actor, HttpRequest):
+        request = actor
+    user, name = _actor(actor)
+    if result not in AuditEntry.Result.values:
+        raise ValueError(f"audit result must be one of {AuditEntry.Result.values}, not {result!r}")
+    return AuditEntry.objects.create(
+        actor=user,
+        actor_name=name,
+        source_ip=client_ip(request) if request is not None else None,
+        action=action[:64],
+        target=str(target)[:255],
+        result=result,
+        detail=str(detail),
+    )

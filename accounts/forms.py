@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import available_timezones
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+
+from accounts.models import AuditEntry, RuntimeSettings
+from jails.fail2ban import Fail2banClient, Fail2banError
+
+SOCKET_CHECK_TIMEOUT = 5.0
+MAX_SESSION_HOURS = 24 * 90
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(available_timezones())]
+
+
+def check_socket(path: str) -> str:
+    """Ask fail2ban at ``path`` for a ping; its error becomes the form error."""
+    path = path.strip()
+    if not path.startswith("/"):
+        raise ValidationError("Give the absolute path of fail2ban's socket, "
+                              "e.g. /var/run/fail2ban/fail2ban.sock.")
+    client = Fail2banClient(path, timeout=SOCKET_CHECK_TIMEOUT, connect_retries=0)
+    try:
+        ok = client.ping()
+    except Fail2banError as exc:
+        raise ValidationError(f"No answer from fail2ban: {exc}") from None
+    if not ok:
+        raise ValidationError(f"Something answered at {path}, but it is not fail2ban.")
+    return path
+
+
+def _default_hours() -> int:
+    return max(1, settings.SESSION_COOKIE_AGE // 3600)
+
+
+class _NoColon:
+    """Labels read "Password", not "Password:" (cleaner for screen readers)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class _RuntimeFields(_NoColon, forms.Form):
+    """Socket, time zone and session lifetime: asked by the wizard and the
+    settings page alike."""
+
+    fail2ban_socket = forms.CharField(
+        label="fail2ban socket path", max_length=500,
+        help_text="Checked live: fail2ban must answer at this path.",
+    )
+    time_zone = forms.TypedChoiceField(choices=time_zone_choices, initial="UTC")
+    session_hours = forms.IntegerField(
+        label="Session lifetime (hours)", initial=_default_hours,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SESSION_HOURS)],
+    )
+
+    def clean_fail2ban_socket(self) -> str:
+        return check_socket(self.cleaned_data["fail2ban_socket"])
+
+
+class SetupForm(_RuntimeFields):
+    username = forms.CharField(max_length=150, help_text="The first admin account.")
+    email = forms.EmailField(required=False)
+    password1 = forms.CharField(label="Password", strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(label="Password again", strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    field_order = ["username", "email", "password1", "password2",
+                   "fail2ban_socket", "time_zone", "session_hours"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["fail2ban_socket"].initial = settings.FAIL2BAN_SOCKET
+
+    def clean_username(self) -> str:
+        User = get_user_model()
+        username = User.normalize_username(self.cleaned_data["username"].strip())
+        User.username_validator(username)
+        if User.objects.filter(username=username).exists():
+            raise ValidationError("A user with that name already exists.")
+        return username
+
+    def clean(self):
+        data = super().clean()
+        p1, p2 = data.get("password1"), data.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", "The two passwords differ.")
+        elif p1:
+            user = get_user_model()(username=data.get("username", ""), email=data.get("email", ""))
+            try:
+                password_validation.validate_password(p1, user)
+            except ValidationError as exc:
+                self.add_error("password1", exc)
+        return data
+
+
+class RuntimeSettingsForm(_NoColon, forms.ModelForm):
+    """The /settings/ page. A new knob is a model field plus its name here."""
+
+    time_zone = forms.TypedChoiceField(choices=time_zone_choices, initial="UTC")
+    fail2ban_socket = _RuntimeFields.base_fields["fail2ban_socket"]
+    session_hours = _RuntimeFields.base_fields["session_hours"]
+
+    class Meta:
+        model = RuntimeSettings
+        fields = ["fail2ban_socket", "time_zone", "session_hours"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Show what is in effect when a value was never stored.
+        inst = self.instance
+        if not self.initial.get("fail2ban_socket"):
+            self.initial["fail2ban_socket"] = inst.socket_path
+        if not self.initial.get("time_zone"):
+            self.initial["time_zone"] = str(inst.zone)
+        if not self.initial.get("session_hours"):
+            self.initial["session_hours"] = int(inst.session_age.total_seconds() // 3600) or 1
+
+    def clean_fail2ban_socket(self) -> str:
+        return check_socket(self.cleaned_data["fail2ban_socket"])
+
+
+WINDOWS = {
+    "24h": ("Last 24 hours", timedelta(hours=24)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "30d": ("Last 30 days", timedelta(days=30)),
+    "365d": ("Last 365 days", timedelta(days=365)),
+    "all": ("All time", None),
+}
+
+
+class AuditFilterForm(_NoColon, forms.Form):
+    actor = forms.CharField(required=False, max_length=150)
+    action = forms.ChoiceField(required=False)
+    window = forms.ChoiceField(required=False, initial="7d",
+                               choices=[(k, label) for k, (label, _) in WINDOWS.items()])
+    result = forms.ChoiceField(required=False,
+                               choices=[("", "any"), *AuditEntry.Result.choices])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        actions = AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct()
+        self.fields["action"].choices = [("", "any"), *((a, a) for a in actions)]
+
+    def filter(self, queryset, now):
+        data = self.cleaned_data
+        if data.get("actor"):
+            queryset = queryset.filter(actor_name=data["actor"])
+        if data.get("action"):
+            queryset = queryset.filter(action=data["action"])
+        if data.get("result"):
+            queryset = queryset.filter(result=data["result"])
+        window = WINDOWS[data.get("window") or "7d"][1]
+        if window is not None:
+            queryset = queryset.filter(created_at__gte=now - window)
+        return queryset

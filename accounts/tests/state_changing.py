@@ -1,0 +1,48 @@
+"""Every state-changing URL, with the permission it needs.
+
+Later features add their rows here (ban, unban, jail start/stop/reload,
+config save, blocklist import …); ``test_roles.py`` then checks that a
+viewer gets 403 on each, that anonymous users are sent to the login page,
+and that every POST needs a CSRF token. Add rows to the list itself (not
+from another test module at import time: test_roles.py parametrizes when it is
+imported, which may be first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.urls import reverse
+
+
+@dataclass(frozen=True)
+class StateChanging:
+    url_name: str
+    kwargs: dict = field(default_factory=dict)
+    permission: str = "accounts.operate"
+    data: dict = field(default_factory=dict)
+
+    def url(self) -> str:
+        return reverse(self.url_name, kwargs=self.kwargs or None)
+
+    def __str__(self) -> str:
+        return self.url_name
+
+
+STATE_CHANGING: list[StateChanging] = [
+    StateChanging("settings", permission="accounts.manage_settings",
+                  data={"fail2ban_socket": "/run/x.sock", "time_zone": "UTC",
+                        "session_hours": "8"}),
+    # jails and config (jails/views/jails.py, jails/views/config.py)
+    *(StateChanging(name, {"name": "sshd"}, data={"ips": "203.0.113.9", "ip": "203.0.113.9",
+                                                  "value": "192.0.2.1", "maxretry": "5"})
+      for name in ("jail_ban", "jail_unban", "jail_unban_all", "jail_start", "jail_stop",
+                   "jail_reload", "jail_idle", "jail_ignore_add", "jail_ignore_remove",
+                   "jail_ignore_self", "jail_enable", "jail_disable", "jail_settings")),
+    StateChanging("config_save", data={"path": "jail.d/x.local", "version": "absent",
+                                       "text": "[sshd]\n"}),
+    StateChanging("config_filter_create", data={"name": "x", "failregex": "^<HOST>$"}),
+    StateChanging("config_provision"),
+    StateChanging("config_server_save", data={"loglevel": "INFO", "logtarget": "STDERR",
+                                              "dbpurgeage": "86400"}),
+]

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import audit
+from accounts.forms import AuditFilterForm, RuntimeSettingsForm, SetupForm
+from accounts.middleware import setup_not_required
+from accounts.models import SINGLETON_PK, AuditEntry, RuntimeSettings
+from accounts.redirects import safe_next
+from accounts.setup import SetupAlreadyDone, SetupValues, complete_setup, gate
+from bangui.htmx import render_page
+
+AUDIT_PAGE_SIZE = 50
+
+
+@setup_not_required
+@login_not_required
+@sensitive_post_parameters("password1", "password2")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def setup(request: HttpRequest) -> HttpResponse:
+    if gate().is_complete():
+        raise Http404("Setup is complete.")
+    form = SetupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        values = SetupValues(
+            username=data["username"], password=data["password1"], email=data["email"],
+            fail2ban_socket=data["fail2ban_socket"], time_zone=data["time_zone"],
+            session_hours=data["session_hours"],
+        )
+        try:
+            complete_setup(values, method="wizard", request=request)
+        except SetupAlreadyDone:
+            raise Http404("Setup is complete.") from None
+        messages.success(request, f"Setup complete. Log in as {values.username}.")
+        return redirect("login")
+    return render(request, "accounts/setup.html", {"form": form})
+
+
+@login_not_required
+@sensitive_post_parameters("password")
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login(request: HttpRequest) -> HttpResponse:
+    next_url = safe_next(request.POST.get("next") or request.GET.get("next"))
+    if request.user.is_authenticated and request.method == "GET":
+        return redirect(next_url or resolve_url("dashboard"))
+    form = AuthenticationForm(request, data=request.POST or None, label_suffix="")
+    if request.method == "POST" and form.is_valid():
+        # Session lifetime and the audit row come from the user_logged_in signal.
+        auth_login(request, form.get_user())
+        return redirect(next_url or resolve_url("dashboard"))
+    return render(request, "accounts/login.html", {"form": form, "next": next_url or ""})
+
+
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    auth_logout(request)
+    messages.info(request, "You are logged out.")
+    return redirect("login")
+
+
+def lockout(request: HttpRequest, response=None, credentials=None) -> HttpResponse:
+    """django-axes' lockout response (AXES_LOCKOUT_CALLABLE): says when to
+    retry, in the configured time zone."""
+    from axes.helpers import get_cool_off
+
+    cool_off = get_cool_off(request)
+    retry_at = timezone.now() + cool_off if cool_off else None
+    minutes = max(1, round(cool_off.total_seconds() / 60)) if cool_off else None
+    return render(request, "accounts/lockout.html",
+                  {"retry_at": retry_at, "cool_off_minutes": minutes}, status=429)
+
+
+@permission_required("accounts.manage_settings", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def runtime_settings(request: HttpRequest) -> HttpResponse:
+    instance = RuntimeSettings.load()
+    before = {name: getattr(instance, name) for name in RuntimeSettingsForm.Meta.fields}
+    form = RuntimeSettingsForm(request.POST or None, instance=instance)
+    if request.method == "POST":
+        if form.is_valid():
+            saved = form.save(commit=False)
+            saved.pk = SINGLETON_PK
+            saved.updated_by = request.user
+            saved.save()
+            changes = [f"{name}: {before[name]!r} -> {getattr(saved, name)!r}"
+                       for name in RuntimeSettingsForm.Meta.fields
+                       if before[name] != getattr(saved, name)]
+            audit.record(request, "settings.change", target="runtime settings",
+                         detail="; ".join(changes) or "no change")
+            messages.success(request, "Settings saved; they apply from the next request on.")
+            return redirect("settings")
+        audit.record(request, "settings.change", target="runtime settings",
+                     result=audit.FAILED,
+                     detail="; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    return render(request, "accounts/settings.html", {"form": form})
+
+
+@require_GET
+def audit_log(request: HttpRequest) -> HttpResponse:
+    data = request.GET.copy()
+    data.setdefault("window", "7d")
+    form = AuditFilterForm(data)
+    entries = AuditEntry.objects.none()
+    if form.is_valid():
+        entries = form.filter(AuditEntry.objects.all(), timezone.now())
+    page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = data.copy()
+    query.pop("page", None)
+    return render_page(request, "accounts/audit.html", "audit-rows",
+                       {"form": form, "page": page, "query": query.urlencode()})

@@ -1,0 +1,77 @@
+"""Blocklist sources and their import runs (imported by ``jails/models.py``)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from jails.constants import BLOCKLIST_JAIL
+
+
+class BlocklistSource(models.Model):
+    """A URL with one IP (or small network) per line, imported on a schedule
+    into a jail (``blocklist-import`` unless chosen otherwise). Bans last the
+    target jail's ``bantime``: fail2ban's ``banip`` takes no per-IP time."""
+
+    class Every(models.IntegerChoices):
+        HOURLY = 60, "hourly"
+        SIX_HOURS = 360, "every 6 hours"
+        DAILY = 1440, "daily"
+        WEEKLY = 10080, "weekly"
+
+    name = models.CharField(max_length=100, unique=True)
+    url = models.URLField(max_length=500, unique=True)
+    enabled = models.BooleanField(default=True)
+    interval_minutes = models.PositiveIntegerField(
+        default=Every.DAILY, help_text="How often the list is imported.")
+    jail = models.CharField(max_length=64, default=BLOCKLIST_JAIL)
+    # Claim for "two runs never overlap": set by a conditional UPDATE, cleared
+    # when the run ends; a claim older than the task timeout is stale.
+    running_since = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def schedule_name(self) -> str:
+        return f"blocklist:{self.pk}"
+
+
+class ImportRun(models.Model):
+    """One import of one source: what was downloaded, parsed and banned."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        OK = "ok", "ok"
+        FAILED = "failed", "failed"
+        PREVIEW = "preview", "preview"
+
+    source = models.ForeignKey(BlocklistSource, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    actor = models.CharField(max_length=150, blank=True, default="")
+    final_url = models.CharField(max_length=500, blank=True, default="")
+    downloaded_bytes = models.PositiveBigIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    valid = models.PositiveIntegerField(default=0)
+    invalid = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    skipped_networks = models.PositiveIntegerField(default=0)
+    newly_banned = models.PositiveIntegerField(default=0)
+    already_banned = models.PositiveIntegerField(default=0)
+    invalid_samples = models.JSONField(default=list, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["source", "-started_at"], name="importrun_source_time")]
+
+    def __str__(self) -> str:
+        return f"{self.source} at {self.started_at:%Y-%m-%d %H:%M} ({self.status})"
