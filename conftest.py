@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -202,3 +204,45 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
     db = settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):
         db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+class Routes:
+    """path -> list of (status, headers, body, delay); each hit pops the first
+    entry until one is left."""
+
+    def __init__(self):
+        self.routes: dict[str, list[tuple[int, dict, bytes, float]]] = {}
+        self.hits: dict[str, int] = {}
+
+    def add(self, path, status=200, body=b"", headers=None, delay=0.0):
+        self.routes.setdefault(path, []).append((status, headers or {}, body, delay))
+
+
+@pytest.fixture
+def http_server():
+    """A real HTTP server on 127.0.0.1 with scripted answers per path."""
+    routes = Routes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            routes.hits[self.path] = routes.hits.get(self.path, 0) + 1
+            entries = routes.routes.get(self.path) or [(404, {}, b"no", 0.0)]
+            status, headers, body, delay = entries[0] if len(entries) == 1 else entries.pop(0)
+            time.sleep(delay)
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    routes.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield routes
+    httpd.shutdown()
+    httpd.server_close()

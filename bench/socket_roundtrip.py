@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jails.fail2ban import Fail2banClient  # noqa: E402
-from jails.fail2ban.sandbox import Sandbox  # noqa: E402
+from jails.fail2ban import Fail2banClient
+from jails.fail2ban.sandbox import Sandbox
 
 
 def median_ms(fn, runs: int) -> float:

@@ -43,6 +43,13 @@ STATE_CHANGING: list[StateChanging] = [
                                        "text": "[sshd]\n"}),
     StateChanging("config_filter_create", data={"name": "x", "failregex": "^<HOST>$"}),
     StateChanging("config_provision"),
+    # blocklists (jails/views/blocklists.py); pk 1 need not exist: permission
+    # is checked before the lookup.
+    StateChanging("blocklist_new", data={"name": "x", "url": "https://example.org/x.txt",
+                                         "interval_minutes": "1440", "jail": "sshd"}),
+    *(StateChanging(name, {"pk": 1}) for name in (
+        "blocklist_edit", "blocklist_delete", "blocklist_toggle", "blocklist_import")),
+    StateChanging("blocklist_preview", data={"url": "https://example.org/x.txt"}),
     StateChanging("config_server_save", data={"loglevel": "INFO", "logtarget": "STDERR",
                                               "dbpurgeage": "86400"}),
 ]

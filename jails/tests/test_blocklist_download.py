@@ -1,11 +1,7 @@
-"""The downloader against a real local HTTP server (and the guard refusing
-that same server when private targets are not allowed)."""
+"""The downloader against a real local HTTP http_server (and the guard refusing
+that same http_server when private targets are not allowed)."""
 
 from __future__ import annotations
-
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,102 +13,60 @@ from jails.blocklists.download import (
     fetch,
 )
 
-
-class Routes:
-    """path -> list of (status, headers, body, delay); each hit pops the first
-    entry until one is left."""
-
-    def __init__(self):
-        self.routes: dict[str, list[tuple[int, dict, bytes, float]]] = {}
-        self.hits: dict[str, int] = {}
-
-    def add(self, path, status=200, body=b"", headers=None, delay=0.0):
-        self.routes.setdefault(path, []).append((status, headers or {}, body, delay))
-
-
-@pytest.fixture
-def server():
-    routes = Routes()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            routes.hits[self.path] = routes.hits.get(self.path, 0) + 1
-            entries = routes.routes.get(self.path) or [(404, {}, b"no", 0.0)]
-            status, headers, body, delay = entries[0] if len(entries) == 1 else entries.pop(0)
-            time.sleep(delay)
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    routes.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield routes
-    httpd.shutdown()
-    httpd.server_close()
-
-
 LOCAL = DownloadPolicy(allow_private=True, backoff=0.01, timeout=2)
 
 
-def test_it_downloads_a_list(server):
-    server.add("/list.txt", body=b"203.0.113.1\n")
-    result = fetch(server.base + "/list.txt", LOCAL)
+def test_it_downloads_a_list(http_server):
+    http_server.add("/list.txt", body=b"203.0.113.1\n")
+    result = fetch(http_server.base + "/list.txt", LOCAL)
     assert result.body == b"203.0.113.1\n"
     assert result.attempts == 1
 
 
-def test_it_retries_a_500_then_succeeds(server):
-    server.add("/flaky", status=500)
-    server.add("/flaky", body=b"203.0.113.2\n")
+def test_it_retries_a_500_then_succeeds(http_server):
+    http_server.add("/flaky", status=500)
+    http_server.add("/flaky", body=b"203.0.113.2\n")
     slept = []
-    result = fetch(server.base + "/flaky", LOCAL, sleep=slept.append)
+    result = fetch(http_server.base + "/flaky", LOCAL, sleep=slept.append)
     assert result.body == b"203.0.113.2\n"
     assert result.attempts == 2
     assert slept == [0.01]
 
 
-def test_it_gives_up_after_repeated_429(server):
-    server.add("/busy", status=429)
+def test_it_gives_up_after_repeated_429(http_server):
+    http_server.add("/busy", status=429)
     with pytest.raises(DownloadError, match="gave up after 3 attempts: HTTP 429"):
-        fetch(server.base + "/busy", LOCAL, sleep=lambda s: None)
-    assert server.hits["/busy"] == 3
+        fetch(http_server.base + "/busy", LOCAL, sleep=lambda s: None)
+    assert http_server.hits["/busy"] == 3
 
 
-def test_it_times_out_on_a_slow_server(server):
-    server.add("/slow", body=b"203.0.113.3\n", delay=1.5)
+def test_it_times_out_on_a_slow_server(http_server):
+    http_server.add("/slow", body=b"203.0.113.3\n", delay=1.5)
     policy = DownloadPolicy(allow_private=True, timeout=0.3, attempts=2, backoff=0)
     with pytest.raises(DownloadError, match="timed out"):
-        fetch(server.base + "/slow", policy)
+        fetch(http_server.base + "/slow", policy)
 
 
-def test_it_refuses_an_oversize_body(server):
-    server.add("/big", body=b"203.0.113.4\n" * 1000)
+def test_it_refuses_an_oversize_body(http_server):
+    http_server.add("/big", body=b"203.0.113.4\n" * 1000)
     with pytest.raises(DownloadError, match="over the 100-byte limit"):
-        fetch(server.base + "/big", DownloadPolicy(allow_private=True, max_bytes=100))
+        fetch(http_server.base + "/big", DownloadPolicy(allow_private=True, max_bytes=100))
 
 
-def test_it_does_not_retry_a_404(server):
+def test_it_does_not_retry_a_404(http_server):
     with pytest.raises(DownloadError, match="HTTP 404"):
-        fetch(server.base + "/missing", LOCAL)
-    assert server.hits["/missing"] == 1
+        fetch(http_server.base + "/missing", LOCAL)
+    assert http_server.hits["/missing"] == 1
 
 
-def test_the_guard_refuses_localhost_when_private_targets_are_off(server):
-    server.add("/list.txt", body=b"203.0.113.1\n")
+def test_the_guard_refuses_localhost_when_private_targets_are_off(http_server):
+    http_server.add("/list.txt", body=b"203.0.113.1\n")
     with pytest.raises(BlockedTarget, match="loopback"):
-        fetch(server.base + "/list.txt", DownloadPolicy())
-    assert "/list.txt" not in server.hits
+        fetch(http_server.base + "/list.txt", DownloadPolicy())
+    assert "/list.txt" not in http_server.hits
 
 
-def test_the_guard_rechecks_redirects(server, monkeypatch):
+def test_the_guard_rechecks_redirects(http_server, monkeypatch):
     # A "public" name that redirects to 127.0.0.1: the first hop passes the
     # guard (resolution faked as public), the redirect target must not.
     import jails.blocklists.download as download
@@ -121,7 +75,7 @@ def test_the_guard_rechecks_redirects(server, monkeypatch):
     monkeypatch.setattr(download, "_resolve",
                         lambda host: ["93.184.216.34"] if host == "lists.example" else
                         real_resolve(host))
-    port = server.base.rsplit(":", 1)[1]
+    port = http_server.base.rsplit(":", 1)[1]
 
     class FakeSession:
         def __init__(self):
@@ -134,12 +88,12 @@ def test_the_guard_rechecks_redirects(server, monkeypatch):
                 url = url.replace("lists.example", f"127.0.0.1:{port}", 1)
             return self.real.get(url, **kw)
 
-    server.add("/redir", status=302, headers={"Location": f"http://127.0.0.1:{port}/list.txt"})
-    server.add("/list.txt", body=b"203.0.113.1\n")
+    http_server.add("/redir", status=302, headers={"Location": f"http://127.0.0.1:{port}/list.txt"})
+    http_server.add("/list.txt", body=b"203.0.113.1\n")
     with pytest.raises(BlockedTarget, match=r"127\.0\.0\.1"):
         fetch("http://lists.example/redir", DownloadPolicy(), session=FakeSession())
-    assert server.hits.get("/redir") == 1
-    assert "/list.txt" not in server.hits
+    assert http_server.hits.get("/redir") == 1
+    assert "/list.txt" not in http_server.hits
 
 
 @pytest.mark.parametrize("url, reason", [

@@ -1,0 +1,120 @@
+"""Every recurring task BanGUI runs, declared once, in code.
+
+:func:`sync_schedules` writes these into django-q2's ``Schedule`` table
+(``update_or_create`` by name) after every ``migrate`` (a ``post_migrate``
+receiver, see ``bangui/apps.py``) and from ``manage.py sync_schedules``.
+Rows whose name starts with :data:`PREFIX` but are no longer declared here
+are deleted; schedules an admin adds by hand (other names) are left alone.
+
+To add a task: append a :class:`Task` to :data:`SCHEDULES`. Task bodies live
+in ``<app>/tasks.py``, take only keyword arguments and are safe to run twice.
+django-q2 runs schedules at most once a minute.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+PREFIX = "bangui:"
+
+# django-q2's Schedule.schedule_type values (kept here as text so this module
+# needs no model import and works with the historical model in post_migrate).
+MINUTES = "I"
+HOURLY = "H"
+DAILY = "D"
+WEEKLY = "W"
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str  # stored as PREFIX + name
+    func: str  # dotted path of the task function
+    schedule_type: str = MINUTES
+    minutes: int | None = None  # for MINUTES
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def schedule_name(self) -> str:
+        return PREFIX + self.name
+
+
+def _every_minutes(seconds: int) -> int:
+    return max(1, math.ceil(seconds / 60))
+
+
+SCHEDULES: tuple[Task, ...] = (
+    Task("archive-sync", "jails.tasks.sync_archive",
+         minutes=_every_minutes(settings.ARCHIVE_SYNC_SECONDS)),
+    Task("archive-purge", "jails.tasks.purge_archive", schedule_type=DAILY),
+    Task("geo-flush", "geo.tasks.flush", minutes=1),
+    Task("geo-cleanup", "geo.tasks.cleanup", schedule_type=DAILY),
+    Task("geo-reresolve", "geo.tasks.reresolve", schedule_type=HOURLY),
+)
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    created: list[str]
+    updated: list[str]
+    deleted: list[str]
+    unchanged: list[str]
+
+    def __str__(self) -> str:
+        return (f"{len(self.created)} created, {len(self.updated)} updated, "
+                f"{len(self.deleted)} deleted, {len(self.unchanged)} unchanged")
+
+
+def sync_schedules(schedule_model=None, declared: tuple[Task, ...] | None = None) -> SyncReport:
+    """Make django-q2's schedules match :data:`SCHEDULES`. Idempotent: a
+    second run changes nothing (``next_run`` is only set on creation)."""
+    if schedule_model is None:
+        from django_q.models import Schedule as schedule_model
+    declared = SCHEDULES if declared is None else declared
+    created, updated, unchanged = [], [], []
+    with transaction.atomic():
+        for task in declared:
+            wanted = {
+                "func": task.func,
+                "kwargs": repr(task.kwargs) if task.kwargs else None,
+                "schedule_type": task.schedule_type,
+                "minutes": task.minutes if task.schedule_type == MINUTES else None,
+                "repeats": -1,
+                "cron": None,
+                "cluster": None,
+            }
+            row, was_created = schedule_model.objects.get_or_create(
+                name=task.schedule_name, defaults={**wanted, "next_run": timezone.now()})
+            if was_created:
+                created.append(task.schedule_name)
+                continue
+            changed = [k for k, v in wanted.items() if getattr(row, k) != v]
+            if changed:
+                for key in changed:
+                    setattr(row, key, wanted[key])
+                row.save(update_fields=changed)
+                updated.append(task.schedule_name)
+            else:
+                unchanged.append(task.schedule_name)
+        stale = (schedule_model.objects.filter(name__startswith=PREFIX)
+                 .exclude(name__in=[t.schedule_name for t in declared]))
+        deleted = list(stale.values_list("name", flat=True))
+        stale.delete()
+    return SyncReport(created, updated, deleted, unchanged)
+
+
+def sync_after_migrate(sender, apps=None, **kwargs) -> None:
+    """post_migrate receiver: runs once per migrate (when django_q's app is
+    signalled), with the Schedule model as the migrations left it."""
+    if getattr(sender, "label", None) != "django_q":
+        return
+    try:
+        model = apps.get_model("django_q", "Schedule") if apps else None
+    except LookupError:  # a partial migrate that stopped before django_q's tables
+        return
+    sync_schedules(model)

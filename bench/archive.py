@@ -1,0 +1,255 @@
+"""Ban archive benchmark: sync and dashboard queries on a million bans.
+
+    .venv/bin/python bench/archive.py [--backends sqlite,postgres] [--rows N]
+
+Builds (once; cached in bench/data/, git-ignored) a fail2ban 1.0.2-format
+sqlite database with N ban rows (default 1,000,000) over 365 days, 10 jails
+and 200,000 distinct IPs. Then, for each backend, in a child process with
+its own fresh database (a temp SQLite file, or a temp PostgreSQL database
+on 127.0.0.1:5432 that is dropped afterwards):
+
+- first full sync (backfill) and an incremental sync of 1,000 new rows,
+  both without the geo fill (timed separately on the 1,000 new rows);
+- the dashboard query functions: ban_table first page per window, the
+  chart functions for 365d (median of 5 runs), and SQL queries per call.
+
+Prints one table. Targets: full sync < 60 s, incremental < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+JAILS = ["sshd", "nginx-http-auth", "postfix", "dovecot", "recidive", "apache-auth",
+         "nginx-botsearch", "vsftpd", "blocklist-import", "bangui-auth"]
+DAY = 86400
+
+
+def _schema() -> str:
+    sys.path.insert(0, str(ROOT))
+    from jails.tests.fail2ban_db import SCHEMA
+
+    return SCHEMA
+
+
+def build_db(path: Path, rows: int, ips: int = 200_000, days: int = 365,
+             end: int | None = None) -> None:
+    rng = random.Random(42)
+    end = end or int(time.time())
+    start = end - days * DAY
+    pool = [f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}."
+            f"{rng.randint(1, 254)}" for _ in range(ips)]
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    con = sqlite3.connect(tmp)
+    con.executescript(_schema())
+    con.executemany("INSERT INTO jails(name) VALUES (?)", [(j,) for j in JAILS])
+    times = sorted(rng.randrange(start, end) for _ in range(rows))  # insertion order
+
+    def generate():
+        for i, t in enumerate(times):
+            ip = pool[i % ips] if i < ips else rng.choice(pool)  # every IP at least once
+            jail = JAILS[rng.randrange(len(JAILS))]
+            if jail == "blocklist-import" or rng.random() < 0.05:
+                data = '{"matches": [], "failures": 0}'
+            else:
+                line = ("Nov 23 14:03:06 host sshd[1234]: Failed password for root from "
+                        f"{ip} port 22 ssh2")
+                data = json.dumps({"matches": [line, line, line], "failures": 3})
+            yield jail, ip, t, 600, rng.choice((1, 1, 1, 2, 3)), data
+
+    with con:
+        con.executemany("INSERT INTO bans(jail, ip, timeofban, bantime, bancount, data) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", generate())
+    con.close()
+    tmp.rename(path)
+
+
+def add_rows(path: Path, n: int, batch: int) -> None:
+    """n new bans (as fail2ban appends them), public IPs unique per batch."""
+    now = int(time.time())
+    con = sqlite3.connect(path)
+    with con:
+        con.executemany(
+            "INSERT INTO bans(jail, ip, timeofban, bantime, bancount, data) VALUES (?,?,?,?,?,?)",
+            [("sshd", f"{i % 200 + 1}.{i // 200 % 256}.{batch}.7", now - n + i, 600, 1,
+              '{"matches": ["x"], "failures": 3}') for i in range(n)])
+    con.close()
+
+
+# --- child: one backend -------------------------------------------------------------
+def child(backend: str, source: Path) -> dict:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jails import archive, dashboard
+
+    call_command("migrate", verbosity=0)
+    out: dict = {"backend": backend}
+    work = Path(os.environ["BANGUI_DATA_DIR"]) / "fail2ban.sqlite3"
+    shutil.copy(source, work)
+
+    t = time.perf_counter()
+    result = archive.sync(str(work), fill_geo=False)
+    out["full_sync_s"] = time.perf_counter() - t
+    out["full_sync_rows"] = result.inserted
+
+    add_rows(work, 1000, batch=1)
+    t = time.perf_counter()
+    result = archive.sync(str(work), fill_geo=False)
+    out["incr_sync_s"] = time.perf_counter() - t
+    out["incr_sync_rows"] = result.inserted
+
+    add_rows(work, 1000, batch=2)
+    t = time.perf_counter()
+    result = archive.sync(str(work), fill_geo=True)
+    out["incr_sync_geo_s"] = time.perf_counter() - t
+    out["incr_sync_geo_rows"] = result.inserted
+
+    # Countries for the chart queries (bench only: spread 20 codes over rows).
+    codes = "USCNRUDEBRINVNKRFRGBNLIDUATRPLJPITESIR"
+    with connection.cursor() as cur:
+        cur.execute(f"UPDATE jails_banevent SET country_code = "  # noqa: S608
+                    f"substr('{codes}', CAST((id % 19) * 2 + 1 AS INTEGER), 2)")
+        if backend == "sqlite":
+            cur.execute("ANALYZE")
+        else:
+            cur.execute("VACUUM ANALYZE jails_banevent")
+
+    def timed(fn, runs=5):
+        samples = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - t)
+        return statistics.median(samples)
+
+    for window in ("24h", "7d", "30d", "365d"):
+        out[f"ban_table_{window}_s"] = timed(lambda w=window: dashboard.ban_table(w))
+        with CaptureQueriesContext(connection) as ctx:
+            table = dashboard.ban_table(window)
+        out[f"ban_table_{window}_queries"] = len(ctx.captured_queries)
+        out[f"ban_table_{window}_total"] = table.total
+    out["ban_table_365d_filtered_s"] = timed(
+        lambda: dashboard.ban_table("365d", jail="sshd", country="DE", page=20))
+    out["ban_table_365d_ip_s"] = timed(lambda: dashboard.ban_table("365d", ip_query="10.0."))
+    out["bans_over_time_365d_s"] = timed(lambda: dashboard.bans_over_time("365d"))
+    out["bans_over_time_24h_s"] = timed(lambda: dashboard.bans_over_time("24h"))
+    out["top_countries_365d_s"] = timed(lambda: dashboard.top_countries("365d"))
+    out["bans_by_jail_365d_s"] = timed(lambda: dashboard.bans_by_jail("365d"))
+    out["purge_noop_s"] = timed(lambda: archive.purge(366), runs=1)
+    return out
+
+
+def run_backend(backend: str, source: Path) -> dict:
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bangui.settings",
+               PYTHONPATH=str(ROOT))
+    env.pop("DATABASE_URL", None)
+    tmp = Path(tempfile.mkdtemp(prefix=f"bangui-bench-{backend}-"))
+    env["BANGUI_DATA_DIR"] = str(tmp)
+    dbname = None
+    try:
+        if backend == "postgres":
+            import psycopg
+
+            dbname = f"bangui_bench_{os.getpid()}"
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as con:
+                con.execute(f'CREATE DATABASE "{dbname}"')
+            env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{dbname}"
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", backend, "--source", str(source)],
+            env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"{backend} run failed:\n{proc.stderr[-4000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if dbname:
+            import psycopg
+
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as con:
+                con.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+def report(results: list[dict], rows: int) -> None:
+    names = [r["backend"] for r in results]
+    lines = [
+        ("first full sync (no geo)", "full_sync_s", "s", "full_sync_rows"),
+        ("incremental sync, 1,000 new rows", "incr_sync_s", "s", "incr_sync_rows"),
+        ("incremental sync, 1,000 new rows + geo", "incr_sync_geo_s", "s",
+         "incr_sync_geo_rows"),
+        ("ban_table page 1, 24h", "ban_table_24h_s", "ms", "ban_table_24h_total"),
+        ("ban_table page 1, 7d", "ban_table_7d_s", "ms", "ban_table_7d_total"),
+        ("ban_table page 1, 30d", "ban_table_30d_s", "ms", "ban_table_30d_total"),
+        ("ban_table page 1, 365d", "ban_table_365d_s", "ms", "ban_table_365d_total"),
+        ("ban_table 365d jail+country, page 20", "ban_table_365d_filtered_s", "ms", None),
+        ("ban_table 365d IP prefix search", "ban_table_365d_ip_s", "ms", None),
+        ("bans_over_time 365d (weekly)", "bans_over_time_365d_s", "ms", None),
+        ("bans_over_time 24h (hourly)", "bans_over_time_24h_s", "ms", None),
+        ("top_countries 365d", "top_countries_365d_s", "ms", None),
+        ("bans_by_jail 365d", "bans_by_jail_365d_s", "ms", None),
+        ("purge (nothing to delete)", "purge_noop_s", "ms", None),
+    ]
+    print(f"\nBan archive bench: {rows:,} fail2ban rows, 365 days, 10 jails, 200,000 IPs")
+    print(f"{'':42}" + "".join(f"{n:>22}" for n in names))
+    for label, key, unit, extra in lines:
+        cells = []
+        for r in results:
+            v = r[key] * (1000 if unit == "ms" else 1)
+            cell = f"{v:,.1f} {unit}" if unit == "ms" else f"{v:,.2f} {unit}"
+            if extra:
+                cell += f" ({r[extra]:,})"
+            cells.append(cell)
+        print(f"{label:42}" + "".join(f"{c:>22}" for c in cells))
+    q = " / ".join(f"{r['backend']}: " + ",".join(str(r[f'ban_table_{w}_queries'])
+                                                   for w in ("24h", "7d", "30d", "365d"))
+                   for r in results)
+    print(f"{'SQL queries per ban_table call (24h,7d,30d,365d)':42} {q}")
+    print("(ban_table and charts: median of 5 runs; counts in parentheses: rows)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--child")
+    parser.add_argument("--source")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, Path(args.source))))
+        return
+    DATA.mkdir(parents=True, exist_ok=True)
+    source = DATA / f"fail2ban-{args.rows}.sqlite3"
+    # Rebuild when stale: the windows are relative to now.
+    if not source.exists() or time.time() - source.stat().st_mtime > 6 * 3600:
+        t = time.perf_counter()
+        build_db(source, args.rows)
+        print(f"built {source} in {time.perf_counter() - t:.1f} s "
+              f"({source.stat().st_size / 1e6:.0f} MB)", flush=True)
+    results = []
+    for backend in args.backends.split(","):
+        print(f"running {backend} ...", flush=True)
+        results.append(run_backend(backend, source))
+    report(results, args.rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Jail page and its banned-IP fragment with 10,000 and 50,000 bans in one jail:
+median server time per page of 50 results, side by side with ``fail2ban-client
+status <jail>`` and a raw socket ``status <jail>`` in the same run.
+
+    .venv/bin/python bench/jails.py [--runs 20] [--cli-runs 5]
+
+Runs against its own sandboxed fail2ban and its own SQLite database (both in
+a temp dir); the jail ``big`` has no actions, so 50,000 bans take seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from jails.fail2ban import Fail2banClient
+from jails.fail2ban.sandbox import Sandbox, SandboxJail
+
+
+def median_ms(fn, runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--cli-runs", type=int, default=5)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bangui-bench-jails-"))
+    sandbox = Sandbox(tmp / "f2b", jails=(SandboxJail("sshd", "sshd", "auth.log"),
+                                          SandboxJail("big", "sshd", "big.log", actions=False)))
+    sandbox.start()
+    os.environ.update({
+        "BANGUI_DATA_DIR": str(tmp / "data"),
+        "BANGUI_FAIL2BAN_SOCKET": str(sandbox.socket),
+        "BANGUI_FAIL2BAN_CONFIG_DIR": str(sandbox.confdir),
+        "DJANGO_SETTINGS_MODULE": "bangui.settings",
+        "BANGUI_LOG_LEVEL": "WARNING",
+    })
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+    from django.test import Client
+
+    from accounts.models import SetupCompletion
+    from jails.banned import banned_page
+    from jails.regex_tester import filter_names
+
+    call_command("migrate", verbosity=0)
+    SetupCompletion.objects.get_or_create(method="bench")
+    user = User.objects.create_superuser("bench", password=None)
+    web = Client(HTTP_HOST="localhost")
+    web.force_login(user)
+    f2b = Fail2banClient(str(sandbox.socket), timeout=60)
+    net = ipaddress.ip_network("10.0.0.0/8")
+    banned = 0
+    print(f"{'bans':>7}  {'what':<44} {'median ms':>10}")
+    try:
+        for target in (10_000, 50_000):
+            while banned < target:
+                batch = [str(net[banned + i + 1]) for i in range(min(5000, target - banned))]
+                f2b.ban("big", batch)
+                banned += len(batch)
+            assert f2b.jail_status("big").currently_banned == target
+
+            def get(path: str, hx: bool = False):
+                r = web.get(path, **({"HTTP_HX_REQUEST": "true"} if hx else {}))
+                assert r.status_code == 200, r.status_code
+
+            rows = [
+                ("jail page (full HTML, page 1)", lambda: get("/jails/big/")),
+                ("banned-IP fragment, page 1", lambda: get("/jails/big/?page=1", True)),
+                ("banned-IP fragment, page 500", lambda: get("/jails/big/?page=500", True)),
+                ("banned-IP fragment, search '10.0.1'", lambda: get("/jails/big/?q=10.0.1",
+                                                                    True)),
+                ("  of which: banned_page() (bips query)", lambda: banned_page("big")),
+                ("  of which: raw socket status big short",
+                 lambda: f2b.call("status", "big", "short")),
+                ("  of which: jail_settings(big)", lambda: f2b.jail_settings("big")),
+                ("  of which: filter_names()", filter_names),
+                ("raw socket: status big", lambda: f2b.call("status", "big")),
+                ("raw socket: status", lambda: f2b.call("status")),
+            ]
+            for label, fn in rows:
+                fn()  # warm up
+                print(f"{target:>7,}  {label:<44} {median_ms(fn, args.runs):>10.2f}")
+            cli = [sandbox.client_binary, "-s", str(sandbox.socket), "status", "big"]
+            ms = median_ms(lambda: subprocess.run(cli, capture_output=True, check=True),  # noqa: B023
+                           args.cli_runs)
+            print(f"{target:>7,}  {'CLI: fail2ban-client status big':<44} {ms:>10.2f}")
+    finally:
+        sandbox.stop()
+
+
+if __name__ == "__main__":
+    main()

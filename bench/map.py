@@ -1,0 +1,186 @@
+"""World map aggregation on a million archived bans.
+
+    .venv/bin/python bench/map.py [--rows 1000000] [--ips 200000] [--runs 5]
+
+Fills a throwaway SQLite database (temp dir; the real one is never touched)
+with N BanEvent rows over 365 days from a pool of distinct IPs, country codes
+skewed the way real ban lists are (a few countries dominate, 3% unresolved),
+then times ``geo.map_data.bans_by_country`` (the one GROUP BY query) and
+``world_map`` (query + classes + shapes) per window, median of ``--runs``,
+before and after ``ANALYZE``, and the SQL queries per call.
+Target: 365d under 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+JAILS = ["sshd", "nginx-http-auth", "postfix", "dovecot", "recidive", "apache-auth",
+         "nginx-botsearch", "vsftpd", "blocklist-import", "bangui-auth"]
+COUNTRIES = ["CN", "US", "RU", "DE", "BR", "IN", "VN", "KR", "FR", "GB", "NL", "ID", "UA",
+             "TR", "PL", "JP", "IT", "ES", "IR", "TW", "HK", "SG", "AR", "MX", "CA", "TH",
+             "RO", "BG", "ZA", "EG", "PK", "BD", "CO", "CL", "PH", "MY", "SE", "CH", "AU"]
+
+
+def fill(rows: int, ips: int, now: datetime) -> None:
+    from jails.constants import Origin
+    from jails.models import BanEvent
+
+    rng = random.Random(7)
+    weights = [1 / (i + 1) for i in range(len(COUNTRIES))]  # Zipf-like
+    pool = []
+    for _ in range(ips):
+        octets = ((1, 223), (0, 255), (0, 255), (1, 254))
+        ip = ".".join(str(rng.randint(lo, hi)) for lo, hi in octets)
+        code = None if rng.random() < 0.03 else rng.choices(COUNTRIES, weights)[0]
+        pool.append((ip, code))
+    span = int(timedelta(days=365).total_seconds())
+    origins = [Origin.DETECTED] * 8 + [Origin.MANUAL] + [Origin.BLOCKLIST]
+    batch: list[BanEvent] = []
+    for i in range(rows):
+        ip, code = pool[i % ips] if i < ips else rng.choice(pool)
+        batch.append(BanEvent(
+            ip=ip, jail=rng.choice(JAILS), country_code=code, origin=rng.choice(origins),
+            banned_at=now - timedelta(seconds=rng.randrange(span), microseconds=i % 1_000_000),
+            bantime=600))
+        if len(batch) == 20_000:
+            BanEvent.objects.bulk_create(batch, batch_size=1_000)
+            batch = []
+    if batch:
+        BanEvent.objects.bulk_create(batch, batch_size=2_000)
+
+
+def median_ms(fn, runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--ips", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-index-run", action="store_true",
+                        help="skip the extra run with the proposed (country_code, ip, banned_at) "
+                             "index")
+    args = parser.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="bangui-bench-map-")
+    atexit.register(shutil.rmtree, tmp, True)  # ~0.5 GB at a million rows
+    os.environ["BANGUI_DATA_DIR"] = tmp
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bangui.settings")
+    os.environ["BANGUI_LOG_LEVEL"] = "WARNING"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from geo.map_data import bans_by_country, shapes, world_map
+
+    call_command("migrate", verbosity=0)
+    now = datetime.now(UTC)
+    start = time.perf_counter()
+    fill(args.rows, args.ips, now)
+    print(f"{args.rows:,} bans, {args.ips:,} IPs, SQLite (temp file); "
+          f"filled in {time.perf_counter() - start:.1f} s; median of {args.runs}")
+
+    start = time.perf_counter()
+    shapes()
+    print(f"{'load shapes (once per process)':<44} {(time.perf_counter() - start) * 1000:8.1f} ms")
+    for label in ("no ANALYZE", "after ANALYZE"):
+        if label == "after ANALYZE":
+            with connection.cursor() as cur:
+                cur.execute("ANALYZE")
+        print(f"-- {label}")
+        for window in ("24h", "7d", "30d", "365d"):
+            ms = median_ms(lambda w=window: bans_by_country(w, now=now), args.runs)
+            print(f"{'bans_by_country ' + window:<44} {ms:8.1f} ms")
+        ms = median_ms(lambda: bans_by_country("365d", "manual", now=now), args.runs)
+        print(f"{'bans_by_country 365d, origin=manual':<44} {ms:8.1f} ms")
+        with CaptureQueriesContext(connection) as ctx:
+            data = world_map("365d", now=now)
+        ms = median_ms(lambda: world_map("365d", now=now), args.runs)
+        print(f"{'world_map 365d (query + classes + shapes)':<44} {ms:8.1f} ms  "
+              f"{len(ctx.captured_queries)} query, {data.total_bans:,} bans, "
+              f"{data.countries_with_bans} countries")
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN QUERY PLAN " + _map_sql(now)[0], _map_sql(now)[1])
+        print("plan: " + " | ".join(str(r[-1]) for r in cur.fetchall()))
+    _pages(args.runs)
+    if args.no_index_run:
+        return
+    print("-- with an index on (country_code, ip, banned_at), as proposed in docs/geo.md")
+    start = time.perf_counter()
+    with connection.cursor() as cur:
+        cur.execute("CREATE INDEX bench_country_ip_time ON jails_banevent "
+                    "(country_code, ip, banned_at)")
+        cur.execute("ANALYZE")
+    print(f"{'create index':<44} {(time.perf_counter() - start) * 1000:8.1f} ms")
+    for window in ("24h", "365d"):
+        ms = median_ms(lambda w=window: bans_by_country(w, now=now), args.runs)
+        print(f"{'bans_by_country ' + window:<44} {ms:8.1f} ms")
+    ms = median_ms(lambda: world_map("365d", now=now), args.runs)
+    print(f"{'world_map 365d':<44} {ms:8.1f} ms")
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN QUERY PLAN " + _map_sql(now)[0], _map_sql(now)[1])
+        print("plan: " + " | ".join(str(r[-1]) for r in cur.fetchall()))
+
+
+def _pages(runs: int) -> None:
+    """Server time of whole requests through Django's test client (logged
+    in; fail2ban is not running, so the status bar answers "unreachable")."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from accounts.models import SetupCompletion
+
+    SetupCompletion.objects.get_or_create(method="bench")
+    web = Client(HTTP_HOST="localhost")
+    web.force_login(User.objects.create_superuser("bench", password=None))
+    htmx = {"HTTP_HX_REQUEST": "true"}
+    for label, url, headers in (
+        ("GET /map/?window=365d (whole page)", "/map/?window=365d", {}),
+        ("GET /map/?window=24h (whole page)", "/map/?window=24h", {}),
+        ("GET /map/?window=365d&country=CN #map-bans", "/map/?window=365d&country=CN",
+         {**htmx, "HTTP_HX_TARGET": "map-bans"}),
+    ):
+        response = web.get(url, **headers)
+        assert response.status_code == 200, response.status_code
+        ms = median_ms(lambda u=url, h=headers: web.get(u, **h), runs)
+        print(f"{label:<44} {ms:8.1f} ms  {len(response.content) / 1024:.0f} KiB")
+
+
+def _map_sql(now):
+    """The statement bans_by_country runs for 365d (for EXPLAIN)."""
+    from django.db.models import Count
+
+    from jails.dashboard import events
+
+    inner = (events("365d", now=now).order_by()
+             .values("country_code", "ip").annotate(n=Count("id")))
+    sql, params = inner.query.sql_with_params()
+    return (f"SELECT pairs.country_code, SUM(pairs.n), COUNT(*) FROM ({sql}) pairs "  # noqa: S608
+            "GROUP BY pairs.country_code", params)
+
+
+if __name__ == "__main__":
+    main()

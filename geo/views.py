@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+
+from bangui.htmx import render_page, wants_fragment
+from geo.countries import country_name
+from geo.forms import MapFilterForm
+from geo.map_data import world_map
+from jails.constants import Window
+from jails.dashboard import UNKNOWN_COUNTRY, ban_table
+
+DEFAULT_WINDOW = Window.DAY
+BANS_PER_PAGE = 50
+
+
+def _filters(request: HttpRequest) -> tuple[dict, list[str]]:
+    """The valid filters of the query string, and a message per bad one."""
+    form = MapFilterForm(request.GET)
+    form.is_valid()
+    notices = []
+    for field, errors in form.errors.items():
+        label = field if field != "__all__" else "filters"
+        text = errors[0] if field == "country" else f"Ignored an invalid {label}: {errors[0]}"
+        notices.append(text)
+    data = {name: form.cleaned_data.get(name) for name in form.fields}
+    return {
+        "window": data["window"] or DEFAULT_WINDOW,
+        "origin": data["origin"] or "",
+        "country": data["country"] or "",
+        "page": data["page"] or 1,
+    }, notices
+
+
+@require_GET
+def world_map_page(request: HttpRequest) -> HttpResponse:
+    """The map, its legend and side table, and the bans of one country.
+
+    One URL: HTMX requests aimed at ``#map-bans`` (a country clicked, a page
+    of its bans) get that table only; other HTMX requests (the filters) get
+    ``#map-view``; everything else the whole page. Reads only.
+    """
+    filters, notices = _filters(request)
+    country = filters["country"]
+    table = None
+    if country:
+        table = ban_table(filters["window"], country=country, origin=filters["origin"] or None,
+                          page=filters["page"], per_page=BANS_PER_PAGE)
+    fragment = "map-bans" if request.htmx and request.htmx.target == "map-bans" else "map-view"
+    context = {
+        "filters": filters,
+        "form": MapFilterForm(initial=filters),
+        "notices": notices,
+        "windows": Window.choices,
+        "window_label": Window(filters["window"]).label,
+        "country_label": ("Unknown country" if country == UNKNOWN_COUNTRY
+                          else country_name(country) or country),
+        "table": table,
+        # window and origin for the links that add a country or a page
+        "query": urlencode({k: v for k, v in (("window", filters["window"]),
+                                             ("origin", filters["origin"])) if v}),
+        "oob": fragment == "map-bans" and wants_fragment(request),
+    }
+    if fragment == "map-view" or not wants_fragment(request):
+        context["map"] = world_map(filters["window"], filters["origin"] or None)
+    return render_page(request, "geo/map.html", fragment, context)

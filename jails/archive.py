@@ -1,0 +1,580 @@
+"""The ban archive: copy fail2ban's ban history into :class:`BanEvent`.
+
+fail2ban's sqlite ``bans`` table gets one row per ban (``INSERT`` in
+``Fail2BanDb.addBan``), loses rows older than ``dbpurgeage``, and loses every
+row of a jail+IP when that IP is unbanned by hand (``delBan``). :func:`sync`
+copies new rows before that happens:
+
+- the file is opened read-only (``file:...?mode=ro``) and read in short
+  keyset pages (``rowid > ? ORDER BY rowid LIMIT n``), so fail2ban is never
+  blocked for long by a reader holding its lock;
+- each page is inserted with ``ON CONFLICT (jail, ip, banned_at) DO NOTHING``
+  and the cursor (:class:`SyncState`) moves in the same transaction, so a
+  crash between pages neither loses nor duplicates rows;
+- ``rowid`` is insertion order, so bans whose ``timeofban`` (the time of the
+  last failure) is older than rows already copied are not skipped, which a
+  ``timeofban`` cursor would do;
+- SQLite hands out ``max(rowid) + 1``, so after fail2ban deletes the newest
+  rows their rowids come back. The cursor keeps a fingerprint of the row it
+  stopped at; when that row is gone or different, the run re-reads every row
+  from a day before its last success (the unique key absorbs the overlap).
+
+See docs/archive.md for the decisions and their limits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from jails import link
+from jails.constants import (
+    BLOCKLIST_JAIL,
+    MANUAL_MATCH_SLACK,
+    MATCHES_MAX_BYTES,
+    MATCHES_MAX_LINE_BYTES,
+    MATCHES_MAX_LINES,
+    SYNC_REWIND_OVERLAP,
+    Origin,
+)
+from jails.fail2ban import Fail2banClient, Fail2banError, validation
+from jails.models import BanEvent, SyncState
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 5000
+_ROWS_PER_STATEMENT = 500
+_BANS_COLUMNS = "rowid, jail, ip, timeofban, bantime, bancount, data"
+# Column order of the raw INSERT; matches _event_values().
+_INSERT_COLUMNS = (
+    "ip", "jail", "banned_at", "bantime", "ban_count", "failures", "matches", "origin",
+    "country_code", "created_at",
+)
+_IP, _JAIL, _BANNED_AT, _BANTIME, _BAN_COUNT, _FAILURES, _MATCHES, _ORIGIN, _COUNTRY = range(9)
+
+
+class ArchiveError(Exception):
+    """The archive could not sync; the message says why and what to check."""
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    db_path: str
+    read: int  # rows read from fail2ban's db in this run
+    inserted: int  # new archive rows
+    duration: float  # seconds
+    rewound: bool = False  # the cursor row had changed: recent rows were re-read
+    invalid: int = 0  # rows that cannot be archived (ip/jail too long or empty)
+
+    @property
+    def skipped(self) -> int:
+        """Rows read that were already in the archive (or invalid)."""
+        return self.read - self.inserted
+
+    def __str__(self) -> str:
+        text = (f"inserted {self.inserted}, skipped {self.skipped} "
+                f"(read {self.read}) in {self.duration:.2f} s")
+        if self.rewound:
+            text += "; re-read recent rows after fail2ban deleted rows"
+        if self.invalid:
+            text += f"; {self.invalid} unusable rows ignored"
+        return text
+
+
+# --- reading fail2ban's database ----------------------------------------------------
+def fail2ban_db_path(client: Fail2banClient | None = None) -> str:
+    """The database file the running fail2ban writes (``get dbfile``)."""
+    client = client or link.client()
+    path = client.call("get", "dbfile")
+    if not path or str(path) == ":memory:":
+        raise ArchiveError(
+            "fail2ban runs without a ban database (dbfile is None or :memory:); set dbfile "
+            "in fail2ban.local so BanGUI can archive bans"
+        )
+    return str(path)
+
+
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """Open fail2ban's sqlite file read-only; BanGUI never writes to it."""
+    resolved = Path(path).resolve()
+    if not resolved.is_file():
+        raise ArchiveError(f"fail2ban's database {path} does not exist (or is not a file)")
+    try:
+        con = sqlite3.connect(f"file:{quote(str(resolved))}?mode=ro", uri=True, timeout=10)
+        con.execute("SELECT rowid FROM bans LIMIT 1").fetchall()
+    except sqlite3.Error as exc:
+        raise ArchiveError(
+            f"cannot read fail2ban's database {path}: {exc}. BanGUI's worker needs read "
+            "access to the file and its directory"
+        ) from None
+    return con
+
+
+def _fingerprint(row: Sequence) -> str:
+    """Identity of a bans row: (jail, ip, timeofban)."""
+    return f"{row[0]}\x1f{row[1]}\x1f{row[2]}"[:200]
+
+
+def _row_fingerprint(con: sqlite3.Connection, rowid: int) -> str | None:
+    row = con.execute("SELECT jail, ip, timeofban FROM bans WHERE rowid = ?", (rowid,)).fetchone()
+    return _fingerprint(row) if row else None
+
+
+def _read_page(con: sqlite3.Connection, after: int, limit: int, *,
+               old_last: int | None = None, since: int | None = None) -> list[tuple]:
+    if since is None:
+        sql = f"SELECT {_BANS_COLUMNS} FROM bans WHERE rowid > ? ORDER BY rowid LIMIT ?"  # noqa: S608
+        return con.execute(sql, (after, limit)).fetchall()
+    # Only constants are formatted into these statements; values are bound.
+    sql = (f"SELECT {_BANS_COLUMNS} FROM bans WHERE rowid > ? "  # noqa: S608
+           "AND (rowid > ? OR timeofban >= ?) ORDER BY rowid LIMIT ?")
+    return con.execute(sql, (after, old_last, since, limit)).fetchall()
+
+
+def _parse_data(raw) -> dict:
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def bound_matches(matches) -> str:
+    """fail2ban's matched lines (strings, or lists of line parts) as text:
+    the last MATCHES_MAX_LINES lines, each and all of them size-capped."""
+    if not matches or not isinstance(matches, list):
+        return ""
+    lines: list[str] = []
+    for item in matches[-MATCHES_MAX_LINES:]:
+        line = item if isinstance(item, str) else (
+            "".join(str(p) for p in item) if isinstance(item, list | tuple) else str(item))
+        if "\n" in line or "\r" in line:
+            line = line.replace("\r", " ").replace("\n", " ")
+        line = line.strip()
+        # A UTF-8 character is at most 4 bytes: only long lines need encoding.
+        if len(line) * 4 > MATCHES_MAX_LINE_BYTES and len(encoded := line.encode()) > (
+                MATCHES_MAX_LINE_BYTES):
+            line = encoded[:MATCHES_MAX_LINE_BYTES].decode(errors="ignore") + "…"
+        lines.append(line)
+    text = "\n".join(lines)
+    if len(text) * 4 > MATCHES_MAX_BYTES:
+        while lines and len("\n".join(lines).encode()) > MATCHES_MAX_BYTES:
+            lines.pop(0)  # keep the newest lines, as fail2ban does
+        text = "\n".join(lines)
+    return text
+
+
+def _origin(jail: str, failures: int, matches: str) -> str:
+    if jail == BLOCKLIST_JAIL:
+        return Origin.BLOCKLIST
+    # ``banip`` (BanGUI, fail2ban-client) stores {"matches": [], "failures": 0}.
+    if failures == 0 and not matches:
+        return Origin.MANUAL
+    return Origin.DETECTED
+
+
+def _event_values(row: Sequence) -> list | None:
+    """One bans row as the archive's column values (country filled later)."""
+    _rowid, jail, ip, timeofban, bantime, bancount, data = row
+    if not ip or not jail or len(str(ip)) > 45 or len(str(jail)) > 64:
+        return None
+    info = _parse_data(data)
+    try:
+        failures = max(0, int(info.get("failures") or 0))
+    except (TypeError, ValueError):
+        failures = 0
+    matches = bound_matches(info.get("matches"))
+    return [
+        str(ip), str(jail), datetime.fromtimestamp(int(timeofban), UTC), int(bantime),
+        max(1, int(bancount or 1)), failures, matches, _origin(str(jail), failures, matches),
+        None,
+    ]
+
+
+# --- geo ------------------------------------------------------------------------------
+def lookup_countries(ips: Iterable[str]) -> dict[str, str]:
+    """Country codes from geo's cache (the worker may resolve; page views don't
+    call this). Returns {} when the geo app is not there or fails."""
+    ips = list(dict.fromkeys(ips))
+    if not ips:
+        return {}
+    try:
+        from geo.service import get_cache
+    except ModuleNotFoundError as exc:
+        if exc.name in ("geo", "geo.service"):
+            return {}
+        raise
+    try:
+        results = get_cache().lookup_batch(ips)
+    except Exception:
+        # Geo is a nice-to-have here: never let it stop the archive.
+        log.exception("geo lookup of %d IPs failed; their country stays empty", len(ips))
+        return {}
+    codes = {}
+    for ip, result in (results or {}).items():
+        code = getattr(result, "country_code", None)
+        if code:
+            codes[ip] = str(code).upper()[:2]
+    return codes
+
+
+def fill_missing_countries(limit: int = 5000) -> int:
+    """Look up IPs of archive rows without a country (e.g. archived while geo
+    was down); returns how many rows got one. For commands and geo's
+    re-resolve; bounded by ``limit`` distinct IPs per call."""
+    ips = list(BanEvent.objects.filter(country_code__isnull=True).order_by()
+               .values_list("ip", flat=True).distinct()[:limit])
+    by_country: dict[str, list[str]] = {}
+    for ip, code in lookup_countries(ips).items():
+        by_country.setdefault(code, []).append(ip)
+    updated = 0
+    for code, group in by_country.items():
+        updated += BanEvent.objects.filter(ip__in=group, country_code__isnull=True).update(
+            country_code=code)
+    return updated
+
+
+# --- writing the archive ------------------------------------------------------------
+def _insert(values: list[list], now: datetime) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were new.
+    Raw SQL rather than bulk_create(ignore_conflicts=True) because it reports
+    that count and is several times faster on a million-row backfill."""
+    if not values:
+        return 0
+    if connection.vendor == "postgresql":
+        return _insert_postgresql(values, now)
+    qn = connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+    table = qn(BanEvent._meta.db_table)
+    columns = ", ".join(qn(c) for c in _INSERT_COLUMNS)
+    conflict = ", ".join(qn(c) for c in ("jail", "ip", "banned_at"))
+    created = adapt(now)
+    one_row = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
+    inserted = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(values), _ROWS_PER_STATEMENT):
+            chunk = values[start:start + _ROWS_PER_STATEMENT]
+            params: list = []
+            for v in chunk:
+                params += [v[_IP], v[_JAIL], adapt(v[_BANNED_AT]), v[_BANTIME], v[_BAN_COUNT],
+                           v[_FAILURES], v[_MATCHES], v[_ORIGIN], v[_COUNTRY], created]
+            # Only quoted model identifiers are formatted in; values are bound.
+            sql = (f"INSERT INTO {table} ({columns}) "  # noqa: S608
+                   f"VALUES {', '.join([one_row] * len(chunk))} "
+                   f"ON CONFLICT ({conflict}) DO NOTHING")
+            cursor.execute(sql, params)
+            inserted += max(cursor.rowcount, 0)
+    return inserted
+
+
+def _insert_postgresql(values: list[list], now: datetime) -> int:
+    """PostgreSQL: COPY the page into a temp table, then one INSERT ... SELECT
+    ... ON CONFLICT DO NOTHING (psycopg re-parses every large multi-row
+    VALUES statement client-side, which costs more than the insert)."""
+    qn = connection.ops.quote_name
+    table = qn(BanEvent._meta.db_table)
+    columns = ", ".join(qn(c) for c in _INSERT_COLUMNS)
+    conflict = ", ".join(qn(c) for c in ("jail", "ip", "banned_at"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS bangui_ban_import ("
+            "ip varchar(45), jail varchar(64), banned_at timestamptz, bantime bigint, "
+            "ban_count integer, failures integer, matches text, origin varchar(16), "
+            "country_code varchar(2), created_at timestamptz) ON COMMIT DELETE ROWS")
+        raw = cursor.cursor  # psycopg's own cursor, for COPY
+        with raw.copy(f"COPY bangui_ban_import ({columns}) FROM STDIN") as copy:
+            for v in values:
+                copy.write_row((*v[:_COUNTRY + 1], now))
+        cursor.execute(f"INSERT INTO {table} ({columns}) "  # noqa: S608 (identifiers only)
+                       f"SELECT {columns} FROM bangui_ban_import "
+                       f"ON CONFLICT ({conflict}) DO NOTHING")
+        inserted = max(cursor.rowcount, 0)
+        cursor.execute("TRUNCATE bangui_ban_import")
+    return inserted
+
+
+def _adopt_manual(values: list[list]) -> None:
+    """Give rows that :func:`record_manual` wrote at ban time the exact key
+    fail2ban's db has (it may differ by a second), so the insert that follows
+    conflicts with them instead of adding a twin."""
+    manual = [v for v in values if v[_ORIGIN] != Origin.DETECTED]
+    if not manual:
+        return
+    times = [v[_BANNED_AT] for v in manual]
+    candidates = list(BanEvent.objects.filter(
+        ip__in={v[_IP] for v in manual},
+        banned_at__gte=min(times) - MANUAL_MATCH_SLACK,
+        banned_at__lte=max(times) + MANUAL_MATCH_SLACK,
+        origin__in=[Origin.MANUAL, Origin.BLOCKLIST],
+    ).order_by())
+    if not candidates:
+        return
+    exact = {(c.jail, c.ip, c.banned_at) for c in candidates}
+    for v in manual:
+        if (v[_JAIL], v[_IP], v[_BANNED_AT]) in exact:
+            continue
+        for c in candidates:
+            if (c.jail == v[_JAIL] and c.ip == v[_IP] and c.banned_at != v[_BANNED_AT]
+                    and abs(c.banned_at - v[_BANNED_AT]) <= MANUAL_MATCH_SLACK):
+                BanEvent.objects.filter(pk=c.pk).update(
+                    banned_at=v[_BANNED_AT], bantime=v[_BANTIME], ban_count=v[_BAN_COUNT],
+                    country_code=c.country_code or v[_COUNTRY])
+                exact.add((c.jail, c.ip, v[_BANNED_AT]))
+                c.banned_at = v[_BANNED_AT]
+                break
+
+
+def _store_batch(state: SyncState, values: list[list], cursor_row: Sequence,
+                 max_timeofban: int) -> int:
+    """Insert one page and move the cursor, in one transaction."""
+    now = timezone.now()
+    with transaction.atomic():
+        _adopt_manual(values)
+        inserted = _insert(values, now)
+        state.last_rowid = cursor_row[0]
+        state.last_fingerprint = _fingerprint(cursor_row[1:4])
+        state.max_timeofban = max(state.max_timeofban, max_timeofban)
+        SyncState.objects.filter(pk=state.pk).update(
+            last_rowid=state.last_rowid, last_fingerprint=state.last_fingerprint,
+            max_timeofban=state.max_timeofban)
+    return inserted
+
+
+@contextmanager
+def _index_cache(kib: int = 128 * 1024):
+    """SQLite: a bigger page cache while syncing. A backfill inserts into six
+    indexes in random key order; with SQLite's default 2 MB cache most of
+    those inserts go to disk. Restored afterwards."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        old = int(cursor.fetchone()[0])
+        cursor.execute(f"PRAGMA cache_size = {-int(kib)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = {old}")
+
+
+def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
+         full: bool = False, fill_geo: bool = True) -> SyncResult:
+    """Copy ban rows fail2ban added since the last run (all of them on the
+    first run, or with ``full``) into the archive. Safe to run again at any
+    time, and after a crash at any point."""
+    started = time.monotonic()
+    path = str(Path(db_path or fail2ban_db_path()).resolve())
+    state, _ = SyncState.objects.get_or_create(db_path=path)
+    run_at = timezone.now()
+    try:
+        with _index_cache():
+            result = _sync(path, state, batch_size=batch_size, full=full, fill_geo=fill_geo,
+                           started=started)
+    except Exception as exc:
+        SyncState.objects.filter(pk=state.pk).update(
+            last_run_at=run_at, last_error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    SyncState.objects.filter(pk=state.pk).update(
+        last_run_at=run_at, last_success_at=run_at, last_inserted=result.inserted,
+        last_error="")
+    return result
+
+
+def _sync(path: str, state: SyncState, *, batch_size: int, full: bool, fill_geo: bool,
+          started: float) -> SyncResult:
+    con = open_readonly(path)
+    try:
+        # The newest row now: where the cursor rests when a rewind reads nothing.
+        newest = con.execute("SELECT rowid, jail, ip, timeofban FROM bans "
+                             "ORDER BY rowid DESC LIMIT 1").fetchone()
+        old_last, since, rewound = state.last_rowid, None, False
+        if full:
+            after = 0
+        elif old_last and _row_fingerprint(con, old_last) != state.last_fingerprint:
+            # fail2ban deleted the row we stopped at; its rowid and the ones
+            # before it may now hold new bans. Re-read recent rows.
+            rewound, after = True, 0
+            last_ok = state.last_success_at or timezone.now()
+            reference = min(int(last_ok.timestamp()), state.max_timeofban or 2**62)
+            since = reference - int(SYNC_REWIND_OVERLAP.total_seconds())
+        else:
+            after = old_last
+        read = inserted = invalid = 0
+        last_row = None
+        while True:
+            rows = _read_page(con, after, batch_size, old_last=old_last, since=since)
+            if not rows:
+                break
+            values = []
+            for row in rows:
+                v = _event_values(row)
+                if v is None:
+                    invalid += 1
+                else:
+                    values.append(v)
+            if fill_geo and values:
+                codes = lookup_countries(v[_IP] for v in values)
+                for v in values:
+                    v[_COUNTRY] = codes.get(v[_IP])
+            last_row = rows[-1]
+            inserted += _store_batch(state, values, last_row[:4],
+                                     max((r[3] for r in rows), default=0))
+            read += len(rows)
+            after = last_row[0]
+        if rewound and newest and (last_row is None or newest[0] > last_row[0]):
+            # Rows between the last one read and the newest are old rows the
+            # rewind filter left out; rest the cursor on the newest.
+            _store_batch(state, [], newest, 0)
+        elif rewound and newest is None:
+            _store_batch(state, [], (0, "", "", 0), 0)
+    finally:
+        con.close()
+    return SyncResult(db_path=path, read=read, inserted=inserted,
+                      duration=time.monotonic() - started, rewound=rewound, invalid=invalid)
+
+
+def purge(retention_days: int | None = None, *, chunk: int = 10_000) -> int:
+    """Delete archive rows older than the retention; returns how many.
+    Deletes in chunks so SQLite's write lock is held briefly each time."""
+    days = settings.ARCHIVE_RETENTION_DAYS if retention_days is None else retention_days
+    if days < 1:
+        raise ValueError("retention must be at least one day")
+    cutoff = timezone.now() - timedelta(days=days)
+    total = 0
+    while True:
+        ids = list(BanEvent.objects.filter(banned_at__lt=cutoff).order_by()
+                   .values_list("id", flat=True)[:chunk])
+        if not ids:
+            return total
+        total += BanEvent.objects.filter(id__in=ids).delete()[0]
+
+
+# --- bans made through BanGUI -------------------------------------------------------
+def _current_ban(client: Fail2banClient, jail: str, ip: str):
+    try:
+        for entry in client.banned_with_time(jail):
+            if entry.ip == ip:
+                return entry
+    except Fail2banError:
+        log.warning("could not read %s's bans to time the manual ban of %s", jail, ip)
+    return None
+
+
+def record_manual(ip: str, jail: str, user: str | None, bantime: int | None = None,
+                  origin: str = Origin.MANUAL, *,
+                  client: Fail2banClient | None = None) -> BanEvent:
+    """Archive a ban made through BanGUI right away, with who made it.
+
+    The ban's start is read back from fail2ban (``banip --with-time``) so it
+    matches the row the next sync reads; that row may still differ by a
+    second (fail2ban prints truncated, stores rounded times), which the sync
+    reconciles (:func:`_adopt_manual`). If the sync got there first, this
+    marks its row instead of adding one.
+    """
+    ip = validation.ip_address(ip)
+    jail = validation.jail_name(jail)
+    if origin not in Origin.values:
+        raise ValueError(f"unknown origin {origin!r}")
+    client = client or link.client()
+    entry = _current_ban(client, jail, ip)
+    banned_at = (entry.banned_at.astimezone(UTC) if entry and entry.banned_at
+                 else timezone.now().replace(microsecond=0))
+    if entry and entry.bantime is not None:
+        bantime = entry.bantime
+    elif bantime is None:
+        try:
+            bantime = int(client.call("get", jail, "bantime"))
+        except (Fail2banError, TypeError, ValueError):
+            bantime = -1
+    with transaction.atomic():
+        existing = (BanEvent.objects.filter(
+            jail=jail, ip=ip, banned_at__gte=banned_at - MANUAL_MATCH_SLACK,
+            banned_at__lte=banned_at + MANUAL_MATCH_SLACK).order_by("-banned_at").first())
+        if existing is not None:
+            existing.origin, existing.actor = origin, user or existing.actor
+            existing.save(update_fields=["origin", "actor"])
+            return existing
+        return BanEvent.objects.create(
+            ip=ip, jail=jail, banned_at=banned_at,
+            bantime=int(bantime), failures=0, origin=origin, actor=user or None,
+        )
+
+
+def record_unban(ip: str, user: str | None, jail: str | None = None) -> int:
+    """Note an unban made through BanGUI on the IP's latest event per jail
+    (all jails when ``jail`` is None) that is still running by its bantime.
+    Returns how many events were marked. Expiry is not recorded: it follows
+    from ``banned_at + bantime``; live state comes from fail2ban."""
+    ip = validation.ip_address(ip)
+    now = timezone.now()
+    events = BanEvent.objects.filter(ip=ip, unbanned_at__isnull=True)
+    if jail is not None:
+        events = events.filter(jail=validation.jail_name(jail))
+    latest: dict[str, BanEvent] = {}
+    for event in events.order_by("jail", "-banned_at"):
+        latest.setdefault(event.jail, event)
+    ids = [e.pk for e in latest.values() if e.ends_at is None or e.ends_at > now]
+    return BanEvent.objects.filter(pk__in=ids).update(unbanned_at=now, unbanned_by=user or None)
+
+
+# --- health -----------------------------------------------------------------------------
+def _span(seconds: float) -> str:
+    seconds = int(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds / size
+            text = f"{n:.0f}" if n == int(n) or n >= 10 else f"{n:.1f}"
+            return f"{text} {unit}{'' if text == '1' else 's'}"
+    return f"{seconds} seconds"
+
+
+def purge_warning(dbpurgeage: int | None, sync_interval: int | None = None, *,
+                  now: datetime | None = None) -> str | None:
+    """A sentence for the UI when bans may escape the archive, else None.
+
+    Warns when fail2ban keeps no database, when it forgets bans after less
+    than three sync intervals (one missed or slow run would lose bans), and
+    when the last successful sync is older than ``dbpurgeage`` (bans from the
+    gap may already be gone).
+    """
+    interval = sync_interval or settings.ARCHIVE_SYNC_SECONDS
+    if dbpurgeage is None:
+        return ("fail2ban keeps no ban database (dbfile is None), so BanGUI cannot archive "
+                "bans: set dbfile in fail2ban.local.")
+    if dbpurgeage < 3 * interval:
+        return (f"fail2ban forgets bans after {_span(dbpurgeage)} (dbpurgeage) but BanGUI "
+                f"archives them every {_span(interval)}: bans can be purged before they are "
+                f"archived. Set dbpurgeage to at least {_span(3 * interval)} (1 day is the "
+                "usual default).")
+    now = now or timezone.now()
+    stats = SyncState.objects.aggregate(ok=Max("last_success_at"), run=Max("last_run_at"))
+    if stats["ok"] is None:
+        if stats["run"] is not None:
+            error = (SyncState.objects.exclude(last_error="").order_by("-last_run_at")
+                     .values_list("last_error", flat=True).first())
+            return ("The ban archive has never synced successfully"
+                    + (f" (last error: {error})" if error else "") + ".")
+        return None
+    gap = (now - stats["ok"]).total_seconds()
+    if gap > dbpurgeage:
+        return (f"The ban archive last synced {_span(gap)} ago, longer than fail2ban keeps "
+                f"bans ({_span(dbpurgeage)}): bans from that gap may be missing. Is BanGUI's "
+                "worker (manage.py qcluster) running?")
+    return None

@@ -1,0 +1,48 @@
+"""``manage.py sync_bans [--db PATH] [--purge] [--full]``: copy fail2ban's new
+bans into BanGUI's archive now (the worker does it on a schedule).
+
+Exit code 0 on success; 1 when the sync failed (fail2ban unreachable, its
+database unreadable); 2 for bad arguments. Output: one line per step.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from jails import archive
+from jails.fail2ban import Fail2banError
+
+EXIT_FAILED = 1
+
+
+class Command(BaseCommand):
+    help = "Archive new bans from fail2ban's database (incremental, safe to repeat)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--db", metavar="PATH",
+                            help="fail2ban's sqlite file (default: ask fail2ban: get dbfile)")
+        parser.add_argument("--full", action="store_true",
+                            help="re-read every row, not only new ones (duplicates are ignored)")
+        parser.add_argument("--purge", action="store_true",
+                            help="also delete archived bans older than the retention")
+        parser.add_argument("--retention-days", type=int, metavar="N",
+                            help="retention for --purge (default BANGUI_ARCHIVE_RETENTION_DAYS)")
+        parser.add_argument("--batch-size", type=int, default=archive.DEFAULT_BATCH_SIZE,
+                            metavar="N", help="rows per transaction (default %(default)s)")
+        parser.add_argument("--no-geo", action="store_true",
+                            help="do not look up countries for new rows")
+
+    def handle(self, *args, db: str | None, full: bool, purge: bool,
+               retention_days: int | None, batch_size: int, no_geo: bool, **options) -> None:
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1", returncode=2)
+        if retention_days is not None and retention_days < 1:
+            raise CommandError("--retention-days must be at least 1", returncode=2)
+        try:
+            result = archive.sync(db, batch_size=batch_size, full=full, fill_geo=not no_geo)
+        except (archive.ArchiveError, Fail2banError) as exc:
+            raise CommandError(f"sync failed: {exc}", returncode=EXIT_FAILED) from None
+        self.stdout.write(f"{result.db_path}: {result}")
+        if purge:
+            removed = archive.purge(retention_days)
+            self.stdout.write(f"purged {removed} archived bans past the retention")

@@ -1,0 +1,118 @@
+"""The ban archive: BanGUI's own, long-lived copy of fail2ban's ban history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import models
+from django.utils import timezone
+
+from jails.constants import Origin
+
+
+class BanEvent(models.Model):
+    """One ban of one IP in one jail, as fail2ban recorded it (or as BanGUI
+    made it, see :func:`jails.archive.record_manual`).
+
+    fail2ban forgets its history after ``dbpurgeage`` (Debian: one day) and
+    deletes an IP's history rows when it is unbanned by hand; this table keeps
+    every ban for ``BANGUI_ARCHIVE_RETENTION_DAYS``. ``(jail, ip, banned_at)``
+    is unique, so re-running the sync over rows it has already copied inserts
+    nothing. Whether an IP is *still* banned (and for how long) is live state:
+    ask fail2ban (``banned_with_time``), not this table.
+
+    ``ip`` is text, not GenericIPAddressField: fail2ban stores the canonical
+    text form, grouping and equality on short text are fast on both SQLite and
+    PostgreSQL, and PostgreSQL's ``inet`` would need ``HOST()`` casts (which
+    defeat indexes) for the prefix search the ban table offers.
+    """
+
+    ip = models.CharField(max_length=45)
+    jail = models.CharField(max_length=64)
+    banned_at = models.DateTimeField(help_text="Start of the ban (UTC).")
+    bantime = models.BigIntegerField(help_text="Seconds; -1 means permanent.")
+    ban_count = models.PositiveIntegerField(default=1)
+    failures = models.PositiveIntegerField(default=0)
+    matches = models.TextField(
+        blank=True, default="",
+        help_text="Matched log lines, one per line (bounded, see jails.constants).",
+    )
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.DETECTED)
+    # NULL (not "") means "not resolved yet": the brief's contract with geo
+    # and the UI, and what the country filter's "unknown" matches.
+    country_code = models.CharField(  # noqa: DJ001
+        max_length=2, null=True, blank=True,
+        help_text="ISO 3166-1 alpha-2; empty until geo has resolved the IP.",
+    )
+    actor = models.CharField(  # noqa: DJ001 (NULL: not made through BanGUI)
+        max_length=150, null=True, blank=True,
+        help_text="Username, for bans made through BanGUI.",
+    )
+    unbanned_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when unbanned through BanGUI.",
+    )
+    unbanned_by = models.CharField(max_length=150, null=True, blank=True)  # noqa: DJ001
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["jail", "ip", "banned_at"], name="banevent_unique_ban"),
+        ]
+        indexes = [
+            models.Index(fields=["banned_at"], name="banevent_time"),
+            models.Index(fields=["jail", "banned_at"], name="banevent_jail_time"),
+            models.Index(fields=["country_code", "banned_at"], name="banevent_country_time"),
+            models.Index(fields=["origin", "banned_at"], name="banevent_origin_time"),
+            models.Index(fields=["ip", "banned_at"], name="banevent_ip_time"),
+        ]
+        ordering = ["-banned_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.ip} in {self.jail} at {self.banned_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def permanent(self) -> bool:
+        return self.bantime < 0
+
+    @property
+    def ends_at(self):
+        """When the ban ends (or ended) by its bantime; None when permanent."""
+        if self.bantime < 0:
+            return None
+        return self.banned_at + timedelta(seconds=self.bantime)
+
+    @property
+    def match_lines(self) -> list[str]:
+        return self.matches.splitlines() if self.matches else []
+
+
+class SyncState(models.Model):
+    """Where the archive sync stopped in one fail2ban database file.
+
+    The cursor is fail2ban's ``bans.rowid`` (insertion order) plus a
+    fingerprint of the row at it: SQLite reuses the highest rowids after
+    fail2ban deletes rows (a manual unban deletes that IP's history), and a
+    changed or missing fingerprint makes the next run re-read recent rows
+    (see ``jails/archive.py`` and ``docs/archive.md``).
+    """
+
+    db_path = models.CharField(max_length=1024, unique=True)
+    last_rowid = models.BigIntegerField(default=0)
+    last_fingerprint = models.CharField(max_length=200, blank=True, default="")
+    max_timeofban = models.BigIntegerField(
+        default=0, help_text="Highest timeofban copied so far (epoch seconds).",
+    )
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_inserted = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.db_path} @ rowid {self.last_rowid}"
+
+
+# Blocklist models live beside their code; importing them here registers them
+# with the jails app.
+from jails.blocklists.models import BlocklistSource, ImportRun  # noqa: E402
+
+__all__ = ["BanEvent", "BlocklistSource", "ImportRun", "SyncState"]

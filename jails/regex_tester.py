@@ -1,0 +1,198 @@
+"""Run a filter against log lines with fail2ban's own matcher, ``fail2ban-regex``.
+
+Two runs of the tool on the same input (each ~0.2 s): the statistics run with
+``--print-all-matched/-missed/-ignored`` gives the lines sorted into matched,
+ignored and missed plus the counts; the ``-o '<ip>\\x1f<msg>'`` run gives the
+host fail2ban captured for each matched line. Both are bounded by a timeout
+and the input by a size cap.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from jails import config_files
+
+MAX_INPUT_BYTES = 1024 * 1024
+TIMEOUT = 20.0
+SEP = "\x1f"
+_FILTER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}$")
+_LINES = re.compile(r"^Lines: (\d+) lines, (\d+) ignored, (\d+) matched, (\d+) missed")
+
+
+class TesterError(ValueError):
+    pass
+
+
+@dataclass
+class Match:
+    line: str
+    hosts: list[str]
+
+
+@dataclass
+class Result:
+    matched: list[Match] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+    total: int = 0
+    truncated: bool = False
+    source: str = ""
+
+    @property
+    def hosts(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for m in self.matched:
+            for h in m.hosts:
+                seen.setdefault(h, None)
+        return list(seen)
+
+
+def filter_names() -> list[str]:
+    """Filter names in filter.d (one directory scan; the names are only
+    offered as choices, and a chosen name is checked again before use)."""
+    names = set()
+    try:
+        with os.scandir(config_files.root() / "filter.d") as entries:
+            for entry in entries:
+                stem, dot, suffix = entry.name.rpartition(".")
+                if dot and f".{suffix}" in config_files.SUFFIXES and \
+                        _FILTER_NAME.match(stem) and entry.is_file():
+                    names.add(stem)
+    except OSError:
+        return []
+    return sorted(names)
+
+
+def allowed_log(path: str) -> Path:
+    """A log file inside ``settings.BANGUI_REGEX_LOG_DIRS`` (symlinks resolved)."""
+    if not path or "\x00" in path:
+        raise TesterError("no log file given")
+    if not os.path.isabs(path):
+        raise TesterError(f"{path!r}: give an absolute path")
+    real = Path(os.path.realpath(path))
+    dirs = [Path(os.path.realpath(d)) for d in settings.BANGUI_REGEX_LOG_DIRS]
+    if not any(real.is_relative_to(d) for d in dirs):
+        raise TesterError(f"{path} is outside the directories BanGUI may read logs from "
+                          f"({', '.join(map(str, dirs))}; setting BANGUI_REGEX_LOG_DIRS)")
+    if not real.is_file():
+        raise TesterError(f"{path} is not a readable file")
+    return real
+
+
+def _tail(path: Path) -> tuple[bytes, bool]:
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        if size <= MAX_INPUT_BYTES:
+            return fh.read(), False
+        fh.seek(size - MAX_INPUT_BYTES)
+        data = fh.read()
+    return data.split(b"\n", 1)[-1], True  # drop the partial first line
+
+
+def _filter_file(failregex: str, ignoreregex: str, datepattern: str) -> str:
+    def value(text: str) -> str:
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        # fail2ban's config parser interpolates %(name)s: a literal % is %%.
+        return "\n    ".join(ln.replace("%", "%%") for ln in lines)
+
+    out = "[Definition]\nfailregex = " + value(failregex) + "\n"
+    out += "ignoreregex = " + value(ignoreregex) + "\n"
+    if datepattern.strip():
+        out += "datepattern = " + value(datepattern) + "\n"
+    return out
+
+
+def _run(args: list[str]) -> str:
+    binary = shutil.which(settings.BANGUI_FAIL2BAN_REGEX) or settings.BANGUI_FAIL2BAN_REGEX
+    try:
+        proc = subprocess.run([binary, *args], capture_output=True, text=True,
+                              timeout=TIMEOUT, check=False, errors="replace")
+    except subprocess.TimeoutExpired:
+        raise TesterError(f"fail2ban-regex did not finish within {TIMEOUT:g} s; "
+                          "test fewer lines or a simpler regex") from None
+    except FileNotFoundError:
+        raise TesterError("fail2ban-regex is not installed") from None
+    if proc.returncode != 0:
+        errors = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines()
+                  if "ERROR" in ln or "rror" in ln]
+        raise TesterError(" ".join(errors[:3]) or f"fail2ban-regex failed (exit "
+                          f"{proc.returncode})")
+    return proc.stdout
+
+
+def _section(out: str, title: str) -> list[str]:
+    lines = out.splitlines()
+    header = f"|- {title} line(s):"
+    try:
+        start = lines.index(header)
+    except ValueError:
+        return []
+    found = []
+    for ln in lines[start + 1:]:
+        if ln == "`-":
+            break
+        found.append(ln[3:] if ln.startswith("|  ") else ln)
+    return found
+
+
+def run(*, lines: str = "", log_path: str = "", filter_name: str = "", failregex: str = "",
+        ignoreregex: str = "", datepattern: str = "") -> Result:
+    if bool(lines.strip()) == bool(log_path.strip()):
+        raise TesterError("paste log lines or name a log file (one of the two)")
+    if bool(filter_name) == bool(failregex.strip()):
+        raise TesterError("choose an existing filter or paste a failregex (one of the two)")
+    work = Path(tempfile.mkdtemp(prefix="regex-", dir=config_files._workdir()))
+    try:
+        truncated = False
+        if log_path.strip():
+            data, truncated = _tail(allowed_log(log_path.strip()))
+            source = log_path.strip()
+        else:
+            data = lines.replace("\r\n", "\n").encode()
+            if len(data) > MAX_INPUT_BYTES:
+                raise TesterError(f"paste at most {MAX_INPUT_BYTES // 1024} KB of log lines")
+            source = "pasted lines"
+        log = work / "input.log"
+        log.write_bytes(data)
+        common: list[str] = ["--usedns=no", "-l", "error"]
+        if filter_name:
+            if not _FILTER_NAME.match(filter_name) or filter_name not in filter_names():
+                raise TesterError(f"no filter named {filter_name!r} in filter.d")
+            common += ["-c", str(config_files.root())]
+            if datepattern.strip():
+                common += ["-d", datepattern.strip()]
+            regex = filter_name
+        else:
+            regex_file = work / "bangui-test.conf"
+            regex_file.write_text(_filter_file(failregex, ignoreregex, datepattern))
+            regex = str(regex_file)
+        stats = _run([*common, "--print-all-matched", "--print-all-missed",
+                      "--print-all-ignored", str(log), regex])
+        hosts_out = _run([*common, "-o", f"<ip>{SEP}<msg>", str(log), regex])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    hosts_by_line: dict[str, list[str]] = {}
+    for row in hosts_out.splitlines():
+        if SEP in row:
+            ip, msg = row.split(SEP, 1)
+            hosts = hosts_by_line.setdefault(msg.rstrip(), [])
+            if ip not in hosts:
+                hosts.append(ip)
+    result = Result(truncated=truncated, source=source)
+    result.matched = [Match(ln, hosts_by_line.get(ln.rstrip(), []))
+                      for ln in _section(stats, "Matched")]
+    result.ignored = _section(stats, "Ignored")
+    result.missed = _section(stats, "Missed")
+    m = next((_LINES.match(ln) for ln in stats.splitlines() if _LINES.match(ln)), None)
+    result.total = int(m.group(1)) if m else len(result.matched) + len(result.missed) + len(
+        result.ignored)
+    return result

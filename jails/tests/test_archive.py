@@ -1,0 +1,152 @@
+"""The ban archive sync against a real fail2ban (the ``f2b`` sandbox)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.utils import timezone
+
+from conftest import wait_for
+from jails import archive
+from jails.models import BanEvent, SyncState
+
+pytestmark = pytest.mark.django_db
+
+
+def _banned(client, jail, ip):
+    return ip in client.jail_status(jail).banned_ips
+
+
+def _fail(f2b, jail, ip, count=3):
+    # The f2b fixture truncates the logs. fail2ban's polling backend only
+    # notices a truncation when it polls (every second) and sees the file
+    # shorter than its read position; lines written before that poll, into
+    # a file at least as long as before, are read from the old position
+    # and missed. Let one poll pass first.
+    time.sleep(1.2)
+    f2b.write_failures(jail, ip, count)
+
+
+def test_it_archives_detected_bans_with_jail_time_and_matches(f2b, f2b_client):
+    _fail(f2b, "sshd", "198.51.100.21")
+    f2b.write_failures("nginx-http-auth", "198.51.100.22", 3)
+    assert wait_for(lambda: _banned(f2b_client, "sshd", "198.51.100.21")
+                    and _banned(f2b_client, "nginx-http-auth", "198.51.100.22"))
+
+    result = archive.sync(str(f2b.dbfile))
+
+    assert result.inserted >= 2
+    ssh = BanEvent.objects.get(ip="198.51.100.21")
+    assert ssh.jail == "sshd"
+    assert ssh.origin == "detected"
+    assert ssh.failures == 3
+    assert ssh.bantime == 3600
+    assert abs((timezone.now() - ssh.banned_at).total_seconds()) < 60
+    assert len(ssh.match_lines) == 3
+    assert all("Failed password for root from 198.51.100.21" in line
+               for line in ssh.match_lines)
+    assert BanEvent.objects.get(ip="198.51.100.22").jail == "nginx-http-auth"
+
+
+def test_it_asks_fail2ban_where_its_database_is(f2b, f2b_client):
+    f2b_client.ban("sshd", ["203.0.113.30"])
+    result = archive.sync()
+    assert result.db_path == str(f2b.dbfile.resolve())
+    assert BanEvent.objects.filter(ip="203.0.113.30", jail="sshd", origin="manual").exists()
+
+
+def test_it_adds_nothing_on_a_second_sync(f2b, f2b_client):
+    _fail(f2b, "sshd", "198.51.100.23")
+    assert wait_for(lambda: _banned(f2b_client, "sshd", "198.51.100.23"))
+    archive.sync(str(f2b.dbfile))
+    count = BanEvent.objects.count()
+
+    again = archive.sync(str(f2b.dbfile))
+
+    assert again.inserted == 0
+    assert BanEvent.objects.count() == count
+    state = SyncState.objects.get()
+    assert state.last_error == ""
+    assert state.last_success_at is not None
+
+
+def test_it_resumes_after_a_crash_between_batches(f2b, f2b_client, monkeypatch):
+    ips = [f"203.0.113.{n}" for n in range(40, 45)]
+    for ip in ips:  # one banip each: one bans row each
+        f2b_client.ban("sshd", [ip])
+    real_store = archive._store_batch
+    calls = []
+
+    def crash_on_second_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("worker killed")
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(archive, "_store_batch", crash_on_second_batch)
+    with pytest.raises(RuntimeError):
+        archive.sync(str(f2b.dbfile), batch_size=2)
+    assert BanEvent.objects.filter(ip__in=ips).count() == 2  # the first batch committed
+    assert "worker killed" in SyncState.objects.get().last_error
+
+    monkeypatch.setattr(archive, "_store_batch", real_store)
+    result = archive.sync(str(f2b.dbfile), batch_size=2)
+
+    assert result.inserted == 3
+    assert sorted(BanEvent.objects.filter(ip__in=ips).values_list("ip", flat=True)) == ips
+    assert SyncState.objects.get().last_error == ""
+
+
+def test_it_keeps_bans_when_fail2ban_reuses_rowids(f2b, f2b_client):
+    # A manual unban deletes the IP's rows; SQLite then hands the freed
+    # highest rowid to the next ban. A plain rowid cursor would skip it.
+    f2b_client.ban("sshd", ["203.0.113.50"])
+    f2b_client.ban("sshd", ["203.0.113.51"])
+    archive.sync(str(f2b.dbfile))
+    f2b_client.unban("sshd", ["203.0.113.51"])
+    f2b_client.ban("sshd", ["203.0.113.52"])
+
+    result = archive.sync(str(f2b.dbfile))
+
+    assert result.rewound
+    assert BanEvent.objects.filter(ip="203.0.113.52", jail="sshd").count() == 1
+    # The unbanned IP's history stays in the archive.
+    assert BanEvent.objects.filter(ip="203.0.113.51").count() == 1
+    assert archive.sync(str(f2b.dbfile)).inserted == 0
+
+
+def test_it_records_a_manual_ban_once(f2b, f2b_client, settings):
+    f2b_client.ban("sshd", ["203.0.113.60"])
+
+    event = archive.record_manual("203.0.113.60", "sshd", "alice")
+    assert (event.origin, event.actor, event.bantime) == ("manual", "alice", 3600)
+
+    archive.sync(str(f2b.dbfile))
+    archive.sync(str(f2b.dbfile))
+
+    events = BanEvent.objects.filter(ip="203.0.113.60")
+    assert events.count() == 1
+    assert events.get().actor == "alice"
+
+
+def test_it_marks_unbans_made_through_bangui(f2b, f2b_client):
+    f2b_client.ban("sshd", ["203.0.113.70"])
+    archive.record_manual("203.0.113.70", "sshd", "alice")
+
+    assert archive.record_unban("203.0.113.70", "bob") == 1
+
+    event = BanEvent.objects.get(ip="203.0.113.70")
+    assert event.unbanned_by == "bob"
+    assert event.unbanned_at is not None
+    assert archive.record_unban("203.0.113.70", "bob") == 0
+
+
+def test_it_fills_country_codes_from_geo(f2b, f2b_client):
+    f2b_client.ban("sshd", ["8.8.8.8"])
+    f2b_client.ban("sshd", ["203.0.113.80"])
+
+    archive.sync(str(f2b.dbfile))
+
+    assert BanEvent.objects.get(ip="8.8.8.8").country_code == "US"
+    assert BanEvent.objects.get(ip="203.0.113.80").country_code is None  # documentation range

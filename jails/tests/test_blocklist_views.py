@@ -1,0 +1,115 @@
+"""Blocklist pages: sources, their schedules, preview, import now."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django_q.conf import Conf
+from django_q.models import Schedule
+
+from accounts.models import AuditEntry
+from jails.blocklists.models import BlocklistSource, ImportRun
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def local_lists(settings):
+    settings.BLOCKLIST_ALLOW_PRIVATE = True
+    settings.BLOCKLIST_TIMEOUT = 2
+
+
+@pytest.fixture
+def sync_tasks(monkeypatch):
+    """Run queued tasks in-process, as the single worker would."""
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+def create(client, http_server, name="list", path="/list.txt", jail="sshd"):
+    return client.post(reverse("blocklist_new"), {
+        "name": name, "url": http_server.base + path, "enabled": "on",
+        "interval_minutes": "60", "jail": jail,
+    })
+
+
+def test_it_lists_sources_with_an_empty_state(viewer_client):
+    response = viewer_client.get(reverse("blocklist_list"))
+    assert response.status_code == 200
+    assert "No blocklist sources yet." in response.content.decode()
+    assert "Add a source" not in response.content.decode()  # viewers cannot
+
+
+def test_creating_disabling_and_deleting_manage_its_schedule_once(
+        operator_client, http_server, local_lists):
+    response = create(operator_client, http_server)
+    assert response.status_code == 302
+    source = BlocklistSource.objects.get(name="list")
+    schedule = Schedule.objects.get(name=f"blocklist:{source.pk}")
+    assert (schedule.minutes, schedule.repeats) == (60, -1)
+    assert schedule.func == "jails.blocklists.tasks.import_source"
+
+    operator_client.post(reverse("blocklist_toggle", args=[source.pk]))
+    assert Schedule.objects.get(name=f"blocklist:{source.pk}").repeats == 0  # paused
+    operator_client.post(reverse("blocklist_toggle", args=[source.pk]))
+    assert Schedule.objects.get(name=f"blocklist:{source.pk}").repeats == -1
+    assert Schedule.objects.filter(name__startswith="blocklist:").count() == 1
+
+    operator_client.post(reverse("blocklist_delete", args=[source.pk]))
+    assert not Schedule.objects.filter(name__startswith="blocklist:").exists()
+    assert not BlocklistSource.objects.exists()
+    actions = list(AuditEntry.objects.filter(action__startswith="blocklist.")
+                   .order_by("id").values_list("action", flat=True))
+    assert actions == ["blocklist.create", "blocklist.disable", "blocklist.enable",
+                       "blocklist.delete"]
+
+
+def test_a_private_url_is_refused_on_the_form(operator_client, settings):
+    settings.BLOCKLIST_ALLOW_PRIVATE = False
+    response = operator_client.post(reverse("blocklist_new"), {
+        "name": "lan", "url": "http://192.168.1.10/list.txt", "interval_minutes": "60",
+        "jail": "sshd"})
+    assert response.status_code == 200
+    assert "private address" in response.content.decode()
+    assert not BlocklistSource.objects.exists()
+
+
+def test_preview_counts_without_banning(operator_client, f2b_client, http_server,
+                                        local_lists):
+    http_server.add("/list.txt", body=b"203.0.113.101\nnope\n203.0.113.102\n")
+    response = operator_client.post(reverse("blocklist_preview"),
+                                    {"url": http_server.base + "/list.txt"})
+    body = response.content.decode()
+    assert "2 valid</strong>, 1 invalid" in body
+    assert "203.0.113.101" in body
+    assert f2b_client.jail_status("sshd").banned_ips == []
+
+
+def test_preview_of_garbage_says_why(operator_client, http_server, local_lists):
+    http_server.add("/blob", body=b"\x00\x01\x02")
+    response = operator_client.post(reverse("blocklist_preview"),
+                                    {"url": http_server.base + "/blob"})
+    assert "Preview failed: the download is binary data" in response.content.decode()
+
+
+def test_import_now_runs_in_the_worker_and_logs(operator_client, f2b_client, http_server,
+                                                local_lists, sync_tasks):
+    http_server.add("/list.txt", body=b"203.0.113.111\n203.0.113.112\n")
+    create(operator_client, http_server)
+    source = BlocklistSource.objects.get()
+    response = operator_client.post(reverse("blocklist_import", args=[source.pk]))
+    assert response.status_code == 302
+    run = ImportRun.objects.get()
+    assert run.status == ImportRun.Status.OK, run.error
+    assert run.newly_banned == 2
+    assert sorted(f2b_client.jail_status("sshd").banned_ips) == ["203.0.113.111",
+                                                                  "203.0.113.112"]
+    page = operator_client.get(reverse("blocklist_list")).content.decode()
+    assert 'data-testid="import-runs"' in page
+
+
+def test_the_import_log_fragment_varies_on_htmx(operator_client):
+    full = operator_client.get(reverse("blocklist_list"))
+    fragment = operator_client.get(reverse("blocklist_list"), HTTP_HX_REQUEST="true")
+    assert "<html" in full.content.decode()
+    assert fragment.content.decode().lstrip().startswith('<section id="import-log"')
+    assert "HX-Request" in fragment["Vary"]

@@ -1,0 +1,82 @@
+"""The regex tester runs fail2ban-regex on pasted lines or allowed log files."""
+
+import pytest
+
+from jails import regex_tester
+from jails.fail2ban.sandbox import sshd_failure_line
+
+pytestmark = pytest.mark.django_db
+HX = {"HTTP_HX_REQUEST": "true"}
+
+# Distinct sshd PIDs: fail2ban's sshd filter merges lines of one PID into one
+# failure (its multi-line id), as it would for one connection.
+LINES = (sshd_failure_line("192.0.2.10").replace("sshd[", "sshd[1")
+         + sshd_failure_line("2001:db8::7").replace("sshd[", "sshd[2")
+         + "Nov 23 14:03:08 host sshd[1]: Connection closed by 192.0.2.12 port 22 [preauth]\n"
+         + "Nov 23 14:03:09 host cron[2]: job done\n")
+
+
+@pytest.fixture
+def cfg(f2b, settings, tmp_path):
+    settings.DATA_DIR = tmp_path / "data"
+    settings.BANGUI_REGEX_LOG_DIRS = [str(f2b.logdir)]
+    return f2b
+
+
+def test_it_finds_hosts_with_an_existing_filter(cfg):
+    result = regex_tester.run(lines=LINES, filter_name="sshd")
+    assert [m.hosts for m in result.matched] == [["192.0.2.10"], ["2001:db8::7"]]
+    assert result.missed == ["Nov 23 14:03:09 host cron[2]: job done"]
+    assert result.total == 4
+
+
+def test_it_runs_a_pasted_regex_with_ignoreregex(cfg):
+    result = regex_tester.run(lines=LINES, failregex="Failed password for \\S+ from <HOST>\n"
+                              "100% sure <HOST>", ignoreregex="192\\.0\\.2\\.10")
+    assert [m.hosts for m in result.matched] == [["2001:db8::7"]]
+    assert len(result.ignored) == 1 and len(result.missed) == 2
+
+
+def test_it_reads_an_allowed_log_file(cfg):
+    cfg.log_path("sshd").write_text(LINES)
+    result = regex_tester.run(log_path=str(cfg.log_path("sshd")), filter_name="sshd")
+    assert result.hosts == ["192.0.2.10", "2001:db8::7"]
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "relative.log", "{}/../../../etc/passwd"])
+def test_it_refuses_logs_outside_the_allow_list(cfg, path):
+    with pytest.raises(regex_tester.TesterError):
+        regex_tester.run(log_path=path.format(cfg.logdir), filter_name="sshd")
+
+
+def test_it_reports_a_broken_regex(cfg):
+    with pytest.raises(regex_tester.TesterError, match="compile"):
+        regex_tester.run(lines=LINES, failregex="from (<HOST>")
+
+
+def test_it_serves_the_page_and_the_result_fragment(cfg, viewer_client):
+    page = viewer_client.get("/config/regex/")
+    assert page.status_code == 200 and "<html" in page.content.decode()
+    response = viewer_client.post("/config/regex/", {"filter_name": "sshd", "lines": LINES})
+    html = response.content.decode()
+    assert "<html" in html and "2 matched" in html and "192.0.2.10" in html
+    frag = viewer_client.post("/config/regex/", {"filter_name": "sshd", "lines": LINES}, **HX)
+    text = frag.content.decode()
+    assert text.lstrip().startswith('<section id="regex-result"')
+    assert "job done" in text and "2001:db8::7" in text
+
+
+def test_it_refuses_a_log_outside_the_allow_list_over_http(cfg, viewer_client):
+    response = viewer_client.post("/config/regex/", {"filter_name": "sshd",
+                                                     "log_path": "/etc/shadow"}, **HX)
+    assert response.status_code == 400
+    assert "outside the directories" in response.content.decode()
+
+
+def test_it_needs_csrf(cfg, viewer_user):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(viewer_user)
+    assert client.post("/config/regex/", {"filter_name": "sshd", "lines": LINES}
+                       ).status_code == 403

@@ -1,0 +1,126 @@
+"""Blocklist sources: list, create/edit/delete, enable/disable, preview,
+import now (queued to the worker), and the import log."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_q.tasks import async_task
+
+from accounts import audit
+from bangui.htmx import render_page
+from jails.blocklists import schedules
+from jails.blocklists.download import DownloadError
+from jails.blocklists.forms import PreviewForm, SourceForm
+from jails.blocklists.importer import preview
+from jails.blocklists.models import BlocklistSource, ImportRun
+from jails.blocklists.parse import GarbageList
+
+OPERATE = "accounts.operate"
+
+
+def _sources():
+    last = ImportRun.objects.filter(source=OuterRef("pk")).exclude(
+        status=ImportRun.Status.PREVIEW).order_by("-started_at", "-id")
+    return BlocklistSource.objects.annotate(
+        last_status=Subquery(last.values("status")[:1]),
+        last_started=Subquery(last.values("started_at")[:1]),
+        last_new=Subquery(last.values("newly_banned")[:1]),
+        last_error=Subquery(last.values("error")[:1]),
+    )
+
+
+def _log_context() -> dict:
+    runs = list(ImportRun.objects.select_related("source")[:50])
+    return {"runs": runs, "running": any(r.status == ImportRun.Status.RUNNING for r in runs)}
+
+
+@require_GET
+def blocklist_list(request: HttpRequest) -> HttpResponse:
+    context = {"sources": _sources(), **_log_context()}
+    return render_page(request, "jails/blocklists.html", "import-log", context)
+
+
+@require_GET
+def blocklist_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    source = get_object_or_404(BlocklistSource, pk=pk)
+    return render(request, "jails/blocklist_detail.html",
+                  {"source": source, "runs": source.runs.all()[:100]})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(OPERATE, raise_exception=True)
+def blocklist_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    source = get_object_or_404(BlocklistSource, pk=pk) if pk else None
+    if request.method == "POST":
+        form = SourceForm(request.POST, instance=source)
+        if form.is_valid():
+            with transaction.atomic():
+                saved = form.save()
+                schedules.sync_source(saved)
+            audit.record(request, "blocklist.create" if source is None else "blocklist.edit",
+                         target=saved.name, detail=saved.url)
+            messages.success(request, f"Saved blocklist {saved.name}.")
+            return redirect("blocklist_list")
+    else:
+        form = SourceForm(instance=source)
+    return render(request, "jails/blocklist_form.html", {"form": form, "source": source})
+
+
+@require_POST
+@permission_required(OPERATE, raise_exception=True)
+def blocklist_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    source = get_object_or_404(BlocklistSource, pk=pk)
+    name = source.name
+    with transaction.atomic():
+        schedules.remove_source(source.pk)
+        source.delete()
+    audit.record(request, "blocklist.delete", target=name)
+    messages.success(request, f"Deleted blocklist {name}. Bans it made stay until they expire.")
+    return redirect("blocklist_list")
+
+
+@require_POST
+@permission_required(OPERATE, raise_exception=True)
+def blocklist_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+    source = get_object_or_404(BlocklistSource, pk=pk)
+    source.enabled = not source.enabled
+    with transaction.atomic():
+        source.save(update_fields=["enabled", "updated_at"])
+        schedules.sync_source(source)
+    state = "enabled" if source.enabled else "disabled"
+    audit.record(request, f"blocklist.{state[:-1]}", target=source.name)
+    messages.success(request, f"{source.name} {state}.")
+    return redirect("blocklist_list")
+
+
+@require_POST
+@permission_required(OPERATE, raise_exception=True)
+def blocklist_import(request: HttpRequest, pk: int) -> HttpResponse:
+    source = get_object_or_404(BlocklistSource, pk=pk)
+    # The download and the bans run in the worker, never in a web request.
+    async_task("jails.blocklists.tasks.import_source", source.pk,
+               f"{request.user.get_username()}", task_name=f"blocklist import {source.name}")
+    audit.record(request, "blocklist.import", target=source.name, detail="queued")
+    messages.success(request, f"Import of {source.name} queued; the log below updates.")
+    return redirect("blocklist_list")
+
+
+@require_POST
+@permission_required(OPERATE, raise_exception=True)
+def blocklist_preview(request: HttpRequest) -> HttpResponse:
+    """Download and parse a URL without banning anything."""
+    form = PreviewForm(request.POST)
+    context: dict = {"form": form}
+    if form.is_valid():
+        try:
+            parsed, size = preview(form.cleaned_data["url"])
+            context.update(parsed=parsed, size=size, sample=parsed.ips[:20])
+        except (DownloadError, GarbageList) as exc:
+            context["error"] = str(exc)
+    return render(request, "jails/partials/blocklist_preview.html", context)
