@@ -252,6 +252,7 @@ BLOCKLIST_TIMEOUT = env_int("BANGUI_BLOCKLIST_TIMEOUT", 30, minimum=1, maximum=6
 BLOCKLIST_MAX_BYTES = env_int("BANGUI_BLOCKLIST_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 # Off: lists are fetched from public addresses only (SSRF guard).
 BLOCKLIST_ALLOW_PRIVATE = env_bool("BANGUI_BLOCKLIST_ALLOW_PRIVATE", False)
+BLOCKLIST_BAN_TIMEOUT = env_int("BANGUI_BLOCKLIST_BAN_TIMEOUT", 300, minimum=10)
 BLOCKLIST_CIDR_LIMIT = env_int("BANGUI_BLOCKLIST_CIDR_LIMIT", 256, minimum=1, maximum=65536)
 
 # --- background work: one django-q2 cluster with exactly one worker -----------

@@ -93,6 +93,10 @@ def add_rows(path: Path, n: int, batch: int) -> None:
 
 # --- child: one backend -------------------------------------------------------------
 def child(backend: str, source: Path) -> dict:
+    # Run as a script, bench/ is sys.path[0], and bench/geo.py would shadow
+    # the geo app: import from the project root instead.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != here]
     import django
 
     django.setup()

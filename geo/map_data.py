@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from django.db import connection
 from django.db.models import Count
 
 from geo.countries import country_name
@@ -115,29 +114,16 @@ def shapes() -> Shapes:
 def bans_by_country(window: str, origin: str | None = None, *,
                     now: datetime | None = None) -> list[CountryBans]:
     """Bans and distinct IPs per country code (None: unresolved), most bans
-    first. One statement: bans per (country, ip) grouped again per country.
-
-    ``COUNT(DISTINCT ip)`` per group makes SQLite build a temp b-tree per
-    country over every row; grouping by (country_code, ip) first can walk an
-    index in that order instead, and is no slower without one (numbers in
-    docs/geo.md, "World map"). The ORM has no subquery-in-FROM, so the inner
-    query is the ORM's own SQL (with its parameters) wrapped in an outer
-    GROUP BY.
-    """
-    inner = (events(window, origin=origin, now=now).order_by()
-             .values("country_code", "ip").annotate(n=Count("id")))
-    sql, params = inner.query.sql_with_params()
-    outer = ("SELECT pairs.country_code, SUM(pairs.n), COUNT(*) "  # noqa: S608 (ORM SQL)
-             f"FROM ({sql}) pairs GROUP BY pairs.country_code")
-    with connection.cursor() as cursor:
-        cursor.execute(outer, params)
-        rows = cursor.fetchall()
+    first. One ``GROUP BY country_code`` query (cost: docs/geo.md, "World map")."""
+    rows = (events(window, origin=origin, now=now).order_by().values("country_code")
+            .annotate(bans=Count("id"), ips=Count("ip", distinct=True))
+            .values_list("country_code", "bans", "ips"))
     totals: dict[str | None, list[int]] = {}
     for code, bans, ips in rows:  # merge "de" into "DE", should a source store lowercase
         key = code.upper() if code else None
         entry = totals.setdefault(key, [0, 0])
-        entry[0] += int(bans)
-        entry[1] += int(ips)
+        entry[0] += bans
+        entry[1] += ips
     out = [CountryBans(code, bans, ips) for code, (bans, ips) in totals.items()]
     out.sort(key=lambda c: (-c.bans, c.code or "~"))
     return out

@@ -55,7 +55,7 @@ def world_map_page(request: HttpRequest) -> HttpResponse:
         "notices": notices,
         "windows": Window.choices,
         "window_label": Window(filters["window"]).label,
-        "country_label": ("Unknown country" if country == UNKNOWN_COUNTRY
+        "country_label": ("unresolved addresses" if country == UNKNOWN_COUNTRY
                           else country_name(country) or country),
         "table": table,
         # window and origin for the links that add a country or a page

@@ -18,8 +18,10 @@ def socket_path() -> str:
     return RuntimeSettings.load().socket_path
 
 
-def client(*, connect_retries: int = 2) -> Fail2banClient:
-    return Fail2banClient(socket_path(), timeout=settings.FAIL2BAN_TIMEOUT,
+def client(*, connect_retries: int = 2, timeout: float | None = None) -> Fail2banClient:
+    """``timeout`` overrides BANGUI_FAIL2BAN_TIMEOUT for slow bulk work in the
+    worker (fail2ban answers a big ``banip`` only after running every action)."""
+    return Fail2banClient(socket_path(), timeout=timeout or settings.FAIL2BAN_TIMEOUT,
                           connect_retries=connect_retries)
 
 

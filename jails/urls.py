@@ -1,10 +1,17 @@
 from django.urls import path
 
-from jails.views import blocklists, config, jails, status
+from jails.views import blocklists, config, dashboard, ip, jails, status
 
 urlpatterns = [
-    path("", status.dashboard, name="dashboard"),
+    path("", dashboard.dashboard, name="dashboard"),
     path("status/", status.status_bar, name="status_bar"),
+    # dashboard actions and per-IP pages (jails/views/dashboard.py, ip.py)
+    path("bans/ban/", dashboard.ban, name="dashboard_ban"),
+    path("bans/unban/", dashboard.unban, name="dashboard_unban"),
+    path("ip/", ip.ip_search, name="ip_search"),
+    path("ip/<str:ip>/", ip.ip_detail, name="ip_detail"),
+    path("ip/<str:ip>/ban/", ip.ban, name="ip_ban"),
+    path("ip/<str:ip>/unban/", ip.unban, name="ip_unban"),
     # jails and config (docs/config.md)
     path("jails/", jails.jail_list, name="jail_list"),
     path("jails/<str:name>/", jails.jail_detail, name="jail_detail"),

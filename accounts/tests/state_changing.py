@@ -52,4 +52,9 @@ STATE_CHANGING: list[StateChanging] = [
     StateChanging("blocklist_preview", data={"url": "https://example.org/x.txt"}),
     StateChanging("config_server_save", data={"loglevel": "INFO", "logtarget": "STDERR",
                                               "dbpurgeage": "86400"}),
+    # dashboard and IP page (jails/views/dashboard.py, jails/views/ip.py)
+    StateChanging("dashboard_ban", data={"ip": "203.0.113.9", "jail": "sshd"}),
+    StateChanging("dashboard_unban", data={"ip": "203.0.113.9", "jail": "sshd"}),
+    StateChanging("ip_ban", {"ip": "203.0.113.9"}, data={"jail": "sshd"}),
+    StateChanging("ip_unban", {"ip": "203.0.113.9"}, data={"jail": "sshd"}),
 ]

@@ -84,7 +84,9 @@ def run_import(source: BlocklistSource, *, actor: str = "system",
     total = time.perf_counter()
     try:
         parsed = download_and_parse(source, run)
-        client = client or link.client()
+        # fail2ban runs one action per banned IP (~5 ms each) before it answers
+        # a banip: a 5,000-IP batch can take half a minute.
+        client = client or link.client(timeout=settings.BLOCKLIST_BAN_TIMEOUT)
         started = time.perf_counter()
         run.newly_banned = ban_all(client, source.jail, parsed.ips)
         run.already_banned = len(parsed.ips) - run.newly_banned

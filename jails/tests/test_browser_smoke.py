@@ -49,4 +49,5 @@ def test_it_shows_the_live_status_bar_and_follows_a_ban(page: Page, live_server,
 
     # No reload: HTMX's poll swaps in the new count.
     expect(banned_now).to_have_text("1", timeout=POLL_TIMEOUT_MS)
-    expect(page.locator("#jail-summary")).to_contain_text("sshd")
+    # The dashboard's jail filter lists the running jails.
+    expect(page.locator("#f-jail")).to_contain_text("sshd")

@@ -2,13 +2,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from bangui.htmx import render_page
 from jails.status import read_state
-
-
-@require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
-    return render_page(request, "jails/home.html", "jail-summary", {"state": read_state()})
 
 
 @require_GET

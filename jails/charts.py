@@ -1,0 +1,147 @@
+"""Geometry for the dashboard's server-rendered SVG charts.
+
+Plain numbers in, plain numbers out: the templates draw rectangles and text
+from these dataclasses, and colour comes from CSS classes (the CSP forbids
+inline styles), so the charts follow the light/dark theme like the map.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+# Most x-axis labels drawn under a column chart; the rest stay in the bars'
+# tooltips and in the text alternative.
+MAX_X_LABELS = 8
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Tick:
+    pos: float  # x for x-axis ticks, y for y-axis ticks
+    text: str
+
+
+@dataclass(frozen=True)
+class ColumnChart:
+    """Vertical bars over a zero-based y axis (bans over time)."""
+
+    width: int
+    height: int
+    left: float
+    top: float
+    plot_width: float
+    plot_height: float
+    bars: list[Bar]
+    x_ticks: list[Tick]
+    y_ticks: list[Tick]
+    total: int
+
+    @property
+    def bottom(self) -> float:
+        return self.top + self.plot_height
+
+    @property
+    def right(self) -> float:
+        return self.left + self.plot_width
+
+    @property
+    def label_x(self) -> float:
+        """Where y-axis labels end (they are right-aligned)."""
+        return self.left - 6
+
+    @property
+    def label_y(self) -> float:
+        """Baseline of the x-axis labels."""
+        return self.height - 6
+
+
+@dataclass(frozen=True)
+class Row:
+    y: float  # top of the row's bar
+    width: float
+    label: str
+    count: int
+    text_y: float  # baseline of the row's texts
+    value_x: float  # where the count is written, after the bar
+    href: str = ""
+
+
+@dataclass(frozen=True)
+class BarChart:
+    """Horizontal bars, one labelled row each (top countries, jails)."""
+
+    width: int
+    height: int
+    label_width: float
+    bar_x: float
+    bar_height: float
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(r.count for r in self.rows)
+
+
+def nice_max(value: int) -> int:
+    """The smallest 1, 2 or 5 times a power of ten that is >= ``value`` (1 for 0)."""
+    if value <= 1:
+        return 1
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        if step * power >= value:
+            return step * power
+    return 10 * power  # pragma: no cover (the loop always returns)
+
+
+def columns(points: Sequence[tuple[str, int]], *, width: int = 1200, height: int = 190,
+            left: float = 44, right: float = 8, top: float = 10, bottom: float = 24
+            ) -> ColumnChart:
+    """One bar per ``(label, count)``, in order; zero counts keep their slot."""
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = max(len(points), 1)
+    slot = plot_w / n
+    gap = min(slot * 0.2, 4)
+    top_value = nice_max(max((c for _, c in points), default=0))
+    bars = []
+    for i, (label, count) in enumerate(points):
+        h = plot_h * count / top_value
+        bars.append(Bar(round(left + i * slot + gap / 2, 2), round(top + plot_h - h, 2),
+                        round(max(slot - gap, 0.5), 2), round(h, 2), label, count))
+    every = max(1, math.ceil(len(points) / MAX_X_LABELS))
+    x_ticks = [Tick(round(left + (i + 0.5) * slot, 2), label)
+               for i, (label, _) in enumerate(points) if i % every == 0]
+    y_ticks = [Tick(round(top + plot_h - plot_h * v / top_value, 2), f"{v:,}")
+               for v in sorted({0, top_value // 2, top_value})]
+    return ColumnChart(width, height, left, top, plot_w, plot_h, bars, x_ticks, y_ticks,
+                       sum(c for _, c in points))
+
+
+def bars(items: Sequence[tuple[str, int]] | Sequence[tuple[str, int, str]], *,
+         width: int = 480, row_height: int = 22, label_width: float = 170,
+         value_width: float = 48) -> BarChart:
+    """One row per ``(label, count[, href])``; the longest bar fills the track."""
+    top_value = max((item[1] for item in items), default=0) or 1
+    track = width - label_width - value_width
+    bar_h = row_height * 0.64
+    rows = []
+    for i, item in enumerate(items):
+        label, count = item[0], item[1]
+        href = item[2] if len(item) > 2 else ""
+        y = i * row_height + (row_height - bar_h) / 2
+        bar_w = round(max(track * count / top_value, 1), 2)
+        rows.append(Row(round(y, 2), bar_w, label, count,
+                        round(i * row_height + row_height * 0.7, 2),
+                        round(label_width + bar_w + 4, 2), href))
+    return BarChart(width, max(len(items), 1) * row_height, label_width, label_width,
+                    round(bar_h, 2), rows)

@@ -1,0 +1,48 @@
+"""Filters for ban tables: country flags and names, ban durations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import template
+
+from geo.countries import country_name as _country_name
+
+register = template.Library()
+
+_REGIONAL_A = 0x1F1E6
+
+
+@register.filter
+def flag(code: str | None) -> str:
+    """The flag emoji of an ISO 3166-1 alpha-2 code ("" for anything else)."""
+    if not code or len(code) != 2 or not code.isascii() or not code.isalpha():
+        return ""
+    return "".join(chr(_REGIONAL_A + ord(c) - ord("A")) for c in code.upper())
+
+
+@register.filter
+def country_name(code: str | None) -> str:
+    if not code:
+        return "unknown"
+    return _country_name(code) or code.upper()
+
+
+@register.filter
+def duration(value: int | float | timedelta | None) -> str:
+    """Seconds (or a timedelta) as "2d 3h", "14m", "45s"; -1 is "permanent"."""
+    if value is None:
+        return ""
+    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
+    if seconds < 0:
+        return "permanent"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+        if len(parts) == 2:
+            break
+    if not parts:
+        return f"{seconds}s"
+    return " ".join(parts)

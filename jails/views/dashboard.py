@@ -1,0 +1,382 @@
+"""The dashboard: ban table, charts, manual ban; ban/unban from the table.
+
+One URL serves the page and its ``ban-table`` fragment; every filter lives in
+the query string (shareable, back button). A page render asks fail2ban for
+its jails and live bans once (not per row); a dead fail2ban makes the live
+columns say "unknown" instead of failing the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import audit
+from bangui.htmx import render_page, wants_fragment
+from jails import archive, banned, charts, link
+from jails import dashboard as queries
+from jails.constants import (
+    BAN_TABLE_SORTS,
+    MANUAL_MATCH_SLACK,
+    WINDOW_BUCKET,
+    Origin,
+    Window,
+)
+from jails.fail2ban import Fail2banClient, Fail2banError, InvalidInput, validation
+from jails.fail2ban.results import BanEntry
+from jails.models import BanEvent
+from jails.templatetags.bans import country_name, flag
+
+operate = permission_required("accounts.operate", raise_exception=True)
+
+DEFAULT_SORT = "-banned_at"
+PER_PAGE_CHOICES = (10, 25, 50, 100, 200)
+DEFAULT_PER_PAGE = 50
+MANUAL_JAIL = "manual"  # BanGUI's own jail (jails.jail_config.BANGUI_JAILS)
+# Ban-table columns: (header, sort field or None, numeric).
+COLUMNS = (
+    ("Time", "banned_at", False), ("IP", "ip", False), ("Jail", "jail", False),
+    ("Country", "country_code", False), ("Origin", "origin", False),
+    ("Bans", "ban_count", True), ("Now", None, False),
+)
+# How bucket starts are labelled per window (local time).
+BUCKET_FORMAT = {Window.DAY: "%H:%M", Window.WEEK: "%a %H:%M", Window.MONTH: "%b %d",
+                 Window.YEAR: "%b %d"}
+_IP_CHARS = set("0123456789abcdefABCDEF:.")
+
+
+# --- input ---------------------------------------------------------------------------
+class FilterForm(forms.Form):
+    """The dashboard's query string. Bad values fall back to their default."""
+
+    window = forms.ChoiceField(choices=Window.choices, required=False)
+    jail = forms.CharField(max_length=64, required=False)
+    country = forms.CharField(max_length=7, required=False)
+    origin = forms.ChoiceField(choices=[("", "any"), *Origin.choices], required=False)
+    ip = forms.CharField(label="IP", max_length=45, required=False)
+    sort = forms.ChoiceField(choices=[(s, s) for f in BAN_TABLE_SORTS for s in (f, f"-{f}")],
+                             required=False)
+    page = forms.IntegerField(min_value=1, max_value=10**9, required=False)
+    per_page = forms.TypedChoiceField(choices=[(n, n) for n in PER_PAGE_CHOICES], coerce=int,
+                                      required=False, empty_value=DEFAULT_PER_PAGE)
+
+    DEFAULTS = {"window": Window.DAY.value, "jail": "", "country": "", "origin": "", "ip": "",
+                "sort": DEFAULT_SORT, "page": 1, "per_page": DEFAULT_PER_PAGE}
+
+    def clean_jail(self) -> str:
+        value = self.cleaned_data["jail"].strip()
+        if value:
+            try:
+                validation.jail_name(value)
+            except InvalidInput as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return value
+
+    def clean_country(self) -> str:
+        value = self.cleaned_data["country"].strip()
+        if value.lower() == queries.UNKNOWN_COUNTRY:
+            return queries.UNKNOWN_COUNTRY
+        if value and not (len(value) == 2 and value.isascii() and value.isalpha()):
+            raise forms.ValidationError("use a two-letter country code or “unknown”")
+        return value.upper()
+
+    def clean_ip(self) -> str:
+        value = self.cleaned_data["ip"].strip()
+        if not set(value) <= _IP_CHARS:
+            raise forms.ValidationError("an IP address or the start of one (digits, a-f, . and :)")
+        return value
+
+    def values(self) -> tuple[dict, list[str]]:
+        """The filters to use, and a note for each value that was ignored."""
+        self.is_valid()
+        out, notes = {}, []
+        for name, default in self.DEFAULTS.items():
+            if name in self.errors:
+                raw = str(self.data.get(name, ""))[:60]
+                notes.append(f"Ignored {name}={raw!r}: {' '.join(self.errors[name])}")
+                out[name] = default
+            else:
+                value = self.cleaned_data.get(name)
+                out[name] = default if value in (None, "") else value
+        return out, notes
+
+
+class ManualBanForm(forms.Form):
+    ip = forms.CharField(label="IP address", max_length=64,
+                         widget=forms.TextInput(attrs={"class": "mono",
+                                                       "placeholder": "203.0.113.9"}))
+    jail = forms.ChoiceField(label="Ban in jail")
+
+    def __init__(self, *args, jails: list[str] | None = None, **kwargs):
+        kwargs.setdefault("auto_id", "ban-%s")
+        super().__init__(*args, **kwargs)
+        self.fields["jail"].choices = [(j, j) for j in (jails or [])]
+
+    def clean_ip(self) -> str:
+        try:
+            return validation.ip_address(self.cleaned_data["ip"])
+        except InvalidInput as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_jail(self) -> str:
+        try:
+            return validation.jail_name(self.cleaned_data["jail"])
+        except InvalidInput as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class UnbanForm(forms.Form):
+    ip = forms.CharField(max_length=64)
+    jail = forms.CharField(max_length=64, required=False)  # empty: every jail
+
+    def clean_ip(self) -> str:
+        try:
+            return validation.ip_address(self.cleaned_data["ip"])
+        except InvalidInput as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_jail(self) -> str:
+        value = self.cleaned_data["jail"].strip()
+        if value:
+            try:
+                validation.jail_name(value)
+            except InvalidInput as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return value
+
+
+def form_errors(form: forms.Form) -> str:
+    return "; ".join(e for errs in form.errors.values() for e in errs)
+
+
+# --- fail2ban's live state ----------------------------------------------------------------
+@dataclass
+class Live:
+    """What fail2ban says now; ``reachable`` False means "unknown"."""
+
+    reachable: bool
+    jails: list[str]
+    bans: dict[tuple[str, str], BanEntry]
+    error: str = ""
+
+    def default_jail(self) -> str:
+        if MANUAL_JAIL in self.jails:
+            return MANUAL_JAIL
+        return self.jails[0] if self.jails else ""
+
+
+def read_live(client: Fail2banClient | None = None) -> Live:
+    """The running jails and every live ban, once per render."""
+    client = client or link.client(connect_retries=0)
+    try:
+        jails = client.jail_names()
+    except Fail2banError as exc:
+        return Live(False, [], {}, str(exc))
+    bans = queries.current_bans(jails, client=client)
+    return Live(True, jails, bans)
+
+
+def live_state(row: BanEvent, live: Live, now: datetime) -> dict:
+    """The "Now" cell of one archive row."""
+    if not live.reachable:
+        return {"state": "unknown"}
+    entry = live.bans.get((row.jail, row.ip))
+    if entry is not None and (entry.banned_at is None
+                              or abs(entry.banned_at - row.banned_at) <= MANUAL_MATCH_SLACK):
+        if entry.permanent:
+            return {"state": "banned", "permanent": True}
+        return {"state": "banned", "left": queries.time_left(entry, now)}
+    if row.unbanned_at is not None:
+        return {"state": "unbanned", "by": row.unbanned_by}
+    return {"state": "expired"}
+
+
+# --- the page --------------------------------------------------------------------------
+def _query(filters: dict, **override) -> str:
+    """The query string for ``filters`` with ``override``, defaults left out."""
+    merged = {**filters, **override}
+    return urlencode({k: v for k, v in merged.items()
+                      if v not in ("", None) and v != FilterForm.DEFAULTS.get(k)})
+
+
+def _bucket_label(start: datetime, window: str) -> str:
+    return timezone.localtime(start).strftime(BUCKET_FORMAT[Window(window)])
+
+
+def _charts(f: dict) -> dict:
+    window = f["window"]
+    buckets = queries.bans_over_time(window, jail=f["jail"] or None,
+                                     country=f["country"] or None, origin=f["origin"] or None,
+                                     ip_query=f["ip"] or None)
+    countries = queries.top_countries(window, 10, jail=f["jail"] or None,
+                                      origin=f["origin"] or None)
+    jails = queries.bans_by_jail(window, country=f["country"] or None,
+                                 origin=f["origin"] or None)
+    over_time = charts.columns([(_bucket_label(b.start, window), b.count) for b in buckets])
+    return {
+        "over_time": over_time,
+        "bucket": WINDOW_BUCKET[Window(window)][1],
+        "countries": charts.bars([
+            (f"{flag(c.country_code)} {country_name(c.country_code)}", c.count,
+             "?" + _query(f, country=c.country_code, page=1)) for c in countries]),
+        "by_jail": charts.bars([(j.jail, j.count, "?" + _query(f, jail=j.jail, page=1))
+                                for j in jails]),
+        "archive_jails": [j.jail for j in jails],
+    }
+
+
+def _columns(f: dict) -> list[dict]:
+    current = f["sort"]
+    out = []
+    for label, field, numeric in COLUMNS:
+        col = {"label": label, "numeric": numeric, "field": field}
+        if field:
+            if current.removeprefix("-") == field:
+                col["aria_sort"] = "descending" if current.startswith("-") else "ascending"
+                nxt = field if current.startswith("-") else f"-{field}"
+            else:
+                nxt = f"-{field}" if field in ("banned_at", "ban_count") else field
+            col["href"] = "?" + _query(f, sort=nxt, page=1)
+        out.append(col)
+    return out
+
+
+def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict:
+    """Everything the ``ban-table`` fragment needs (and the charts beside it)."""
+    f, notes = FilterForm(data).values()
+    table = queries.ban_table(
+        f["window"], jail=f["jail"] or None, country=f["country"] or None,
+        origin=f["origin"] or None, ip_query=f["ip"] or None, sort=f["sort"],
+        page=f["page"], per_page=f["per_page"])
+    live = read_live(client)
+    now = timezone.now()
+    rows = [(row, live_state(row, live, now)) for row in table.rows]
+    filtered = any(f[k] for k in ("jail", "country", "origin", "ip"))
+    chart_context = _charts(f)
+    filter_jails = sorted(set(live.jails) | set(chart_context.pop("archive_jails"))
+                          | ({f["jail"]} if f["jail"] else set()))
+    return {
+        "f": f, "notes": notes, "table": table, "rows": rows, "live": live,
+        "filtered": filtered, "window_label": Window(f["window"]).label,
+        "columns": _columns(f), "query": _query(f),
+        "prev_query": _query(f, page=table.page - 1), "next_query": _query(f, page=table.page + 1),
+        "windows": Window.choices, "origins": Origin.choices,
+        "per_page_choices": PER_PAGE_CHOICES,
+        "is_fragment": wants_fragment(request),
+        "filter_jails": filter_jails,
+        **chart_context,
+    }
+
+
+def _purge_warning(client: Fail2banClient) -> str | None:
+    try:
+        dbpurgeage = client.server_settings().dbpurgeage
+    except Fail2banError:
+        return None  # the status bar already says fail2ban is down
+    try:
+        return archive.purge_warning(int(dbpurgeage) if dbpurgeage is not None else None)
+    except (TypeError, ValueError):
+        return None
+
+
+def _render(request: HttpRequest, data: QueryDict, result: dict | None = None,
+            ban_form: ManualBanForm | None = None) -> HttpResponse:
+    client = link.client(connect_retries=0)
+    context = table_context(request, data, client=client)
+    context["result"] = result
+    if not context["is_fragment"]:
+        live = context["live"]
+        context["purge_warning"] = _purge_warning(client) if live.reachable else None
+        context["ban_form"] = ban_form or ManualBanForm(
+            jails=live.jails, initial={"jail": live.default_jail()})
+    return render_page(request, "jails/dashboard.html", "ban-table", context)
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return _render(request, request.GET)
+
+
+# --- actions ---------------------------------------------------------------------------
+def ban_now(request: HttpRequest, ip: str, jail: str) -> tuple[bool, str]:
+    """Ban in fail2ban, archive it at once, audit either way."""
+    target = f"{jail} {ip}"
+    client = link.client()
+    try:
+        newly = client.ban(jail, [ip])
+    except Fail2banError as exc:
+        audit.record(request, "ban", target=target, result=audit.FAILED, detail=str(exc))
+        return False, f"Could not ban {ip} in {jail}: {exc}"
+    banned.forget_cached(jail)
+    archive.record_manual(ip, jail, request.user.get_username(), client=client)
+    audit.record(request, "ban", target=target, detail=f"{newly} newly banned")
+    if not newly:
+        return True, f"{ip} was already banned in {jail}."
+    return True, f"Banned {ip} in {jail}."
+
+
+def unban_now(request: HttpRequest, ip: str, jail: str = "") -> tuple[bool, str]:
+    """Unban from one jail (or every jail), note it in the archive, audit."""
+    target = f"{jail} {ip}" if jail else ip
+    client = link.client()
+    try:
+        n = client.unban(jail, [ip]) if jail else client.unban_everywhere([ip])
+    except Fail2banError as exc:
+        audit.record(request, "unban", target=target, result=audit.FAILED, detail=str(exc))
+        return False, f"Could not unban {ip}: {exc}"
+    if jail:
+        banned.forget_cached(jail)
+    archive.record_unban(ip, request.user.get_username(), jail or None)
+    audit.record(request, "unban", target=target, detail=f"{n} unbanned")
+    where = f"from {jail}" if jail else "from every jail"
+    if not n:
+        return True, f"{ip} was not banned {where}; nothing to do."
+    return True, f"Unbanned {ip} {where}."
+
+
+def _done(request: HttpRequest, ok: bool, message: str,
+          ban_form: ManualBanForm | None = None) -> HttpResponse:
+    if wants_fragment(request):
+        # 200 even for a refused action: htmx swaps only 2xx answers, and the
+        # fragment shows the error where the user is looking.
+        return _render(request, request.GET, {"ok": ok, "message": message}, ban_form)
+    messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, message)
+    query = _query(FilterForm(request.GET).values()[0])
+    return redirect(reverse("dashboard") + (f"?{query}" if query else ""))
+
+
+@require_POST
+@operate
+def ban(request: HttpRequest) -> HttpResponse:
+    form = ManualBanForm(request.POST, jails=[request.POST.get("jail", "")])
+    if not form.is_valid():
+        reason = form_errors(form)
+        audit.record(request, "ban", target=request.POST.get("ip", "")[:100],
+                     result=audit.FAILED, detail=reason)
+        return _done(request, False, f"Nothing was banned: {reason}")
+    return _done(request, *ban_now(request, form.cleaned_data["ip"], form.cleaned_data["jail"]))
+
+
+@require_POST
+@operate
+def unban(request: HttpRequest) -> HttpResponse:
+    form = UnbanForm(request.POST)
+    if not form.is_valid():
+        reason = form_errors(form)
+        audit.record(request, "unban", target=request.POST.get("ip", "")[:100],
+                     result=audit.FAILED, detail=reason)
+        return _done(request, False, f"Nothing was unbanned: {reason}")
+    return _done(request, *unban_now(request, form.cleaned_data["ip"],
+                                     form.cleaned_data["jail"]))
+

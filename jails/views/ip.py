@@ -1,0 +1,164 @@
+"""One IP's page: its archived bans, where it is banned now, ban/unban; and
+the header's IP search, which leads there.
+
+Any address has a page, banned or not. Geo data is read-only here
+(``lookup_cached_only``: memory, geo_cache, the local MMDB; no writes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import audit
+from bangui.htmx import render_page, wants_fragment
+from geo.service import get_cache
+from jails import link
+from jails.fail2ban import Fail2banError, InvalidInput, validation
+from jails.fail2ban.results import BanEntry
+from jails.models import BanEvent
+from jails.views.dashboard import (
+    MANUAL_JAIL,
+    ManualBanForm,
+    UnbanForm,
+    ban_now,
+    form_errors,
+    operate,
+    unban_now,
+)
+
+MAX_EVENTS = 500  # archived bans listed on one IP's page (newest first)
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label="IP address", max_length=64)
+
+    def clean_q(self) -> str:
+        try:
+            return validation.ip_address(self.cleaned_data["q"])
+        except InvalidInput as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class LiveBan:
+    jail: str
+    entry: BanEntry | None
+
+    @property
+    def time_left(self) -> timedelta | None:
+        if self.entry is None or self.entry.ends_at is None:
+            return None
+        return max(self.entry.ends_at - timezone.now(), timedelta(0))
+
+    @property
+    def permanent(self) -> bool:
+        return self.entry is not None and self.entry.permanent
+
+
+def _canonical(ip: str) -> str | None:
+    try:
+        return validation.ip_address(ip)
+    except InvalidInput:
+        return None
+
+
+def _banned_now(ip: str) -> tuple[list[LiveBan] | None, list[str], str]:
+    """Where fail2ban has ``ip`` banned now (None: unknown), its running
+    jails, and the error when it did not answer."""
+    client = link.client(connect_retries=0)
+    try:
+        jails = client.jails_of_ip(ip)
+        found = []
+        for jail in jails:
+            entry = next((e for e in client.banned_with_time(jail) if e.ip == ip), None)
+            found.append(LiveBan(jail, entry))
+        running = client.jail_names()
+    except Fail2banError as exc:
+        return None, [], str(exc)
+    return found, running, ""
+
+
+def _context(ip: str, ban_form: ManualBanForm | None = None) -> dict:
+    events = BanEvent.objects.filter(ip=ip).order_by("-banned_at", "-id")
+    total = events.count()
+    geo = get_cache().lookup_cached_only([ip]).get(ip)
+    live, running, error = _banned_now(ip)
+    manual = MANUAL_JAIL if MANUAL_JAIL in running else (running[0] if running else "")
+    return {
+        "ip": ip, "events": list(events[:MAX_EVENTS]), "total": total, "max_events": MAX_EVENTS,
+        "geo": geo, "live": live, "running": running, "error": error,
+        "ban_form": ban_form or ManualBanForm(jails=running, initial={"ip": ip, "jail": manual}),
+    }
+
+
+def _invalid(request: HttpRequest, raw: str) -> HttpResponse:
+    return render(request, "jails/ip_invalid.html", {"raw": raw[:100]}, status=404)
+
+
+@login_required
+@require_GET
+def ip_detail(request: HttpRequest, ip: str) -> HttpResponse:
+    canonical = _canonical(ip)
+    if canonical is None:
+        return _invalid(request, ip)
+    if canonical != ip:  # one page per address: 2001:DB8::1 -> 2001:db8::1
+        return redirect("ip_detail", ip=canonical)
+    return render_page(request, "jails/ip.html", "ip-main", _context(canonical))
+
+
+@login_required
+@require_GET
+def ip_search(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.GET or None)
+    if form.is_valid():
+        return redirect("ip_detail", ip=form.cleaned_data["q"])
+    return render(request, "jails/ip_search.html", {"form": form},
+                  status=400 if form.is_bound else 200)
+
+
+def _done(request: HttpRequest, ip: str, ok: bool, message: str) -> HttpResponse:
+    if wants_fragment(request):
+        context = _context(ip)
+        context["result"] = {"ok": ok, "message": message}
+        return render(request, "jails/ip.html#ip-main", context)
+    messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, message)
+    return redirect("ip_detail", ip=ip)
+
+
+@require_POST
+@operate
+def ban(request: HttpRequest, ip: str) -> HttpResponse:
+    canonical = _canonical(ip)
+    if canonical is None:
+        return _invalid(request, ip)
+    form = ManualBanForm({"ip": canonical, "jail": request.POST.get("jail", "")},
+                         jails=[request.POST.get("jail", "")])
+    if not form.is_valid():
+        reason = form_errors(form)
+        audit.record(request, "ban", target=canonical, result=audit.FAILED, detail=reason)
+        return _done(request, canonical, False, f"Nothing was banned: {reason}")
+    return _done(request, canonical, *ban_now(request, canonical, form.cleaned_data["jail"]))
+
+
+@require_POST
+@operate
+def unban(request: HttpRequest, ip: str) -> HttpResponse:
+    canonical = _canonical(ip)
+    if canonical is None:
+        return _invalid(request, ip)
+    form = UnbanForm({"ip": canonical, "jail": request.POST.get("jail", "")})
+    if not form.is_valid():
+        reason = form_errors(form)
+        audit.record(request, "unban", target=canonical, result=audit.FAILED, detail=reason)
+        return _done(request, canonical, False, f"Nothing was unbanned: {reason}")
+    return _done(request, canonical, *unban_now(request, canonical, form.cleaned_data["jail"]))
+
