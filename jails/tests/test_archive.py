@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.utils import timezone
 
@@ -19,12 +17,6 @@ def _banned(client, jail, ip):
 
 
 def _fail(f2b, jail, ip, count=3):
-    # The f2b fixture truncates the logs. fail2ban's polling backend only
-    # notices a truncation when it polls (every second) and sees the file
-    # shorter than its read position; lines written before that poll, into
-    # a file at least as long as before, are read from the old position
-    # and missed. Let one poll pass first.
-    time.sleep(1.2)
     f2b.write_failures(jail, ip, count)
 
 

@@ -2,6 +2,7 @@
 so exit codes and stderr are what an operator sees."""
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +12,25 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """A migrated SQLite database of its own (the command writes audit and
+    archive rows), made once for the module."""
+    path = tmp_path_factory.mktemp("f2b-cmd")
+    env = {**os.environ, "BANGUI_DATA_DIR": str(path)}
+    env.pop("DATABASE_URL", None)
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"],
+                   env=env, cwd=ROOT, check=True, timeout=120)
+    return path
+
+
 @pytest.fixture
-def f2b_cmd(f2b, tmp_path):
+def f2b_cmd(f2b, data_dir):
     env = {
         **os.environ,
         "BANGUI_FAIL2BAN_SOCKET": str(f2b.socket),
         "BANGUI_FAIL2BAN_CONFIG_DIR": str(f2b.confdir),
-        "BANGUI_DATA_DIR": str(tmp_path),
+        "BANGUI_DATA_DIR": str(data_dir),
     }
     env.pop("DATABASE_URL", None)
 
@@ -30,6 +43,14 @@ def f2b_cmd(f2b, tmp_path):
     return run
 
 
+def _rows(data_dir, sql):
+    con = sqlite3.connect(data_dir / "bangui.sqlite3")
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
 def test_it_bans_and_unbans_for_real(f2b_cmd, f2b_client):
     result = f2b_cmd("ban", "sshd", "203.0.113.9")
     assert result.returncode == 0, result.stderr
@@ -37,6 +58,22 @@ def test_it_bans_and_unbans_for_real(f2b_cmd, f2b_client):
     result = f2b_cmd("unban", "sshd", "203.0.113.9")
     assert result.returncode == 0, result.stderr
     assert "203.0.113.9" not in f2b_client.jail_status("sshd").banned_ips
+
+
+def test_it_archives_and_audits_what_it_does(f2b_cmd, data_dir):
+    assert f2b_cmd("ban", "sshd", "203.0.113.19").returncode == 0
+    assert f2b_cmd("unban", "sshd", "203.0.113.19").returncode == 0
+    assert f2b_cmd("ban", "sshd", "bogus").returncode == 2
+    events = _rows(data_dir, "select origin, actor, unbanned_by from jails_banevent "
+                             "where ip = '203.0.113.19'")
+    assert len(events) == 1
+    origin, actor, unbanned_by = events[0]
+    assert origin == "manual" and actor.startswith("cli:") and unbanned_by == actor
+    audit_rows = _rows(data_dir, "select action, target, result from accounts_auditentry "
+                                 "order by id desc limit 3")
+    assert audit_rows[::-1] == [("f2b.ban", "sshd 203.0.113.19", "ok"),
+                                ("f2b.unban", "sshd 203.0.113.19", "ok"),
+                                ("f2b.ban", "sshd bogus", "failed")]
 
 
 def test_it_unbans_from_all_jails_without_a_jail(f2b_cmd, f2b_client):

@@ -6,9 +6,12 @@ Exit code 0 on success; on failure one ``CommandError:`` line on stderr and exit
 
 from __future__ import annotations
 
+import getpass
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from jails import link
+from accounts import audit
+from jails import archive, link
 from jails.fail2ban import Fail2banError, InvalidInput, validation
 
 EXIT_FAILED = 1
@@ -33,12 +36,18 @@ class Command(BaseCommand):
             "jail", nargs="?")
 
     def handle(self, *args, action: str, **options) -> None:
+        actor = f"cli:{getpass.getuser()}"
+        target = " ".join([options.get("jail") or "", *(options.get("ips") or []),
+                           *(options.get("targets") or [])]).strip()
         try:
-            getattr(self, f"_{action}")(**options)
-        except InvalidInput as exc:
-            self._fail(str(exc), EXIT_INPUT)
+            getattr(self, f"_{action}")(actor=actor, **options)
         except Fail2banError as exc:
-            self._fail(str(exc), EXIT_FAILED)
+            if action != "status":
+                audit.record(actor, f"f2b.{action}", target=target, result=audit.FAILED,
+                             detail=str(exc))
+            self._fail(str(exc), EXIT_INPUT if isinstance(exc, InvalidInput) else EXIT_FAILED)
+        if action != "status":
+            audit.record(actor, f"f2b.{action}", target=target)
 
     def _fail(self, message: str, code: int) -> None:
         raise CommandError(message, returncode=code)
@@ -63,11 +72,15 @@ class Command(BaseCommand):
             self.stdout.write(f"  {s.name}: {s.currently_banned} banned, "
                               f"{s.currently_failed} failing")
 
-    def _ban(self, jail: str, ips: list[str], **_) -> None:
-        count = link.client().ban(jail, ips)
+    def _ban(self, jail: str, ips: list[str], actor: str, **_) -> None:
+        client = link.client()
+        count = client.ban(jail, ips)
+        # Archive at once (origin "manual", with the actor), not at the next sync.
+        for ip in validation.ip_addresses(ips):
+            archive.record_manual(ip, jail, actor, client=client)
         self.stdout.write(f"banned {count} new of {len(ips)} in {jail}")
 
-    def _unban(self, targets: list[str], **_) -> None:
+    def _unban(self, targets: list[str], actor: str, **_) -> None:
         client = link.client()
         first = targets[0]
         try:
@@ -83,6 +96,8 @@ class Command(BaseCommand):
         else:
             count = client.unban(jail, ips)
             self.stdout.write(f"unbanned {count} from {jail}")
+        for ip in validation.ip_addresses(ips):
+            archive.record_unban(ip, actor, jail)
 
     def _start(self, jail: str, **_) -> None:
         link.cli().start_jail(jail)
