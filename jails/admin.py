@@ -1,0 +1,55 @@
+"""Django admin for superusers: the archive is read-only (it mirrors
+fail2ban); blocklist sources are editable, their runs read-only."""
+
+from django.contrib import admin
+
+from jails.blocklists import schedules
+from jails.blocklists.models import BlocklistSource, ImportRun
+from jails.models import BanEvent, SyncState
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BanEvent)
+class BanEventAdmin(ReadOnlyAdmin):
+    list_display = ("banned_at", "ip", "jail", "country_code", "origin", "bantime", "actor")
+    list_filter = ("origin", "jail")
+    search_fields = ("ip",)
+    date_hierarchy = "banned_at"
+    show_full_result_count = False  # the archive may hold millions of rows
+
+
+@admin.register(SyncState)
+class SyncStateAdmin(ReadOnlyAdmin):
+    list_display = ("db_path", "last_rowid", "last_success_at", "last_inserted", "last_error")
+
+
+@admin.register(BlocklistSource)
+class BlocklistSourceAdmin(admin.ModelAdmin):
+    list_display = ("name", "url", "enabled", "interval_minutes", "jail")
+    list_filter = ("enabled",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        schedules.sync_source(obj)
+
+    def delete_model(self, request, obj):
+        schedules.remove_source(obj.pk)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for pk in queryset.values_list("pk", flat=True):
+            schedules.remove_source(pk)
+        super().delete_queryset(request, queryset)
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "source", "status", "valid", "invalid", "newly_banned", "error")
+    list_filter = ("status", "source")
