@@ -6,20 +6,9 @@ import pytest
 
 from jails import config_files, jail_config
 from jails.config_files import ABSENT, Change, PathRefused, StaleEdit, ValidationFailed
+from jails.tests.conftest import snapshot
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def cfg(f2b, settings, tmp_path):
-    settings.DATA_DIR = tmp_path / "data"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
-    return f2b
-
-
-def _snapshot(confdir):
-    return {str(p.relative_to(confdir)): p.read_bytes()
-            for p in sorted(confdir.rglob("*")) if p.is_file()}
 
 
 def test_it_enables_and_disables_an_inactive_jail(cfg, f2b_client):
@@ -48,19 +37,19 @@ def test_it_backs_up_outside_the_fail2ban_dir(cfg, settings):
 
 
 def test_it_refuses_a_broken_regex_before_writing(cfg, f2b_client):
-    before = _snapshot(cfg.confdir)
+    before = snapshot(cfg.confdir)
     text = "[Definition]\nfailregex = ^Failed for (<HOST>\n"
     with pytest.raises(ValidationFailed, match="cannot use this filter"):
         config_files.apply([Change("filter.d/sshd.local", text, ABSENT)])
-    assert _snapshot(cfg.confdir) == before
+    assert snapshot(cfg.confdir) == before
     assert f2b_client.jail_names() == ["nginx-http-auth", "sshd"]
 
 
 def test_it_refuses_a_config_test_failure_before_writing(cfg):
-    before = _snapshot(cfg.confdir)
+    before = snapshot(cfg.confdir)
     with pytest.raises(ValidationFailed, match="Have not found any log file"):
         config_files.apply([jail_config.change_jail("sshd", {"logpath": "/nonexistent/x.log"})])
-    assert _snapshot(cfg.confdir) == before
+    assert snapshot(cfg.confdir) == before
 
 
 def test_it_refuses_bad_syntax(cfg):
@@ -74,14 +63,14 @@ def test_it_rolls_back_when_fail2ban_fails_to_reload(cfg, f2b_client):
     # drops every jail on that reload.
     local = cfg.confdir / "jail.d" / "sshd.local"
     local.write_text("[sshd]\nmaxretry = 4\n")
-    before = _snapshot(cfg.confdir)
+    before = snapshot(cfg.confdir)
     version = config_files.content_hash(local.read_bytes())
 
     outcome = config_files.apply([Change("jail.d/sshd.local", "[sshd]\nbantime = abc\n",
                                          version)])
     assert not outcome.ok and outcome.rolled_back
     assert "rolled it back" in outcome.message and "jail.d/sshd.local" in outcome.message
-    assert _snapshot(cfg.confdir) == before
+    assert snapshot(cfg.confdir) == before
     assert f2b_client.jail_names() == ["nginx-http-auth", "sshd"]
     assert f2b_client.jail_settings("sshd").maxretry == 4
 

@@ -4,21 +4,10 @@ import pytest
 
 from accounts.models import AuditEntry
 from jails import config_files
+from jails.tests.conftest import snapshot
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def cfg(f2b, settings, tmp_path):
-    settings.DATA_DIR = tmp_path / "data"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
-    return f2b
-
-
-def _snapshot(confdir):
-    return {str(p.relative_to(confdir)): p.read_bytes()
-            for p in sorted(confdir.rglob("*")) if p.is_file()}
 
 
 def test_it_lists_the_config_files(cfg, viewer_client):
@@ -67,13 +56,13 @@ def test_it_refuses_a_stale_edit_and_keeps_the_text(cfg, operator_client):
 
 
 def test_it_rolls_back_over_http_with_a_banner(cfg, f2b_client, operator_client):
-    before = _snapshot(cfg.confdir)
+    before = snapshot(cfg.confdir)
     response = operator_client.post("/config/file/save/", {
         "path": "jail.d/sshd.local", "version": "absent", "text": "[sshd]\nbantime = abc\n"},
         **HX)
     html = response.content.decode()
     assert "Rolled back." in html and "rolled it back" in html
-    assert _snapshot(cfg.confdir) == before
+    assert snapshot(cfg.confdir) == before
     assert f2b_client.jail_names() == ["nginx-http-auth", "sshd"]
     assert AuditEntry.objects.get(action="config.save").result == "failed"
 
@@ -83,11 +72,11 @@ def test_it_rolls_back_over_http_with_a_banner(cfg, f2b_client, operator_client)
     "jail.conf",
 ])
 def test_it_refuses_bad_paths_over_http(cfg, operator_client, path):
-    before = _snapshot(cfg.confdir)
+    before = snapshot(cfg.confdir)
     response = operator_client.post("/config/file/save/", {
         "path": path, "version": "absent", "text": "[x]\n"})
     assert response.status_code == 400
-    assert _snapshot(cfg.confdir) == before
+    assert snapshot(cfg.confdir) == before
     assert AuditEntry.objects.get(action="config.save").result == "failed"
 
 
@@ -158,9 +147,9 @@ def test_it_changes_server_settings(cfg, f2b_client, operator_client, settings):
 @pytest.mark.parametrize("url", ["/config/file/save/", "/config/filters/create/",
                                  "/config/provision/", "/config/server/save/"])
 def test_it_forbids_viewers_config_changes(cfg, viewer_client, url):
-    before = _snapshot(cfg.confdir)
+    before = snapshot(cfg.confdir)
     response = viewer_client.post(url, {"path": "jail.d/x.local", "version": "absent",
                                         "text": "[sshd]\n", "name": "x",
                                         "failregex": "^<HOST>$"})
     assert response.status_code == 403
-    assert _snapshot(cfg.confdir) == before
+    assert snapshot(cfg.confdir) == before
