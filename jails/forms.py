@@ -11,11 +11,43 @@ from django import forms
 from django.conf import settings
 
 from jails import config_files
+from jails.constants import BAN_TABLE_SORTS, Origin, Window
+from jails.dashboard import UNKNOWN_COUNTRY
 from jails.fail2ban import InvalidInput, validation
 
 _TIME = re.compile(r"^-?\d+(\.\d+)?\s*(s|sec|m|min|h|hour|d|day|w|week|mo|y|year)?s?$", re.I)
 _FILTER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}$")
+# The dashboard's ban table.
+DEFAULT_SORT = "-banned_at"
+PER_PAGE_CHOICES = (10, 25, 50, 100, 200)
+DEFAULT_PER_PAGE = 50
+_IP_CHARS = set("0123456789abcdefABCDEF:.")
 LOGLEVELS = ["CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"]
+
+
+def checked(check, value):
+    """Run one of jails.fail2ban.validation's checks as form validation."""
+    try:
+        return check(value)
+    except InvalidInput as exc:
+        raise forms.ValidationError(str(exc)) from None
+
+
+class CheckedField(forms.CharField):
+    """Text normalised by a jails.fail2ban.validation check (an IP, a jail
+    name, a network); an empty optional value stays empty."""
+
+    def __init__(self, check, **kwargs):
+        self.check = check
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value if value in self.empty_values else checked(self.check, value)
+
+
+def form_errors(form: forms.Form) -> str:
+    return "; ".join(e for errs in form.errors.values() for e in errs)
 
 
 def _split(text: str) -> list[str]:
@@ -29,30 +61,20 @@ class BanForm(forms.Form):
                                     "commas or new lines.")
 
     def clean_ips(self) -> list[str]:
-        try:
-            return validation.ip_addresses(_split(self.cleaned_data["ips"]))
-        except InvalidInput as exc:
-            raise forms.ValidationError(str(exc)) from None
+        return checked(validation.ip_addresses, _split(self.cleaned_data["ips"]))
 
 
 class UnbanForm(forms.Form):
-    ip = forms.CharField(max_length=64)
+    ip = CheckedField(validation.ip_address, max_length=64)
+    jail = CheckedField(validation.jail_name, max_length=64, required=False)  # empty: all jails
 
-    def clean_ip(self) -> str:
-        try:
-            return validation.ip_address(self.cleaned_data["ip"])
-        except InvalidInput as exc:
-            raise forms.ValidationError(str(exc)) from None
+
+class IPSearchForm(forms.Form):
+    q = CheckedField(validation.ip_address, label="IP address", max_length=64)
 
 
 class IgnoreForm(forms.Form):
-    value = forms.CharField(label="IP or CIDR", max_length=64)
-
-    def clean_value(self) -> str:
-        try:
-            return validation.ip_or_network(self.cleaned_data["value"])
-        except InvalidInput as exc:
-            raise forms.ValidationError(str(exc)) from None
+    value = CheckedField(validation.ip_or_network, label="IP or CIDR", max_length=64)
 
 
 class IgnoreSelfForm(forms.Form):
@@ -223,3 +245,64 @@ class ServerSettingsForm(forms.Form):
         elif data.get("logtarget"):
             data["target"] = data["logtarget"]
         return data
+
+
+class BanTableFilterForm(forms.Form):
+    """The dashboard's query string. Bad values fall back to their default."""
+
+    window = forms.ChoiceField(choices=Window.choices, required=False)
+    jail = CheckedField(validation.jail_name, max_length=64, required=False)
+    country = forms.CharField(max_length=7, required=False)
+    origin = forms.ChoiceField(choices=[("", "any"), *Origin.choices], required=False)
+    ip = forms.CharField(label="IP", max_length=45, required=False)
+    sort = forms.ChoiceField(choices=[(s, s) for f in BAN_TABLE_SORTS for s in (f, f"-{f}")],
+                             required=False)
+    page = forms.IntegerField(min_value=1, max_value=10**9, required=False)
+    per_page = forms.TypedChoiceField(choices=[(n, n) for n in PER_PAGE_CHOICES], coerce=int,
+                                      required=False, empty_value=DEFAULT_PER_PAGE)
+
+    DEFAULTS = {"window": Window.DAY.value, "jail": "", "country": "", "origin": "", "ip": "",
+                "sort": DEFAULT_SORT, "page": 1, "per_page": DEFAULT_PER_PAGE}
+
+    def clean_country(self) -> str:
+        value = self.cleaned_data["country"].strip()
+        if value.lower() == UNKNOWN_COUNTRY:
+            return UNKNOWN_COUNTRY
+        if value and not (len(value) == 2 and value.isascii() and value.isalpha()):
+            raise forms.ValidationError("use a two-letter country code or “unknown”")
+        return value.upper()
+
+    def clean_ip(self) -> str:
+        value = self.cleaned_data["ip"].strip()
+        if not set(value) <= _IP_CHARS:
+            raise forms.ValidationError("an IP address or the start of one (digits, a-f, . and :)")
+        return value
+
+    def values(self) -> tuple[dict, list[str]]:
+        """The filters to use, and a note for each value that was ignored."""
+        self.is_valid()
+        out, notes = {}, []
+        for name, default in self.DEFAULTS.items():
+            if name in self.errors:
+                raw = str(self.data.get(name, ""))[:60]
+                notes.append(f"Ignored {name}={raw!r}: {' '.join(self.errors[name])}")
+                out[name] = default
+            else:
+                value = self.cleaned_data.get(name)
+                out[name] = default if value in (None, "") else value
+        return out, notes
+
+
+class ManualBanForm(forms.Form):
+    ip = CheckedField(validation.ip_address, label="IP address", max_length=64,
+                         widget=forms.TextInput(attrs={"class": "mono",
+                                                       "placeholder": "203.0.113.9"}))
+    jail = forms.ChoiceField(label="Ban in jail")
+
+    def __init__(self, *args, jails: list[str] | None = None, **kwargs):
+        kwargs.setdefault("auto_id", "ban-%s")
+        super().__init__(*args, **kwargs)
+        self.fields["jail"].choices = [(j, j) for j in (jails or [])]
+
+    def clean_jail(self) -> str:
+        return checked(validation.jail_name, self.cleaned_data["jail"])

@@ -5,7 +5,8 @@ from django.conf import settings
 
 from jails.blocklists.download import DownloadError, check_target
 from jails.blocklists.models import BlocklistSource
-from jails.fail2ban import InvalidInput, validation
+from jails.fail2ban import validation
+from jails.forms import checked
 
 
 class SourceForm(forms.ModelForm):
@@ -33,10 +34,7 @@ class SourceForm(forms.ModelForm):
         return url
 
     def clean_jail(self) -> str:
-        try:
-            return validation.jail_name(self.cleaned_data["jail"].strip())
-        except InvalidInput as exc:
-            raise forms.ValidationError(str(exc)) from None
+        return checked(validation.jail_name, self.cleaned_data["jail"].strip())
 
 
 class PreviewForm(forms.Form):

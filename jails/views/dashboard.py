@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -26,22 +25,25 @@ from bangui.htmx import render_page, wants_fragment
 from jails import archive, banned, charts, link
 from jails import dashboard as queries
 from jails.constants import (
-    BAN_TABLE_SORTS,
     MANUAL_MATCH_SLACK,
     WINDOW_BUCKET,
     Origin,
     Window,
 )
-from jails.fail2ban import Fail2banClient, Fail2banError, InvalidInput, validation
+from jails.fail2ban import Fail2banClient, Fail2banError
 from jails.fail2ban.results import BanEntry
+from jails.forms import (
+    PER_PAGE_CHOICES,
+    BanTableFilterForm,
+    ManualBanForm,
+    UnbanForm,
+    form_errors,
+)
 from jails.models import BanEvent
 from jails.templatetags.bans import country_name, flag
 
 operate = permission_required("accounts.operate", raise_exception=True)
 
-DEFAULT_SORT = "-banned_at"
-PER_PAGE_CHOICES = (10, 25, 50, 100, 200)
-DEFAULT_PER_PAGE = 50
 MANUAL_JAIL = "manual"  # BanGUI's own jail (jails.jail_config.BANGUI_JAILS)
 # Ban-table columns: (header, sort field or None, numeric).
 COLUMNS = (
@@ -52,111 +54,6 @@ COLUMNS = (
 # How bucket starts are labelled per window (local time).
 BUCKET_FORMAT = {Window.DAY: "%H:%M", Window.WEEK: "%a %H:%M", Window.MONTH: "%b %d",
                  Window.YEAR: "%b %d"}
-_IP_CHARS = set("0123456789abcdefABCDEF:.")
-
-
-# --- input ---------------------------------------------------------------------------
-class FilterForm(forms.Form):
-    """The dashboard's query string. Bad values fall back to their default."""
-
-    window = forms.ChoiceField(choices=Window.choices, required=False)
-    jail = forms.CharField(max_length=64, required=False)
-    country = forms.CharField(max_length=7, required=False)
-    origin = forms.ChoiceField(choices=[("", "any"), *Origin.choices], required=False)
-    ip = forms.CharField(label="IP", max_length=45, required=False)
-    sort = forms.ChoiceField(choices=[(s, s) for f in BAN_TABLE_SORTS for s in (f, f"-{f}")],
-                             required=False)
-    page = forms.IntegerField(min_value=1, max_value=10**9, required=False)
-    per_page = forms.TypedChoiceField(choices=[(n, n) for n in PER_PAGE_CHOICES], coerce=int,
-                                      required=False, empty_value=DEFAULT_PER_PAGE)
-
-    DEFAULTS = {"window": Window.DAY.value, "jail": "", "country": "", "origin": "", "ip": "",
-                "sort": DEFAULT_SORT, "page": 1, "per_page": DEFAULT_PER_PAGE}
-
-    def clean_jail(self) -> str:
-        value = self.cleaned_data["jail"].strip()
-        if value:
-            try:
-                validation.jail_name(value)
-            except InvalidInput as exc:
-                raise forms.ValidationError(str(exc)) from None
-        return value
-
-    def clean_country(self) -> str:
-        value = self.cleaned_data["country"].strip()
-        if value.lower() == queries.UNKNOWN_COUNTRY:
-            return queries.UNKNOWN_COUNTRY
-        if value and not (len(value) == 2 and value.isascii() and value.isalpha()):
-            raise forms.ValidationError("use a two-letter country code or “unknown”")
-        return value.upper()
-
-    def clean_ip(self) -> str:
-        value = self.cleaned_data["ip"].strip()
-        if not set(value) <= _IP_CHARS:
-            raise forms.ValidationError("an IP address or the start of one (digits, a-f, . and :)")
-        return value
-
-    def values(self) -> tuple[dict, list[str]]:
-        """The filters to use, and a note for each value that was ignored."""
-        self.is_valid()
-        out, notes = {}, []
-        for name, default in self.DEFAULTS.items():
-            if name in self.errors:
-                raw = str(self.data.get(name, ""))[:60]
-                notes.append(f"Ignored {name}={raw!r}: {' '.join(self.errors[name])}")
-                out[name] = default
-            else:
-                value = self.cleaned_data.get(name)
-                out[name] = default if value in (None, "") else value
-        return out, notes
-
-
-class ManualBanForm(forms.Form):
-    ip = forms.CharField(label="IP address", max_length=64,
-                         widget=forms.TextInput(attrs={"class": "mono",
-                                                       "placeholder": "203.0.113.9"}))
-    jail = forms.ChoiceField(label="Ban in jail")
-
-    def __init__(self, *args, jails: list[str] | None = None, **kwargs):
-        kwargs.setdefault("auto_id", "ban-%s")
-        super().__init__(*args, **kwargs)
-        self.fields["jail"].choices = [(j, j) for j in (jails or [])]
-
-    def clean_ip(self) -> str:
-        try:
-            return validation.ip_address(self.cleaned_data["ip"])
-        except InvalidInput as exc:
-            raise forms.ValidationError(str(exc)) from None
-
-    def clean_jail(self) -> str:
-        try:
-            return validation.jail_name(self.cleaned_data["jail"])
-        except InvalidInput as exc:
-            raise forms.ValidationError(str(exc)) from None
-
-
-class UnbanForm(forms.Form):
-    ip = forms.CharField(max_length=64)
-    jail = forms.CharField(max_length=64, required=False)  # empty: every jail
-
-    def clean_ip(self) -> str:
-        try:
-            return validation.ip_address(self.cleaned_data["ip"])
-        except InvalidInput as exc:
-            raise forms.ValidationError(str(exc)) from None
-
-    def clean_jail(self) -> str:
-        value = self.cleaned_data["jail"].strip()
-        if value:
-            try:
-                validation.jail_name(value)
-            except InvalidInput as exc:
-                raise forms.ValidationError(str(exc)) from None
-        return value
-
-
-def form_errors(form: forms.Form) -> str:
-    return "; ".join(e for errs in form.errors.values() for e in errs)
 
 
 # --- fail2ban's live state ----------------------------------------------------------------
@@ -206,7 +103,7 @@ def _query(filters: dict, **override) -> str:
     """The query string for ``filters`` with ``override``, defaults left out."""
     merged = {**filters, **override}
     return urlencode({k: v for k, v in merged.items()
-                      if v not in ("", None) and v != FilterForm.DEFAULTS.get(k)})
+                      if v not in ("", None) and v != BanTableFilterForm.DEFAULTS.get(k)})
 
 
 def _bucket_label(start: datetime, window: str) -> str:
@@ -253,7 +150,7 @@ def _columns(f: dict) -> list[dict]:
 
 def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict:
     """Everything the ``ban-table`` fragment needs (and the charts beside it)."""
-    f, notes = FilterForm(data).values()
+    f, notes = BanTableFilterForm(data).values()
     table = queries.ban_table(
         f["window"], jail=f["jail"] or None, country=f["country"] or None,
         origin=f["origin"] or None, ip_query=f["ip"] or None, sort=f["sort"],
@@ -352,7 +249,7 @@ def _done(request: HttpRequest, ok: bool, message: str,
         # fragment shows the error where the user is looking.
         return _render(request, request.GET, {"ok": ok, "message": message}, ban_form)
     messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, message)
-    query = _query(FilterForm(request.GET).values()[0])
+    query = _query(BanTableFilterForm(request.GET).values()[0])
     return redirect(reverse("dashboard") + (f"?{query}" if query else ""))
 
 

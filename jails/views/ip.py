@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -24,28 +23,16 @@ from geo.service import get_cache
 from jails import link
 from jails.fail2ban import Fail2banError, InvalidInput, validation
 from jails.fail2ban.results import BanEntry
+from jails.forms import IPSearchForm, ManualBanForm, UnbanForm, form_errors
 from jails.models import BanEvent
 from jails.views.dashboard import (
     MANUAL_JAIL,
-    ManualBanForm,
-    UnbanForm,
     ban_now,
-    form_errors,
     operate,
     unban_now,
 )
 
 MAX_EVENTS = 500  # archived bans listed on one IP's page (newest first)
-
-
-class SearchForm(forms.Form):
-    q = forms.CharField(label="IP address", max_length=64)
-
-    def clean_q(self) -> str:
-        try:
-            return validation.ip_address(self.cleaned_data["q"])
-        except InvalidInput as exc:
-            raise forms.ValidationError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -118,7 +105,7 @@ def ip_detail(request: HttpRequest, ip: str) -> HttpResponse:
 @login_required
 @require_GET
 def ip_search(request: HttpRequest) -> HttpResponse:
-    form = SearchForm(request.GET or None)
+    form = IPSearchForm(request.GET or None)
     if form.is_valid():
         return redirect("ip_detail", ip=form.cleaned_data["q"])
     return render(request, "jails/ip_search.html", {"form": form},
