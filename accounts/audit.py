@@ -34,6 +34,11 @@ def _actor(actor: object) -> tuple[AbstractBaseUser | None, str]:
     return None, str(actor)[:150]
 
 
+def _text(value: object) -> str:
+    # PostgreSQL text columns cannot hold NUL; a refused path may carry one.
+    return str(value).replace("\x00", "\\x00")
+
+
 def record(
     actor: object,
     action: str,
@@ -49,10 +54,10 @@ def record(
         raise ValueError(f"audit result must be one of {AuditEntry.Result.values}, not {result!r}")
     return AuditEntry.objects.create(
         actor=user,
-        actor_name=name,
+        actor_name=_text(name),
         source_ip=client_ip(request) if request is not None else None,
         action=action[:64],
-        target=str(target)[:255],
+        target=_text(target)[:255],
         result=result,
-        detail=str(detail),
+        detail=_text(detail),
     )
