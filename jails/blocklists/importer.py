@@ -92,7 +92,7 @@ def run_import(source: BlocklistSource, *, actor: str = "system",
         run.already_banned = len(parsed.ips) - run.newly_banned
         run.timings["ban"] = round(time.perf_counter() - started, 4)
         started = time.perf_counter()
-        _archive_now()
+        _archive_now(source.jail, run.started_at, run.newly_banned)
         run.timings["archive"] = round(time.perf_counter() - started, 4)
         run.status = ImportRun.Status.OK
     except (DownloadError, GarbageList, Fail2banError) as exc:
@@ -116,9 +116,21 @@ def preview(source_url: str, *, limit: int = 20) -> tuple[ParseResult, int]:
     return parsed, len(download.body)
 
 
-def _archive_now() -> None:
+def _archive_now(jail: str, since, expected: int, wait: float = 5.0) -> None:
     """Copy the new bans into the archive (origin "blocklist" by jail) now,
-    rather than on the next scheduled sync, so the dashboard shows them."""
+    rather than on the next scheduled sync, so the dashboard shows them.
+    fail2ban may write a ban to its database a moment after ``banip``
+    answers, so sync again briefly until this run's bans are there; whatever
+    is still missing arrives with the next scheduled sync."""
     from jails import archive
+    from jails.models import BanEvent
 
-    archive.sync()
+    # fail2ban stores whole seconds; a ban of this run starts at or after it.
+    since = since.replace(microsecond=0)
+    deadline = time.monotonic() + wait
+    while True:
+        archive.sync()
+        archived = BanEvent.objects.filter(jail=jail, banned_at__gte=since).count()
+        if archived >= expected or time.monotonic() >= deadline:
+            return
+        time.sleep(0.25)
