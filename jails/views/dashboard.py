@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import audit
 from bangui.htmx import render_page, wants_fragment
-from jails import archive, banned, charts, link
+from jails import actions, archive, charts, link
 from jails import dashboard as queries
 from jails.constants import (
     MANUAL_MATCH_SLACK,
@@ -209,14 +209,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def ban_now(request: HttpRequest, ip: str, jail: str) -> tuple[bool, str]:
     """Ban in fail2ban, archive it at once, audit either way."""
     target = f"{jail} {ip}"
-    client = link.client()
     try:
-        newly = client.ban(jail, [ip])
+        newly = actions.ban(jail, [ip], request.user.get_username())
     except Fail2banError as exc:
         audit.record(request, "ban", target=target, result=audit.FAILED, detail=str(exc))
         return False, f"Could not ban {ip} in {jail}: {exc}"
-    banned.forget_cached(jail)
-    archive.record_manual(ip, jail, request.user.get_username(), client=client)
     audit.record(request, "ban", target=target, detail=f"{newly} newly banned")
     if not newly:
         return True, f"{ip} was already banned in {jail}."
@@ -226,15 +223,11 @@ def ban_now(request: HttpRequest, ip: str, jail: str) -> tuple[bool, str]:
 def unban_now(request: HttpRequest, ip: str, jail: str = "") -> tuple[bool, str]:
     """Unban from one jail (or every jail), note it in the archive, audit."""
     target = f"{jail} {ip}" if jail else ip
-    client = link.client()
     try:
-        n = client.unban(jail, [ip]) if jail else client.unban_everywhere([ip])
+        n = actions.unban([ip], request.user.get_username(), jail or None)
     except Fail2banError as exc:
         audit.record(request, "unban", target=target, result=audit.FAILED, detail=str(exc))
         return False, f"Could not unban {ip}: {exc}"
-    if jail:
-        banned.forget_cached(jail)
-    archive.record_unban(ip, request.user.get_username(), jail or None)
     audit.record(request, "unban", target=target, detail=f"{n} unbanned")
     where = f"from {jail}" if jail else "from every jail"
     if not n:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import audit
 from bangui.htmx import render_page, wants_fragment
-from jails import banned, config_files, jail_config, link, regex_tester
+from jails import actions, banned, config_files, jail_config, link, regex_tester
 from jails.fail2ban import Fail2banError, InvalidInput, validation
 from jails.fail2ban.results import JailSettings, JailStatus
 from jails.forms import BanForm, IdleForm, IgnoreForm, IgnoreSelfForm, JailSettingsForm, UnbanForm
@@ -189,9 +189,7 @@ def ban(request: HttpRequest, name: str) -> HttpResponse:
     ips = form.cleaned_data["ips"]
 
     def act():
-        n = link.client().ban(name, ips)
-        banned.forget_cached(name)
-        return n
+        return actions.ban(name, ips, request.user.get_username())
 
     return _run(request, name, "ban", f"{name} {' '.join(ips)[:200]}", act,
                 f"Banned {', '.join(ips[:5])}{' …' if len(ips) > 5 else ''} in {name} "
@@ -207,9 +205,7 @@ def unban(request: HttpRequest, name: str) -> HttpResponse:
     ip = form.cleaned_data["ip"]
 
     def act():
-        n = link.client().unban(name, [ip])
-        banned.forget_cached(name)
-        return n
+        return actions.unban([ip], request.user.get_username(), name)
 
     return _run(request, name, "unban", f"{name} {ip}", act, f"Unbanned {ip} from {name}.")
 

@@ -11,7 +11,7 @@ import getpass
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import audit
-from jails import archive, link
+from jails import actions, link
 from jails.fail2ban import Fail2banError, InvalidInput, validation
 
 EXIT_FAILED = 1
@@ -73,15 +73,10 @@ class Command(BaseCommand):
                               f"{s.currently_failed} failing")
 
     def _ban(self, jail: str, ips: list[str], actor: str, **_) -> None:
-        client = link.client()
-        count = client.ban(jail, ips)
-        # Archive at once (origin "manual", with the actor), not at the next sync.
-        for ip in validation.ip_addresses(ips):
-            archive.record_manual(ip, jail, actor, client=client)
+        count = actions.ban(jail, ips, actor)
         self.stdout.write(f"banned {count} new of {len(ips)} in {jail}")
 
     def _unban(self, targets: list[str], actor: str, **_) -> None:
-        client = link.client()
         first = targets[0]
         try:
             validation.ip_address(first)
@@ -90,14 +85,8 @@ class Command(BaseCommand):
             jail, ips = first, targets[1:]
             if not ips:
                 raise InvalidInput("no IP address given") from None
-        if jail is None:
-            count = client.unban_everywhere(ips)
-            self.stdout.write(f"unbanned {count} from all jails")
-        else:
-            count = client.unban(jail, ips)
-            self.stdout.write(f"unbanned {count} from {jail}")
-        for ip in validation.ip_addresses(ips):
-            archive.record_unban(ip, actor, jail)
+        count = actions.unban(ips, actor, jail)
+        self.stdout.write(f"unbanned {count} from {jail or 'all jails'}")
 
     def _start(self, jail: str, **_) -> None:
         link.cli().start_jail(jail)
