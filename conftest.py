@@ -118,6 +118,18 @@ def _fresh_setup_gate():
     gate().reset()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Django's cache is process-local memory (LocMemCache) shared by every
+    test in the process: the archive aggregates cached by one test must not
+    answer the next test's query."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def setup_done(db):
     """Mark setup complete (no admin, no runtime settings: the socket still

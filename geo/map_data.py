@@ -19,7 +19,7 @@ from pathlib import Path
 from django.db.models import Count
 
 from geo.countries import country_name
-from jails.dashboard import UNKNOWN_COUNTRY, events
+from jails.dashboard import UNKNOWN_COUNTRY, cached_aggregate, events
 
 SHAPES_FILE = Path(__file__).resolve().parent / "data" / "world-map.json"
 CLASSES = 5  # colour classes besides "no bans"; CSS has .map-c0 … .map-c5
@@ -114,7 +114,15 @@ def shapes() -> Shapes:
 def bans_by_country(window: str, origin: str | None = None, *,
                     now: datetime | None = None) -> list[CountryBans]:
     """Bans and distinct IPs per country code (None: unresolved), most bans
-    first. One ``GROUP BY country_code`` query (cost: docs/geo.md, "World map")."""
+    first. One ``GROUP BY country_code`` query (cost: docs/geo.md, "World map");
+    windows of 7 days and more are served from a one-minute read-through
+    cache (``jails.dashboard.cached_aggregate``) when ``now`` is not given."""
+    return cached_aggregate("bans_by_country", window, now, (origin,),
+                            lambda: _bans_by_country(window, origin, now))
+
+
+def _bans_by_country(window: str, origin: str | None, now: datetime | None
+                     ) -> list[CountryBans]:
     rows = (events(window, origin=origin, now=now).order_by().values("country_code")
             .annotate(bans=Count("id"), ips=Count("ip", distinct=True))
             .values_list("country_code", "bans", "ips"))

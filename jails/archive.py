@@ -56,6 +56,9 @@ from jails.models import BanEvent, SyncState
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 5000
+# A first sync of at least this many rows into an empty archive builds the
+# secondary indexes after the copy instead of row by row (see sync()).
+DEFER_INDEXES_MIN_ROWS = 50_000
 _ROWS_PER_STATEMENT = 500
 _BANS_COLUMNS = "rowid, jail, ip, timeofban, bantime, bancount, data"
 # Column order of the raw INSERT; matches _event_values().
@@ -374,6 +377,76 @@ def _index_cache(kib: int = 128 * 1024):
             cursor.execute(f"PRAGMA cache_size = {old}")
 
 
+def _index_names() -> set[str]:
+    """Names of the indexes BanEvent's table has in the database (one query)."""
+    table = BanEvent._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                           "AND tbl_name = %s", [table])
+        elif connection.vendor == "postgresql":
+            cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s "
+                           "AND schemaname = current_schema()", [table])
+        else:  # pragma: no cover (SQLite and PostgreSQL are the supported databases)
+            return set(connection.introspection.get_constraints(cursor, table))
+        return {row[0] for row in cursor.fetchall()}
+
+
+def ensure_indexes() -> list[str]:
+    """Create BanEvent's secondary indexes (``Meta.indexes``) that are
+    missing, e.g. after a backfill that deferred them was killed; returns
+    their names. One query when none is missing."""
+    present = _index_names()
+    missing = [index for index in BanEvent._meta.indexes if index.name not in present]
+    if missing:
+        with connection.schema_editor() as editor:  # one transaction
+            for index in missing:
+                editor.add_index(BanEvent, index)
+        log.info("archive: created indexes %s", ", ".join(i.name for i in missing))
+    return [index.name for index in missing]
+
+
+def _drop_secondary_indexes() -> None:
+    present = _index_names()
+    with connection.schema_editor() as editor:
+        for index in BanEvent._meta.indexes:
+            if index.name in present:
+                editor.remove_index(BanEvent, index)
+
+
+@contextmanager
+def _deferred_indexes(enabled: bool):
+    """A first backfill into an empty archive: drop the secondary indexes,
+    copy, create them again. Inserting a million rows into six B-trees in
+    random key order costs more than sorting each column set once. The
+    unique key stays (the insert's ON CONFLICT needs it). The indexes come
+    back in ``finally`` and, should the process be killed in between, at the
+    start of the next sync (:func:`ensure_indexes`); until then the dashboard
+    is slow, not wrong."""
+    if not enabled:
+        yield
+        return
+    _drop_secondary_indexes()
+    try:
+        yield
+    finally:
+        ensure_indexes()
+
+
+def _worth_deferring(path: str, state: SyncState, full: bool) -> bool:
+    if state.last_rowid and not full:
+        return False
+    if BanEvent.objects.exists():
+        return False
+    con = open_readonly(path)
+    try:
+        # rowid order: max - min is an upper bound of the row count, without a scan
+        low, high = con.execute("SELECT min(rowid), max(rowid) FROM bans").fetchone()
+    finally:
+        con.close()
+    return high is not None and high - low + 1 >= DEFER_INDEXES_MIN_ROWS
+
+
 def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
          full: bool = False, fill_geo: bool = True) -> SyncResult:
     """Copy ban rows fail2ban added since the last run (all of them on the
@@ -384,7 +457,9 @@ def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
     state, _ = SyncState.objects.get_or_create(db_path=path)
     run_at = timezone.now()
     try:
-        with _index_cache():
+        ensure_indexes()
+        defer = _worth_deferring(path, state, full)
+        with _index_cache(), _deferred_indexes(defer):
             result = _sync(path, state, batch_size=batch_size, full=full, fill_geo=fill_geo,
                            started=started)
     except Exception as exc:

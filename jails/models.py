@@ -61,7 +61,10 @@ class BanEvent(models.Model):
         indexes = [
             models.Index(fields=["banned_at"], name="banevent_time"),
             models.Index(fields=["jail", "banned_at"], name="banevent_jail_time"),
-            models.Index(fields=["country_code", "banned_at"], name="banevent_country_time"),
+            # ip: the world map counts distinct IPs per country from this
+            # index alone (docs/geo.md, "World map").
+            models.Index(fields=["country_code", "banned_at", "ip"],
+                         name="banevent_country_time_ip"),
             models.Index(fields=["origin", "banned_at"], name="banevent_origin_time"),
             models.Index(fields=["ip", "banned_at"], name="banevent_ip_time"),
         ]
