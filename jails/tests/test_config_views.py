@@ -129,8 +129,14 @@ def test_it_changes_server_settings(cfg, f2b_client, operator_client, settings):
         html = operator_client.post("/config/server/save/", {
             "loglevel": "DEBUG", "logtarget": "FILE", "logfile": str(cfg.server_log),
             "dbpurgeage": "172800"}, **HX).content.decode()
-        assert "Set log level DEBUG" in html
+        assert "Set loglevel DEBUG" in html and "in fail2ban.local" in html
         assert f2b_client.server_settings().dbpurgeage == 172800
+        local = (cfg.confdir / "fail2ban.local").read_text()
+        assert "loglevel = DEBUG" in local and "dbpurgeage = 172800" in local
+        cfg.stop()  # the settings are in the config now: they survive a restart
+        cfg.start()
+        assert f2b_client.server_settings().dbpurgeage == 172800
+        assert f2b_client.server_settings().loglevel == "DEBUG"
         html = operator_client.post("/config/server/save/", {
             "loglevel": "INFO", "logtarget": "FILE", "logfile": "/etc/evil.log",
             "dbpurgeage": "86400"}, **HX).content.decode()

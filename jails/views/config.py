@@ -187,6 +187,9 @@ def regex(request: HttpRequest) -> HttpResponse:
                        status=400 if error or (request.method == "POST" and form.errors) else 200)
 
 
+SERVER_LOCAL = "fail2ban.local"
+
+
 def _server_context(form: ServerSettingsForm | None = None, **extra) -> dict:
     current = error = None
     try:
@@ -221,28 +224,26 @@ def server_save(request: HttpRequest) -> HttpResponse:
                            _server_context(form, result={"ok": False, "message": reason}),
                            status=400)
     data = form.cleaned_data
-    client = link.client()
-    done = []
+    values = {"loglevel": data["loglevel"], "logtarget": data["target"],
+              "dbpurgeage": str(data["dbpurgeage"])}
+    target = ", ".join(f"{k} {v}" for k, v in values.items())
+    # Written to fail2ban.local through the config transaction (validate,
+    # back up, reload, probe, roll back), so the settings survive a restart
+    # and a bad one cannot leave fail2ban down.
+    current = config_files.read(SERVER_LOCAL)
+    change = config_files.Change(
+        SERVER_LOCAL, jail_config.set_options(current.text or "", "Definition", values),
+        current.version)
     try:
-        current = client.server_settings()
-        if data["loglevel"] != current.loglevel.upper():
-            client.set_loglevel(data["loglevel"])
-            done.append(f"log level {data['loglevel']}")
-        if data["target"] != current.logtarget:
-            client.set_logtarget(data["target"])
-            done.append(f"log target {data['target']}")
-        if data["dbpurgeage"] != current.dbpurgeage:
-            client.set_dbpurgeage(data["dbpurgeage"])
-            done.append(f"dbpurgeage {data['dbpurgeage']} s")
-    except Fail2banError as exc:
-        message = f"{exc}" + (f" (already applied: {', '.join(done)})" if done else "")
-        audit.record(request, "settings.fail2ban", target=", ".join(done), result=audit.FAILED,
-                     detail=message)
+        outcome = config_files.apply([change])
+    except config_files.ConfigError as exc:
+        audit.record(request, "settings.fail2ban", target=target, result=audit.FAILED,
+                     detail=str(exc))
         return render_page(request, "jails/config_server.html", "server-settings",
-                           _server_context(form, result={"ok": False, "message": message}))
-    message = ("Set " + ", ".join(done) + ". fail2ban applies it now; it lasts until "
-               "fail2ban restarts (keep it in fail2ban.local to make it permanent).") \
-        if done else "No change."
-    audit.record(request, "settings.fail2ban", target=", ".join(done), detail=message)
+                           _server_context(form, result={"ok": False, "message": str(exc)}))
+    audit.record(request, "settings.fail2ban", target=target,
+                 result=audit.OK if outcome.ok else audit.FAILED, detail=outcome.message)
+    message = (f"Set {target} in {SERVER_LOCAL}. {outcome.message}" if outcome.ok
+               and outcome.changed else outcome.message)
     return render_page(request, "jails/config_server.html", "server-settings",
-                       _server_context(result={"ok": True, "message": message}))
+                       _server_context(result={"ok": outcome.ok, "message": message}))
