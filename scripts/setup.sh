@@ -4,6 +4,7 @@
 #
 #   scripts/setup.sh              # uses python3
 #   PYTHON=python3.12 scripts/setup.sh
+#   scripts/setup.sh --postgres   # also a PostgreSQL for the tests (scripts/test.sh does this)
 #
 # Installs the Debian packages fail2ban, chromium and sqlite3 when missing
 # (with sudo when not root), creates .venv, installs BanGUI with its dev
@@ -14,6 +15,14 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+
+WANT_POSTGRES=0
+for arg in "$@"; do
+    case "$arg" in
+        --postgres) WANT_POSTGRES=1 ;;
+        *) printf 'setup.sh: unknown option %s (only --postgres)\n' "$arg" >&2; exit 2 ;;
+    esac
+done
 
 PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
@@ -119,4 +128,99 @@ say "Migrating the database"
 "$VENV/bin/python" manage.py migrate --noinput -v 0
 say "Collecting static files"
 "$VENV/bin/python" manage.py collectstatic --noinput -v 0
+
+# --- PostgreSQL for the tests (only with --postgres) ---------------------------------
+# scripts/test.sh runs the suite on PostgreSQL too. It needs a server it can
+# create databases on; when none answers, install Debian's postgresql, start
+# its cluster (no systemd needed: containers and CI machines often have none)
+# and give it a password role for TCP logins from 127.0.0.1.
+#   1. $BANGUI_TEST_POSTGRES_URL when set (used as is, never provisioned);
+#   2. postgres://postgres@127.0.0.1:5432/test (trust auth, as on CI machines);
+#   3. postgres://bangui_test:bangui_test@127.0.0.1:5432/test (the role made here).
+# The first URL that connects is written to .venv/.bangui-test-postgres-url.
+PG_DEFAULT_URL="postgres://postgres@127.0.0.1:5432/test"
+PG_ROLE_URL="postgres://bangui_test:bangui_test@127.0.0.1:5432/test"
+PG_URL_FILE="$VENV/.bangui-test-postgres-url"
+
+pg_connects() {
+    # Connect to the maintenance database: the test database need not exist.
+    "$VENV/bin/python" - "$1" >/dev/null 2>&1 <<'PYEOF'
+import sys
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+info = conninfo_to_dict(sys.argv[1])
+info["dbname"] = "postgres"
+psycopg.connect(make_conninfo(**info), connect_timeout=3).close()
+PYEOF
+}
+
+pg_first_working_url() {
+    local url
+    for url in "$@"; do
+        if pg_connects "$url"; then printf '%s\n' "$url"; return 0; fi
+    done
+    return 1
+}
+
+setup_postgres() {
+    rm -f "$PG_URL_FILE"
+    if [ -n "${BANGUI_TEST_POSTGRES_URL:-}" ]; then
+        pg_connects "$BANGUI_TEST_POSTGRES_URL" \
+            || die "BANGUI_TEST_POSTGRES_URL does not connect: ${BANGUI_TEST_POSTGRES_URL%%@*}@…"
+        printf '%s\n' "$BANGUI_TEST_POSTGRES_URL" > "$PG_URL_FILE"
+        say "PostgreSQL for the tests: BANGUI_TEST_POSTGRES_URL"
+        return 0
+    fi
+    local url
+    if url="$(pg_first_working_url "$PG_DEFAULT_URL" "$PG_ROLE_URL")"; then
+        printf '%s\n' "$url" > "$PG_URL_FILE"
+        say "PostgreSQL for the tests is up (…@${url#*@})"
+        return 0
+    fi
+
+    if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+        command -v apt-get >/dev/null 2>&1 \
+            || die "no PostgreSQL answers on 127.0.0.1:5432 and this is not Debian/Ubuntu: start one and set BANGUI_TEST_POSTGRES_URL (a role that may create databases), or run only SQLite: BANGUI_TEST_DATABASES=sqlite scripts/test.sh"
+        as_root true || die "installing postgresql needs root (or passwordless sudo); or set BANGUI_TEST_POSTGRES_URL, or BANGUI_TEST_DATABASES=sqlite"
+        say "Installing Debian's postgresql (no PostgreSQL answers on 127.0.0.1:5432)"
+        as_root apt-get update -q || die "apt-get update failed"
+        as_root apt-get install -y -q --no-install-recommends postgresql \
+            || die "apt-get install postgresql failed"
+    fi
+    as_root true || die "starting PostgreSQL needs root (or passwordless sudo)"
+    local version
+    version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)"
+    [ -n "$version" ] || die "postgresql is installed but has no cluster in /etc/postgresql (pg_createcluster <version> main)"
+    if ! as_root pg_lsclusters -h 2>/dev/null | awk -v v="$version" '$1 == v && $2 == "main" && $4 == "online"' | grep -q .; then
+        say "Starting PostgreSQL $version (cluster main)"
+        as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start \
+            || die "pg_ctlcluster $version main start failed; see /var/log/postgresql/postgresql-$version-main.log"
+    fi
+    # Wait for it to accept connections, then (re)create the password role.
+    local i
+    for i in $(seq 1 60); do
+        as_root runuser -u postgres -- psql -qAtc 'select 1' >/dev/null 2>&1 && break
+        sleep 0.5
+    done
+    if ! pg_connects "$PG_DEFAULT_URL"; then
+        say "Creating the PostgreSQL role bangui_test (CREATEDB) for the tests"
+        as_root runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qc "
+            DO \$\$ BEGIN
+              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bangui_test') THEN
+                CREATE ROLE bangui_test LOGIN CREATEDB PASSWORD 'bangui_test';
+              ELSE
+                ALTER ROLE bangui_test LOGIN CREATEDB PASSWORD 'bangui_test';
+              END IF;
+            END \$\$;" >/dev/null || die "could not create the PostgreSQL role bangui_test"
+    fi
+    url="$(pg_first_working_url "$PG_DEFAULT_URL" "$PG_ROLE_URL")" \
+        || die "PostgreSQL runs but neither $PG_DEFAULT_URL nor the bangui_test role can log in over TCP (check pg_hba.conf for 127.0.0.1)"
+    printf '%s\n' "$url" > "$PG_URL_FILE"
+    say "PostgreSQL for the tests is up (…@${url#*@})"
+}
+
+if [ "$WANT_POSTGRES" = 1 ]; then
+    setup_postgres
+fi
+
 say "Setup done"
