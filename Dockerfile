@@ -1,0 +1,91 @@
+# syntax=docker/dockerfile:1
+# BanGUI: gunicorn web workers or the one django-q2 task worker, non-root,
+# static files hashed and compressed at build time and served by whitenoise.
+#
+#   docker build -t bangui .
+#   docker run ... bangui web      (default)   |   docker run ... bangui worker
+#
+# See docs/deployment.md and docs/deployment/compose.yml.
+
+# --- builder: wheels for every dependency ---------------------------------------------
+FROM python:3.11-slim-bookworm AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+# A compiler only in case a dependency has no wheel for this platform.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml ./
+COPY bangui/ bangui/
+COPY accounts/ accounts/
+COPY jails/ jails/
+COPY geo/ geo/
+# Wheels for BanGUI's dependencies (with PostgreSQL support). BanGUI's own
+# wheel is dropped: it would not carry templates/ and static/, which live
+# beside the packages; the final stage runs BanGUI from its source tree,
+# as scripts/setup.sh's editable install does.
+RUN pip wheel --wheel-dir /wheels '.[postgres]' \
+    && rm -f /wheels/bangui-*.whl
+
+# --- final -----------------------------------------------------------------------------
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    DJANGO_SETTINGS_MODULE=bangui.settings \
+    BANGUI_DATA_DIR=/var/lib/bangui \
+    BANGUI_STATIC_ROOT=/app/staticfiles \
+    BANGUI_MANIFEST_STATIC=1 \
+    BANGUI_FAIL2BAN_SOCKET=/var/run/fail2ban/fail2ban.sock \
+    BANGUI_FAIL2BAN_CONFIG_DIR=/etc/fail2ban
+
+# fail2ban itself is not run here: its fail2ban-client and fail2ban-regex
+# programs are what BanGUI calls (config checks, the regex tester). Debian's
+# package brings its own python3; its service is never started in a container.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fail2ban \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 bangui \
+    && useradd --system --uid 10001 --gid bangui --home-dir /var/lib/bangui \
+               --shell /usr/sbin/nologin bangui \
+    && install -d -o bangui -g bangui -m 0750 /var/lib/bangui
+
+COPY --from=builder /wheels /wheels
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-index --find-links /wheels /wheels/*.whl \
+    && rm -rf /wheels
+
+WORKDIR /app
+COPY manage.py pyproject.toml ./
+COPY bangui/ bangui/
+COPY accounts/ accounts/
+COPY jails/ jails/
+COPY geo/ geo/
+COPY templates/ templates/
+COPY static/ static/
+COPY contrib/ contrib/
+COPY docker/entrypoint.sh /usr/local/bin/bangui-entrypoint
+
+# Hashed, compressed static files, once, at build time (root-owned, read-only
+# at run time). settings.py creates the data dir's parent paths on import:
+# a throwaway data dir and key keep build-time state out of the image.
+RUN BANGUI_DATA_DIR=/tmp/build-data BANGUI_SECRET_KEY=build-only-not-a-secret-collectstatic-xxxxxxxxxxxxxxxxxxxxxxxx \
+        python manage.py collectstatic --noinput -v 0 \
+    && rm -rf /tmp/build-data \
+    && chmod 0755 /usr/local/bin/bangui-entrypoint \
+    && python -m compileall -q /app
+
+USER bangui:bangui
+VOLUME ["/var/lib/bangui"]
+EXPOSE 8000
+
+# /health/live answers without the database or fail2ban; python, not curl
+# (the slim image has no curl). The worker container overrides or disables it.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=4).status == 200 else 1)"]
+
+ENTRYPOINT ["bangui-entrypoint"]
+CMD ["web"]
