@@ -67,6 +67,17 @@ def test_it_rolls_back_over_http_with_a_banner(cfg, f2b_client, operator_client)
     assert AuditEntry.objects.get(action="config.save").result == "failed"
 
 
+def test_the_rollback_banner_stays_until_the_next_change_succeeds(cfg, operator_client,
+                                                                  viewer_client):
+    operator_client.post("/config/file/save/", {
+        "path": "jail.d/sshd.local", "version": "absent", "text": "[sshd]\nbantime = abc\n"})
+    page = viewer_client.get("/config/").content.decode()  # another user, a later visit
+    assert 'data-testid="rollback-banner"' in page and "jail.d/sshd.local" in page
+    operator_client.post("/config/file/save/", {
+        "path": "jail.d/sshd.local", "version": "absent", "text": "[sshd]\nbantime = 7200\n"})
+    assert 'data-testid="rollback-banner"' not in viewer_client.get("/config/").content.decode()
+
+
 @pytest.mark.parametrize("path", [
     "../../etc/passwd", "/etc/passwd", "jail.d/../../../etc/passwd", "jail.d/x\x00.local",
     "jail.conf",

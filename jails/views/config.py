@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import audit
+from accounts.models import AuditEntry
 from bangui.htmx import render_page
 from jails import config_files, jail_config, link, regex_tester
 from jails.fail2ban import Fail2banError
@@ -24,8 +25,23 @@ from jails.forms import FileEditForm, FilterForm, RegexForm, ServerSettingsForm
 operate = permission_required("accounts.operate", raise_exception=True)
 
 
+# Audit actions of every editor that goes through config_files.apply.
+CONFIG_ACTIONS = ("config.save", "config.filter_create", "config.provision", "config.jail",
+                  "jail.enable", "jail.disable", "settings.fail2ban")
+
+
+def last_rollback() -> AuditEntry | None:
+    """The latest config change, if it was rolled back: its banner stays on
+    /config/ until the next change succeeds (derived from the audit trail,
+    so every worker shows the same)."""
+    latest = AuditEntry.objects.filter(action__in=CONFIG_ACTIONS).order_by("-id").first()
+    if latest and latest.result == audit.FAILED and "rolled it back" in latest.detail:
+        return latest
+    return None
+
+
 def _home_context(**extra) -> dict:
-    context = {"files": config_files.listing(), "missing": [],
+    context = {"files": config_files.listing(), "missing": [], "rollback": last_rollback(),
                "filter_form": FilterForm(), "root": config_files.root()}
     with contextlib.suppress(config_files.ConfigError):
         context["missing"] = jail_config.missing_bangui_jails()
