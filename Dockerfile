@@ -68,6 +68,7 @@ COPY templates/ templates/
 COPY static/ static/
 COPY contrib/ contrib/
 COPY docker/entrypoint.sh /usr/local/bin/bangui-entrypoint
+COPY docker/healthcheck.py docker/healthcheck.py
 
 # Hashed, compressed static files, once, at build time (root-owned, read-only
 # at run time). settings.py creates the data dir's parent paths on import:
@@ -82,10 +83,12 @@ USER bangui:bangui
 VOLUME ["/var/lib/bangui"]
 EXPOSE 8000
 
-# /health/live answers without the database or fail2ban; python, not curl
-# (the slim image has no curl). The worker container overrides or disables it.
+# /health/live answers without the database or fail2ban; Python's urllib, not
+# curl (the slim image has no curl); docker/healthcheck.py sends the Host and
+# X-Forwarded-Proto a production config expects. The worker container has no
+# HTTP: compose disables the check there.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=4).status == 200 else 1)"]
+    CMD ["python", "/app/docker/healthcheck.py"]
 
 ENTRYPOINT ["bangui-entrypoint"]
 CMD ["web"]
