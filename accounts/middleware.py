@@ -50,6 +50,8 @@ class TimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.path_info.startswith("/health/"):
+            return self.get_response(request)  # probes: no database read
         runtime = RuntimeSettings.load()
         request.runtime_settings = runtime
         timezone.activate(runtime.zone)

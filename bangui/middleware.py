@@ -1,4 +1,11 @@
+import logging
+import re
+import time
+import uuid
+
 from django.utils.cache import patch_vary_headers
+
+from bangui.logging import request_id_var
 
 
 class VaryOnHtmxMiddleware:
@@ -12,3 +19,42 @@ class VaryOnHtmxMiddleware:
         response = self.get_response(request)
         patch_vary_headers(response, ["HX-Request"])
         return response
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+request_logger = logging.getLogger("bangui.request")
+
+
+class RequestLogMiddleware:
+    """One log line per request: method, path (never the query string, which
+    may carry tokens), status, duration, user id and a request id, taken
+    from a well-formed ``X-Request-ID`` header or generated, and sent back
+    in ``X-Request-ID``. Headers, cookies and session keys are never logged.
+    First in MIDDLEWARE, so the duration covers the whole stack."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        supplied = request.headers.get("X-Request-ID", "")
+        request_id = supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = self.get_response(request)
+            status = response.status_code
+            response["X-Request-ID"] = request_id
+            return response
+        finally:
+            duration = round((time.perf_counter() - started) * 1000, 1)
+            # Only a user the request already loaded: no extra session query.
+            user_id = getattr(getattr(request, "_cached_user", None), "pk", None)
+            request_logger.info(
+                "%s %s %s %.1fms user=%s", request.method, request.path, status, duration,
+                user_id if user_id is not None else "-",
+                extra={"method": request.method, "path": request.path, "status": status,
+                       "duration_ms": duration, "user_id": user_id},
+            )
+            request_id_var.reset(token)

@@ -5,6 +5,7 @@ DEBUG off, a secret key generated once and kept in ``var/``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -56,15 +57,16 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "bangui",  # before django_q: its `qcluster` command overrides django-q2's
     "django_q",
     "axes",
-    "bangui",
     "accounts",
     "jails",
     "geo",
 ]
 
 MIDDLEWARE = [
+    "bangui.middleware.RequestLogMiddleware",  # first: times and ids everything below
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -268,19 +270,30 @@ Q_CLUSTER = {
     "ack_failures": True,
     "poll": 1,
 }
+# The database lease that keeps a second cluster from starting
+# (bangui/worker.py): renewed every third of this, taken over this long after
+# its holder died.
+BANGUI_WORKER_LEASE_SECONDS = env_int("BANGUI_WORKER_LEASE_SECONDS", 30, minimum=3, maximum=3600)
 
 # --- logging: no secrets, one line per event ---------------------------------
+# One line per request (bangui.middleware.RequestLogMiddleware) and per event,
+# each with its request id or task id; BANGUI_LOG_JSON=1 writes JSON lines.
 LOG_LEVEL = env_choice("BANGUI_LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
+LOG_JSON = env_bool("BANGUI_LOG_JSON", False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "bangui.logging.ContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(task)s]: "
+                            "%(message)s"},
+        "json": {"()": "bangui.logging.JsonFormatter"},
         "auth": {"format": "%(asctime)s bangui[auth]: %(message)s",
                  "datefmt": "%Y-%m-%d %H:%M:%S"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "filters": ["context"],
+                    "formatter": "json" if LOG_JSON else "plain"},
         "auth_file": {"class": "logging.handlers.WatchedFileHandler", "filename": str(AUTH_LOG),
                       "formatter": "auth", "delay": True},
     },
@@ -291,5 +304,16 @@ LOGGING = {
                         "propagate": False},
     },
 }
+
+# --- health and metrics (docs/operations.md) ------------------------------------
+# /metrics answers only when one of these is set (404 otherwise): a bearer
+# token, and/or client networks (CIDR) allowed to scrape; with both, both apply.
+METRICS_TOKEN = env_str("BANGUI_METRICS_TOKEN")
+METRICS_ALLOW = env_list("BANGUI_METRICS_ALLOW", [])
+for _net in METRICS_ALLOW:
+    try:
+        ipaddress.ip_network(_net, strict=False)
+    except ValueError:
+        raise ImproperEnv(f"BANGUI_METRICS_ALLOW: {_net!r} is not an address or network") from None
 
 BANGUI_VERSION = "0.1.0"

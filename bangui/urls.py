@@ -1,7 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from bangui import health
+
 urlpatterns = [
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("metrics", health.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("jails.urls")),

@@ -85,6 +85,10 @@ class GeoCache:
         self._negative: dict[str, float] = {}  # ip -> clock() when it may be tried again
         self._dirty: dict[str, datetime] = {}  # ip -> resolved_at, not yet in geo_cache
         self._touches: dict[str, datetime] = {}  # ip -> last_seen, not yet in geo_cache
+        # Lookups answered from memory or geo_cache vs passed on to a resolver
+        # (this process only; /metrics reports them).
+        self._hits = 0
+        self._misses = 0
 
     # --- lookups --------------------------------------------------------------
 
@@ -94,6 +98,7 @@ class GeoCache:
             now = self._now()
             with self._lock:
                 self._touches[ip] = now
+                self._hits += 1
             return hit
         return self.lookup_batch([ip])[ip]
 
@@ -106,6 +111,7 @@ class GeoCache:
         now = self._now()
         out, misses = self._from_memory(ips, touch_at=now)
         if not misses:
+            self._count(len(out), 0)
             return out
         if self.use_db:
             for key, row in self._read_db(list(misses)).items():
@@ -116,6 +122,7 @@ class GeoCache:
                     self._touches[key] = now
                 for raw in misses.pop(key):
                     out[raw] = row
+        self._count(len(out), len(misses))
         if misses:
             allow = self.allow_remote if remote is None else remote
             for key, result in self._resolve(list(misses), remote=allow, now=now).items():
@@ -128,6 +135,7 @@ class GeoCache:
         database writes, no queued writes, no network: safe in page views."""
         out, misses = self._from_memory(ips, touch_at=None)
         if not misses:
+            self._count(len(out), 0)
             return out
         if self.use_db:
             for key, row in self._read_db(list(misses)).items():
@@ -137,6 +145,7 @@ class GeoCache:
                     self._remember(key, row)  # a copy of a stored row: never dirty
                 for raw in misses.pop(key):
                     out[raw] = row
+        self._count(len(out), len(misses))
         local = [r for r in self.resolvers if not r.remote]
         pending = list(misses)
         for resolver in local:
@@ -267,6 +276,16 @@ class GeoCache:
         with self._lock:
             return {"memory": len(self._memory), "negative": len(self._negative),
                     "dirty": len(self._dirty), "touches": len(self._touches)}
+
+    def counters(self) -> dict[str, int]:
+        """Addresses answered without a resolver (hits) and not (misses)."""
+        with self._lock:
+            return {"hits": self._hits, "misses": self._misses}
+
+    def _count(self, hits: int, misses: int) -> None:
+        with self._lock:
+            self._hits += hits
+            self._misses += misses
 
     def close(self) -> None:
         for resolver in self.resolvers:

@@ -10,8 +10,9 @@ from accounts.tests.state_changing import STATE_CHANGING
 pytestmark = pytest.mark.django_db
 
 # Reachable without login: the login page itself, the setup wizard (404 after
-# setup), health probes, static files, and Django admin (its own login).
-PUBLIC_PREFIXES = ("/login/", "/setup/", "/health/", "/static/", "/admin/")
+# setup), health probes, metrics (their own token or allow-list), static
+# files, and Django admin (its own login).
+PUBLIC_PREFIXES = ("/login/", "/setup/", "/health/", "/metrics", "/static/", "/admin/")
 _SAMPLE = {"int": "1", "str": "sample", "slug": "sample", "path": "sample/x",
            "uuid": "00000000-0000-0000-0000-000000000000"}
 

@@ -1,0 +1,253 @@
+"""Health probes and Prometheus metrics (docs/operations.md).
+
+``/health/live``: the process answers (no database, no fail2ban).
+``/health/ready``: the database, fail2ban and the task worker's heartbeat;
+200 or 503 with JSON naming what is down.
+``/metrics``: Prometheus text format, only with ``BANGUI_METRICS_TOKEN``
+and/or ``BANGUI_METRICS_ALLOW`` set (404 otherwise).
+
+All three bypass the setup gate and the login wall.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import time
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from accounts.clientip import client_ip
+from accounts.middleware import setup_not_required
+
+
+def _probe(view):
+    return setup_not_required(login_not_required(never_cache(require_GET(view))))
+
+
+@_probe
+def live(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"ok": True}
+    except DatabaseError as exc:
+        return {"ok": False, "error": exc.__class__.__name__}
+
+
+def _check_fail2ban() -> dict:
+    from jails import link
+    from jails.fail2ban import Fail2banError
+
+    try:
+        if link.client(connect_retries=0).ping():
+            return {"ok": True}
+        return {"ok": False, "error": "unexpected answer to ping"}
+    except Fail2banError as exc:
+        return {"ok": False, "error": str(exc)}
+    except DatabaseError:  # the socket path is a runtime setting
+        return {"ok": False, "error": "socket path unknown: database unavailable"}
+
+
+def _check_worker() -> dict:
+    from bangui.worker import lease_state
+
+    try:
+        state = lease_state()
+    except DatabaseError:
+        return {"ok": False, "error": "database unavailable"}
+    if state is None:
+        return {"ok": False, "error": "no task cluster has ever started"}
+    age = state.heartbeat_age()
+    out = {"ok": state.fresh(), "heartbeat_at": state.heartbeat_at,
+           "heartbeat_age_seconds": None if age is None else round(age, 1)}
+    if not out["ok"]:
+        out["error"] = ("no task cluster is running (lease released)" if not state.holder
+                        else "task cluster heartbeat is stale")
+    return out
+
+
+@_probe
+def ready(request: HttpRequest) -> JsonResponse:
+    checks = {"database": _check_database()}
+    if checks["database"]["ok"]:
+        checks["fail2ban"] = _check_fail2ban()
+        checks["worker"] = _check_worker()
+    else:
+        checks["fail2ban"] = {"ok": False, "error": "not checked: database down"}
+        checks["worker"] = {"ok": False, "error": "not checked: database down"}
+    down = [name for name, result in checks.items() if not result["ok"]]
+    body = {"status": "ok" if not down else "unavailable", "checks": checks}
+    if down:
+        body["down"] = down
+    return JsonResponse(body, status=503 if down else 200)
+
+
+# --- metrics ---------------------------------------------------------------------
+
+def _metrics_denied(request: HttpRequest) -> HttpResponse | None:
+    token, allow = settings.METRICS_TOKEN, settings.METRICS_ALLOW
+    if not token and not allow:
+        return HttpResponse("metrics are off (set BANGUI_METRICS_TOKEN or BANGUI_METRICS_ALLOW)\n",
+                            status=404, content_type="text/plain")
+    if allow:
+        ip = client_ip(request)
+        address = ipaddress.ip_address(ip) if ip else None
+        if address is None or not any(
+            address in ipaddress.ip_network(net, strict=False) for net in allow
+        ):
+            return HttpResponse("forbidden\n", status=403, content_type="text/plain")
+    if token:
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                                 token.encode()):
+            response = HttpResponse("unauthorized\n", status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = 'Bearer realm="bangui-metrics"'
+            return response
+    return None
+
+
+class _Exposition:
+    """Prometheus text format 0.0.4: HELP and TYPE once per metric family."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(self, name: str, kind: str, help_text: str) -> None:
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+
+    def sample(self, name: str, value: float, labels: dict[str, str] | None = None) -> None:
+        if labels:
+            inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+            name = f"{name}{{{inner}}}"
+        self.lines.append(f"{name} {_number(value)}")
+
+    def one(self, name: str, kind: str, help_text: str, value: float) -> None:
+        self.family(name, kind, help_text)
+        self.sample(name, value)
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+def archive_rows() -> int:
+    """BanEvent rows: PostgreSQL's planner estimate (a count of a big table
+    scans it), else a count (SQLite counts ~1M rows in tens of ms)."""
+    from jails.models import BanEvent
+
+    table = BanEvent._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                           [table])
+            row = cursor.fetchone()
+        if row and row[0] is not None and row[0] >= 0:  # -1: never analysed
+            return int(row[0])
+    return BanEvent.objects.count()
+
+
+def _collect() -> str:
+    from django_q.models import Failure
+
+    from bangui.worker import lease_state
+    from geo.models import GeoCacheEntry
+    from geo.service import get_cache
+    from jails import link
+    from jails.fail2ban import Fail2banError
+    from jails.models import SyncState
+
+    out = _Exposition()
+    started = time.perf_counter()
+    now = timezone.now()
+
+    try:
+        overview = link.client(connect_retries=0).overview()
+    except Fail2banError:
+        overview = None
+    out.one("bangui_fail2ban_up", "gauge", "1 when fail2ban answered on its socket.",
+            overview is not None)
+    if overview is not None:
+        out.family("bangui_jail_banned", "gauge", "Addresses currently banned, per jail.")
+        for jail in overview.jails:
+            out.sample("bangui_jail_banned", jail.currently_banned, {"jail": jail.name})
+        out.family("bangui_jail_failed", "gauge", "Addresses currently failing, per jail.")
+        for jail in overview.jails:
+            out.sample("bangui_jail_failed", jail.currently_failed, {"jail": jail.name})
+        out.family("bangui_jail_banned_total", "counter",
+                   "Bans since the jail started (fail2ban's counter), per jail.")
+        for jail in overview.jails:
+            out.sample("bangui_jail_banned_total", jail.total_banned, {"jail": jail.name})
+
+    out.one("bangui_archive_rows", "gauge",
+            "Rows in the ban archive (PostgreSQL: the planner's estimate).", archive_rows())
+    last_sync = (SyncState.objects.filter(last_success_at__isnull=False)
+                 .order_by("-last_success_at").values_list("last_success_at", flat=True).first())
+    if last_sync is not None:
+        out.one("bangui_archive_sync_lag_seconds", "gauge",
+                "Seconds since the archive sync last succeeded.",
+                round((now - last_sync).total_seconds(), 1))
+        out.one("bangui_archive_last_sync_timestamp_seconds", "gauge",
+                "When the archive sync last succeeded (Unix time).", int(last_sync.timestamp()))
+
+    out.one("bangui_geo_cache_entries", "gauge", "Rows in the geo_cache table.",
+            GeoCacheEntry.objects.count())
+    counters = get_cache().counters()
+    out.family("bangui_geo_lookups_total", "counter",
+               "Geo lookups by this web process: answered from memory or geo_cache (hit) "
+               "or needing a resolver (miss).")
+    out.sample("bangui_geo_lookups_total", counters["hits"], {"result": "hit"})
+    out.sample("bangui_geo_lookups_total", counters["misses"], {"result": "miss"})
+
+    out.one("bangui_task_failures", "gauge", "Failed tasks kept by django-q2.",
+            Failure.objects.count())
+    last_failure = Failure.objects.order_by("-stopped").values_list("stopped", flat=True).first()
+    if last_failure is not None:
+        out.one("bangui_task_last_failure_timestamp_seconds", "gauge",
+                "When the latest failed task stopped (Unix time).", int(last_failure.timestamp()))
+
+    state = lease_state()
+    out.one("bangui_worker_up", "gauge", "1 when the task cluster holds a fresh lease.",
+            bool(state and state.fresh(now)))
+    age = state.heartbeat_age(now) if state else None
+    if age is not None:
+        out.one("bangui_worker_heartbeat_age_seconds", "gauge",
+                "Seconds since the task cluster last renewed its lease.", round(age, 1))
+
+    out.one("bangui_metrics_scrape_seconds", "gauge", "Time taken to collect these metrics.",
+            round(time.perf_counter() - started, 4))
+    return out.text()
+
+
+@setup_not_required
+@login_not_required
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    denied = _metrics_denied(request)
+    if denied is not None:
+        return denied
+    return HttpResponse(_collect(), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,83 @@
+"""One task cluster, one worker: real ``manage.py qcluster`` processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+from bangui.tests.conftest import LEASE_SECONDS, MANAGE, ROOT, wait_for_text
+
+RUNNING = "worker lease acquired by"
+
+
+def _gone(pgid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_it_refuses_a_cluster_with_two_workers(tmp_path):
+    (tmp_path / "two_workers.py").write_text(
+        "from bangui.settings import *  # noqa\n"
+        "Q_CLUSTER = {**Q_CLUSTER, 'workers': 2}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BANGUI_", "DATABASE_URL"))}
+    env.update(BANGUI_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="two_workers",
+               PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    for extra in ([], ["--skip-checks"]):
+        done = subprocess.run([*MANAGE, "qcluster", *extra], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0
+        assert "bangui.E001" in done.stderr
+        assert "Q_CLUSTER['workers'] is 2" in done.stderr
+        assert "GeoCache dirty set" in done.stderr
+        assert "Set Q_CLUSTER['workers'] = 1" in done.stderr
+
+
+def test_it_refuses_a_second_cluster_and_takes_over_after_kill_9(project):
+    first, first_log = project.start("qcluster", log="first.log")
+    wait_for_text(first_log, "running.")
+
+    second = project.run("qcluster", timeout=60)
+    assert second.returncode == 1
+    assert "Another BanGUI task cluster holds the worker lease" in second.stderr
+    assert f":{first.pid}:" in second.stderr  # names the holder
+    assert "expires 20" in second.stderr
+
+    first.send_signal(signal.SIGKILL)  # the main process only, not its group
+    first.wait(timeout=10)
+    # Its sentinel and worker die with it (they would otherwise keep
+    # running the schedules without a lease).
+    assert _gone(first.pid)
+
+    time.sleep(LEASE_SECONDS)
+    third, third_log = project.start("qcluster", log="third.log")
+    wait_for_text(third_log, "running.")
+    assert RUNNING in third_log.read_text()
+
+    third.send_signal(signal.SIGTERM)
+    assert third.wait(timeout=30) == 0
+    assert "worker lease released" in third_log.read_text()
+
+    fourth = project.run("shell", "-c",
+                         "from bangui.models import WorkerLease as W; "
+                         "print(repr(W.objects.get().holder))")
+    assert fourth.stdout.strip().splitlines()[-1] == "''", fourth.stderr
+
+
+def test_it_starts_at_once_after_a_clean_stop(project):
+    first, log = project.start("qcluster", log="first.log")
+    wait_for_text(log, "running.")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=30) == 0
+    second, log2 = project.start("qcluster", log="second.log")
+    wait_for_text(log2, "running.", timeout=15)
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=30) == 0
+

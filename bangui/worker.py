@@ -1,0 +1,175 @@
+"""One task cluster at a time: the database lease and its heartbeat.
+
+``manage.py qcluster`` (BanGUI's override, ``bangui/management/commands``)
+claims the :class:`~bangui.models.WorkerLease` row before it starts
+django-q2's cluster, renews it from a :class:`Heartbeat` thread in its main
+process every third of the lease time, and releases it on a clean
+shutdown. A second cluster finds the lease held and refuses to start; a
+cluster killed with ``kill -9`` stops renewing, and the next start takes
+over once ``expires_at`` has passed (``BANGUI_WORKER_LEASE_SECONDS``).
+
+Times come from the clock of the process writing them: hosts sharing a
+PostgreSQL database must keep their clocks in sync (NTP).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from bangui.models import LEASE_PK, WorkerLease
+
+logger = logging.getLogger(__name__)
+
+
+def holder_id() -> str:
+    """hostname:pid:random: unique per start, readable in an error message."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class LeaseHeld(Exception):
+    def __init__(self, holder: str, expires_at: datetime | None) -> None:
+        self.holder = holder
+        self.expires_at = expires_at
+        when = expires_at.isoformat(timespec="seconds") if expires_at else "unknown"
+        super().__init__(
+            f"Another BanGUI task cluster holds the worker lease: {holder} "
+            f"(expires {when} unless renewed). BanGUI runs exactly one cluster "
+            "(the GeoCache dirty set and the schedules assume it). Stop the other "
+            "one first; if it was killed, this start succeeds once the lease expires."
+        )
+
+
+@dataclass
+class Lease:
+    holder: str
+    seconds: int
+
+    def _times(self) -> tuple[datetime, datetime]:
+        now = timezone.now()
+        return now, now + timedelta(seconds=self.seconds)
+
+    def acquire(self) -> None:
+        """Claim the lease if it is free or expired; raise LeaseHeld if not."""
+        now, expires = self._times()
+        claimed = WorkerLease.objects.filter(pk=LEASE_PK).filter(
+            Q(holder="") | Q(expires_at__lte=now) | Q(expires_at__isnull=True)
+        ).update(holder=self.holder, acquired_at=now, heartbeat_at=now, expires_at=expires)
+        if claimed:
+            return
+        try:
+            with transaction.atomic():
+                WorkerLease.objects.create(pk=LEASE_PK, holder=self.holder, acquired_at=now,
+                                           heartbeat_at=now, expires_at=expires)
+            return
+        except IntegrityError:
+            pass  # the row exists and is held (or was just claimed by another start)
+        row = WorkerLease.objects.get(pk=LEASE_PK)
+        raise LeaseHeld(row.holder, row.expires_at)
+
+    def renew(self) -> bool:
+        """Extend the lease; False when it is no longer ours."""
+        now, expires = self._times()
+        return bool(WorkerLease.objects.filter(pk=LEASE_PK, holder=self.holder)
+                    .update(heartbeat_at=now, expires_at=expires))
+
+    def release(self) -> None:
+        WorkerLease.objects.filter(pk=LEASE_PK, holder=self.holder).update(
+            holder="", expires_at=timezone.now())
+
+
+class Heartbeat(threading.Thread):
+    """Renews the lease every ``seconds / 3``. Sets ``lost`` when the row is
+    no longer ours or could not be renewed for a whole lease time (the
+    caller then stops the cluster: another one may have taken over)."""
+
+    def __init__(self, lease: Lease) -> None:
+        super().__init__(name="bangui-lease-heartbeat", daemon=True)
+        self.lease = lease
+        self.interval = max(lease.seconds / 3, 0.5)
+        self.lost = threading.Event()
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        last_ok = time.monotonic()
+        try:
+            while not self._halt.wait(self.interval):
+                try:
+                    if not self.lease.renew():
+                        logger.error("worker lease lost: another cluster holds it")
+                        self.lost.set()
+                        return
+                    last_ok = time.monotonic()
+                except DatabaseError:
+                    logger.exception("worker lease heartbeat failed")
+                    connections.close_all()
+                    if time.monotonic() - last_ok > self.lease.seconds:
+                        self.lost.set()
+                        return
+        finally:
+            connections.close_all()  # this thread's connections
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join(timeout=5)
+
+
+def die_with_parent() -> None:
+    """Make every process forked from now on get SIGTERM when its parent
+    dies (Linux). django-q2's sentinel and workers would otherwise outlive a
+    main process killed with ``kill -9`` and keep running without a lease."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return
+
+    def _in_child() -> None:
+        parent = os.getppid()
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl
+            os._exit(1)
+
+    os.register_at_fork(after_in_child=_in_child)
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    holder: str
+    heartbeat_at: datetime | None
+    expires_at: datetime | None
+
+    def heartbeat_age(self, now: datetime | None = None) -> float | None:
+        if self.heartbeat_at is None:
+            return None
+        return ((now or timezone.now()) - self.heartbeat_at).total_seconds()
+
+    def fresh(self, now: datetime | None = None) -> bool:
+        """Held and not expired: a cluster is running and renewing."""
+        now = now or timezone.now()
+        return bool(self.holder) and self.expires_at is not None and self.expires_at > now
+
+
+def lease_state() -> LeaseState | None:
+    """The lease row as /health/ready and /metrics report it; None if no
+    cluster ever started."""
+    row = WorkerLease.objects.filter(pk=LEASE_PK).first()
+    if row is None:
+        return None
+    return LeaseState(row.holder, row.heartbeat_at, row.expires_at)
