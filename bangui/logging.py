@@ -34,8 +34,8 @@ class ContextFilter(logging.Filter):
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, the ids and
-    any ``extra=`` fields. No dependency; values that are not JSON become
-    strings."""
+    any plain ``extra=`` fields (objects such as the request are left out).
+    No dependency."""
 
     def format(self, record: logging.LogRecord) -> str:
         out = {
@@ -49,7 +49,10 @@ class JsonFormatter(logging.Formatter):
             if value != "-":
                 out[key] = value
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            # Plain values only: Django's own records carry the request
+            # object, whose text includes the query string.
+            if (key not in _STANDARD and not key.startswith("_")
+                    and isinstance(value, str | int | float | bool | None)):
                 out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)

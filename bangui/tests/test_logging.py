@@ -78,6 +78,15 @@ def test_it_writes_json_lines(admin_client, admin_user, log_output):
     assert isinstance(request[0]["duration_ms"], float)
 
 
+@pytest.mark.django_db
+def test_it_keeps_query_strings_out_of_json_lines(client, log_output):
+    log_output.json()
+    client.get("/no-such-page?token=not-for-logs")  # Django logs "Not Found" with the request
+    text = log_output.text()
+    assert "Not Found" in text
+    assert "not-for-logs" not in text
+
+
 def test_it_logs_the_user_but_no_session_or_cookie(admin_client, admin_user, log_output):
     admin_client.get("/", HTTP_AUTHORIZATION="Bearer top-secret-token")
     session_key = admin_client.cookies[django_settings.SESSION_COOKIE_NAME].value

@@ -70,14 +70,3 @@ def test_it_refuses_a_second_cluster_and_takes_over_after_kill_9(project):
                          "print(repr(W.objects.get().holder))")
     assert fourth.stdout.strip().splitlines()[-1] == "''", fourth.stderr
 
-
-def test_it_starts_at_once_after_a_clean_stop(project):
-    first, log = project.start("qcluster", log="first.log")
-    wait_for_text(log, "running.")
-    first.send_signal(signal.SIGTERM)
-    assert first.wait(timeout=30) == 0
-    second, log2 = project.start("qcluster", log="second.log")
-    wait_for_text(log2, "running.", timeout=15)
-    second.send_signal(signal.SIGTERM)
-    assert second.wait(timeout=30) == 0
-
