@@ -30,7 +30,7 @@ web_workers() {
 cmd="${1:-web}"
 case "$cmd" in
     web)
-        shift || true
+        if [ "$#" -gt 0 ]; then shift; fi
         prepare
         exec gunicorn bangui.wsgi \
             --chdir /app \
@@ -43,7 +43,7 @@ case "$cmd" in
             "$@"
         ;;
     worker)
-        shift || true
+        if [ "$#" -gt 0 ]; then shift; fi
         prepare
         exec python /app/manage.py qcluster "$@"
         ;;
