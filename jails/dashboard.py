@@ -35,6 +35,7 @@ from jails.fail2ban.results import BanEntry
 from jails.models import BanEvent
 
 UNKNOWN_COUNTRY = "unknown"  # country filter value for "not resolved"
+FUTURE_SLACK = timedelta(seconds=2)
 
 # Read-through cache of the long-window aggregates (DESIGN.md principle 3:
 # process-local memory is only a read-through cache of the database). A
@@ -117,7 +118,10 @@ def events(window: str, *, jail: str | None = None, country: str | None = None,
     ``"unknown"``; ``ip_query`` an exact address, or else an address prefix
     (``"192.0.2."``, ``"2001:db8:"``)."""
     now = now or timezone.now()
-    qs = BanEvent.objects.filter(banned_at__gte=window_start(window, now), banned_at__lte=now)
+    # fail2ban stores a ban's start rounded to the second, so a ban made a
+    # moment ago may carry a time up to half a second ahead of now.
+    qs = BanEvent.objects.filter(banned_at__gte=window_start(window, now),
+                                 banned_at__lte=now + FUTURE_SLACK)
     if jail:
         qs = qs.filter(jail=jail)
     if country:
