@@ -56,9 +56,12 @@ from jails.models import BanEvent, SyncState
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 5000
-# A first sync of at least this many rows into an empty archive builds the
-# secondary indexes after the copy instead of row by row (see sync()).
+# A first sync of at least this many rows into an empty archive is a
+# backfill: it writes BACKFILL_WRITE_ROWS rows per transaction (and, with
+# DEFER_INDEXES, builds the secondary indexes after the copy; see sync()).
 DEFER_INDEXES_MIN_ROWS = 50_000
+BACKFILL_WRITE_ROWS = 50_000
+DEFER_INDEXES = True
 _ROWS_PER_STATEMENT = 500
 _BANS_COLUMNS = "rowid, jail, ip, timeofban, bantime, bancount, data"
 # Column order of the raw INSERT; matches _event_values().
@@ -253,6 +256,10 @@ def fill_missing_countries(limit: int = 5000) -> int:
 
 
 # --- writing the archive ------------------------------------------------------------
+def _naive_utc_text(value: datetime) -> str:
+    return str(value.replace(tzinfo=None))
+
+
 def _insert(values: list[list], now: datetime) -> int:
     """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were new.
     Raw SQL rather than bulk_create(ignore_conflicts=True) because it reports
@@ -262,11 +269,15 @@ def _insert(values: list[list], now: datetime) -> int:
     if connection.vendor == "postgresql":
         return _insert_postgresql(values, now)
     qn = connection.ops.quote_name
-    adapt = connection.ops.adapt_datetimefield_value
+    # banned_at values are aware UTC datetimes (_event_values); with the
+    # database in UTC, their text is what Django's adapter returns, without
+    # its per-row checks (seconds per million rows).
+    adapt = (_naive_utc_text if settings.USE_TZ and connection.timezone_name == "UTC"
+             else connection.ops.adapt_datetimefield_value)
     table = qn(BanEvent._meta.db_table)
     columns = ", ".join(qn(c) for c in _INSERT_COLUMNS)
     conflict = ", ".join(qn(c) for c in ("jail", "ip", "banned_at"))
-    created = adapt(now)
+    created = connection.ops.adapt_datetimefield_value(now)
     one_row = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
     inserted = 0
     with connection.cursor() as cursor:
@@ -406,20 +417,26 @@ def ensure_indexes() -> list[str]:
     return [index.name for index in missing]
 
 
+# Kept while a backfill defers the others: _adopt_manual looks rows up by ip
+# and time in every batch, which without it would scan the growing table.
+_KEPT_DURING_BACKFILL = frozenset({"banevent_ip_time"})
+
+
 def _drop_secondary_indexes() -> None:
     present = _index_names()
     with connection.schema_editor() as editor:
         for index in BanEvent._meta.indexes:
-            if index.name in present:
+            if index.name in present and index.name not in _KEPT_DURING_BACKFILL:
                 editor.remove_index(BanEvent, index)
 
 
 @contextmanager
 def _deferred_indexes(enabled: bool):
-    """A first backfill into an empty archive: drop the secondary indexes,
-    copy, create them again. Inserting a million rows into six B-trees in
-    random key order costs more than sorting each column set once. The
-    unique key stays (the insert's ON CONFLICT needs it). The indexes come
+    """A first backfill into an empty archive: drop the secondary indexes
+    (but ``_KEPT_DURING_BACKFILL``), copy, create them again. Inserting a
+    million rows into B-trees in random key order costs more than sorting
+    each column set once. The unique key stays (the insert's ON CONFLICT
+    needs it). The indexes come
     back in ``finally`` and, should the process be killed in between, at the
     start of the next sync (:func:`ensure_indexes`); until then the dashboard
     is slow, not wrong."""
@@ -433,7 +450,8 @@ def _deferred_indexes(enabled: bool):
         ensure_indexes()
 
 
-def _worth_deferring(path: str, state: SyncState, full: bool) -> bool:
+def _is_backfill(path: str, state: SyncState, full: bool) -> bool:
+    """A first sync of many rows into an empty archive."""
     if state.last_rowid and not full:
         return False
     if BanEvent.objects.exists():
@@ -458,10 +476,10 @@ def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
     run_at = timezone.now()
     try:
         ensure_indexes()
-        defer = _worth_deferring(path, state, full)
-        with _index_cache(), _deferred_indexes(defer):
+        backfill = _is_backfill(path, state, full)
+        with _index_cache(), _deferred_indexes(backfill and DEFER_INDEXES):
             result = _sync(path, state, batch_size=batch_size, full=full, fill_geo=fill_geo,
-                           started=started)
+                           started=started, backfill=backfill)
     except Exception as exc:
         SyncState.objects.filter(pk=state.pk).update(
             last_run_at=run_at, last_error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -473,7 +491,7 @@ def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
 
 
 def _sync(path: str, state: SyncState, *, batch_size: int, full: bool, fill_geo: bool,
-          started: float) -> SyncResult:
+          started: float, backfill: bool = False) -> SyncResult:
     con = open_readonly(path)
     try:
         # The newest row now: where the cursor rests when a rewind reads nothing.
@@ -493,26 +511,38 @@ def _sync(path: str, state: SyncState, *, batch_size: int, full: bool, fill_geo:
             after = old_last
         read = inserted = invalid = 0
         last_row = None
+        # Pages are read short (fail2ban's lock) but, on a backfill, written
+        # in larger transactions: each commit writes every page it dirtied,
+        # and a bigger batch dirties fewer pages per row.
+        write_rows = max(batch_size, BACKFILL_WRITE_ROWS if backfill else batch_size)
+        pending: list[list] = []
+        pending_rows = pending_max = 0
         while True:
             rows = _read_page(con, after, batch_size, old_last=old_last, since=since)
+            if rows:
+                values = []
+                for row in rows:
+                    v = _event_values(row)
+                    if v is None:
+                        invalid += 1
+                    else:
+                        values.append(v)
+                if fill_geo and values:
+                    codes = lookup_countries(v[_IP] for v in values)
+                    for v in values:
+                        v[_COUNTRY] = codes.get(v[_IP])
+                last_row = rows[-1]
+                pending += values
+                pending_rows += len(rows)
+                pending_max = max(pending_max, max(r[3] for r in rows))
+                read += len(rows)
+                after = last_row[0]
+            if pending_rows and (not rows or pending_rows >= write_rows):
+                # The cursor moves with the rows it covers, in one transaction.
+                inserted += _store_batch(state, pending, last_row[:4], pending_max)
+                pending, pending_rows, pending_max = [], 0, 0
             if not rows:
                 break
-            values = []
-            for row in rows:
-                v = _event_values(row)
-                if v is None:
-                    invalid += 1
-                else:
-                    values.append(v)
-            if fill_geo and values:
-                codes = lookup_countries(v[_IP] for v in values)
-                for v in values:
-                    v[_COUNTRY] = codes.get(v[_IP])
-            last_row = rows[-1]
-            inserted += _store_batch(state, values, last_row[:4],
-                                     max((r[3] for r in rows), default=0))
-            read += len(rows)
-            after = last_row[0]
         if rewound and newest and (last_row is None or newest[0] > last_row[0]):
             # Rows between the last one read and the newest are old rows the
             # rewind filter left out; rest the cursor on the newest.

@@ -59,6 +59,8 @@ def test_a_first_backfill_defers_the_indexes_and_creates_them_after(source, monk
 def test_a_crashed_backfill_gets_its_indexes_back_and_resumes(source, monkeypatch):
     fail2ban_db.add_bans(source, _rows(30))
     monkeypatch.setattr(archive, "DEFER_INDEXES_MIN_ROWS", 10)
+    # A backfill writes several read pages per transaction: pages of 5, 10 rows.
+    monkeypatch.setattr(archive, "BACKFILL_WRITE_ROWS", 10)
     real_store, calls = archive._store_batch, []
 
     def failing_store(*args, **kwargs):
@@ -69,8 +71,9 @@ def test_a_crashed_backfill_gets_its_indexes_back_and_resumes(source, monkeypatc
 
     monkeypatch.setattr(archive, "_store_batch", failing_store)
     with pytest.raises(RuntimeError):
-        archive.sync(str(source), batch_size=10, fill_geo=False)
-    assert BanEvent.objects.count() == 10  # the first batch, committed with its cursor
+        archive.sync(str(source), batch_size=5, fill_geo=False)
+    assert BanEvent.objects.count() == 10  # the first write, committed with its cursor
+    assert archive.SyncState.objects.get().last_rowid == 10
     assert _secondary() <= archive._index_names()  # restored in finally
 
     # A process killed mid-backfill leaves no finally behind: the next run
