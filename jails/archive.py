@@ -448,6 +448,13 @@ def _deferred_indexes(enabled: bool):
         yield
     finally:
         ensure_indexes()
+        if connection.vendor == "sqlite":
+            # Statistics for the planner: without them SQLite picks the
+            # range index over the covering one for the 365-day map (2.8 s
+            # against 0.55 s at a million rows). PostgreSQL's autovacuum
+            # analyzes by itself.
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {connection.ops.quote_name(BanEvent._meta.db_table)}")
 
 
 def _is_backfill(path: str, state: SyncState, full: bool) -> bool:
