@@ -102,6 +102,24 @@ class GeoCache:
             return hit
         return self.lookup_batch([ip])[ip]
 
+    def _from_memory_then_db(self, ips: Iterable[str], *, touch_at):
+        """Answers from memory, then one read of geo_cache (stored rows are
+        remembered, never dirty; with ``touch_at`` their last_seen is queued).
+        Returns (answers keyed as given, misses: canonical key -> raw keys)."""
+        out, misses = self._from_memory(ips, touch_at=touch_at)
+        if misses and self.use_db:
+            for key, row in self._read_db(list(misses)).items():
+                if row.country_code is None:
+                    continue  # known, unresolved: the caller tries again
+                with self._lock:
+                    self._remember(key, row)
+                    if touch_at is not None:
+                        self._touches[key] = touch_at
+                for raw in misses.pop(key):
+                    out[raw] = row
+        self._count(len(out), len(misses))
+        return out, misses
+
     def lookup_batch(
         self, ips: Iterable[str], *, remote: bool | None = None
     ) -> dict[str, GeoResult]:
@@ -109,20 +127,7 @@ class GeoCache:
         each as seen now. Remote resolvers run when ``remote`` (default: the
         cache's ``allow_remote``) is true."""
         now = self._now()
-        out, misses = self._from_memory(ips, touch_at=now)
-        if not misses:
-            self._count(len(out), 0)
-            return out
-        if self.use_db:
-            for key, row in self._read_db(list(misses)).items():
-                if row.country_code is None:
-                    continue  # known, unresolved: try again below
-                with self._lock:
-                    self._remember(key, row)
-                    self._touches[key] = now
-                for raw in misses.pop(key):
-                    out[raw] = row
-        self._count(len(out), len(misses))
+        out, misses = self._from_memory_then_db(ips, touch_at=now)
         if misses:
             allow = self.allow_remote if remote is None else remote
             for key, result in self._resolve(list(misses), remote=allow, now=now).items():
@@ -133,19 +138,7 @@ class GeoCache:
     def lookup_cached_only(self, ips: Iterable[str]) -> dict[str, GeoResult]:
         """Memory, then one read of geo_cache, then the local MMDB. No
         database writes, no queued writes, no network: safe in page views."""
-        out, misses = self._from_memory(ips, touch_at=None)
-        if not misses:
-            self._count(len(out), 0)
-            return out
-        if self.use_db:
-            for key, row in self._read_db(list(misses)).items():
-                if row.country_code is None:
-                    continue
-                with self._lock:
-                    self._remember(key, row)  # a copy of a stored row: never dirty
-                for raw in misses.pop(key):
-                    out[raw] = row
-        self._count(len(out), len(misses))
+        out, misses = self._from_memory_then_db(ips, touch_at=None)
         local = [r for r in self.resolvers if not r.remote]
         pending = list(misses)
         for resolver in local:
