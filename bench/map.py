@@ -21,7 +21,6 @@ import atexit
 import os
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -29,6 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.timing import median_ms
 
 JAILS = ["sshd", "nginx-http-auth", "postfix", "dovecot", "recidive", "apache-auth",
          "nginx-botsearch", "vsftpd", "blocklist-import", "bangui-auth"]
@@ -63,15 +64,6 @@ def fill(rows: int, ips: int, now: datetime) -> None:
             batch = []
     if batch:
         BanEvent.objects.bulk_create(batch, batch_size=2_000)
-
-
-def median_ms(fn, runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
 
 
 def main() -> None:
