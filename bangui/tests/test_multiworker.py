@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -170,15 +171,21 @@ def test_it_serves_one_session_from_every_worker(tmp_path, f2b):
     pages = ["/", "/jails/", "/jails/sshd/", "/map/", "/audit/"]
     with gunicorn(tmp_path, f2b, workers=4) as (base, access):
         session = _login(base)
+
+        def fetch(path: str):
+            # A fresh connection per request (Connection: close), 4 at a time,
+            # so the sync workers must share the 200 between them.
+            own = requests.Session()
+            own.cookies.update(session.cookies)
+            return path, own.get(f"{base}{path}", timeout=30, allow_redirects=False,
+                                 headers={"Connection": "close"})
+
         statuses = Counter()
-        for i in range(200):
-            # A fresh connection per request (Connection: close): gunicorn's
-            # sync workers then take turns accepting, so the 200 spread.
-            response = session.get(f"{base}{pages[i % len(pages)]}", timeout=30,
-                                   allow_redirects=False, headers={"Connection": "close"})
-            statuses[response.status_code] += 1
-            assert response.status_code == 200, (pages[i % len(pages)], response.status_code)
-            assert "Log out" in response.text or "logout" in response.text
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for path, response in pool.map(fetch, [pages[i % len(pages)] for i in range(200)]):
+                statuses[response.status_code] += 1
+                assert response.status_code == 200, (path, response.status_code)
+                assert "Log out" in response.text or "logout" in response.text
         assert statuses == {200: 200}
         served = Counter()
         for path in pages:
@@ -199,15 +206,22 @@ def test_it_shows_a_ban_made_on_one_worker_on_the_others(tmp_path, f2b):
         ban_pid = next(iter(_wait_for_log(access, "/bans/ban/", 1)))
 
         # The archive (database), the audit trail (database) and the jail's
-        # live list (fail2ban), each asked several times over new connections.
+        # live list (fail2ban), each asked several times over new connections,
+        # 8 at a time: a sync worker serves one request at a time, so the
+        # others must answer too (one by one, a single idle worker may win
+        # every accept).
         checks = {"/": BANNED, f"/ip/{BANNED}/": "manual", "/audit/": BANNED,
                   "/jails/sshd/": BANNED}
-        for _ in range(6):
-            for path, expected in checks.items():
-                page = session.get(f"{base}{path}", headers={"Connection": "close"},
-                                   timeout=30)
+
+        def fetch(path: str):
+            own = requests.Session()  # Sessions are not shared across threads
+            own.cookies.update(session.cookies)
+            return path, own.get(f"{base}{path}", headers={"Connection": "close"}, timeout=30)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for path, page in pool.map(fetch, [p for _ in range(6) for p in checks]):
                 assert page.status_code == 200, path
-                assert expected in page.text, path
+                assert checks[path] in page.text, path
         served = Counter()
         for path in checks:
             served += _wait_for_log(access, path, 6)
