@@ -79,7 +79,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     # snap only: do not let it block everything else.
     wanted=()
     for pkg in "${missing[@]}"; do
-        if [ "$pkg" = chromium ] && ! apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+        # (policy captured first: with pipefail, grep -q closing the pipe
+        # early makes apt-cache die of SIGPIPE and the test fail.)
+        if [ "$pkg" = chromium ] && ! grep -q 'Candidate: [0-9]' <<<"$(apt-cache policy chromium 2>/dev/null)"; then
             printf 'setup.sh: warning: no installable "chromium" package here; the browser tests need a Chromium binary: set BANGUI_TEST_CHROMIUM to its path.\n' >&2
             continue
         fi
