@@ -2,9 +2,12 @@
 and the country shapes. Plain functions; the view parses input and calls
 :func:`world_map`.
 
-The counts are one grouped query over the ban archive (``jails.dashboard.events``
-applies the window and origin filters, so the map and the dashboard agree on
-what "the last 7 days" means). Nothing here writes.
+The counts come from the daily rollup for the whole days of the window and
+from the ban archive for its partial edge days
+(``jails.dashboard.window_counts``, the dashboard's own, so the map and the
+dashboard agree on what "the last 7 days" means). Nothing here
+writes. Distinct addresses per country are not shown: they do not add up
+day by day, and counting them means reading every ban of the window.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from django.db.models import Count
+from django.utils import timezone
 
 from geo.countries import country_name
-from jails.dashboard import UNKNOWN_COUNTRY, cached_aggregate, events
+from jails.dashboard import UNKNOWN_COUNTRY, window_counts
 
 SHAPES_FILE = Path(__file__).resolve().parent / "data" / "world-map.json"
 CLASSES = 5  # colour classes besides "no bans"; CSS has .map-c0 … .map-c5
@@ -28,12 +31,11 @@ TOP_COUNTRIES = 15  # rows of the side table
 
 @dataclass(frozen=True)
 class CountryBans:
-    """Bans and distinct addresses from one country; ``code`` None means
-    the addresses are not resolved (yet)."""
+    """Bans from one country; ``code`` None means the addresses are not
+    resolved (yet)."""
 
     code: str | None
     bans: int
-    ips: int
     band: int = 0  # colour class, set by world_map
 
     @property
@@ -82,7 +84,6 @@ class MapCountry:
     name: str
     d: str
     bans: int
-    ips: int
     band: int
 
 
@@ -113,26 +114,15 @@ def shapes() -> Shapes:
 
 def bans_by_country(window: str, origin: str | None = None, *,
                     now: datetime | None = None) -> list[CountryBans]:
-    """Bans and distinct IPs per country code (None: unresolved), most bans
-    first. One ``GROUP BY country_code`` query (cost: docs/geo.md, "World map");
-    windows of 7 days and more are served from a one-minute read-through
-    cache (``jails.dashboard.cached_aggregate``) when ``now`` is not given."""
-    return cached_aggregate("bans_by_country", window, now, (origin,),
-                            lambda: _bans_by_country(window, origin, now))
-
-
-def _bans_by_country(window: str, origin: str | None, now: datetime | None
-                     ) -> list[CountryBans]:
-    rows = (events(window, origin=origin, now=now).order_by().values("country_code")
-            .annotate(bans=Count("id"), ips=Count("ip", distinct=True))
-            .values_list("country_code", "bans", "ips"))
-    totals: dict[str | None, list[int]] = {}
-    for code, bans, ips in rows:  # merge "de" into "DE", should a source store lowercase
+    """Bans per country code (None: unresolved), most bans first. Two
+    grouped queries, the rollup's whole days and the archive's edge days
+    (cost: docs/geo.md, "World map"); exact at once, so never cached."""
+    found = window_counts(window, "country_code", origin=origin, now=now or timezone.now())
+    totals: dict[str | None, int] = {}
+    for code, bans in found.items():  # merge "de" into "DE", should a source store lowercase
         key = code.upper() if code else None
-        entry = totals.setdefault(key, [0, 0])
-        entry[0] += bans
-        entry[1] += ips
-    out = [CountryBans(code, bans, ips) for code, (bans, ips) in totals.items()]
+        totals[key] = totals.get(key, 0) + bans
+    out = [CountryBans(code, bans) for code, bans in totals.items() if bans]
     out.sort(key=lambda c: (-c.bans, c.code or "~"))
     return out
 
@@ -189,9 +179,9 @@ def world_map(window: str, origin: str | None = None, *,
     mapped = []
     for shape in geometry.countries:
         stats = by_code.get(shape.code)
-        bans, ips = (stats.bans, stats.ips) if stats else (0, 0)
+        bans = stats.bans if stats else 0
         mapped.append(MapCountry(code=shape.code, name=country_name(shape.code) or shape.code,
-                                 d=shape.d, bans=bans, ips=ips, band=band_of(bans, classes)))
+                                 d=shape.d, bans=bans, band=band_of(bans, classes)))
     shape_codes = {s.code for s in geometry.countries}
     return WorldMap(
         shapes=tuple(mapped),

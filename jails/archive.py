@@ -40,7 +40,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from jails import link
+from jails import link, rollup
 from jails.constants import (
     BLOCKLIST_JAIL,
     MANUAL_MATCH_SLACK,
@@ -417,6 +417,19 @@ def ensure_indexes() -> list[str]:
     return [index.name for index in missing]
 
 
+def ensure_rollup() -> bool:
+    """Re-create the daily rollup's triggers and recount it when they are
+    missing (a backfill dropped them, and ended or was killed); True when
+    it did. One query when they are there."""
+    if rollup.triggers_present():
+        return False
+    with transaction.atomic():
+        rollup.install_triggers()
+        rows = rollup.rebuild()
+    log.info("archive: daily rollup rebuilt (%d rows)", rows)
+    return True
+
+
 # Kept while a backfill defers the others: _adopt_manual looks rows up by ip
 # and time in every batch, which without it would scan the growing table.
 _KEPT_DURING_BACKFILL = frozenset({"banevent_ip_time"})
@@ -444,10 +457,16 @@ def _deferred_indexes(enabled: bool):
         yield
         return
     _drop_secondary_indexes()
+    if connection.vendor == "sqlite":
+        # Row triggers would upsert the daily rollup twice per row: cheaper
+        # to count once at the end (PostgreSQL's statement triggers already
+        # count a whole batch at once). See jails/rollup.py.
+        rollup.drop_triggers()
     try:
         yield
     finally:
         ensure_indexes()
+        ensure_rollup()
         if connection.vendor == "sqlite":
             # Statistics for the planner: without them SQLite picks the
             # range index over the covering one for the 365-day map (2.8 s
@@ -483,6 +502,7 @@ def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
     run_at = timezone.now()
     try:
         ensure_indexes()
+        ensure_rollup()
         backfill = _is_backfill(path, state, full)
         with _index_cache(), _deferred_indexes(backfill and DEFER_INDEXES):
             result = _sync(path, state, batch_size=batch_size, full=full, fill_geo=fill_geo,

@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import CharField, Count, F, Func, QuerySet, Value
-from django.db.models.functions import TruncDay, TruncHour, TruncWeek
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from jails import link
+from jails import link, rollup
 from jails.constants import (
     BAN_TABLE_MAX_PER_PAGE,
     BAN_TABLE_SORTS,
@@ -37,12 +37,14 @@ from jails.models import BanEvent
 UNKNOWN_COUNTRY = "unknown"  # country filter value for "not resolved"
 FUTURE_SLACK = timedelta(seconds=2)
 
-# Read-through cache of the long-window aggregates (DESIGN.md principle 3:
-# process-local memory is only a read-through cache of the database). A
-# 365-day GROUP BY reads every row of the window (hundreds of ms at a
-# million bans); the charts of windows this long move little in a minute,
-# and the archive sync itself runs once a minute. Only calls without an
-# explicit ``now`` (the views') are cached; the ban table never is.
+# Read-through cache of the long-window aggregates the daily rollup cannot
+# answer (an IP search; jail and country filtered together; countries of
+# one jail, jails of one country): those read every matching row of the
+# window (hundreds of ms at a million bans). DESIGN.md principle 3:
+# process-local memory is only a read-through cache of the database. What
+# the rollup answers (every unfiltered chart, the map) is never cached: it
+# costs milliseconds and is exact at once. Only calls without an explicit
+# ``now`` (the views') are cached; the ban table never is.
 AGGREGATE_CACHE_SECONDS = 60
 AGGREGATE_CACHE_MIN_SPAN = timedelta(days=7)
 _CACHE_PREFIX = "bangui:archive-aggregate:"
@@ -92,11 +94,15 @@ class JailCount:
     count: int
 
 
-def cached_aggregate(name: str, window: str, now: datetime | None, key: tuple, compute):
+def cached_aggregate(name: str, window: str, now: datetime | None, key: tuple, compute, *,
+                     group: str | None = None, jail: str | None = None,
+                     country: str | None = None, ip_query: str | None = None):
     """``compute()``, or its result from the last ``AGGREGATE_CACHE_SECONDS``
-    when the window is long (>= 7 days) and ``now`` is not given. ``key``:
-    the filters (anything with a stable ``repr``). The value must pickle."""
-    if now is not None or WINDOW_SPAN[Window(window)] < AGGREGATE_CACHE_MIN_SPAN:
+    when the window is long (>= 7 days), ``now`` is not given and the
+    rollup cannot answer (``group`` and the filters say). ``key``: the
+    filters (anything with a stable ``repr``). The value must pickle."""
+    if (now is not None or WINDOW_SPAN[Window(window)] < AGGREGATE_CACHE_MIN_SPAN
+            or rollup.answers(group, jail=jail, country=country, ip_query=ip_query)):
         return compute()
     digest = hashlib.sha256(repr((name, str(window), key)).encode()).hexdigest()[:32]
     cache_key = _CACHE_PREFIX + digest
@@ -118,10 +124,20 @@ def events(window: str, *, jail: str | None = None, country: str | None = None,
     ``"unknown"``; ``ip_query`` an exact address, or else an address prefix
     (``"192.0.2."``, ``"2001:db8:"``)."""
     now = now or timezone.now()
+    return filtered(jail=jail, country=country, origin=origin, ip_query=ip_query).filter(
+        banned_at__gte=window_start(window, now), banned_at__lte=window_end(now))
+
+
+def window_end(now: datetime) -> datetime:
     # fail2ban stores a ban's start rounded to the second, so a ban made a
     # moment ago may carry a time up to half a second ahead of now.
-    qs = BanEvent.objects.filter(banned_at__gte=window_start(window, now),
-                                 banned_at__lte=now + FUTURE_SLACK)
+    return now + FUTURE_SLACK
+
+
+def filtered(*, jail: str | None = None, country: str | None = None,
+             origin: str | None = None, ip_query: str | None = None) -> QuerySet[BanEvent]:
+    """Archive rows matching the filters, at any time (see :func:`events`)."""
+    qs = BanEvent.objects.all()
     if jail:
         qs = qs.filter(jail=jail)
     if country:
@@ -147,6 +163,20 @@ def events(window: str, *, jail: str | None = None, country: str | None = None,
     return qs
 
 
+def window_counts(window: str, group: str | None, *, jail: str | None = None,
+                  country: str | None = None, origin: str | None = None,
+                  ip_query: str | None = None, now: datetime) -> dict:
+    """Bans in the window keyed by ``group`` (see :func:`jails.rollup.counts`):
+    whole days from the daily rollup, the rest from the archive. An IP
+    search cannot use the rollup: it counts the archive."""
+    base = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query)
+    start, end = window_start(window, now), window_end(now)
+    if ip_query and ip_query.strip():
+        return rollup.counts(base, start, end, group, jail=jail, country=country,
+                             origin=origin, use_rollup=False)
+    return rollup.counts(base, start, end, group, jail=jail, country=country, origin=origin)
+
+
 def ban_table(window: str, jail: str | None = None, country: str | None = None,
               origin: str | None = None, ip_query: str | None = None,
               sort: str = "-banned_at", page: int = 1, per_page: int = 50, *,
@@ -157,8 +187,10 @@ def ban_table(window: str, jail: str | None = None, country: str | None = None,
     if field not in BAN_TABLE_SORTS:
         raise ValueError(f"cannot sort by {sort!r}; use one of {', '.join(BAN_TABLE_SORTS)}")
     per_page = max(1, min(int(per_page), BAN_TABLE_MAX_PER_PAGE))
+    now = now or timezone.now()
     qs = events(window, jail=jail, country=country, origin=origin, ip_query=ip_query, now=now)
-    total = qs.count()
+    total = window_counts(window, None, jail=jail, country=country, origin=origin,
+                          ip_query=ip_query, now=now)[None]
     num_pages = max(1, math.ceil(total / per_page))
     page = max(1, min(int(page), num_pages))
     tie = "-id" if sort.startswith("-") else "id"
@@ -178,20 +210,13 @@ def _floor(dt: datetime, kind: str, size: timedelta) -> datetime:
     return day
 
 
-_TRUNC = {"hour": TruncHour, "day": TruncDay, "week": TruncWeek}
-# SQLite stores datetimes as UTC text ("YYYY-MM-DD HH:MM:SS[.ffffff]") and
-# Django's Trunc there is a Python function called per row (7 s for a
-# million rows). A prefix of the text is the hour or the day, and substr()
-# is far cheaper than date()/strftime(), which parse every value. Weeks are
-# grouped by day (at most 366 groups) and folded into weeks in Python.
-_SQLITE_PREFIX = {"hour": 13, "day": 10, "week": 10}
-
-
-def _bucket_expression(kind: str):
+def _hour_expression():
+    """The UTC hour of ``banned_at``. SQLite stores datetimes as UTC text
+    ("YYYY-MM-DD HH:MM:SS[.ffffff]"), Django's Trunc there is a Python
+    function per row, and the text's first 13 characters are the hour."""
     if connection.vendor != "sqlite":
-        return _TRUNC[kind]("banned_at", tzinfo=UTC)
-    return Func(F("banned_at"), Value(1), Value(_SQLITE_PREFIX[kind]), function="substr",
-                output_field=CharField())
+        return TruncHour("banned_at", tzinfo=UTC)
+    return Func(F("banned_at"), Value(1), Value(13), function="substr", output_field=CharField())
 
 
 def bans_over_time(window: str, jail: str | None = None, country: str | None = None,
@@ -199,24 +224,36 @@ def bans_over_time(window: str, jail: str | None = None, country: str | None = N
                    now: datetime | None = None) -> list[Bucket]:
     """Ban counts per bucket across the whole window, zero-filled: hourly
     for 24h, 6-hourly for 7d, daily for 30d, weekly (from Monday) for 365d.
-    One grouped query; 6-hour buckets are folded from hourly groups."""
+    Hours: one grouped query of the archive (6-hour buckets are folded from
+    hourly groups); days and weeks: :func:`window_counts` by day, folded."""
     kind, size = WINDOW_BUCKET[Window(window)]
 
     def compute() -> dict[datetime, int]:
-        qs = events(window, jail=jail, country=country, origin=origin, ip_query=ip_query,
-                    now=now)
-        grouped = (qs.order_by().annotate(bucket=_bucket_expression(kind))
-                   .values("bucket").annotate(n=Count("id")).values_list("bucket", "n"))
+        at = now or timezone.now()
+        if kind in ("day", "week"):
+            by_day = window_counts(window, "day", jail=jail, country=country, origin=origin,
+                                   ip_query=ip_query, now=at)
+            found = {datetime(d.year, d.month, d.day, tzinfo=UTC): n for d, n in by_day.items()}
+        else:  # hours: not in the rollup; 24h and 7d are few rows anyway
+            qs = events(window, jail=jail, country=country, origin=origin, ip_query=ip_query,
+                        now=at)
+            found = {}
+            grouped = (qs.order_by().annotate(bucket=_hour_expression())
+                       .values("bucket").annotate(n=Count("id")).values_list("bucket", "n"))
+            for bucket, n in grouped:
+                if isinstance(bucket, str):  # SQLite: "YYYY-MM-DD HH" text, in UTC
+                    bucket = datetime.fromisoformat(bucket).replace(tzinfo=UTC)
+                found[bucket] = found.get(bucket, 0) + n
         counts: dict[datetime, int] = {}
-        for bucket, n in grouped:
-            if isinstance(bucket, str):  # SQLite: "YYYY-MM-DD[ HH]" text, in UTC
-                bucket = datetime.fromisoformat(bucket).replace(tzinfo=UTC)
+        for bucket, n in found.items():
             key = _floor(bucket, kind, size)
             counts[key] = counts.get(key, 0) + n
         return counts
 
     counts = cached_aggregate("bans_over_time", window, now,
-                              (jail, country, origin, ip_query), compute)
+                              (jail, country, origin, ip_query), compute,
+                              group="day" if kind in ("day", "week") else "hour",
+                              jail=jail, country=country, ip_query=ip_query)
     now = now or timezone.now()
     first, last = _floor(window_start(window, now), kind, size), _floor(now, kind, size)
     buckets = []
@@ -233,27 +270,28 @@ def top_countries(window: str, limit: int | None = 10, jail: str | None = None,
     """Countries by ban count (most first); unresolved IPs are left out.
     ``limit=None`` gives every country (the world map)."""
     def compute() -> list[CountryCount]:
-        qs = (events(window, jail=jail, origin=origin, now=now)
-              .filter(country_code__isnull=False)
-              .order_by().values("country_code").annotate(n=Count("id"))
-              .order_by("-n", "country_code").values_list("country_code", "n"))
-        if limit is not None:
-            qs = qs[:limit]
-        return [CountryCount(code, n) for code, n in qs]
+        found = window_counts(window, "country_code", jail=jail, origin=origin,
+                              now=now or timezone.now())
+        ranked = sorted(((code, n) for code, n in found.items() if code and n),
+                        key=lambda item: (-item[1], item[0]))
+        return [CountryCount(code, n) for code, n in ranked[:limit]]
 
-    return cached_aggregate("top_countries", window, now, (limit, jail, origin), compute)
+    return cached_aggregate("top_countries", window, now, (limit, jail, origin), compute,
+                            group="country_code", jail=jail)
 
 
 def bans_by_jail(window: str, country: str | None = None, origin: str | None = None, *,
                  now: datetime | None = None) -> list[JailCount]:
     """Jails by ban count (most first)."""
     def compute() -> list[JailCount]:
-        qs = (events(window, country=country, origin=origin, now=now).order_by()
-              .values("jail").annotate(n=Count("id")).order_by("-n", "jail")
-              .values_list("jail", "n"))
-        return [JailCount(jail, n) for jail, n in qs]
+        found = window_counts(window, "jail", country=country, origin=origin,
+                              now=now or timezone.now())
+        ranked = sorted(((jail, n) for jail, n in found.items() if n),
+                        key=lambda item: (-item[1], item[0]))
+        return [JailCount(jail, n) for jail, n in ranked]
 
-    return cached_aggregate("bans_by_jail", window, now, (country, origin), compute)
+    return cached_aggregate("bans_by_jail", window, now, (country, origin), compute,
+                            group="jail", country=country)
 
 
 def current_bans(jails: Iterable[str] | None = None,

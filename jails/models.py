@@ -89,6 +89,43 @@ class BanEvent(models.Model):
         return self.matches.splitlines() if self.matches else []
 
 
+class BanDay(models.Model):
+    """Bans per UTC day and origin, counted twice: once per jail (``kind``
+    "jail", ``key`` the jail) and once per country (``kind`` "country",
+    ``key`` the ISO code, "" when not resolved). A rollup of BanEvent kept
+    exact by database triggers (``jails/rollup.py``), so the long-window
+    charts, the map and the ban table's total read thousands of rows instead
+    of every ban of the year. Never written by Django code.
+
+    Two one-dimensional counts rather than one per (jail, country): a year
+    of (day, jail, country, origin) keys is nearly as many rows as bans;
+    (day, jail, origin) is at most 365 x jails x 3. Filters on jail *and*
+    country together read the archive instead.
+    """
+
+    class Kind(models.TextChoices):
+        JAIL = "jail"
+        COUNTRY = "country"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    day = models.DateField()
+    key = models.CharField(max_length=64, blank=True)
+    origin = models.CharField(max_length=16, choices=Origin.choices)
+    bans = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "day", "key", "origin"], name="banday_key"),
+        ]
+        indexes = [
+            # covering: the sums read the index alone (SQLite), in day order
+            models.Index(fields=["kind", "day", "key", "origin", "bans"], name="banday_sum"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} {self.key or '??'} {self.origin}: {self.bans}"
+
+
 class SyncState(models.Model):
     """Where the archive sync stopped in one fail2ban database file.
 
@@ -118,4 +155,4 @@ class SyncState(models.Model):
 # with the jails app.
 from jails.blocklists.models import BlocklistSource, ImportRun  # noqa: E402
 
-__all__ = ["BanEvent", "BlocklistSource", "ImportRun", "SyncState"]
+__all__ = ["BanDay", "BanEvent", "BlocklistSource", "ImportRun", "SyncState"]

@@ -1,5 +1,7 @@
 """``manage.py sync_bans [--db PATH] [--purge] [--full]``: copy fail2ban's new
 bans into BanGUI's archive now (the worker does it on a schedule).
+``--rebuild-rollup`` only recounts the daily rollup from the archive
+(``jails/rollup.py``; its triggers keep it exact, this is for repairs).
 
 Exit code 0 on success; 1 when the sync failed (fail2ban unreachable, its
 database unreadable); 2 for bad arguments. Output: one line per step.
@@ -8,8 +10,9 @@ database unreadable); 2 for bad arguments. Output: one line per step.
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
-from jails import archive
+from jails import archive, rollup
 from jails.fail2ban import Fail2banError
 
 EXIT_FAILED = 1
@@ -31,9 +34,18 @@ class Command(BaseCommand):
                             metavar="N", help="rows per transaction (default %(default)s)")
         parser.add_argument("--no-geo", action="store_true",
                             help="do not look up countries for new rows")
+        parser.add_argument("--rebuild-rollup", action="store_true",
+                            help="only recount the daily rollup from the archive, then exit")
 
     def handle(self, *args, db: str | None, full: bool, purge: bool,
-               retention_days: int | None, batch_size: int, no_geo: bool, **options) -> None:
+               retention_days: int | None, batch_size: int, no_geo: bool,
+               rebuild_rollup: bool, **options) -> None:
+        if rebuild_rollup:
+            with transaction.atomic():
+                rollup.install_triggers()
+                rows = rollup.rebuild()
+            self.stdout.write(f"daily rollup rebuilt: {rows} rows")
+            return
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1", returncode=2)
         if retention_days is not None and retention_days < 1:
