@@ -5,21 +5,21 @@
                                    [--seconds 30]
 
 For each backend, a throwaway BanGUI: its own data dir (temp), its own
-database (a SQLite file there, or a temp PostgreSQL database on the server
-of --postgres-url, dropped afterwards), ``manage.py setup`` against a
-sandboxed fail2ban-server (jails sshd and nginx-http-auth, dummy actions),
-and --rows BanEvent rows over 365 days (bench/map.py's ``fill``; ANALYZE
-afterwards). Then, per worker count, gunicorn (sync workers) on a free
-127.0.0.1 port, one login, and for each page --requests requests from
---threads threads (a new connection each: gunicorn's sync workers close
-them anyway), stopping early after --seconds. Loopback only: the target is
-always 127.0.0.1. Prints requests/s and p50/p99 latency per page.
+database (a SQLite file there, or a temp PostgreSQL database on the server of
+--postgres-url, dropped afterwards), ``manage.py setup`` against a sandboxed
+fail2ban-server (jails sshd and nginx-http-auth, dummy actions), and --rows
+BanEvent rows over 365 days (bench/map.py's ``fill``, which also counts the
+daily rollup; ANALYZE afterwards). Then, per worker count, gunicorn (sync
+workers) on a free 127.0.0.1 port, one login, and for each page --requests
+requests from --threads threads (a new connection each: gunicorn's sync
+workers close them anyway), stopping early after --seconds. Loopback only: the
+target is always 127.0.0.1. Prints requests/s and p50/p99 latency per page.
 
 Pages: the dashboard (365d), the ban table fragment (the same URL with
 HX-Request, as the table's links ask for), the world map (365d) and a jail
-page. The chart and map aggregates are cached for a minute per process, so
-with more workers more processes pay the first, cold request; the warm-up
-below asks each page 3 times per worker before measuring.
+page. The charts and the map read the daily rollup on every request (only
+what it cannot answer is cached per process); the warm-up below asks each
+page 3 times per worker before measuring.
 """
 
 from __future__ import annotations
