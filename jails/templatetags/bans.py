@@ -1,10 +1,13 @@
-"""Filters for ban tables: country flags and names, ban durations."""
+"""Filters for ban tables: country flags and names, ban durations, times."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django import template
+from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.utils import timezone
+from django.utils.html import format_html
 
 from geo.countries import country_name as _country_name
 
@@ -46,3 +49,17 @@ def duration(value: int | float | timedelta | None) -> str:
     if not parts:
         return f"{seconds}s"
     return " ".join(parts)
+
+
+@register.filter
+def time_element(value):
+    """``<time>`` for a ban time: "3 hours ago", the exact local time as its
+    tooltip, ISO 8601 for machines. One Python call per cell instead of two
+    ``date`` filters and ``naturaltime`` (those were a quarter of a 50-row
+    ban table's render time)."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    return format_html('<time datetime="{}" title="{} {}">{}</time>', local.isoformat(),
+                       local.strftime("%Y-%m-%d %H:%M:%S"), local.tzname() or "",
+                       naturaltime(value))
