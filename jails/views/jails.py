@@ -247,51 +247,57 @@ def reload(request: HttpRequest, name: str) -> HttpResponse:
                 f"Reloaded {name} from its config.")
 
 
+def _switch(request: HttpRequest, name: str, action: str, form_class, call, said) -> HttpResponse:
+    """An on/off setting: ``call(on)``; ``said(on)`` is the success message."""
+    form = form_class(request.POST)
+    form.is_valid()
+    on = bool(form.cleaned_data.get("on"))
+    return _run(request, name, action, f"{name} {'on' if on else 'off'}", lambda: call(on),
+                said(on))
+
+
+def _ignore_change(request: HttpRequest, name: str, action: str, call, said) -> HttpResponse:
+    """Add or remove one ignoreip entry: ``call(value)``, ``said(value)``."""
+    form = IgnoreForm(request.POST)
+    if not form.is_valid():
+        return _form_error(request, name, action, name, form)
+    value = form.cleaned_data["value"]
+    return _run(request, name, action, f"{name} {value}", lambda: call(value), said(value))
+
+
 @require_POST
 @operate
 def idle(request: HttpRequest, name: str) -> HttpResponse:
-    form = IdleForm(request.POST)
-    form.is_valid()
-    on = bool(form.cleaned_data.get("on"))
-    return _run(request, name, "jail.idle", f"{name} {'on' if on else 'off'}",
-                lambda: link.client().set_idle(name, on),
-                f"{name} is {'idle: it ignores new failures' if on else 'watching again'}.")
+    return _switch(request, name, "jail.idle", IdleForm,
+                   lambda on: link.client().set_idle(name, on),
+                   lambda on: f"{name} is "
+                              f"{'idle: it ignores new failures' if on else 'watching again'}.")
 
 
 @require_POST
 @operate
 def ignore_add(request: HttpRequest, name: str) -> HttpResponse:
-    form = IgnoreForm(request.POST)
-    if not form.is_valid():
-        return _form_error(request, name, "jail.ignore_add", name, form)
-    value = form.cleaned_data["value"]
-    return _run(request, name, "jail.ignore_add", f"{name} {value}",
-                lambda: link.client().add_ignore(name, value),
-                f"{name} now ignores {value} (until fail2ban reloads; put it in the jail's "
-                ".local to keep it).")
+    return _ignore_change(request, name, "jail.ignore_add",
+                          lambda value: link.client().add_ignore(name, value),
+                          lambda value: f"{name} now ignores {value} (until fail2ban reloads; "
+                                        "put it in the jail's .local to keep it).")
 
 
 @require_POST
 @operate
 def ignore_remove(request: HttpRequest, name: str) -> HttpResponse:
-    form = IgnoreForm(request.POST)
-    if not form.is_valid():
-        return _form_error(request, name, "jail.ignore_remove", name, form)
-    value = form.cleaned_data["value"]
-    return _run(request, name, "jail.ignore_remove", f"{name} {value}",
-                lambda: link.client().remove_ignore(name, value),
-                f"{name} no longer ignores {value}.")
+    return _ignore_change(request, name, "jail.ignore_remove",
+                          lambda value: link.client().remove_ignore(name, value),
+                          lambda value: f"{name} no longer ignores {value}.")
 
 
 @require_POST
 @operate
 def ignore_self(request: HttpRequest, name: str) -> HttpResponse:
-    form = IgnoreSelfForm(request.POST)
-    form.is_valid()
-    on = bool(form.cleaned_data.get("on"))
-    return _run(request, name, "jail.ignore_self", f"{name} {'on' if on else 'off'}",
-                lambda: link.client().set_ignore_self(name, on),
-                f"{name} {'ignores' if on else 'no longer ignores'} this host's own addresses.")
+    return _switch(request, name, "jail.ignore_self", IgnoreSelfForm,
+                   lambda on: link.client().set_ignore_self(name, on),
+                   lambda on: f"{name} {'ignores' if on else 'no longer ignores'} "
+                              "this host's own addresses.")
 
 
 def _config_change(request: HttpRequest, name: str, action: str, values: dict, success: str):
