@@ -116,6 +116,7 @@ def main() -> None:
         for jail in ("bl-noaction",) if args.skip_dummy else ("bl-noaction", "bl-dummy"):
             source = BlocklistSource.objects.create(name=jail, url=url + f"?{jail}", jail=jail)
             settled()
+            archive.sync()  # catch up on the rows of earlier measurements (not timed)
             run = run_import(source, actor="bench")
             assert run.status == "ok", run.error
             t = run.timings
@@ -127,6 +128,14 @@ def main() -> None:
             # The scheduled sync that follows reads fail2ban's rows for the
             # same bans: it must add nothing (no twins) and keep the origin.
             settled()
+            con = sqlite3.connect(f"file:{dbfile}?mode=ro", uri=True, timeout=30)
+            try:
+                theirs = dict(con.execute("SELECT ip, timeofban FROM bans WHERE jail = ?",
+                                          (jail,)).fetchall())
+            finally:
+                con.close()
+            same_key = sum(1 for ip, at in events.values_list("ip", "banned_at")
+                           if theirs.get(ip) == int(at.timestamp()))
             start = time.perf_counter()
             result = archive.sync()
             after_sync = time.perf_counter() - start
@@ -134,7 +143,8 @@ def main() -> None:
             notes.append(
                 f"{jail}: archived at import end {archived[0]:,} rows, {archived[1]:,} "
                 f"'blocklist', {archived[2]:,} with a country (archive work overlapped "
-                f"with banning {t.get('archive_overlapped', 0):.3f} s); following "
+                f"with banning {t.get('archive_overlapped', 0):.3f} s), {same_key:,} with "
+                f"fail2ban's exact key; following "
                 f"archive.sync() {after_sync:.3f} s: {result}; rows then {again[0]:,}, "
                 f"{again[1]:,} 'blocklist'")
             client.unban_all()

@@ -45,3 +45,20 @@ def test_it_refuses_a_page_without_any_address():
 def test_an_empty_list_is_not_garbage():
     result = parse(b"# nothing today\n")
     assert result.ips == [] and result.valid == 0
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("203.0.113.9", ["203.0.113.9"]),
+    ("0.1.0.0", ["0.1.0.0"]),
+    ("255.255.255.255", ["255.255.255.255"]),
+    ("203.0.113.9 # scanner", ["203.0.113.9"]),
+    ("256.1.1.1", []),  # octet too big
+    ("203.0.113.09", []),  # leading zero: ipaddress refuses it, so does the fast path
+    ("\u0662\u0660\u0663.0.113.9", []),  # Arabic-Indic digits are not ASCII digits
+    ("203.0.113", []),
+    ("2001:DB8::1", ["2001:db8::1"]),  # not a dotted quad: the slow path canonicalizes
+])
+def test_the_dotted_quad_fast_path_agrees_with_ipaddress(line, expected):
+    result = parse(f"# list\n{line}\n198.51.100.1\n".encode())
+    assert result.ips == [*expected, "198.51.100.1"]
+    assert result.invalid == (0 if expected else 1)
