@@ -73,6 +73,13 @@ def main() -> None:
         SandboxJail("bl-dummy", "sshd", "dummy.log"),
     ))
     sandbox.start()
+    try:
+        run_bench(args, sandbox, tmp, ips, body)
+    finally:
+        sandbox.stop()  # also when setup fails (a failed migrate left servers behind)
+
+
+def run_bench(args, sandbox: Sandbox, tmp: Path, ips: list[str], body: bytes) -> None:
     os.environ.update(BANGUI_DATA_DIR=str(tmp / "data"), BANGUI_FAIL2BAN_SOCKET=str(sandbox.socket),
                       BANGUI_FAIL2BAN_CONFIG_DIR=str(sandbox.confdir),
                       BANGUI_BLOCKLIST_ALLOW_PRIVATE="1", DJANGO_SETTINGS_MODULE="bangui.settings")
@@ -186,7 +193,6 @@ def main() -> None:
             print(note)
     finally:
         httpd.shutdown()
-        sandbox.stop()
 
 
 if __name__ == "__main__":
