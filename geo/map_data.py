@@ -19,8 +19,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from django.utils import timezone
-
 from geo.countries import country_name
 from jails.dashboard import UNKNOWN_COUNTRY, window_counts
 
@@ -116,8 +114,9 @@ def bans_by_country(window: str, origin: str | None = None, *,
                     now: datetime | None = None) -> list[CountryBans]:
     """Bans per country code (None: unresolved), most bans first. Two
     grouped queries, the rollup's whole days and the archive's edge days
-    (cost: docs/geo.md, "World map"); exact at once, so never cached."""
-    found = window_counts(window, "country_code", origin=origin, now=now or timezone.now())
+    (cost: docs/geo.md, "World map"); today's bans show at once (the whole
+    days' sums may be a minute old, ``jails.rollup.DAYS_CACHE_SECONDS``)."""
+    found = window_counts(window, "country_code", origin=origin, now=now)
     totals: dict[str | None, int] = {}
     for code, bans in found.items():  # merge "de" into "DE", should a source store lowercase
         key = code.upper() if code else None

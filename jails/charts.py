@@ -3,13 +3,29 @@
 Plain numbers in, plain numbers out: the templates draw rectangles and text
 from these dataclasses, and colour comes from CSS classes (the CSP forbids
 inline styles), so the charts follow the light/dark theme like the map.
+The ``*_attrs`` properties are the SVG attributes of one shape, written
+here: a template variable that is a number goes through Django's
+localisation (a few hundred per dashboard render, a tenth of its time).
 """
+
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from django.utils.safestring import SafeString, mark_safe
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def _attrs(**values: float) -> SafeString:
+    # numbers formatted here, never user input: safe to emit as markup
+    return mark_safe(" ".join(f'{k}="{_num(v)}"' for k, v in values.items()))  # noqa: S308
+
 
 # Most x-axis labels drawn under a column chart; the rest stay in the bars'
 # tooltips and in the text alternative.
@@ -24,6 +40,14 @@ class Bar:
     height: float
     label: str
     count: int
+
+    @property
+    def rect_attrs(self) -> SafeString:
+        return _attrs(x=self.x, y=self.y, width=self.width, height=self.height)
+
+    @property
+    def count_text(self) -> str:
+        return f"{self.count:,}"
 
 
 @dataclass(frozen=True)
@@ -75,6 +99,24 @@ class Row:
     text_y: float  # baseline of the row's texts
     value_x: float  # where the count is written, after the bar
     href: str = ""
+    bar_x: float = 0
+    bar_height: float = 0
+
+    @property
+    def label_attrs(self) -> SafeString:
+        return _attrs(x=0, y=self.text_y)
+
+    @property
+    def rect_attrs(self) -> SafeString:
+        return _attrs(x=self.bar_x, y=self.y, width=self.width, height=self.bar_height)
+
+    @property
+    def value_attrs(self) -> SafeString:
+        return _attrs(x=self.value_x, y=self.text_y)
+
+    @property
+    def count_text(self) -> str:
+        return f"{self.count:,}"
 
 
 @dataclass(frozen=True)
@@ -142,6 +184,7 @@ def bars(items: Sequence[tuple[str, int]] | Sequence[tuple[str, int, str]], *,
         bar_w = round(max(track * count / top_value, 1), 2)
         rows.append(Row(round(y, 2), bar_w, label, count,
                         round(i * row_height + row_height * 0.7, 2),
-                        round(label_width + bar_w + 4, 2), href))
+                        round(label_width + bar_w + 4, 2), href,
+                        bar_x=label_width, bar_height=round(bar_h, 2)))
     return BarChart(width, max(len(items), 1) * row_height, label_width, label_width,
                     round(bar_h, 2), rows)

@@ -165,32 +165,39 @@ def filtered(*, jail: str | None = None, country: str | None = None,
 
 def window_counts(window: str, group: str | None, *, jail: str | None = None,
                   country: str | None = None, origin: str | None = None,
-                  ip_query: str | None = None, now: datetime) -> dict:
+                  ip_query: str | None = None, now: datetime | None = None,
+                  cache_days: bool | None = None) -> dict:
     """Bans in the window keyed by ``group`` (see :func:`jails.rollup.counts`):
     whole days from the daily rollup, the rest from the archive. An IP
-    search cannot use the rollup: it counts the archive."""
+    search cannot use the rollup: it counts the archive. Without ``now``
+    (the views), the whole days' sums may come from the last minute
+    (``rollup.DAYS_CACHE_SECONDS``; ``cache_days`` overrides); today's
+    bans are always read."""
     base = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query)
-    start, end = window_start(window, now), window_end(now)
+    at = now or timezone.now()
+    start, end = window_start(window, at), window_end(at)
     if ip_query and ip_query.strip():
         return rollup.counts(base, start, end, group, jail=jail, country=country,
                              origin=origin, use_rollup=False)
-    return rollup.counts(base, start, end, group, jail=jail, country=country, origin=origin)
+    return rollup.counts(base, start, end, group, jail=jail, country=country, origin=origin,
+                         cache_days=now is None if cache_days is None else cache_days)
 
 
 def ban_table(window: str, jail: str | None = None, country: str | None = None,
               origin: str | None = None, ip_query: str | None = None,
               sort: str = "-banned_at", page: int = 1, per_page: int = 50, *,
               now: datetime | None = None) -> BanTable:
-    """One page of bans, newest first by default. Two queries: a count and
-    the page. A page past the end shows the last page."""
+    """One page of bans, newest first by default. The total from
+    :func:`window_counts` (one or two queries), then the page. A page past
+    the end shows the last page."""
     field = sort.removeprefix("-")
     if field not in BAN_TABLE_SORTS:
         raise ValueError(f"cannot sort by {sort!r}; use one of {', '.join(BAN_TABLE_SORTS)}")
     per_page = max(1, min(int(per_page), BAN_TABLE_MAX_PER_PAGE))
-    now = now or timezone.now()
-    qs = events(window, jail=jail, country=country, origin=origin, ip_query=ip_query, now=now)
+    at = now or timezone.now()  # one instant for the total and the page
     total = window_counts(window, None, jail=jail, country=country, origin=origin,
-                          ip_query=ip_query, now=now)[None]
+                          ip_query=ip_query, now=at, cache_days=now is None)[None]
+    qs = events(window, jail=jail, country=country, origin=origin, ip_query=ip_query, now=at)
     num_pages = max(1, math.ceil(total / per_page))
     page = max(1, min(int(page), num_pages))
     tie = "-id" if sort.startswith("-") else "id"
@@ -232,7 +239,7 @@ def bans_over_time(window: str, jail: str | None = None, country: str | None = N
         at = now or timezone.now()
         if kind in ("day", "week"):
             by_day = window_counts(window, "day", jail=jail, country=country, origin=origin,
-                                   ip_query=ip_query, now=at)
+                                   ip_query=ip_query, now=now)
             found = {datetime(d.year, d.month, d.day, tzinfo=UTC): n for d, n in by_day.items()}
         else:  # hours: not in the rollup; 24h and 7d are few rows anyway
             qs = events(window, jail=jail, country=country, origin=origin, ip_query=ip_query,
@@ -270,8 +277,7 @@ def top_countries(window: str, limit: int | None = 10, jail: str | None = None,
     """Countries by ban count (most first); unresolved IPs are left out.
     ``limit=None`` gives every country (the world map)."""
     def compute() -> list[CountryCount]:
-        found = window_counts(window, "country_code", jail=jail, origin=origin,
-                              now=now or timezone.now())
+        found = window_counts(window, "country_code", jail=jail, origin=origin, now=now)
         ranked = sorted(((code, n) for code, n in found.items() if code and n),
                         key=lambda item: (-item[1], item[0]))
         return [CountryCount(code, n) for code, n in ranked[:limit]]
@@ -284,8 +290,7 @@ def bans_by_jail(window: str, country: str | None = None, origin: str | None = N
                  now: datetime | None = None) -> list[JailCount]:
     """Jails by ban count (most first)."""
     def compute() -> list[JailCount]:
-        found = window_counts(window, "jail", country=country, origin=origin,
-                              now=now or timezone.now())
+        found = window_counts(window, "jail", country=country, origin=origin, now=now)
         ranked = sorted(((jail, n) for jail, n in found.items() if n),
                         key=lambda item: (-item[1], item[0]))
         return [JailCount(jail, n) for jail, n in ranked]

@@ -29,8 +29,10 @@ country) is counted in ``BanEvent`` over the whole window.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import CharField, Count, F, Func, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDay
@@ -234,18 +236,53 @@ def _sqlite_day():
     return Func(F("banned_at"), Value(1), Value(10), function="substr", output_field=CharField())
 
 
+# The whole days' part of a count, for the views, from Django's cache (per
+# process, DESIGN.md principle 3) for a minute: those days are in the past,
+# so only a late sync row, geo filling a country or the purge changes them;
+# new bans land in today's edge, which is always read. The key holds the
+# first and last day, so at midnight the window moves on by itself. Calls
+# with an explicit ``now`` (tests, benches) never use it.
+DAYS_CACHE_SECONDS = 60
+_DAYS_CACHE_PREFIX = "bangui:rollup-days:"
+
+
+def _whole_days(kind: str, first: date, last: date, jail: str | None, country: str | None,
+                origin: str | None, group: str | None) -> dict:
+    """Sums of the rollup rows of ``kind`` for ``first`` .. ``last``."""
+    from jails.models import BanDay
+
+    rolled = BanDay.objects.filter(kind=kind, day__gte=first, day__lte=last)
+    if kind == "jail" and jail:
+        rolled = rolled.filter(key=jail)
+    if kind == "country" and country:
+        rolled = rolled.filter(key="" if country.lower() == "unknown" else country.upper())
+    if origin:
+        rolled = rolled.filter(origin=origin)
+    if group is None:
+        return {None: rolled.aggregate(n=Sum("bans"))["n"] or 0}
+    column = "day" if group == "day" else "key"
+    out: dict = {}
+    for key, n in rolled.order_by().values(column).annotate(n=Sum("bans")).values_list(column,
+                                                                                       "n"):
+        if group == "country_code":
+            key = key or None
+        out[key] = out.get(key, 0) + n
+    return out
+
+
 def counts(filtered: QuerySet, start: datetime, end: datetime, group: str | None, *,
            jail: str | None = None, country: str | None = None,
-           origin: str | None = None, use_rollup: bool = True) -> dict:
+           origin: str | None = None, use_rollup: bool = True,
+           cache_days: bool = False) -> dict:
     """Bans with ``start <= banned_at <= end`` among ``filtered`` (BanEvent
     rows already filtered by the same jail / country / origin given here,
     but not by time), keyed by ``group``: ``"day"`` (a ``date``),
     ``"jail"``, ``"country_code"`` (None: not resolved), or one total under
     the key None. ``country`` is the dashboard's filter value: an ISO code
     or ``"unknown"``. ``use_rollup=False`` counts the archive only (for
-    filters the rollup does not know, such as an IP search)."""
-    from jails.models import BanDay
-
+    filters the rollup does not know, such as an IP search).
+    ``cache_days``: take the whole days' part from the last
+    ``DAYS_CACHE_SECONDS`` (see there); the edge days are always read."""
     kind = _kind_for(group, jail, country) if use_rollup else None
     days = full_days(start, end) if kind else None
     out: dict = {}
@@ -258,22 +295,16 @@ def counts(filtered: QuerySet, start: datetime, end: datetime, group: str | None
         # (SQLite: MULTI-INDEX OR) instead of scanning the window.
         edges = filtered.filter(Q(banned_at__gte=start, banned_at__lt=_midnight(first))
                                 | Q(banned_at__gte=after, banned_at__lte=end))
-        rolled = BanDay.objects.filter(kind=kind, day__gte=first, day__lte=last)
-        if kind == "jail" and jail:
-            rolled = rolled.filter(key=jail)
-        if kind == "country" and country:
-            rolled = rolled.filter(key="" if country.lower() == "unknown" else country.upper())
-        if origin:
-            rolled = rolled.filter(origin=origin)
-        if group is None:
-            out[None] = rolled.aggregate(n=Sum("bans"))["n"] or 0
+        args = (kind, first, last, jail, country, origin, group)
+        if cache_days:
+            key = _DAYS_CACHE_PREFIX + hashlib.sha256(repr(args).encode()).hexdigest()[:32]
+            out = cache.get(key)
+            if out is None:
+                out = _whole_days(*args)
+                cache.set(key, out, DAYS_CACHE_SECONDS)
+            out = dict(out)
         else:
-            for key, n in (rolled.order_by().values("day" if group == "day" else "key")
-                           .annotate(n=Sum("bans")).values_list("day" if group == "day" else "key",
-                                                                "n")):
-                if group == "country_code":
-                    key = key or None
-                out[key] = out.get(key, 0) + n
+            out = _whole_days(*args)
     if group is None:
         out[None] = out.get(None, 0) + edges.count()
         return out

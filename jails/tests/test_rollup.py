@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from jails import archive, dashboard, rollup
 from jails.models import BanDay, BanEvent
@@ -177,3 +178,23 @@ def test_the_command_rebuilds_it():
     call_command("sync_bans", "--rebuild-rollup", stdout=out)
     assert "daily rollup rebuilt" in out.getvalue()
     assert _rolled() == _expected()
+
+
+def test_views_take_past_days_from_a_minute_old_cache_but_today_live():
+    """Without an explicit now (as the views call it) the whole days' sums
+    are cached for a minute; a ban today is counted at once; a change to a
+    past day shows when the cache entry ends (here: cleared)."""
+    from django.core.cache import cache
+
+    now = timezone.now()
+    BanEvent.objects.create(ip="192.0.2.1", jail="sshd", bantime=600, country_code="DE",
+                            banned_at=now - timedelta(days=3))
+    assert dashboard.window_counts("30d", None)[None] == 1
+    BanEvent.objects.create(ip="192.0.2.2", jail="sshd", bantime=600, country_code="DE",
+                            banned_at=now)  # today's edge, never cached
+    BanEvent.objects.create(ip="192.0.2.3", jail="sshd", bantime=600, country_code="DE",
+                            banned_at=now - timedelta(days=4))
+    assert dashboard.window_counts("30d", None)[None] == 2  # today live, day -4 cached
+    assert dashboard.window_counts("30d", None, now=timezone.now())[None] == 3
+    cache.clear()
+    assert dashboard.window_counts("30d", None)[None] == 3

@@ -170,6 +170,10 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
         "windows": Window.choices, "origins": Origin.choices,
         "per_page_choices": PER_PAGE_CHOICES,
         "is_fragment": wants_fragment(request),
+        # once per render, not per row
+        "can_operate": request.user.has_perm("accounts.operate"),
+        "ban_url": f"{reverse('dashboard_ban')}?{_query(f)}",
+        "unban_url": f"{reverse('dashboard_unban')}?{_query(f)}",
         "filter_jails": filter_jails,
         **chart_context,
     }
