@@ -274,7 +274,7 @@ def report(results: list[dict], rows: int) -> None:
           (f"page_{w}_s", f"fragment_{w}_s", f"page_warm_{w}_s"), "ms", None)
          for w in ("24h", "7d", "30d", "365d")]
     print(f"\nBan archive bench: {rows:,} fail2ban rows, 365 days, 10 jails, 200,000 IPs")
-    print(f"{'':42}" + "".join(f"{n:>22}" for n in names))
+    print(f"{'':42}" + "".join(f"{n:>26}" for n in names))
     for label, key, unit, extra in lines:
         cells = []
         for r in results:
@@ -286,11 +286,11 @@ def report(results: list[dict], rows: int) -> None:
             if extra:
                 cell += f" ({r[extra]:,})"
             cells.append(cell)
-        print(f"{label:42}" + "".join(f"{c:>22}" for c in cells))
+        print(f"{label:42}" + "".join(f"{c:>26}" for c in cells))
     q = " / ".join(f"{r['backend']}: " + ",".join(str(r[f'ban_table_{w}_queries'])
                                                    for w in ("24h", "7d", "30d", "365d"))
                    for r in results)
-    print(f"{'SQL queries per ban_table call (24h,7d,30d,365d)':42} {q}")
+    print(f"{'SQL queries per ban_table call, warm':42} {q}")
     for per_page in (50, 500):
         q = " / ".join(f"{r['backend']}: " + ",".join(
             str(r[f"page_{w}_queries_{per_page}"]) for w in ("24h", "7d", "30d", "365d"))
