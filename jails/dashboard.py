@@ -124,8 +124,27 @@ def events(window: str, *, jail: str | None = None, country: str | None = None,
     ``"unknown"``; ``ip_query`` an exact address, or else an address prefix
     (``"192.0.2."``, ``"2001:db8:"``)."""
     now = now or timezone.now()
-    return filtered(jail=jail, country=country, origin=origin, ip_query=ip_query).filter(
-        banned_at__gte=window_start(window, now), banned_at__lte=window_end(now))
+    qs = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query)
+    start, end = window_start(window, now), window_end(now)
+    if connection.vendor == "sqlite" and _is_prefix_search(ip_query):
+        # Without column statistics for ranges, SQLite weighs the year's
+        # banned_at range against the IP prefix range as equals and may
+        # read the whole window (0.6 s at a million bans for a prefix with
+        # 56 matches). Through an expression only the (ip, banned_at)
+        # index is left to it.
+        return qs.alias(at=Coalesce(F("banned_at"), F("banned_at"))).filter(
+            at__gte=start, at__lte=end)
+    return qs.filter(banned_at__gte=start, banned_at__lte=end)
+
+
+def _is_prefix_search(ip_query: str | None) -> bool:
+    if not ip_query or not ip_query.strip():
+        return False
+    try:
+        ipaddress.ip_address(ip_query.strip())
+    except ValueError:
+        return True
+    return False
 
 
 def window_end(now: datetime) -> datetime:
@@ -177,8 +196,10 @@ def window_counts(window: str, group: str | None, *, jail: str | None = None,
     at = now or timezone.now()
     start, end = window_start(window, at), window_end(at)
     if ip_query and ip_query.strip():
-        return rollup.counts(base, start, end, group, jail=jail, country=country,
-                             origin=origin, use_rollup=False)
+        windowed = events(window, jail=jail, country=country, origin=origin,
+                          ip_query=ip_query, now=at)
+        return rollup.counts(windowed, start, end, group, jail=jail, country=country,
+                             origin=origin, use_rollup=False, windowed=True)
     return rollup.counts(base, start, end, group, jail=jail, country=country, origin=origin,
                          cache_days=now is None if cache_days is None else cache_days)
 

@@ -273,21 +273,23 @@ def _whole_days(kind: str, first: date, last: date, jail: str | None, country: s
 def counts(filtered: QuerySet, start: datetime, end: datetime, group: str | None, *,
            jail: str | None = None, country: str | None = None,
            origin: str | None = None, use_rollup: bool = True,
-           cache_days: bool = False) -> dict:
+           cache_days: bool = False, windowed: bool = False) -> dict:
     """Bans with ``start <= banned_at <= end`` among ``filtered`` (BanEvent
     rows already filtered by the same jail / country / origin given here,
     but not by time), keyed by ``group``: ``"day"`` (a ``date``),
     ``"jail"``, ``"country_code"`` (None: not resolved), or one total under
     the key None. ``country`` is the dashboard's filter value: an ISO code
     or ``"unknown"``. ``use_rollup=False`` counts the archive only (for
-    filters the rollup does not know, such as an IP search).
+    filters the rollup does not know, such as an IP search); with
+    ``windowed`` too, ``filtered`` is already limited to the window.
     ``cache_days``: take the whole days' part from the last
     ``DAYS_CACHE_SECONDS`` (see there); the edge days are always read."""
     kind = _kind_for(group, jail, country) if use_rollup else None
     days = full_days(start, end) if kind else None
     out: dict = {}
     if days is None:
-        edges = filtered.filter(banned_at__gte=start, banned_at__lte=end)
+        edges = filtered if windowed and not use_rollup else filtered.filter(
+            banned_at__gte=start, banned_at__lte=end)
     else:
         first, last = days
         after = _midnight(last + timedelta(days=1))
