@@ -21,9 +21,15 @@ def test_the_process_cache_answers_out_of_the_box():
     assert get_cache().lookup_cached_only(["8.8.8.8"])["8.8.8.8"].country_code == "US"
 
 
-def test_the_worker_hook_allows_remote_lookups_only_when_configured(settings):
+def test_the_worker_hook_allows_remote_lookups_only_when_configured(settings, monkeypatch):
     from django_q.signals import post_spawn
 
+    registered = []
+    # Not in the pytest process itself: at its exit the test database is gone
+    # and the flush would only print a "Logging error".
+    monkeypatch.setattr("geo.apps.atexit.register", lambda *a: registered.append(a))
+    monkeypatch.setattr("geo.apps.multiprocessing.util.Finalize",
+                        lambda *a, **k: registered.append(a))
     cache = get_cache()
     try:
         settings.GEO_HTTP_FALLBACK = False
@@ -32,6 +38,7 @@ def test_the_worker_hook_allows_remote_lookups_only_when_configured(settings):
         settings.GEO_HTTP_FALLBACK = True
         post_spawn.send(sender="django_q", proc_name="Process-1")
         assert cache.allow_remote is True
+        assert len(registered) == 4  # a flush at exit, both ways, per spawn
     finally:
         cache.allow_remote = False
 
