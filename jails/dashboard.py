@@ -42,9 +42,11 @@ FUTURE_SLACK = timedelta(seconds=2)
 # one jail, jails of one country): those read every matching row of the
 # window (hundreds of ms at a million bans). DESIGN.md principle 3:
 # process-local memory is only a read-through cache of the database. What
-# the rollup answers (every unfiltered chart, the map) is never cached: it
-# costs milliseconds and is exact at once. Only calls without an explicit
-# ``now`` (the views') are cached; the ban table never is.
+# the rollup answers (every unfiltered chart, the map) is not cached here:
+# it costs milliseconds; only its past whole days' sums are kept a minute
+# (``rollup.DAYS_CACHE_SECONDS``) and today is always read. Only calls
+# without an explicit ``now`` (the views') are cached; the ban table's
+# rows never are.
 AGGREGATE_CACHE_SECONDS = 60
 AGGREGATE_CACHE_MIN_SPAN = timedelta(days=7)
 _CACHE_PREFIX = "bangui:archive-aggregate:"
