@@ -1,15 +1,19 @@
 """Ban and unban as BanGUI does them, whoever asks (dashboard, IP page,
 jail page, ``manage.py f2b``): tell fail2ban, drop the cached banned list,
 and archive the change at once (origin "manual", with the actor) instead of
-waiting for the next sync. Auditing stays with the caller, which knows the
-request. Input is validated before anything is sent."""
+waiting for the next sync. Bulk actions (unban all, stopping a jail) go the
+same way, so the archive never says "expired" for a ban somebody lifted.
+Auditing stays with the caller, which knows the request. Input is validated
+before anything is sent."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from jails import archive, banned, link
+from jails import archive, banned, link, live
 from jails.fail2ban import Fail2banClient, validation
+
+UNBAN_BATCH = 5000  # IPs per unbanip command: bounded commands for huge jails
 
 
 def ban(jail: str, ips: Iterable[str], actor: str, *,
@@ -19,8 +23,10 @@ def ban(jail: str, ips: Iterable[str], actor: str, *,
     client = client or link.client()
     newly = client.ban(jail, ips)
     banned.forget_cached(jail)
+    # One read of the new bans' start times for all of them (jails.live).
+    entries = live.read(ips, jails=[jail], client=client).bans
     for ip in ips:
-        archive.record_manual(ip, jail, actor, client=client)
+        archive.record_manual(ip, jail, actor, client=client, entry=entries.get((jail, ip)))
     return newly
 
 
@@ -32,6 +38,31 @@ def unban(ips: Iterable[str], actor: str, jail: str | None = None, *,
     count = client.unban(jail, ips) if jail else client.unban_everywhere(ips)
     if jail:
         banned.forget_cached(jail)
-    for ip in ips:
-        archive.record_unban(ip, actor, jail)
+    archive.record_unbans(ips, actor, jail)
     return count
+
+
+def unban_all(jail: str, actor: str, *, client: Fail2banClient | None = None) -> int:
+    """Unban every IP of ``jail``; the archive notes each unban with ``actor``."""
+    jail = validation.jail_name(jail)
+    client = client or link.client()
+    ips = client.jail_status(jail).banned_ips
+    count = 0
+    for start in range(0, len(ips), UNBAN_BATCH):
+        count += client.unban(jail, ips[start:start + UNBAN_BATCH])
+    banned.forget_cached(jail)
+    archive.record_unbans(ips, actor, jail)
+    return count
+
+
+def stop_jail(jail: str, actor: str, *, client: Fail2banClient | None = None) -> int:
+    """Stop ``jail``: fail2ban lifts its bans (and restores them if the jail
+    starts again, which the live columns then show). The archive notes the
+    lifted bans as unbanned by ``actor``. Returns how many were lifted."""
+    jail = validation.jail_name(jail)
+    client = client or link.client()
+    ips = client.jail_status(jail).banned_ips
+    client.stop_jail(jail)
+    banned.forget_cached(jail)
+    archive.record_unbans(ips, actor, jail)
+    return len(ips)

@@ -40,7 +40,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from jails import link, rollup
+from jails import link, live, rollup
 from jails.constants import (
     BLOCKLIST_JAIL,
     MANUAL_MATCH_SLACK,
@@ -63,6 +63,7 @@ DEFER_INDEXES_MIN_ROWS = 50_000
 BACKFILL_WRITE_ROWS = 50_000
 DEFER_INDEXES = True
 _ROWS_PER_STATEMENT = 500
+UNBAN_CHUNK = 500  # IPs per archive query when noting unbans
 _BANS_COLUMNS = "rowid, jail, ip, timeofban, bantime, bancount, data"
 # Column order of the raw INSERT; matches _event_values().
 _INSERT_COLUMNS = (
@@ -599,33 +600,28 @@ def purge(retention_days: int | None = None, *, chunk: int = 10_000) -> int:
 
 
 # --- bans made through BanGUI -------------------------------------------------------
-def _current_ban(client: Fail2banClient, jail: str, ip: str):
-    try:
-        for entry in client.banned_with_time(jail):
-            if entry.ip == ip:
-                return entry
-    except Fail2banError:
-        log.warning("could not read %s's bans to time the manual ban of %s", jail, ip)
-    return None
+_READ = object()  # record_manual's "read the live ban yourself"
 
 
 def record_manual(ip: str, jail: str, user: str | None, bantime: int | None = None,
                   origin: str = Origin.MANUAL, *,
-                  client: Fail2banClient | None = None) -> BanEvent:
+                  client: Fail2banClient | None = None, entry=_READ) -> BanEvent:
     """Archive a ban made through BanGUI right away, with who made it.
 
-    The ban's start is read back from fail2ban (``banip --with-time``) so it
-    matches the row the next sync reads; that row may still differ by a
-    second (fail2ban prints truncated, stores rounded times), which the sync
-    reconciles (:func:`_adopt_manual`). If the sync got there first, this
-    marks its row instead of adding one.
+    The ban's start is read back from fail2ban's live bans (``bips``, one
+    indexed lookup: :mod:`jails.live`; ``entry`` when the caller read it
+    already, None for "not found") so it matches the row the next sync
+    reads; that row may still differ by a second, which the sync reconciles
+    (:func:`_adopt_manual`). If the sync got there first, this marks its
+    row instead of adding one.
     """
     ip = validation.ip_address(ip)
     jail = validation.jail_name(jail)
     if origin not in Origin.values:
         raise ValueError(f"unknown origin {origin!r}")
     client = client or link.client()
-    entry = _current_ban(client, jail, ip)
+    if entry is _READ:
+        entry = live.entry(jail, ip, client=client)
     banned_at = (entry.banned_at.astimezone(UTC) if entry and entry.banned_at
                  else timezone.now().replace(microsecond=0))
     if entry and entry.bantime is not None:
@@ -649,21 +645,42 @@ def record_manual(ip: str, jail: str, user: str | None, bantime: int | None = No
         )
 
 
+def _canonical_or_none(ip: str) -> str | None:
+    try:
+        return validation.ip_address(ip)
+    except validation.InvalidInput:
+        return None
+
+
 def record_unban(ip: str, user: str | None, jail: str | None = None) -> int:
-    """Note an unban made through BanGUI on the IP's latest event per jail
-    (all jails when ``jail`` is None) that is still running by its bantime.
-    Returns how many events were marked. Expiry is not recorded: it follows
-    from ``banned_at + bantime``; live state comes from fail2ban."""
-    ip = validation.ip_address(ip)
+    """Note an unban made through BanGUI (see :func:`record_unbans`)."""
+    return record_unbans([validation.ip_address(ip)], user, jail)
+
+
+def record_unbans(ips: Iterable[str], user: str | None, jail: str | None = None) -> int:
+    """Note unbans made through BanGUI (one IP, "unban all" on a jail, a jail
+    stopped) on each IP's latest event per jail (all jails when ``jail`` is
+    None) that is still running by its bantime. Returns how many events
+    were marked. Expiry is not recorded: it follows from ``banned_at +
+    bantime``; live state comes from fail2ban."""
+    # What fail2ban listed may hold text it accepted as an "IP": skip it.
+    ips = sorted({ip for ip in map(_canonical_or_none, ips) if ip})
+    jail = validation.jail_name(jail) if jail is not None else None
     now = timezone.now()
-    events = BanEvent.objects.filter(ip=ip, unbanned_at__isnull=True)
-    if jail is not None:
-        events = events.filter(jail=validation.jail_name(jail))
-    latest: dict[str, BanEvent] = {}
-    for event in events.order_by("jail", "-banned_at"):
-        latest.setdefault(event.jail, event)
-    ids = [e.pk for e in latest.values() if e.ends_at is None or e.ends_at > now]
-    return BanEvent.objects.filter(pk__in=ids).update(unbanned_at=now, unbanned_by=user or None)
+    marked = 0
+    for start in range(0, len(ips), UNBAN_CHUNK):
+        events = BanEvent.objects.filter(ip__in=ips[start:start + UNBAN_CHUNK],
+                                         unbanned_at__isnull=True)
+        if jail is not None:
+            events = events.filter(jail=jail)
+        latest: dict[tuple[str, str], BanEvent] = {}
+        for event in (events.order_by("jail", "ip", "-banned_at")
+                      .only("id", "jail", "ip", "banned_at", "bantime")):
+            latest.setdefault((event.jail, event.ip), event)
+        ids = [e.pk for e in latest.values() if e.ends_at is None or e.ends_at > now]
+        marked += BanEvent.objects.filter(pk__in=ids).update(unbanned_at=now,
+                                                               unbanned_by=user or None)
+    return marked
 
 
 # --- health -----------------------------------------------------------------------------

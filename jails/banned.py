@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import math
 import sqlite3
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
 
 from django.core.cache import cache
 
 from jails import link
-from jails.fail2ban import Fail2banError, validation
+from jails.fail2ban import Fail2banError, database, validation
 
 PER_PAGE = 50
 SOCKET_CACHE_SECONDS = 5
@@ -80,38 +78,20 @@ class BanPage:
 
 def _dbfile() -> str | None:
     try:
-        path = link.client(connect_retries=0).call("get", "dbfile")
+        return link.client(connect_retries=0).dbfile()
     except Fail2banError:
         return None
-    if not path or str(path) == ":memory:":
-        return None
-    return str(path)
 
 
 def _from_db(dbfile: str, jail: str, query: str, page: int, per_page: int) -> BanPage:
-    uri = f"file:{quote(dbfile)}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, timeout=2)
+    con = database.connect(dbfile)
     try:
-        now = int(time.time())
-        where = "jail = ? AND (bantime < 0 OR timeofban + bantime > ?)"
-        args: list = [jail, now]
-        if query:
-            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            where += " AND ip LIKE ? ESCAPE '\\'"
-            args.append(f"%{escaped}%")
-        total = conn.execute(f"SELECT COUNT(*) FROM bips WHERE {where}", args).fetchone()[0]  # noqa: S608 - fixed clauses, values bound
-        pages = max(1, math.ceil(total / per_page))
-        page = min(max(1, page), pages)
-        rows = conn.execute(
-            f"SELECT ip, timeofban, bantime, bancount FROM bips WHERE {where} "  # noqa: S608
-            "ORDER BY timeofban DESC, ip LIMIT ? OFFSET ?",
-            [*args, per_page, (page - 1) * per_page],
-        ).fetchall()
+        found = database.banned_page(con, jail, query, page, per_page)
     finally:
-        conn.close()
-    bans = [Ban(ip, datetime.fromtimestamp(tob, UTC), int(bt), int(bc))
-            for ip, tob, bt, bc in rows]
-    return BanPage(bans, total, page, pages, query, "db")
+        con.close()
+    bans = [Ban(e.ip, e.banned_at, e.bantime, count)
+            for e, count in zip(found.entries, found.bancounts, strict=True)]
+    return BanPage(bans, found.total, found.page, found.pages, query, "db")
 
 
 def _from_socket(jail: str, query: str, page: int, per_page: int) -> BanPage:
@@ -141,7 +121,7 @@ def banned_page(jail: str, query: str = "", page: int = 1, per_page: int = PER_P
     if dbfile:
         try:
             return _from_db(dbfile, jail, query, page, per_page)
-        except sqlite3.Error:
+        except (database.Unreadable, sqlite3.Error):
             pass  # unreadable (permissions, locked, old schema): use the socket
     return _from_socket(jail, query, page, per_page)
 

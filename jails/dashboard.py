@@ -3,7 +3,7 @@
 No views here: the dashboard views parse their input with forms and call
 these. Each function costs a small, fixed number of SQL queries (the ban
 table: one count, one page) whatever the window or page. Times are UTC.
-Live state (still banned, time left) is fail2ban's: :func:`current_bans`.
+Live state (still banned, time left) is fail2ban's: :mod:`jails.live`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +20,7 @@ from django.db.models import CharField, Count, F, Func, QuerySet, Value
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
-from jails import link, rollup
+from jails import rollup
 from jails.constants import (
     BAN_TABLE_MAX_PER_PAGE,
     BAN_TABLE_SORTS,
@@ -30,8 +29,6 @@ from jails.constants import (
     Origin,
     Window,
 )
-from jails.fail2ban import Fail2banClient, Fail2banError
-from jails.fail2ban.results import BanEntry
 from jails.models import BanEvent
 
 UNKNOWN_COUNTRY = "unknown"  # country filter value for "not resolved"
@@ -330,25 +327,3 @@ def bans_by_jail(window: str, country: str | None = None, origin: str | None = N
 
     return cached_aggregate("bans_by_jail", window, now, (country, origin), compute,
                             group="jail", country=country)
-
-
-def current_bans(jails: Iterable[str] | None = None,
-                 client: Fail2banClient | None = None) -> dict[tuple[str, str], BanEntry]:
-    """fail2ban's live bans keyed by (jail, ip), for "still banned / time
-    left" columns. One socket call per jail; {} when fail2ban is down."""
-    client = client or link.client()
-    found: dict[tuple[str, str], BanEntry] = {}
-    try:
-        for jail in (list(jails) if jails is not None else client.jail_names()):
-            for entry in client.banned_with_time(jail):
-                found[(jail, entry.ip)] = entry
-    except Fail2banError:
-        return {}
-    return found
-
-
-def time_left(entry: BanEntry | None, now: datetime | None = None) -> timedelta | None:
-    """Remaining ban time of a live ban; None when not banned or permanent."""
-    if entry is None or entry.ends_at is None:
-        return None
-    return max(entry.ends_at - (now or timezone.now()), timedelta(0))

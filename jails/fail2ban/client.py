@@ -192,6 +192,14 @@ class Fail2banClient:
             ]
         return Overview(version=version, jails=jails)
 
+    def dbfile(self) -> str | None:
+        """fail2ban's sqlite file, or None when it keeps no database
+        (``dbfile = None`` / ``:memory:``)."""
+        path = self.call("get", "dbfile")
+        if not path or str(path) in (":memory:", "None"):
+            return None
+        return str(path)
+
     def server_settings(self) -> ServerSettings:
         with self.session() as conn:
             return ServerSettings(

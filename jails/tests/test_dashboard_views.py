@@ -153,13 +153,13 @@ def test_it_shows_unknown_live_state_when_fail2ban_is_down(admin_client, dead_f2
 
 def test_it_shows_time_left_from_one_read_of_fail2ban(admin_client, f2b_client, bans,
                                                       monkeypatch):
-    from jails import archive, dashboard
+    from jails import archive, live
 
     f2b_client.ban("sshd", ["192.0.2.50"])
     archive.record_manual("192.0.2.50", "sshd", "admin", client=f2b_client)
     calls = []
-    real = dashboard.current_bans
-    monkeypatch.setattr(dashboard, "current_bans",
+    real = live.read
+    monkeypatch.setattr(live, "read",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
     body = admin_client.get("/?per_page=100", **HX).content.decode()
     assert len(calls) == 1

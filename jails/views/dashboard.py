@@ -2,13 +2,13 @@
 
 One URL serves the page and its ``ban-table`` fragment; every filter lives in
 the query string (shareable, back button). A page render asks fail2ban for
-its jails and live bans once (not per row); a dead fail2ban makes the live
-columns say "unknown" instead of failing the page.
+its running jails and the live bans of the IPs on the page, once
+(:mod:`jails.live`); a dead fail2ban makes the live columns say "unknown"
+instead of failing the page.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -24,14 +24,13 @@ from accounts import audit
 from bangui.htmx import render_page, wants_fragment
 from jails import actions, archive, charts, link
 from jails import dashboard as queries
+from jails import live as live_bans
 from jails.constants import (
-    MANUAL_MATCH_SLACK,
     WINDOW_BUCKET,
     Origin,
     Window,
 )
 from jails.fail2ban import Fail2banClient, Fail2banError
-from jails.fail2ban.results import BanEntry
 from jails.forms import (
     PER_PAGE_CHOICES,
     BanTableFilterForm,
@@ -44,7 +43,7 @@ from jails.templatetags.bans import country_name, flag
 
 operate = permission_required("accounts.operate", raise_exception=True)
 
-MANUAL_JAIL = "manual"  # BanGUI's own jail (jails.jail_config.BANGUI_JAILS)
+MANUAL_JAIL = live_bans.MANUAL_JAIL
 # Ban-table columns: (header, sort field or None, numeric).
 COLUMNS = (
     ("Time", "banned_at", False), ("IP", "ip", False), ("Jail", "jail", False),
@@ -57,45 +56,10 @@ BUCKET_FORMAT = {Window.DAY: "%H:%M", Window.WEEK: "%a %H:%M", Window.MONTH: "%b
 
 
 # --- fail2ban's live state ----------------------------------------------------------------
-@dataclass
-class Live:
-    """What fail2ban says now; ``reachable`` False means "unknown"."""
-
-    reachable: bool
-    jails: list[str]
-    bans: dict[tuple[str, str], BanEntry]
-    error: str = ""
-
-    def default_jail(self) -> str:
-        if MANUAL_JAIL in self.jails:
-            return MANUAL_JAIL
-        return self.jails[0] if self.jails else ""
-
-
-def read_live(client: Fail2banClient | None = None) -> Live:
-    """The running jails and every live ban, once per render."""
-    client = client or link.client(connect_retries=0)
-    try:
-        jails = client.jail_names()
-    except Fail2banError as exc:
-        return Live(False, [], {}, str(exc))
-    bans = queries.current_bans(jails, client=client)
-    return Live(True, jails, bans)
-
-
-def live_state(row: BanEvent, live: Live, now: datetime) -> dict:
+def live_state(row: BanEvent, live: live_bans.LiveState, now: datetime) -> dict:
     """The "Now" cell of one archive row."""
-    if not live.reachable:
-        return {"state": "unknown"}
-    entry = live.bans.get((row.jail, row.ip))
-    if entry is not None and (entry.banned_at is None
-                              or abs(entry.banned_at - row.banned_at) <= MANUAL_MATCH_SLACK):
-        if entry.permanent:
-            return {"state": "banned", "permanent": True}
-        return {"state": "banned", "left": queries.time_left(entry, now)}
-    if row.unbanned_at is not None:
-        return {"state": "unbanned", "by": row.unbanned_by}
-    return {"state": "expired"}
+    return live.row_state(row.jail, row.ip, row.banned_at, row.bantime, row.unbanned_at,
+                          row.unbanned_by, now)
 
 
 # --- the page --------------------------------------------------------------------------
@@ -155,7 +119,9 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
         f["window"], jail=f["jail"] or None, country=f["country"] or None,
         origin=f["origin"] or None, ip_query=f["ip"] or None, sort=f["sort"],
         page=f["page"], per_page=f["per_page"])
-    live = read_live(client)
+    # Live state of just the IPs on this page: its cost does not grow with
+    # the bans fail2ban holds (jails.live).
+    live = live_bans.read([row.ip for row in table.rows], client=client)
     now = timezone.now()
     rows = [(row, live_state(row, live, now)) for row in table.rows]
     filtered = any(f[k] for k in ("jail", "country", "origin", "ip"))

@@ -214,13 +214,7 @@ def unban(request: HttpRequest, name: str) -> HttpResponse:
 @operate
 def unban_all(request: HttpRequest, name: str) -> HttpResponse:
     def act():
-        client = link.client()
-        ips = client.jail_status(name).banned_ips
-        n = 0
-        for start in range(0, len(ips), 5000):  # bounded commands for huge jails
-            n += client.unban(name, ips[start:start + 5000])
-        banned.forget_cached(name)
-        return n
+        return actions.unban_all(name, request.user.get_username())
 
     return _run(request, name, "jail.unban_all", name, act,
                 "Unbanned all {detail} IPs from " + name + ".")
@@ -236,8 +230,11 @@ def start(request: HttpRequest, name: str) -> HttpResponse:
 @require_POST
 @operate
 def stop(request: HttpRequest, name: str) -> HttpResponse:
-    return _run(request, name, "jail.stop", name, lambda: link.client().stop_jail(name),
-                f"Stopped {name}; its bans were lifted. Start it again from its config.")
+    def act():
+        return actions.stop_jail(name, request.user.get_username())
+
+    return _run(request, name, "jail.stop", name, act,
+                f"Stopped {name}; its {{detail}} bans were lifted. Start it again from its config.")
 
 
 @require_POST

@@ -92,9 +92,9 @@ class Command(BaseCommand):
         link.cli().start_jail(jail)
         self.stdout.write(f"started {jail}")
 
-    def _stop(self, jail: str, **_) -> None:
-        link.client().stop_jail(jail)
-        self.stdout.write(f"stopped {jail}")
+    def _stop(self, jail: str, actor: str, **_) -> None:
+        lifted = actions.stop_jail(jail, actor)
+        self.stdout.write(f"stopped {jail}; {lifted} bans lifted")
 
     def _reload(self, jail: str | None = None, **_) -> None:
         link.cli().reload(jail)

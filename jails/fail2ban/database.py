@@ -1,0 +1,112 @@
+"""fail2ban's own sqlite file, read-only: the live bans (``bips``) by IP or
+by page.
+
+fail2ban writes a ban into ``bips`` when it makes it (``banip``, a filter's
+ban, a restore after a restart) and deletes the row when it unbans (one IP,
+``unban --all``); an expired ban keeps its row until fail2ban purges it, so
+readers filter by ``timeofban + bantime``. A stopped jail keeps its rows too
+(fail2ban restores them when the jail starts again), so readers pass the
+running jails. ``bips`` is indexed by ``ip`` and by ``timeofban``: a lookup
+of the IPs on a page costs those IPs, not the 50,000 others.
+
+BanGUI never writes here: every connection is ``mode=ro``. Django-free, like
+the rest of this package.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+from .results import BanEntry
+
+# SQLite's default limit of bound variables is 999 on old builds: stay below.
+_CHUNK = 500
+BUSY_TIMEOUT = 2.0  # s: fail2ban holds its write lock for milliseconds
+
+
+class Unreadable(Exception):
+    """The file is missing, not a database, or BanGUI may not read it."""
+
+
+def connect(path: str | Path, timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
+    """Open fail2ban's sqlite file read-only (no write ever reaches it)."""
+    resolved = Path(path).resolve()
+    if not resolved.is_file():
+        raise Unreadable(f"fail2ban's database {path} does not exist (or is not a file)")
+    try:
+        con = sqlite3.connect(f"file:{quote(str(resolved))}?mode=ro", uri=True, timeout=timeout)
+        con.execute("SELECT 1 FROM bips LIMIT 1").fetchall()
+    except sqlite3.Error as exc:
+        raise Unreadable(f"cannot read fail2ban's database {path}: {exc}") from None
+    return con
+
+
+def _entry(ip: str, timeofban: float, bantime: int) -> BanEntry:
+    start = datetime.fromtimestamp(int(timeofban), UTC)
+    bantime = int(bantime)
+    return BanEntry(ip=ip, banned_at=start, bantime=bantime,
+                    ends_at=None if bantime < 0 else start + timedelta(seconds=bantime))
+
+
+def _placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def live_bans(con: sqlite3.Connection, ips: Iterable[str], jails: Iterable[str],
+              now: float | None = None) -> dict[tuple[str, str], BanEntry]:
+    """The live bans of ``ips`` in the running ``jails``, keyed by (jail, ip).
+    One indexed query per 500 IPs."""
+    ips, jails = sorted(set(ips)), sorted(set(jails))
+    if not ips or not jails:
+        return {}
+    now = time.time() if now is None else now
+    found: dict[tuple[str, str], BanEntry] = {}
+    for start in range(0, len(ips), _CHUNK):
+        chunk = ips[start:start + _CHUNK]
+        rows = con.execute(
+            f"SELECT jail, ip, timeofban, bantime FROM bips "  # noqa: S608 - placeholders only
+            f"WHERE ip IN ({_placeholders(len(chunk))}) AND jail IN ({_placeholders(len(jails))}) "
+            "AND (bantime < 0 OR timeofban + bantime > ?)",
+            [*chunk, *jails, now]).fetchall()
+        for jail, ip, timeofban, bantime in rows:
+            found[(jail, ip)] = _entry(ip, timeofban, bantime)
+    return found
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[BanEntry]
+    bancounts: list[int]
+    total: int
+    page: int
+    pages: int
+
+
+def banned_page(con: sqlite3.Connection, jail: str, query: str, page: int, per_page: int,
+                now: float | None = None) -> Page:
+    """One page of a jail's live bans, newest first; ``query`` a substring of
+    the IP. A count and a page, both over the one jail's rows."""
+    now = time.time() if now is None else now
+    where = "jail = ? AND (bantime < 0 OR timeofban + bantime > ?)"
+    args: list = [jail, now]
+    if query:
+        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where += " AND ip LIKE ? ESCAPE '\\'"
+        args.append(f"%{escaped}%")
+    total = con.execute(f"SELECT COUNT(*) FROM bips WHERE {where}", args).fetchone()[0]  # noqa: S608 - fixed clauses, values bound
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(1, page), pages)
+    rows = con.execute(
+        f"SELECT ip, timeofban, bantime, bancount FROM bips WHERE {where} "  # noqa: S608
+        "ORDER BY timeofban DESC, ip LIMIT ? OFFSET ?",
+        [*args, per_page, (page - 1) * per_page],
+    ).fetchall()
+    return Page([_entry(ip, tob, bt) for ip, tob, bt, _ in rows],
+                [int(bc) for *_, bc in rows], total, page, pages)
