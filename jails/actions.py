@@ -23,8 +23,9 @@ def ban(jail: str, ips: Iterable[str], actor: str, *,
     client = client or link.client()
     newly = client.ban(jail, ips)
     banned.forget_cached(jail)
-    # One read of the new bans' start times for all of them (jails.live).
-    entries = live.read(ips, jails=[jail], client=client).bans
+    # One read of the new bans' start times for all of them (jails.live),
+    # once fail2ban has written them (a bounded wait).
+    entries = live.settle(jail, ips, client=client)
     for ip in ips:
         archive.record_manual(ip, jail, actor, client=client, entry=entries.get((jail, ip)))
     return newly

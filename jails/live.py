@@ -22,6 +22,7 @@ docs/archive.md, "Live state".
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,8 @@ from jails.fail2ban import Fail2banClient, Fail2banError, database
 from jails.fail2ban.results import BanEntry
 
 MANUAL_JAIL = "manual"  # BanGUI's own jail (jails.jail_config.BANGUI_JAILS)
+SETTLE_SECONDS = 2.0
+SETTLE_INTERVAL = 0.05
 
 
 @dataclass
@@ -113,6 +116,22 @@ def read(ips: Iterable[str], *, jails: Iterable[str] | None = None,
     finally:
         con.close()
     return LiveState(True, running, bans, known=True)
+
+
+def settle(jail: str, ips: Iterable[str], client: Fail2banClient | None = None,
+           timeout: float = SETTLE_SECONDS) -> dict[tuple[str, str], BanEntry]:
+    """The live bans of ``ips`` in ``jail`` once fail2ban has written them
+    all to ``bips``, or what is there after ``timeout``. fail2ban writes a
+    new ban to its database from its observer thread, a moment after
+    ``banip`` answered: without this wait a page rendered right after a ban
+    would not find it yet."""
+    ips = list(ips)
+    deadline = time.monotonic() + timeout
+    while True:
+        state = read(ips, jails=[jail], client=client)
+        if not state.known or len(state.bans) >= len(set(ips)) or time.monotonic() >= deadline:
+            return state.bans
+        time.sleep(SETTLE_INTERVAL)
 
 
 def entry(jail: str, ip: str, client: Fail2banClient | None = None) -> BanEntry | None:

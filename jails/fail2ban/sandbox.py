@@ -152,6 +152,15 @@ class Sandbox:
             capture_output=True, text=True, timeout=timeout, check=False,
         )
 
+    def fail2ban_client(self, *args: str) -> str:
+        """Run ``fail2ban-client`` against this server, as an admin would by
+        hand (a ban or an unban BanGUI did not make); its output."""
+        result = self._client(*args)
+        if result.returncode != 0:
+            raise RuntimeError(f"fail2ban-client {' '.join(args)} failed: "
+                               f"{result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout
+
     def start(self, timeout: float = 30) -> None:
         if not self.confdir.exists():
             self.write_config()
