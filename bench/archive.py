@@ -14,8 +14,10 @@ on 127.0.0.1:5432 that is dropped afterwards):
   chart functions for 365d (median of 5 runs), and SQL queries per call,
   all cold (the aggregate cache cleared before every run; only what the
   daily rollup cannot answer is cached at all);
-- whole requests through Django's test client (logged in; fail2ban not
-  running, so the live columns answer "unreachable"): the dashboard page
+- whole requests through Django's test client (logged in) while a sandboxed
+  fail2ban holds --live-bans live bans over five jails (bench/crowd.py;
+  the archive's newest IPs among them, so the "Now" column finds its
+  live bans; a page timed with fail2ban down is not timed): the dashboard page
   and its HTMX table fragment per window, cold (caches cleared before each
   request) and the page warm (the rollup's whole-day sums from the
   one-minute cache, as most requests find them), and the SQL queries per
@@ -219,9 +221,10 @@ def _pages(timed) -> dict:
     return out
 
 
-def run_backend(backend: str, source: Path) -> dict:
+def run_backend(backend: str, source: Path, box) -> dict:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="bangui.settings",
-               PYTHONPATH=str(ROOT))
+               PYTHONPATH=str(ROOT), BANGUI_FAIL2BAN_SOCKET=str(box.socket),
+               BANGUI_FAIL2BAN_CONFIG_DIR=str(box.confdir))
     env.pop("DATABASE_URL", None)
     tmp = Path(tempfile.mkdtemp(prefix=f"bangui-bench-{backend}-"))
     env["BANGUI_DATA_DIR"] = str(tmp)
@@ -303,6 +306,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--live-bans", type=int, default=50_000)
     parser.add_argument("--child")
     parser.add_argument("--source")
     args = parser.parse_args()
@@ -317,11 +321,38 @@ def main() -> None:
         build_db(source, args.rows)
         print(f"built {source} in {time.perf_counter() - t:.1f} s "
               f"({source.stat().st_size / 1e6:.0f} MB)", flush=True)
-    results = []
-    for backend in args.backends.split(","):
-        print(f"running {backend} ...", flush=True)
-        results.append(run_backend(backend, source))
+    sys.path.insert(0, str(ROOT))
+    from bench import crowd
+
+    tmp = Path(tempfile.mkdtemp(prefix="bangui-bench-archive-f2b-"))
+    box = crowd.sandbox(tmp)
+    box.start()
+    try:
+        held = crowd.fill(box, args.live_bans, first=_newest(source))
+        print(f"fail2ban holds {held:,} live bans over {len(crowd.CROWD_JAILS)} jails",
+              flush=True)
+        results = []
+        for backend in args.backends.split(","):
+            print(f"running {backend} ...", flush=True)
+            results.append(run_backend(backend, source, box))
+    finally:
+        box.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     report(results, args.rows)
+
+
+def _newest(source: Path) -> dict[str, list[str]]:
+    """The newest IPs of each crowd jail in the fail2ban database the
+    archive is synced from: the dashboard's first page finds them live."""
+    from bench import crowd
+
+    con = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        return {jail: [ip for (ip,) in con.execute(
+            "SELECT ip FROM bans WHERE jail = ? ORDER BY timeofban DESC LIMIT 500", [jail])]
+            for jail in crowd.CROWD_JAILS}
+    finally:
+        con.close()
 
 
 if __name__ == "__main__":

@@ -1,25 +1,32 @@
-"""Load on real gunicorn over a million archived bans, 1, 2 and 4 workers.
+"""Load on real gunicorn over a million archived bans and a live fail2ban
+holding 50,000 bans over 5 jails.
 
-    .venv/bin/python bench/load.py [--rows 1000000] [--backends sqlite,postgres]
-                                   [--workers 1,2,4] [--requests 300] [--threads 8]
-                                   [--seconds 30]
+    .venv/bin/python bench/load.py [--rows 1000000] [--live-bans 50000]
+                                   [--backends sqlite,postgres] [--workers 2,4]
+                                   [--sequential 15] [--requests 300] [--threads 8]
+                                   [--seconds 30] [--old-way-rows 1000000]
 
 For each backend, a throwaway BanGUI: its own data dir (temp), its own
 database (a SQLite file there, or a temp PostgreSQL database on the server of
 --postgres-url, dropped afterwards), ``manage.py setup`` against a sandboxed
-fail2ban-server (jails sshd and nginx-http-auth, dummy actions), and --rows
-BanEvent rows over 365 days (bench/map.py's ``fill``, which also counts the
-daily rollup; ANALYZE afterwards). Then, per worker count, gunicorn (sync
-workers) on a free 127.0.0.1 port, one login, and for each page --requests
-requests from --threads threads (a new connection each: gunicorn's sync
-workers close them anyway), stopping early after --seconds. Loopback only: the
-target is always 127.0.0.1. Prints requests/s and p50/p99 latency per page.
+fail2ban-server that stays up for the whole run (bench/crowd.py: sshd and
+nginx-http-auth with dummy actions, five action-less jails named like the
+archive's), and --rows BanEvent rows over 365 days (bench/map.py's
+``fill``, which also counts the daily rollup; ANALYZE afterwards).
 
-Pages: the dashboard (365d), the ban table fragment (the same URL with
-HX-Request, as the table's links ask for), the world map (365d) and a jail
-page. The charts and the map read the daily rollup on every request (only
-what it cannot answer is cached per process); the warm-up below asks each
-page 3 times per worker before measuring.
+Then, per worker count, gunicorn (sync workers) on a free 127.0.0.1 port,
+one login, and two phases in the same run: fail2ban holding **0** live bans,
+then **--live-bans** (the archive's newest IPs of each crowd jail among
+them, so the dashboard's rows find live bans). In each phase every page is
+asked --sequential times in a row by one client (p50: the ratio live / 0
+that the live-state target is about); in the live phase each page is also
+hammered with --requests requests from --threads threads (a new connection
+each: gunicorn's sync workers close them anyway), stopping early after
+--seconds: requests/s, p50 and p99. Loopback only: the target is always
+127.0.0.1. Also in the same run: ``fail2ban-client status <jail>`` for the
+jail page's jail, and "the old way" -- count, first page and group-by-IP
+over fail2ban's own ``bans`` table for 365 days with --old-way-rows rows
+(bench/archive.py's database) -- against the dashboard 365d.
 """
 
 from __future__ import annotations
@@ -27,10 +34,12 @@ from __future__ import annotations
 import argparse
 import http.client
 import importlib.util
+import json
 import os
 import re
 import secrets
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -41,15 +50,27 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import crowd  # noqa: E402 (needs the project root on the path)
+
 PY = sys.executable
 GUNICORN = str(Path(PY).with_name("gunicorn"))
 PASSWORD = "load bench password 42"  # noqa: S105 (a throwaway admin)
-PAGES = [
-    ("dashboard 365d", "/?window=365d", {}),
-    ("ban table fragment", "/?window=365d&page=2", {"HX-Request": "true"}),
-    ("world map 365d", "/map/?window=365d", {}),
-    ("jail page sshd", "/jails/sshd/", {}),
-]
+CROWD_JAIL = "postfix"  # the jail page timed: a fifth of the live bans
+
+
+def pages(ip: str) -> list[tuple[str, str, dict]]:
+    return [
+        ("dashboard 24h", "/", {}),
+        ("dashboard 365d", "/?window=365d", {}),
+        ("ban table fragment", "/?window=365d&page=2", {"HX-Request": "true"}),
+        ("IP page", f"/ip/{ip}/", {}),
+        ("world map 365d", "/map/?window=365d", {}),
+        (f"jail page {CROWD_JAIL}", f"/jails/{CROWD_JAIL}/", {}),
+        ("jails list", "/jails/", {}),
+        ("status bar", "/status/", {}),
+    ]
 
 
 # --- child: fill the database (runs with the server's environment) -------------------
@@ -70,6 +91,11 @@ def _fill_child(rows: int) -> None:
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
     print(f"    filled {rows:,} bans in {time.perf_counter() - start:.0f} s", flush=True)
+    from jails.models import BanEvent
+
+    newest = {jail: list(BanEvent.objects.filter(jail=jail).order_by("-banned_at")
+                         .values_list("ip", flat=True)[:500]) for jail in crowd.CROWD_JAILS}
+    print(json.dumps(newest), flush=True)
 
 
 # --- parent -----------------------------------------------------------------------------
@@ -192,7 +218,29 @@ def hammer(port: int, path: str, headers: dict, total: int, threads: int,
             "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000}
 
 
-def run_backend(backend: str, args, sandbox, tmp: Path) -> list[tuple]:
+def sequential(port: int, path: str, headers: dict, n: int) -> float:
+    """p50 of ``n`` requests in a row from one client, in ms."""
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        response = request(port, path, headers)
+        samples.append((time.perf_counter() - start) * 1000)
+        if response.status != 200:
+            sys.exit(f"{path}: HTTP {response.status}")
+    return statistics.median(samples)
+
+
+def cli_status_ms(sandbox, jail: str, runs: int = 5) -> float:
+    cli = [sandbox.client_binary, "-s", str(sandbox.socket), "status", jail]
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cli, capture_output=True, check=True)
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def run_backend(backend: str, args, sandbox, tmp: Path) -> dict:
     print(f"== {backend}: preparing {args.rows:,} bans", flush=True)
     data = tmp / backend
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp),
@@ -201,7 +249,7 @@ def run_backend(backend: str, args, sandbox, tmp: Path) -> list[tuple]:
            "BANGUI_FAIL2BAN_CONFIG_DIR": str(sandbox.confdir),
            "DJANGO_SETTINGS_MODULE": "bangui.settings", "PYTHONPATH": str(ROOT),
            "DATABASE_URL": ""}
-    rows = []
+    out = {"sequential": [], "load": [], "cli": None}
     with ExitStack() as stack:
         if backend == "postgres":
             env["DATABASE_URL"] = stack.enter_context(postgres_database(args.postgres_url))
@@ -210,34 +258,106 @@ def run_backend(backend: str, args, sandbox, tmp: Path) -> list[tuple]:
         manage(env, "setup", "--username", "admin", "--password-file", "-",
                "--socket", str(sandbox.socket), stdin=PASSWORD + "\n")
         done = subprocess.run([PY, __file__, "--fill-child", str(args.rows)], cwd=ROOT,
-                              env=env)
+                              env=env, capture_output=True, text=True)
         if done.returncode:
-            sys.exit("filling the database failed")
+            sys.exit(f"filling the database failed:\n{done.stderr[-3000:]}")
+        print(done.stdout.splitlines()[0], flush=True)
+        newest = json.loads(done.stdout.strip().splitlines()[-1])
+        ip = newest[CROWD_JAIL][0]
         for workers in args.workers:
             with gunicorn(env, workers, tmp) as port:
                 cookie = login(port)
-                for _label, path, headers in PAGES:
-                    for _ in range(3 * workers):
-                        request(port, path, {"Cookie": cookie, **headers})
-                for label, path, headers in PAGES:
-                    r = hammer(port, path, {"Cookie": cookie, **headers}, args.requests,
-                               args.threads, args.seconds)
-                    rows.append((backend, workers, label, r))
-                    print(f"   {backend:<8} {workers} workers  {label:<20} "
-                          f"{r['rps']:7.1f} req/s  p50 {r['p50']:7.1f} ms  "
-                          f"p99 {r['p99']:7.1f} ms  n={r['n']} errors={r['errors']}",
-                          flush=True)
-    return rows
+                for live in (0, args.live_bans):
+                    crowd.empty(sandbox)
+                    held = crowd.fill(sandbox, live, first=newest) if live else 0
+                    for label, path, headers in pages(ip):
+                        for _ in range(3 * workers):
+                            request(port, path, {"Cookie": cookie, **headers})
+                        ms = sequential(port, path, {"Cookie": cookie, **headers},
+                                        args.sequential)
+                        out["sequential"].append((workers, held, label, ms))
+                        print(f"   {backend:<8} {workers} workers  {held:>6,} live  "
+                              f"{label:<22} p50 {ms:7.1f} ms (in a row)", flush=True)
+                    if not live:
+                        continue
+                    if out["cli"] is None:
+                        out["cli"] = cli_status_ms(sandbox, CROWD_JAIL)
+                    for label, path, headers in pages(ip):
+                        r = hammer(port, path, {"Cookie": cookie, **headers}, args.requests,
+                                   args.threads, args.seconds)
+                        out["load"].append((workers, held, label, r))
+                        print(f"   {backend:<8} {workers} workers  {held:>6,} live  "
+                              f"{label:<22} {r['rps']:7.1f} req/s  p50 {r['p50']:7.1f} ms  "
+                              f"p99 {r['p99']:7.1f} ms  n={r['n']} errors={r['errors']}",
+                              flush=True)
+    return out
+
+
+def old_way_ms(rows: int, runs: int = 5) -> tuple[float, int]:
+    """The design BanGUI replaced: the 365d dashboard read straight from
+    fail2ban's ``bans`` table (count, first page, bans grouped by IP)."""
+    spec = importlib.util.spec_from_file_location("bench_archive", ROOT / "bench" / "archive.py")
+    bench_archive = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_archive)
+    path = bench_archive.DATA / f"fail2ban-{rows}.sqlite3"
+    if not path.exists() or time.time() - path.stat().st_mtime > 6 * 3600:  # windows move
+        print(f"   building a {rows:,}-row fail2ban database (once, cached in bench/data/)",
+              flush=True)
+        path.parent.mkdir(exist_ok=True)
+        bench_archive.build_db(path, rows)
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    since = int(time.time()) - 365 * 86400
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        total = con.execute("SELECT COUNT(*) FROM bans WHERE timeofban >= ?", [since]).fetchone()
+        con.execute("SELECT jail, ip, timeofban, bantime, bancount, data FROM bans "
+                    "WHERE timeofban >= ? ORDER BY timeofban DESC LIMIT 50", [since]).fetchall()
+        con.execute("SELECT ip, COUNT(*), MAX(timeofban) FROM bans WHERE timeofban >= ? "
+                    "GROUP BY ip ORDER BY 3 DESC LIMIT 50", [since]).fetchall()
+        samples.append((time.perf_counter() - start) * 1000)
+    con.close()
+    return statistics.median(samples), total[0]
+
+
+def report(backend: str, out: dict, args, old: tuple[float, int]) -> None:
+    print(f"\n### {backend}: {args.rows:,} archived bans, fail2ban up the whole time")
+    print("| workers | page | p50 ms, 0 live | p50 ms, live | live / 0 |")
+    print("|---:|---|---:|---:|---:|")
+    zero = {(w, label): ms for w, held, label, ms in out["sequential"] if held == 0}
+    held_n = 0
+    for workers, held, label, ms in out["sequential"]:
+        if held:
+            held_n = held
+            base = zero[(workers, label)]
+            print(f"| {workers} | {label} | {base:.1f} | {ms:.1f} | {ms / base:.2f}x |")
+    print(f"(live = {held_n:,} bans over {len(crowd.CROWD_JAILS)} jails; "
+          f"{args.sequential} requests in a row per page, one client)")
+    if out["cli"] is not None:
+        print(f"fail2ban-client status {CROWD_JAIL}: {out['cli']:.0f} ms")
+    dash = [ms for w, held, label, ms in out["sequential"] if held and label == "dashboard 365d"]
+    if dash:
+        print(f"old way (count + first page + group by IP over fail2ban's bans, 365 d, "
+              f"{old[1]:,} rows): {old[0]:.0f} ms; dashboard 365d is {old[0] / min(dash):.0f}x "
+              "faster")
+    print(f"\n| workers | page ({held_n:,} live) | req/s | p50 ms | p99 ms | n | errors |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for workers, _held, label, r in out["load"]:
+        print(f"| {workers} | {label} | {r['rps']:.1f} | {r['p50']:.0f} | {r['p99']:.0f} | "
+              f"{r['n']} | {r['errors']} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--live-bans", type=int, default=50_000)
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--workers", default="2,4")
+    parser.add_argument("--sequential", type=int, default=15, help="requests in a row per page")
     parser.add_argument("--requests", type=int, default=300, help="per page and worker count")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30, help="cap per page and count")
+    parser.add_argument("--old-way-rows", type=int, default=1_000_000)
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--fill-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -247,29 +367,26 @@ def main() -> None:
     args.workers = [int(w) for w in args.workers.split(",")]
     if args.requests < 1 or args.requests > 100_000 or args.seconds > 600:
         sys.exit("--requests must be 1..100000 and --seconds at most 600")
-
-    sys.path.insert(0, str(ROOT))
-    from jails.fail2ban.sandbox import Sandbox
+    if args.live_bans < len(crowd.CROWD_JAILS):
+        sys.exit(f"--live-bans must be at least {len(crowd.CROWD_JAILS)}")
 
     tmp = Path(tempfile.mkdtemp(prefix="bangui-bench-load-"))
-    sandbox = Sandbox(tmp / "f2b")
+    sandbox = crowd.sandbox(tmp / "f2b")
     sandbox.start()
-    results = []
+    results = {}
     try:
+        old = old_way_ms(args.old_way_rows)
         for backend in args.backends.split(","):
-            results += run_backend(backend, args, sandbox, tmp)
+            results[backend] = run_backend(backend, args, sandbox, tmp)
     finally:
         sandbox.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print(f"\n{args.rows:,} archived bans; {args.threads} client threads, new connection "
-          f"per request, up to {args.requests} requests or {args.seconds:.0f} s per row; "
+    print(f"\n{args.threads} client threads for the load rows, new connection per request, "
+          f"up to {args.requests} requests or {args.seconds:.0f} s per row; "
           f"{os.cpu_count()} CPUs")
-    print("| database | workers | page | req/s | p50 ms | p99 ms | n | errors |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
-    for backend, workers, label, r in results:
-        print(f"| {backend} | {workers} | {label} | {r['rps']:.1f} | {r['p50']:.0f} | "
-              f"{r['p99']:.0f} | {r['n']} | {r['errors']} |")
+    for backend, out in results.items():
+        report(backend, out, args, old)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from django import forms
 from jails.constants import Origin, Window
 from jails.dashboard import UNKNOWN_COUNTRY
 
-_CODE = re.compile(r"^[A-Za-z]{2}$")
+_CODE = re.compile(r"[A-Za-z]{2}")
 
 
 class MapFilterForm(forms.Form):
@@ -27,7 +27,7 @@ class MapFilterForm(forms.Form):
             return ""
         if value.lower() == UNKNOWN_COUNTRY:
             return UNKNOWN_COUNTRY
-        if not _CODE.match(value):
+        if not _CODE.fullmatch(value):
             raise forms.ValidationError(
                 f"“{value}” is not a country code (two letters, like DE, or “unknown”).")
         return value.upper()

@@ -83,10 +83,11 @@ def _dbfile() -> str | None:
         return None
 
 
-def _from_db(dbfile: str, jail: str, query: str, page: int, per_page: int) -> BanPage:
+def _from_db(dbfile: str, jail: str, query: str, page: int, per_page: int,
+             total: int | None) -> BanPage:
     con = database.connect(dbfile)
     try:
-        found = database.banned_page(con, jail, query, page, per_page)
+        found = database.banned_page(con, jail, query, page, per_page, total=total)
     finally:
         con.close()
     bans = [Ban(e.ip, e.banned_at, e.bantime, count)
@@ -112,15 +113,18 @@ def _from_socket(jail: str, query: str, page: int, per_page: int) -> BanPage:
                    query, "socket")
 
 
-def banned_page(jail: str, query: str = "", page: int = 1, per_page: int = PER_PAGE) -> BanPage:
+def banned_page(jail: str, query: str = "", page: int = 1, per_page: int = PER_PAGE, *,
+                total: int | None = None) -> BanPage:
     """One page of the jail's current bans, newest first; ``query`` is a
-    substring of the IP. Raises Fail2banError only on the socket fallback."""
+    substring of the IP; ``total`` the jail's "Currently banned" when the
+    caller read it (saves a count over every live ban). Raises
+    Fail2banError only on the socket fallback."""
     jail = validation.jail_name(jail)
     query = query.strip()[:64]
     dbfile = _dbfile()
     if dbfile:
         try:
-            return _from_db(dbfile, jail, query, page, per_page)
+            return _from_db(dbfile, jail, query, page, per_page, total)
         except (database.Unreadable, sqlite3.Error):
             pass  # unreadable (permissions, locked, old schema): use the socket
     return _from_socket(jail, query, page, per_page)

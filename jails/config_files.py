@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -42,6 +43,7 @@ DIRECTORIES = ("", "jail.d", "filter.d", "action.d", "fail2ban.d")
 SUFFIXES = (".conf", ".local")
 ABSENT = "absent"  # the version hash of a file that does not exist yet
 LOCK_TIMEOUT = 60.0
+MAX_NAME_BYTES = 255  # NAME_MAX: a longer name is an OSError, not a file
 
 
 class ConfigError(Exception):
@@ -104,10 +106,46 @@ def resolve(rel: str) -> Path:
                           f"{', '.join(d for d in DIRECTORIES if d)} may be browsed")
     if not name.endswith(SUFFIXES) or name.startswith(".") or name in SUFFIXES:
         raise PathRefused(f"{rel!r}: only .conf and .local files")
+    if len(name.encode("utf-8", errors="replace")) > MAX_NAME_BYTES:
+        raise PathRefused(f"{rel[:60]!r}…: the file name is longer than {MAX_NAME_BYTES} bytes")
     base = root()
-    path = (base / rel).resolve()
+    try:
+        path = (base / rel).resolve()
+    except (OSError, RuntimeError) as exc:  # a link loop, a name the system refuses
+        raise PathRefused(f"{rel!r} cannot be opened: {exc}") from None
     if not path.is_relative_to(base) or path.parent != (base / directory).resolve():
         raise PathRefused(f"{rel!r} leads outside the fail2ban config dir")
+    return path
+
+
+def link_target(rel: str) -> str | None:
+    """Where ``rel`` points, relative to the config dir, when it is a
+    symbolic link (None otherwise). Call after :func:`resolve`."""
+    link = root() / rel
+    if not link.is_symlink():
+        return None
+    return str(link.resolve().relative_to(root()))
+
+
+def resolve_for_write(rel: str) -> Path:
+    """The one rule for writes: only a ``.local`` that is a regular file or
+    does not exist yet, and **never through a symbolic link** -- a write
+    through ``b.local -> a.local`` would change ``a.local`` (and one through
+    ``x.local -> jail.conf`` a distribution file) while the check looked at
+    the name asked for. Reading through links inside the config dir stays
+    allowed; the editor names the target to edit instead."""
+    path = resolve(rel)
+    if not writable(rel):
+        raise PathRefused(f"{rel} is a distribution file and is never written; "
+                          f"put your change in {rel[:-5]}.local")
+    target = link_target(rel)
+    if target is not None:
+        raise PathRefused(f"{rel} is a symbolic link to {target}; BanGUI never writes "
+                          f"through a link. Edit {target} instead"
+                          + ("" if writable(target) else " (a distribution file: override it "
+                             f"in {target[:-5]}.local)") + ", or replace the link on the host")
+    if path.exists() and not path.is_file():
+        raise PathRefused(f"{rel} is not a regular file; BanGUI writes regular files only")
     return path
 
 
@@ -126,6 +164,7 @@ def content_hash(text: str | bytes | None) -> str:
 class ConfigFile:
     rel: str
     text: str | None  # None: does not exist yet
+    link: str | None = None  # the target, when ``rel`` is a symbolic link
 
     @property
     def exists(self) -> bool:
@@ -137,7 +176,7 @@ class ConfigFile:
 
     @property
     def writable(self) -> bool:
-        return writable(self.rel)
+        return writable(self.rel) and self.link is None
 
     @property
     def override(self) -> str | None:
@@ -146,16 +185,26 @@ class ConfigFile:
 
 
 def read(rel: str) -> ConfigFile:
+    """Only regular files are read: a FIFO would block the read forever, a
+    device would never end. Opened non-blocking, checked with ``fstat``
+    (no race between the check and the open)."""
     path = resolve(rel)
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         return ConfigFile(rel, None)
-    except IsADirectoryError:
-        raise PathRefused(f"{rel!r} is a directory") from None
+    except OSError as exc:
+        raise PathRefused(f"{rel!r} cannot be read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise PathRefused(f"{rel!r} is not a regular file; only regular files are shown")
+        if info.st_size > MAX_BYTES:
+            raise PathRefused(f"{rel} is larger than {MAX_BYTES // 1024} KB; edit it on the host")
+        data = fh.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
         raise PathRefused(f"{rel} is larger than {MAX_BYTES // 1024} KB; edit it on the host")
-    return ConfigFile(rel, data.decode("utf-8", errors="replace"))
+    return ConfigFile(rel, data.decode("utf-8", errors="replace"), link_target(rel))
 
 
 def listing() -> dict[str, list[str]]:
@@ -171,7 +220,7 @@ def listing() -> dict[str, list[str]]:
                 try:
                     if resolve(rel).is_file():
                         names.append(rel)
-                except PathRefused:
+                except (PathRefused, OSError):
                     continue
         out[directory or "."] = names
     return out
@@ -276,9 +325,10 @@ def _stage(changes: list[Change]) -> tuple[Path, Path]:
     shutil.copytree(root(), staged, symlinks=True)
     for change in changes:
         target = staged / change.rel
-        if change.text is None:
-            target.unlink(missing_ok=True)
-        else:
+        # The copy keeps symlinks (fail2ban reads the config as it is); a
+        # staged change replaces the link itself, never what it points to.
+        target.unlink(missing_ok=True)
+        if change.text is not None:
             target.write_text(change.text)
     return tmp, staged
 
@@ -395,17 +445,14 @@ def apply(changes: list[Change], *, probe_attempts: int = 3) -> Outcome:
     if not changes:
         raise ConfigError("nothing to change")
     for change in changes:
-        resolve(change.rel)
-        if not writable(change.rel):
-            raise PathRefused(f"{change.rel} is a distribution file and is never written; "
-                              f"put your change in {change.rel[:-5]}.local")
+        resolve_for_write(change.rel)
         if change.text is not None and len(change.text.encode()) > MAX_BYTES:
             raise ValidationFailed(f"{change.rel}: the text is larger than "
                                    f"{MAX_BYTES // 1024} KB; nothing was saved")
     with locked():
         old: dict[str, bytes | None] = {}
         for change in changes:
-            path = resolve(change.rel)
+            path = resolve_for_write(change.rel)
             try:
                 old[change.rel] = path.read_bytes()
             except FileNotFoundError:
@@ -431,7 +478,7 @@ def apply(changes: list[Change], *, probe_attempts: int = 3) -> Outcome:
         backup = _backup(changes, {c.rel: old[c.rel] for c in changes})
         old = {c.rel: old[c.rel] for c in changes}
         for change in changes:
-            path = resolve(change.rel)
+            path = resolve_for_write(change.rel)  # again, under the lock
             if change.text is None:
                 path.unlink(missing_ok=True)
             else:

@@ -15,8 +15,8 @@ from jails.constants import BAN_TABLE_SORTS, Origin, Window
 from jails.dashboard import UNKNOWN_COUNTRY
 from jails.fail2ban import InvalidInput, validation
 
-_TIME = re.compile(r"^-?\d+(\.\d+)?\s*(s|sec|m|min|h|hour|d|day|w|week|mo|y|year)?s?$", re.I)
-_FILTER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}$")
+_TIME = re.compile(r"-?\d+(\.\d+)?\s*(s|sec|m|min|h|hour|d|day|w|week|mo|y|year)?s?", re.I)
+_FILTER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}")
 # The dashboard's ban table.
 DEFAULT_SORT = "-banned_at"
 PER_PAGE_CHOICES = (10, 25, 50, 100, 200)
@@ -109,7 +109,7 @@ class JailSettingsForm(forms.Form):
 
     def _clean_time(self, name: str) -> str:
         value = self.cleaned_data[name].strip()
-        if value and not _TIME.match(value):
+        if value and not _TIME.fullmatch(value):
             raise forms.ValidationError("use seconds (600) or a number with a unit (10m, 1h)")
         return value
 
@@ -154,7 +154,7 @@ class FilterForm(forms.Form):
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
-        if not _FILTER.match(name):
+        if not _FILTER.fullmatch(name):
             raise forms.ValidationError("letters, digits, '_', '.', '-' only")
         return name
 

@@ -205,6 +205,13 @@ def local_for(jail: str) -> str:
 
 
 def change_jail(jail: str, values: dict[str, str | None]) -> config_files.Change:
+    """The change that sets ``values`` for a jail of fail2ban's config. A
+    jail the config does not define is refused: writing its settings would
+    create ``jail.d/<name>.local`` for a jail that does not exist."""
+    if validation.jail_name(jail) not in configured_jails():
+        raise config_files.ConfigError(
+            f"fail2ban's config has no jail named {jail!r}; nothing was written. Define "
+            "the jail in a jail.d/*.local file first")
     rel = local_for(jail)
     current = config_files.read(rel)
     return config_files.Change(rel, set_options(current.text or "", jail, values),

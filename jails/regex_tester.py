@@ -24,7 +24,7 @@ from jails import config_files
 MAX_INPUT_BYTES = 1024 * 1024
 TIMEOUT = 20.0
 SEP = "\x1f"
-_FILTER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}$")
+_FILTER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}")
 _LINES = re.compile(r"^Lines: (\d+) lines, (\d+) ignored, (\d+) matched, (\d+) missed")
 
 
@@ -65,7 +65,7 @@ def filter_names() -> list[str]:
             for entry in entries:
                 stem, dot, suffix = entry.name.rpartition(".")
                 if dot and f".{suffix}" in config_files.SUFFIXES and \
-                        _FILTER_NAME.match(stem) and entry.is_file():
+                        _FILTER_NAME.fullmatch(stem) and entry.is_file():
                     names.add(stem)
     except OSError:
         return []
@@ -165,7 +165,7 @@ def run(*, lines: str = "", log_path: str = "", filter_name: str = "", failregex
         log.write_bytes(data)
         common: list[str] = ["--usedns=no", "-l", "error"]
         if filter_name:
-            if not _FILTER_NAME.match(filter_name) or filter_name not in filter_names():
+            if not _FILTER_NAME.fullmatch(filter_name) or filter_name not in filter_names():
                 raise TesterError(f"no filter named {filter_name!r} in filter.d")
             common += ["-c", str(config_files.root())]
             if datepattern.strip():

@@ -90,9 +90,12 @@ class Page:
 
 
 def banned_page(con: sqlite3.Connection, jail: str, query: str, page: int, per_page: int,
-                now: float | None = None) -> Page:
+                now: float | None = None, total: int | None = None) -> Page:
     """One page of a jail's live bans, newest first; ``query`` a substring of
-    the IP. A count and a page, both over the one jail's rows."""
+    the IP. ``total``: the jail's ban count when the caller knows it
+    (``status JAIL short`` says it at no cost); without it, or with a
+    query, a count over the jail's rows (``bips`` has no jail index: that
+    count reads every live ban)."""
     now = time.time() if now is None else now
     where = "jail = ? AND (bantime < 0 OR timeofban + bantime > ?)"
     args: list = [jail, now]
@@ -100,7 +103,8 @@ def banned_page(con: sqlite3.Connection, jail: str, query: str, page: int, per_p
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where += " AND ip LIKE ? ESCAPE '\\'"
         args.append(f"%{escaped}%")
-    total = con.execute(f"SELECT COUNT(*) FROM bips WHERE {where}", args).fetchone()[0]  # noqa: S608 - fixed clauses, values bound
+    if total is None or query:
+        total = con.execute(f"SELECT COUNT(*) FROM bips WHERE {where}", args).fetchone()[0]  # noqa: S608 - fixed clauses, values bound
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
     rows = con.execute(

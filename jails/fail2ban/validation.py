@@ -14,11 +14,11 @@ from .errors import InvalidInput
 
 # fail2ban itself allows almost anything; BanGUI allows what real jails use
 # and nothing that a command line could read as an option.
-_JAIL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}$")
+_JAIL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}")
 
 
 def jail_name(name: str) -> str:
-    if not isinstance(name, str) or not _JAIL_NAME.match(name):
+    if not isinstance(name, str) or not _JAIL_NAME.fullmatch(name):
         raise InvalidInput(
             f"{name!r} is not a valid jail name (letters, digits, '_', '.', '@', '+', '-'; "
             "at most 64 characters)"

@@ -81,7 +81,7 @@ def config_save(request: HttpRequest) -> HttpResponse:
     form = FileEditForm(request.POST)
     rel = request.POST.get("path", "")
     try:
-        config_files.resolve(rel)
+        config_files.read(rel)  # the path, and a file the editor can show again
     except config_files.PathRefused as exc:
         audit.record(request, "config.save", target=rel[:200], result=audit.FAILED,
                      detail=str(exc))

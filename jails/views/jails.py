@@ -93,7 +93,7 @@ def _jail_context(request: HttpRequest, name: str, bans_only: bool = False) -> d
     bans = ban_error = None
     if status is not None:
         try:
-            bans = banned.banned_page(name, query, page)
+            bans = banned.banned_page(name, query, page, total=status.currently_banned)
         except Fail2banError as exc:
             ban_error = str(exc)
     if bans_only:
