@@ -252,6 +252,9 @@ GEO_RERESOLVE_DAYS = env_int("BANGUI_GEO_RERESOLVE_DAYS", 30, minimum=1)
 # --- blocklists (docs/blocklists.md) --------------------------------------------
 BLOCKLIST_TIMEOUT = env_int("BANGUI_BLOCKLIST_TIMEOUT", 30, minimum=1, maximum=600)
 BLOCKLIST_MAX_BYTES = env_int("BANGUI_BLOCKLIST_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+# The whole download of a scheduled import, retries included: well below the
+# task timeout (300 s), so a trickling server never holds the one worker.
+BLOCKLIST_DEADLINE = env_int("BANGUI_BLOCKLIST_DEADLINE", 120, minimum=5, maximum=240)
 # Off: lists are fetched from public addresses only (SSRF guard).
 BLOCKLIST_ALLOW_PRIVATE = env_bool("BANGUI_BLOCKLIST_ALLOW_PRIVATE", False)
 BLOCKLIST_BAN_TIMEOUT = env_int("BANGUI_BLOCKLIST_BAN_TIMEOUT", 300, minimum=10)

@@ -1,4 +1,5 @@
-"""Download a blocklist: SSRF guard, timeout, size cap, retry with backoff.
+"""Download a blocklist: SSRF guard, timeout, size cap, retry with backoff,
+and one wall-clock deadline for the whole download.
 
 The guard resolves the host and refuses private, loopback, link-local,
 multicast, reserved and unspecified targets (IPv4 and IPv6, including
@@ -6,12 +7,23 @@ IPv4-mapped and 6to4/Teredo-embedded forms) unless private targets are
 explicitly allowed. Redirects are followed by hand so every hop is checked.
 Residual risk, documented in docs/blocklists.md: the name is resolved again
 by the HTTP library (DNS rebinding between check and connect).
+
+Why a deadline of its own: requests' ``timeout`` bounds each socket read,
+so a server that sends one byte a second never times out, in the headers
+or the body. Each attempt runs in a helper thread that the caller waits for
+at most until the deadline; past it the socket is shut down (which wakes a
+blocked read) and the caller gets a :class:`DownloadError` at once. Every
+other failure of the download path (a redirect to ``http://[::1``, a port
+of 99999, a broken TLS handshake) is a :class:`DownloadError` with a
+message too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,12 +45,13 @@ class BlockedTarget(DownloadError):
 
 @dataclass(frozen=True)
 class DownloadPolicy:
-    timeout: float = 30.0
+    timeout: float = 30.0  # each connect and each read
     max_bytes: int = 10 * 1024 * 1024
     attempts: int = 3
     backoff: float = 2.0  # seconds before the 2nd attempt; doubles each time
     allow_private: bool = False
     user_agent: str = "BanGUI blocklist importer"
+    deadline: float = 120.0  # the whole download, every attempt and pause included
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,10 @@ def check_target(url: str, *, allow_private: bool = False,
         raise BlockedTarget("the URL has no host")
     if parts.username or parts.password:
         raise BlockedTarget("URLs with credentials are not allowed")
+    try:
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError:
+        raise BlockedTarget("the URL's port is not a number from 0 to 65535") from None
     if allow_private:
         return
     addresses = (resolve or _resolve)(parts.hostname)
@@ -110,27 +127,68 @@ def _resolve(host: str) -> list[str]:
 def fetch(url: str, policy: DownloadPolicy = DownloadPolicy(), *,
           session: requests.Session | None = None,
           sleep: Callable[[float], None] = time.sleep) -> Download:
-    """Fetch ``url`` under ``policy``; retries 429/5xx/timeouts with backoff."""
+    """Fetch ``url`` under ``policy``; retries 429/5xx/timeouts with backoff,
+    all within ``policy.deadline``."""
     started = time.monotonic()
+    deadline = started + policy.deadline
     session = session or requests.Session()
     last_error = "no attempt made"
     for attempt in range(1, policy.attempts + 1):
         try:
-            final_url, body = _fetch_once(url, policy, session)
+            final_url, body = _attempt(url, policy, session, deadline)
             return Download(final_url, body, attempt, time.monotonic() - started)
         except _Retryable as exc:
             last_error = str(exc)
-            if attempt < policy.attempts:
-                sleep(policy.backoff * 2 ** (attempt - 1))
-    raise DownloadError(f"gave up after {policy.attempts} attempts: {last_error}")
+            pause = policy.backoff * 2 ** (attempt - 1)
+            if attempt < policy.attempts and time.monotonic() + pause < deadline:
+                sleep(pause)
+                continue
+            break
+    tried = f"{attempt} attempt{'s' if attempt > 1 else ''}"
+    raise DownloadError(f"gave up after {tried}: {last_error}")
+
+
+def _attempt(url: str, policy: DownloadPolicy, session: requests.Session,
+             deadline: float) -> tuple[str, bytes]:
+    """One attempt, in a helper thread, waited for until ``deadline``."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise DownloadError(f"no complete answer within {policy.deadline:g} s")
+    state: dict = {"abandoned": threading.Event()}
+
+    def run():
+        try:
+            state["result"] = _fetch_once(url, policy, session, state)
+        except BaseException as exc:  # handed to the caller below
+            state["error"] = exc
+
+    worker = threading.Thread(target=run, name="blocklist-download", daemon=True)
+    worker.start()
+    worker.join(remaining)
+    if worker.is_alive():
+        state["abandoned"].set()
+        _shut(state.get("response"))
+        raise DownloadError(f"no complete answer within {policy.deadline:g} s (the server "
+                            "sends too slowly or not at all); nothing was imported")
+    if "error" in state:
+        raise state["error"]
+    return state["result"]
+
+
+def _shut(response: requests.Response | None) -> None:
+    """Wake a read blocked on this response's socket (close alone does not)."""
+    sock = getattr(getattr(getattr(response, "raw", None), "connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Retryable(Exception):
     pass
 
 
-def _fetch_once(url: str, policy: DownloadPolicy,
-                session: requests.Session) -> tuple[str, bytes]:
+def _fetch_once(url: str, policy: DownloadPolicy, session: requests.Session,
+                state: dict) -> tuple[str, bytes]:
     current = url
     for _ in range(MAX_REDIRECTS + 1):
         check_target(current, allow_private=policy.allow_private)
@@ -143,33 +201,43 @@ def _fetch_once(url: str, policy: DownloadPolicy,
             raise _Retryable(f"timed out after {policy.timeout:g} s") from None
         except requests.ConnectionError as exc:
             raise _Retryable(f"connection failed ({type(exc).__name__})") from None
+        except (requests.RequestException, ValueError) as exc:  # InvalidURL and the like
+            raise DownloadError(f"cannot fetch {current[:200]}: {type(exc).__name__}") from None
+        state["response"] = response
         with response:
             if response.is_redirect:
                 location = response.headers.get("Location", "")
-                current = urljoin(current, location)
+                try:
+                    current = urljoin(current, location)
+                    urlsplit(current).port  # noqa: B018 - raises for a bad port
+                except ValueError:
+                    raise DownloadError(f"the server redirected to an invalid URL "
+                                        f"({location[:200]!r})") from None
                 continue
             if response.status_code in RETRY_STATUSES:
                 raise _Retryable(f"HTTP {response.status_code} from {urlsplit(current).hostname}")
             if response.status_code != 200:
                 raise DownloadError(f"HTTP {response.status_code} from {current}")
-            return current, _read_capped(response, policy)
+            return current, _read_capped(response, policy, state["abandoned"])
     raise DownloadError(f"more than {MAX_REDIRECTS} redirects")
 
 
-def _read_capped(response: requests.Response, policy: DownloadPolicy) -> bytes:
+def _read_capped(response: requests.Response, policy: DownloadPolicy,
+                 abandoned: threading.Event) -> bytes:
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > policy.max_bytes:
         raise DownloadError(f"the list is {int(declared):,} bytes, over the "
                             f"{policy.max_bytes:,}-byte limit")
     body = bytearray()
-    deadline = time.monotonic() + policy.timeout * 4
     try:
         for chunk in response.iter_content(65536):
+            if abandoned.is_set():  # the caller gave up at the deadline
+                raise DownloadError("abandoned at the deadline")
             body += chunk
             if len(body) > policy.max_bytes:
                 raise DownloadError(f"the list is over the {policy.max_bytes:,}-byte limit")
-            if time.monotonic() > deadline:
-                raise _Retryable("the download was too slow")
     except requests.RequestException as exc:
+        raise _Retryable(f"the download broke off ({type(exc).__name__})") from None
+    except (OSError, ValueError) as exc:  # a socket shut at the deadline, a bad encoding
         raise _Retryable(f"the download broke off ({type(exc).__name__})") from None
     return bytes(body)

@@ -33,6 +33,7 @@ BAN_BATCH = 5000
 LAST_BATCH = 1000
 # A claim older than this belongs to a run that died (worker killed).
 STALE_CLAIM = timedelta(seconds=900)
+PREVIEW_DEADLINE = 15.0  # s: a preview is a web request (gunicorn kills at 60)
 
 
 class AlreadyRunning(Exception):
@@ -40,10 +41,25 @@ class AlreadyRunning(Exception):
 
 
 def policy() -> DownloadPolicy:
+    """The scheduled import's: retries with backoff, within a deadline well
+    below the task's timeout so the one worker is never held by one list."""
     return DownloadPolicy(
         timeout=settings.BLOCKLIST_TIMEOUT,
         max_bytes=settings.BLOCKLIST_MAX_BYTES,
         allow_private=settings.BLOCKLIST_ALLOW_PRIVATE,
+        deadline=settings.BLOCKLIST_DEADLINE,
+    )
+
+
+def preview_policy() -> DownloadPolicy:
+    """A preview answers a web request: one attempt, a short deadline (far
+    below gunicorn's worker timeout), and the user reads why it failed."""
+    return DownloadPolicy(
+        timeout=min(settings.BLOCKLIST_TIMEOUT, PREVIEW_DEADLINE),
+        max_bytes=settings.BLOCKLIST_MAX_BYTES,
+        allow_private=settings.BLOCKLIST_ALLOW_PRIVATE,
+        attempts=1,
+        deadline=PREVIEW_DEADLINE,
     )
 
 
@@ -210,6 +226,6 @@ def run_import(source: BlocklistSource, *, actor: str = "system",
 
 def preview(source_url: str, *, limit: int = 20) -> tuple[ParseResult, int]:
     """Download and parse without banning: (parse result, bytes downloaded)."""
-    download = fetch(source_url, policy())
+    download = fetch(source_url, preview_policy())
     parsed = parse(download.body, cidr_limit=settings.BLOCKLIST_CIDR_LIMIT)
     return parsed, len(download.body)

@@ -1,0 +1,143 @@
+"""Every wait of the download path has a deadline, and every failure is a
+message: real loopback servers that trickle a byte at a time (in the body
+and in the headers), never answer, or redirect to garbage."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+from django.urls import reverse
+
+from jails.blocklists import importer
+from jails.blocklists.download import BlockedTarget, DownloadError, DownloadPolicy, fetch
+
+TRICKLE_FOR = 20.0  # s: how long a trickling server keeps going (bounded)
+
+
+class TrickleServer:
+    """A loopback TCP server that answers every connection byte by byte
+    (``mode`` "body": full headers, then a body a byte every 0.1 s; "headers":
+    the headers themselves a byte every 0.1 s; "silent": accepts and says
+    nothing). Counts connections; stops by itself after TRICKLE_FOR."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.connections = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/list.txt"
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        end = time.monotonic() + TRICKLE_FOR
+        while not self.stop.is_set() and time.monotonic() < end:
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(conn, end), daemon=True).start()
+
+    def _answer(self, conn, end):
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Pad: " + b"p" * 200 + b"\r\n\r\n"
+        body = b"203.0.113.9\n" * 1000
+        try:
+            conn.recv(65536)
+            if self.mode == "body":
+                conn.sendall(head)
+            data = head + body if self.mode == "headers" else body
+            for i in range(len(data)):
+                if self.stop.is_set() or time.monotonic() > end:
+                    break
+                if self.mode != "silent":
+                    conn.sendall(data[i:i + 1])
+                time.sleep(0.1)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def trickle():
+    servers = []
+
+    def make(mode: str) -> TrickleServer:
+        servers.append(TrickleServer(mode))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+@pytest.mark.parametrize("mode", ["body", "headers", "silent"])
+def test_a_trickling_server_hits_the_deadline(trickle, mode):
+    server = trickle(mode)
+    policy = DownloadPolicy(allow_private=True, timeout=1, attempts=3, backoff=0.05,
+                            deadline=1.5)
+    with pytest.raises(DownloadError, match=r"no complete answer within 1\.5 s|gave up"):
+        fetch(server.url, policy)
+
+
+def test_the_deadline_covers_retries_and_their_pauses(trickle):
+    server = trickle("silent")
+    policy = DownloadPolicy(allow_private=True, timeout=0.3, attempts=5, backoff=10,
+                            deadline=2)
+    with pytest.raises(DownloadError):
+        fetch(server.url, policy)  # without the deadline: 5 attempts and 150 s of pauses
+    assert server.connections == 1
+
+
+@pytest.fixture
+def local_lists(settings, monkeypatch):
+    settings.BLOCKLIST_ALLOW_PRIVATE = True
+    settings.BLOCKLIST_TIMEOUT = 30
+    monkeypatch.setattr(importer, "PREVIEW_DEADLINE", 1.0)
+
+
+@pytest.mark.django_db
+def test_preview_makes_one_short_attempt_and_says_why(trickle, operator_client, local_lists):
+    server = trickle("silent")
+    response = operator_client.post(reverse("blocklist_preview"), {"url": server.url})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Preview failed" in body and "no complete answer within 1 s" in body
+    assert server.connections == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("location", ["http://[::1", "http://127.0.0.1:99999/x",
+                                      "http://[zz::1]/x"])
+def test_a_redirect_to_a_broken_url_is_a_message(http_server, operator_client, local_lists,
+                                                 location):
+    http_server.add("/r", status=302, headers={"Location": location})
+    with pytest.raises(DownloadError):
+        fetch(http_server.base + "/r", DownloadPolicy(allow_private=True, timeout=2))
+    response = operator_client.post(reverse("blocklist_preview"),
+                                    {"url": http_server.base + "/r"})
+    assert response.status_code == 200
+    assert "Preview failed" in response.content.decode()
+
+
+def test_a_port_out_of_range_is_refused_with_a_message():
+    with pytest.raises(BlockedTarget, match="port"):
+        fetch("http://127.0.0.1:99999/list.txt", DownloadPolicy(allow_private=True))
+
+
+@pytest.mark.django_db
+def test_a_preview_of_a_port_out_of_range_is_a_message(operator_client, local_lists):
+    response = operator_client.post(reverse("blocklist_preview"),
+                                    {"url": "http://127.0.0.1:99999/list.txt"})
+    assert response.status_code in (200, 400)
+    body = response.content.decode()
+    assert "port" in body
