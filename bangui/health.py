@@ -2,7 +2,8 @@
 
 ``/health/live``: the process answers (no database, no fail2ban).
 ``/health/ready``: the database, fail2ban and the task worker's heartbeat;
-200 or 503 with JSON naming what is down.
+200 or 503 with JSON naming what is down (anonymous callers get each
+check's state only; the reasons go to the log and to logged-in users).
 ``/metrics``: Prometheus text format, only with ``BANGUI_METRICS_TOKEN``
 and/or ``BANGUI_METRICS_ALLOW`` set (404 otherwise).
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import time
 
 from django.conf import settings
@@ -25,6 +27,9 @@ from django.views.decorators.http import require_GET
 
 from accounts.clientip import client_ip
 from accounts.middleware import setup_not_required
+
+
+log = logging.getLogger("bangui.health")
 
 
 def _probe(view):
@@ -87,6 +92,12 @@ def ready(request: HttpRequest) -> JsonResponse:
         checks["fail2ban"] = {"ok": False, "error": "not checked: database down"}
         checks["worker"] = {"ok": False, "error": "not checked: database down"}
     down = [name for name, result in checks.items() if not result["ok"]]
+    for name in down:
+        log.warning("readiness: %s is down: %s", name, checks[name].get("error", "?"))
+    if not request.user.is_authenticated:
+        # Anonymous callers (load balancers, anyone) learn only the states:
+        # error texts carry socket paths and server details.
+        checks = {name: "ok" if result["ok"] else "down" for name, result in checks.items()}
     body = {"status": "ok" if not down else "unavailable", "checks": checks}
     if down:
         body["down"] = down

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "bangui.middleware.RequestLogMiddleware",  # first: times and ids everything below
+    "jails.middleware.Fail2banBudgetMiddleware",  # one fail2ban timeout per request at most
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

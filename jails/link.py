@@ -6,10 +6,14 @@ building clients themselves, so the socket path has one source of truth.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 from django.conf import settings
 
 from accounts.models import RuntimeSettings
 from jails.fail2ban import Fail2banCli, Fail2banClient
+from jails.fail2ban.client import Budget
 
 
 def socket_path() -> str:
@@ -18,11 +22,27 @@ def socket_path() -> str:
     return RuntimeSettings.load().socket_path
 
 
+# The current web request's Budget (jails.middleware): a request learns once
+# that fail2ban does not answer. Unset outside requests (tasks, commands).
+_budget: contextvars.ContextVar[Budget | None] = contextvars.ContextVar(
+    "bangui_fail2ban_budget", default=None)
+
+
+@contextlib.contextmanager
+def request_budget():
+    """Share one :class:`Budget` among every client made inside."""
+    token = _budget.set(Budget())
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
 def client(*, connect_retries: int = 2, timeout: float | None = None) -> Fail2banClient:
     """``timeout`` overrides BANGUI_FAIL2BAN_TIMEOUT for slow bulk work in the
     worker (fail2ban answers a big ``banip`` only after running every action)."""
     return Fail2banClient(socket_path(), timeout=timeout or settings.FAIL2BAN_TIMEOUT,
-                          connect_retries=connect_retries)
+                          connect_retries=connect_retries, budget=_budget.get())
 
 
 def cli() -> Fail2banCli:

@@ -75,9 +75,16 @@ class _Connection:
         return payload
 
     def _read(self) -> bytes:
+        """The whole reply within one deadline: a per-``recv`` timeout alone
+        would let a reply that trickles a byte at a time wait forever."""
         limit = self._client.max_reply_bytes
+        deadline = time.monotonic() + self._client.timeout
         chunks = bytearray()
         while chunks.rfind(END, -64) == -1:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            self._sock.settimeout(remaining)
             chunk = self._sock.recv(65536)
             if not chunk:
                 raise Unreachable(self._client.socket_path, "fail2ban closed the connection "
@@ -110,6 +117,21 @@ def _command_error(cmd: list[str], payload: Any) -> CommandError:
     return CommandError(cmd, remote, message)
 
 
+class Budget:
+    """One request's patience with fail2ban. The first call that times out
+    is remembered; every later call with the same budget fails at once with
+    it, so a page whose view and status bar both ask a hung fail2ban waits
+    one timeout, not one per call. Only timeouts count: a refused connect
+    is instant, and a reload's probe retries through it."""
+
+    def __init__(self) -> None:
+        self.failure: Timeout | Unreachable | None = None
+
+    def check(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
 class Fail2banClient:
     """Talks to one fail2ban-server over its socket."""
 
@@ -121,12 +143,14 @@ class Fail2banClient:
         connect_retries: int = 2,
         retry_delay: float = 0.05,
         max_reply_bytes: int = DEFAULT_MAX_REPLY,
+        budget: Budget | None = None,
     ):
         self.socket_path = str(socket_path)
         self.timeout = timeout
         self.connect_retries = connect_retries
         self.retry_delay = retry_delay
         self.max_reply_bytes = max_reply_bytes
+        self.budget = budget
 
     def __repr__(self) -> str:
         return f"Fail2banClient({self.socket_path!r})"
@@ -142,7 +166,10 @@ class Fail2banClient:
                 return sock
             except TimeoutError:
                 sock.close()
-                raise Unreachable(self.socket_path, "connect timed out") from None
+                failure = Unreachable(self.socket_path, "connect timed out")
+                if self.budget is not None:
+                    self.budget.failure = failure
+                raise failure from None
             except OSError as exc:
                 sock.close()
                 if exc.errno in _RETRYABLE_CONNECT and attempt < self.connect_retries:
@@ -157,9 +184,15 @@ class Fail2banClient:
     @contextmanager
     def session(self) -> Iterator[_Connection]:
         """One connection for several commands (the status bar reads N+1)."""
+        if self.budget is not None:
+            self.budget.check()
         conn = _Connection(self._connect(), self)
         try:
             yield conn
+        except Timeout as exc:
+            if self.budget is not None:
+                self.budget.failure = exc
+            raise
         finally:
             conn.close()
 
