@@ -28,7 +28,6 @@ from django.views.decorators.http import require_GET
 from accounts.clientip import client_ip
 from accounts.middleware import setup_not_required
 
-
 log = logging.getLogger("bangui.health")
 
 

@@ -27,11 +27,17 @@ from datetime import datetime, timedelta
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from bangui.models import LEASE_PK, WorkerLease
 
 logger = logging.getLogger(__name__)
+
+# Sent once the cluster holds the lease, before it starts taking tasks: the
+# apps clean up what a killed predecessor left (jails: import runs still
+# marked "running"). Receivers must be quick and must not raise.
+worker_started = Signal()
 
 
 def holder_id() -> str:

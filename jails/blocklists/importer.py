@@ -8,6 +8,9 @@ ImportRun says why.
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +26,8 @@ from jails.blocklists.download import DownloadError, DownloadPolicy, fetch
 from jails.blocklists.models import BlocklistSource, ImportRun
 from jails.blocklists.parse import GarbageList, ParseResult, parse
 from jails.fail2ban import Fail2banClient, Fail2banError, validation
+
+log = logging.getLogger(__name__)
 
 # fail2ban takes many IPs per banip; 5,000 keeps one reply well under the
 # client's read limit and one call under a second on an action-less jail.
@@ -75,6 +80,54 @@ def claim(source: BlocklistSource) -> bool:
 
 def release(source: BlocklistSource) -> None:
     BlocklistSource.objects.filter(pk=source.pk).update(running_since=None)
+
+
+def runner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _runner_alive(runner: str, started_at, now) -> bool:
+    """Whether the process that started a run may still be running it. On
+    this host the pid says so; for another host (or a run written before
+    runners were recorded) only age can: past STALE_CLAIM it is gone."""
+    host, _, pid = runner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        if int(pid) == os.getpid():
+            return True
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # alive, another user's
+        return True
+    return started_at > now - STALE_CLAIM
+
+
+def close_orphaned_runs(source: BlocklistSource | None = None) -> int:
+    """Close as failed every "running" import whose process is gone (a
+    worker killed or restarted mid-import) and free its source, so the log
+    stops polling and the next run is not refused for 15 minutes. Called
+    when the worker starts and before each import. Returns how many."""
+    now = timezone.now()
+    runs = ImportRun.objects.filter(status=ImportRun.Status.RUNNING).select_related("source")
+    if source is not None:
+        runs = runs.filter(source=source)
+    closed = 0
+    for run in runs:
+        if _runner_alive(run.runner, run.started_at, now):
+            continue
+        who = run.runner or "an earlier BanGUI version"
+        updated = ImportRun.objects.filter(pk=run.pk, status=ImportRun.Status.RUNNING).update(
+            status=ImportRun.Status.FAILED, finished_at=now,
+            error=f"the process that ran this import ({who}) stopped before it finished "
+                  "(killed or restarted); bans sent before that stay in fail2ban")
+        if updated:
+            closed += 1
+            release(run.source)
+            log.warning("closed orphaned import run %s of %s (runner %s gone)", run.pk,
+                        run.source.name, who)
+    return closed
 
 
 def download_and_parse(source: BlocklistSource, run: ImportRun) -> ParseResult:
@@ -198,9 +251,10 @@ def ban_and_archive(client: Fail2banClient, jail: str, ips: list[str],
 def run_import(source: BlocklistSource, *, actor: str = "system",
                client: Fail2banClient | None = None) -> ImportRun:
     """Import ``source`` now. Raises AlreadyRunning if another run holds it."""
+    close_orphaned_runs(source)
     if not claim(source):
         raise AlreadyRunning(f"an import of {source.name} is already running")
-    run = ImportRun.objects.create(source=source, actor=actor)
+    run = ImportRun.objects.create(source=source, actor=actor, runner=runner_id())
     total = time.perf_counter()
     try:
         parsed = download_and_parse(source, run)

@@ -68,6 +68,9 @@ class ImportRun(models.Model):
     invalid_samples = models.JSONField(default=list, blank=True)
     timings = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True, default="")
+    # "host:pid" of the process running the import: a run whose process is
+    # gone is closed as failed (jails.blocklists.importer.close_orphaned_runs).
+    runner = models.CharField(max_length=200, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -22,7 +22,14 @@ from django.db import connections
 from django_q.management.commands.qcluster import Command as QclusterCommand
 
 from bangui.checks import worker_errors
-from bangui.worker import Heartbeat, Lease, LeaseHeld, die_with_parent, holder_id
+from bangui.worker import (
+    Heartbeat,
+    Lease,
+    LeaseHeld,
+    die_with_parent,
+    holder_id,
+    worker_started,
+)
 
 logger = logging.getLogger("bangui.worker")
 
@@ -45,6 +52,9 @@ class Command(QclusterCommand):
             raise CommandError(str(exc)) from None
         logger.info("worker lease acquired by %s (%d s, renewed every %d s)", lease.holder,
                     lease.seconds, max(lease.seconds // 3, 1))
+        for receiver, error in worker_started.send_robust(sender=self.__class__):
+            if error is not None:
+                logger.error("worker start hook %r failed: %s", receiver, error)
         # The sentinel is forked next: it must not share this process's
         # database connection (closing it there would close it here).
         connections.close_all()
