@@ -1,6 +1,9 @@
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin
+from django.contrib.auth.models import Group
 
 from accounts.models import AuditEntry, RuntimeSettings, SetupCompletion
+from accounts.roles import OPERATOR_IS_ROOT
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -36,3 +39,13 @@ class RuntimeSettingsAdmin(ReadOnlyAdmin):
 @admin.register(SetupCompletion)
 class SetupCompletionAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "admin", "method")
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleAdmin(GroupAdmin):
+    """Roles are groups; the form says plainly what the operator role means."""
+
+    fieldsets = ((None, {"fields": ("name", "permissions"), "description": OPERATOR_IS_ROOT}),)

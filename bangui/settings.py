@@ -100,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "bangui.context_processors.bangui",
+                "accounts.roles.context",
             ],
         },
     },
@@ -249,6 +250,11 @@ GEO_HTTP_FALLBACK = env_bool("BANGUI_GEO_HTTP_FALLBACK", False)
 GEO_HTTP_URL = env_str("BANGUI_GEO_HTTP_URL", "http://ip-api.com/batch")
 GEO_RETENTION_DAYS = env_int("BANGUI_GEO_RETENTION_DAYS", 90, minimum=1)
 GEO_RERESOLVE_DAYS = env_int("BANGUI_GEO_RERESOLVE_DAYS", 30, minimum=1)
+
+# --- roles (docs/security.md) ---------------------------------------------------
+# Operators who may edit config files are effectively root on the host (fail2ban
+# runs actions as root). 0: config files and server settings for superusers only.
+BANGUI_OPERATORS_EDIT_CONFIG = env_bool("BANGUI_OPERATORS_EDIT_CONFIG", True)
 
 # --- blocklists (docs/blocklists.md) --------------------------------------------
 BLOCKLIST_TIMEOUT = env_int("BANGUI_BLOCKLIST_TIMEOUT", 30, minimum=1, maximum=600)

@@ -4,16 +4,25 @@ Two runs of the tool on the same input (each ~0.2 s): the statistics run with
 ``--print-all-matched/-missed/-ignored`` gives the lines sorted into matched,
 ignored and missed plus the counts; the ``-o '<ip>\\x1f<msg>'`` run gives the
 host fail2ban captured for each matched line. Both are bounded by a timeout
-and the input by a size cap.
+and the input by a size cap, and runs are bounded in number: each takes a
+slot (an ``fcntl`` lock on a file under ``DATA_DIR``, so the limit holds
+across every gunicorn worker and a crashed process frees its slot): at most
+``REGEX_RUNS_PER_USER`` per user and ``REGEX_RUNS_TOTAL`` in all. A run that
+finds no free slot is refused at once with "busy, try again" instead of
+tying up a web worker.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +37,52 @@ _FILTER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}")
 _LINES = re.compile(r"^Lines: (\d+) lines, (\d+) ignored, (\d+) matched, (\d+) missed")
 
 
+REGEX_RUNS_TOTAL = 2  # one per core: fail2ban-regex is CPU-bound
+REGEX_RUNS_PER_USER = 1
+
+
 class TesterError(ValueError):
     pass
+
+
+class Busy(TesterError):
+    """No free slot: too many runs at once (for this user, or in all)."""
+
+
+def _try_lock(path: Path):
+    fh = path.open("a")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    return fh
+
+
+@contextlib.contextmanager
+def slot(user: str) -> Iterator[None]:
+    """Hold one of the user's slots and one of the shared ones, or raise Busy."""
+    folder = Path(settings.DATA_DIR) / "regex-slots"
+    folder.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(user.encode()).hexdigest()[:16]
+    held = []
+    try:
+        mine = next(filter(None, (_try_lock(folder / f"user-{key}-{i}.lock")
+                                  for i in range(REGEX_RUNS_PER_USER))), None)
+        if mine is None:
+            raise Busy("your previous regex test is still running; wait for it, then try "
+                       "again")
+        held.append(mine)
+        shared = next(filter(None, (_try_lock(folder / f"run-{i}.lock")
+                                    for i in range(REGEX_RUNS_TOTAL))), None)
+        if shared is None:
+            raise Busy(f"the regex tester is busy ({REGEX_RUNS_TOTAL} tests are running); "
+                       "try again in a moment")
+        held.append(shared)
+        yield
+    finally:
+        for fh in held:
+            fh.close()  # closing the file releases its lock
 
 
 @dataclass
@@ -145,7 +198,16 @@ def _section(out: str, title: str) -> list[str]:
 
 
 def run(*, lines: str = "", log_path: str = "", filter_name: str = "", failregex: str = "",
-        ignoreregex: str = "", datepattern: str = "") -> Result:
+        ignoreregex: str = "", datepattern: str = "", user: str = "") -> Result:
+    """Test the filter; ``user`` names whose slot the run takes (Busy when
+    none is free)."""
+    with slot(user):
+        return _test(lines=lines, log_path=log_path, filter_name=filter_name,
+                     failregex=failregex, ignoreregex=ignoreregex, datepattern=datepattern)
+
+
+def _test(*, lines: str, log_path: str, filter_name: str, failregex: str, ignoreregex: str,
+          datepattern: str) -> Result:
     if bool(lines.strip()) == bool(log_path.strip()):
         raise TesterError("paste log lines or name a log file (one of the two)")
     if bool(filter_name) == bool(failregex.strip()):
@@ -158,6 +220,8 @@ def run(*, lines: str = "", log_path: str = "", filter_name: str = "", failregex
             source = log_path.strip()
         else:
             data = lines.replace("\r\n", "\n").encode()
+            if not data.endswith(b"\n"):
+                data += b"\n"  # fail2ban-regex drops a last line without one
             if len(data) > MAX_INPUT_BYTES:
                 raise TesterError(f"paste at most {MAX_INPUT_BYTES // 1024} KB of log lines")
             source = "pasted lines"

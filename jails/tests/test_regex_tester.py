@@ -80,3 +80,32 @@ def test_it_needs_csrf(cfg, viewer_user):
     client.force_login(viewer_user)
     assert client.post("/config/regex/", {"filter_name": "sshd", "lines": LINES}
                        ).status_code == 403
+
+
+def test_a_last_pasted_line_without_a_newline_is_tested(cfg, viewer_client):
+    one = LINES.splitlines()[0]
+    result = regex_tester.run(filter_name="sshd", lines=one)
+    assert result.total == 1 and len(result.matched) == 1
+    html = viewer_client.post("/config/regex/", {"filter_name": "sshd", "lines": one},
+                              **HX).content.decode()
+    assert "0 lines" not in html
+
+
+def test_a_user_runs_one_test_at_a_time(cfg, viewer_client):
+    with regex_tester.slot("viewer"):
+        response = viewer_client.post("/config/regex/", {"filter_name": "sshd", "lines": LINES},
+                                      **HX)
+    assert response.status_code == 429
+    assert "your previous regex test is still running" in response.content.decode()
+    again = viewer_client.post("/config/regex/", {"filter_name": "sshd", "lines": LINES}, **HX)
+    assert again.status_code == 200
+
+
+def test_the_tester_runs_a_bounded_number_of_tests_in_all(cfg, viewer_client):
+    with regex_tester.slot("someone"), regex_tester.slot("someone else"):
+        response = viewer_client.post("/config/regex/", {"filter_name": "sshd", "lines": LINES},
+                                      **HX)
+        assert response.status_code == 429
+        assert "the regex tester is busy" in response.content.decode()
+        with pytest.raises(regex_tester.Busy), regex_tester.slot("a third"):
+            pass

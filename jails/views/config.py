@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import audit
+from accounts.roles import config_editor
 from accounts.models import AuditEntry
 from bangui.htmx import render_page
 from jails import config_files, jail_config, link, regex_tester
@@ -77,6 +78,7 @@ def config_file(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @operate
+@config_editor
 def config_save(request: HttpRequest) -> HttpResponse:
     form = FileEditForm(request.POST)
     rel = request.POST.get("path", "")
@@ -123,6 +125,7 @@ def config_save(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @operate
+@config_editor
 def filter_create(request: HttpRequest) -> HttpResponse:
     form = FilterForm(request.POST)
     result = None
@@ -185,6 +188,7 @@ def provision(request: HttpRequest) -> HttpResponse:
 def regex(request: HttpRequest) -> HttpResponse:
     filters = regex_tester.filter_names()
     result = error = None
+    busy = False
     if request.method == "POST":
         form = RegexForm(request.POST, filters=filters)
         if form.is_valid():
@@ -193,14 +197,17 @@ def regex(request: HttpRequest) -> HttpResponse:
                 result = regex_tester.run(
                     lines=data["lines"], log_path=data["log_path"],
                     filter_name=data["filter_name"], failregex=data["failregex"],
-                    ignoreregex=data["ignoreregex"], datepattern=data["datepattern"])
+                    ignoreregex=data["ignoreregex"], datepattern=data["datepattern"],
+                    user=request.user.get_username())
             except regex_tester.TesterError as exc:
                 error = str(exc)
+                busy = isinstance(exc, regex_tester.Busy)
     else:
         form = RegexForm(filters=filters, initial={"filter_name": request.GET.get("filter", "")})
     return render_page(request, "jails/regex.html", "regex-result",
                        {"form": form, "result": result, "error": error},
-                       status=400 if error or (request.method == "POST" and form.errors) else 200)
+                       status=429 if busy else
+                       400 if error or (request.method == "POST" and form.errors) else 200)
 
 
 SERVER_LOCAL = "fail2ban.local"
@@ -231,6 +238,7 @@ def server(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @operate
+@config_editor
 def server_save(request: HttpRequest) -> HttpResponse:
     form = ServerSettingsForm(request.POST)
     if not form.is_valid():
