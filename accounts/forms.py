@@ -154,7 +154,7 @@ class AuditFilterForm(_NoColon, forms.Form):
     def filter(self, queryset, now):
         data = self.cleaned_data
         if data.get("actor"):
-            queryset = queryset.filter(actor_name=data["actor"])
+            queryset = queryset.filter(actor_name__icontains=data["actor"])
         if data.get("action"):
             queryset = queryset.filter(action=data["action"])
         if data.get("result"):

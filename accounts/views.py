@@ -42,11 +42,13 @@ def setup(request: HttpRequest) -> HttpResponse:
             session_hours=data["session_hours"],
         )
         try:
-            complete_setup(values, method="wizard", request=request)
+            user = complete_setup(values, method="wizard", request=request)
         except SetupAlreadyDone:
             raise Http404("Setup is complete.") from None
-        messages.success(request, f"Setup complete. Log in as {values.username}.")
-        return redirect("login")
+        # The admin who just chose the password is logged in at once.
+        auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Setup complete. You are logged in as {values.username}.")
+        return redirect("dashboard")
     return render(request, "accounts/setup.html", {"form": form})
 
 
@@ -64,7 +66,29 @@ def login(request: HttpRequest) -> HttpResponse:
         # Session lifetime and the audit row come from the user_logged_in signal.
         auth_login(request, form.get_user())
         return redirect(next_url or resolve_url("dashboard"))
-    return render(request, "accounts/login.html", {"form": form, "next": next_url or ""})
+    left = attempts_left(request, request.POST.get("username", "")) \
+        if request.method == "POST" else None
+    return render(request, "accounts/login.html", {"form": form, "next": next_url or "",
+                                                   "attempts_left": left})
+
+
+LOCKOUT_WARNING_AT = 2  # failed logins left when the login page starts warning
+
+
+def attempts_left(request: HttpRequest, username: str) -> int | None:
+    """Failed logins left before django-axes locks this username from this
+    address out, once that is LOCKOUT_WARNING_AT or fewer; else None."""
+    from axes.helpers import get_failure_limit
+    from axes.models import AccessAttempt
+    from django.db.models import Sum
+
+    from accounts.clientip import client_ip
+
+    failures = AccessAttempt.objects.filter(
+        username=username[:255], ip_address=client_ip(request)).aggregate(
+        n=Sum("failures_since_start"))["n"] or 0
+    left = get_failure_limit(request, {"username": username}) - failures
+    return left if 0 < left <= LOCKOUT_WARNING_AT else None
 
 
 @require_POST

@@ -8,12 +8,49 @@ before anything is sent."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 
 from jails import archive, banned, link, live
-from jails.fail2ban import Fail2banClient, validation
+from jails.fail2ban import Fail2banClient, Fail2banError, validation
 
 UNBAN_BATCH = 5000  # IPs per unbanip command: bounded commands for huge jails
+
+
+def ban_warnings(jail: str, ips: Iterable[str], own_ip: str | None, *,
+                 client: Fail2banClient | None = None) -> list[str]:
+    """Why banning ``ips`` in ``jail`` deserves a second thought: an address
+    of the jail's ignore list (fail2ban bans it when asked by hand, yet its
+    owner asked never to), or the address the admin's own browser comes
+    from (a lock-out). One ``get JAIL ignoreip``; [] when nothing is odd or
+    fail2ban does not answer (the ban itself will then say so)."""
+    ips = validation.ip_addresses(ips)
+    client = client or link.client(connect_retries=0)
+    reasons = []
+    try:
+        ignored = [ipaddress.ip_network(v, strict=False)
+                   for v in client.ignore_list(jail) if _network_or_none(v)]
+    except Fail2banError:
+        ignored = []
+    for ip in ips:
+        address = ipaddress.ip_address(ip)
+        hit = next((str(n) for n in ignored if address.version == n.version and address in n),
+                   None)
+        if hit:
+            reasons.append(f"{ip} is in {jail}'s ignore list ({hit}): fail2ban never bans it "
+                           "on its own")
+        if own_ip and ip == own_ip:
+            reasons.append(f"{ip} is the address your browser connects from: banning it may "
+                           "lock you out of this host")
+    return reasons
+
+
+def _network_or_none(value) -> bool:
+    try:
+        ipaddress.ip_network(str(value), strict=False)
+    except ValueError:
+        return False  # ignoreip also takes host names and "127.0.0.1/8 ::1" lists
+    return True
 
 
 def ban(jail: str, ips: Iterable[str], actor: str, *,

@@ -491,9 +491,9 @@ def apply(changes: list[Change], *, probe_attempts: int = 3) -> Outcome:
         except Fail2banError as exc:
             problem = f"the reload failed: {exc}"
         if problem is None:
+            jails = f"{len(expected)} jail{'' if len(expected) == 1 else 's'}"
             return Outcome(True, f"Saved {', '.join(changed)}; fail2ban reloaded and runs "
-                           f"{len(expected)} jail(s).", changed=changed, backup=str(backup),
-                           jails=expected)
+                           f"{jails}.", changed=changed, backup=str(backup), jails=expected)
         restored = _restore(old)
         try:
             cli.reload()

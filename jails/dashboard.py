@@ -302,28 +302,31 @@ def bans_over_time(window: str, jail: str | None = None, country: str | None = N
 
 
 def top_countries(window: str, limit: int | None = 10, jail: str | None = None,
-                  origin: str | None = None, *, now: datetime | None = None
-                  ) -> list[CountryCount]:
+                  origin: str | None = None, ip_query: str | None = None, *,
+                  now: datetime | None = None) -> list[CountryCount]:
     """Countries by ban count (most first); unresolved IPs are left out.
     ``limit=None`` gives every country (the world map)."""
     def compute() -> list[CountryCount]:
-        found = window_counts(window, "country_code", jail=jail, origin=origin, now=now)
+        found = window_counts(window, "country_code", jail=jail, origin=origin,
+                              ip_query=ip_query, now=now)
         ranked = sorted(((code, n) for code, n in found.items() if code and n),
                         key=lambda item: (-item[1], item[0]))
         return [CountryCount(code, n) for code, n in ranked[:limit]]
 
-    return cached_aggregate("top_countries", window, now, (limit, jail, origin), compute,
-                            group="country_code", jail=jail)
+    return cached_aggregate("top_countries", window, now, (limit, jail, origin, ip_query),
+                            compute, group="country_code", jail=jail, ip_query=ip_query)
 
 
-def bans_by_jail(window: str, country: str | None = None, origin: str | None = None, *,
-                 now: datetime | None = None) -> list[JailCount]:
+def bans_by_jail(window: str, country: str | None = None, origin: str | None = None,
+                 ip_query: str | None = None, *, now: datetime | None = None
+                 ) -> list[JailCount]:
     """Jails by ban count (most first)."""
     def compute() -> list[JailCount]:
-        found = window_counts(window, "jail", country=country, origin=origin, now=now)
+        found = window_counts(window, "jail", country=country, origin=origin,
+                              ip_query=ip_query, now=now)
         ranked = sorted(((jail, n) for jail, n in found.items() if n),
                         key=lambda item: (-item[1], item[0]))
         return [JailCount(jail, n) for jail, n in ranked]
 
-    return cached_aggregate("bans_by_jail", window, now, (country, origin), compute,
-                            group="jail", country=country)
+    return cached_aggregate("bans_by_jail", window, now, (country, origin, ip_query), compute,
+                            group="jail", country=country, ip_query=ip_query)

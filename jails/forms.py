@@ -148,7 +148,7 @@ class FilterForm(forms.Form):
                            help_text="Saved as filter.d/NAME.local.")
     failregex = forms.CharField(label="failregex", max_length=20000,
                                 widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
-                                help_text="One regex per line; use <HOST> for the address.")
+                                help_text="One regex per line; use &lt;HOST&gt; for the address.")
     ignoreregex = forms.CharField(label="ignoreregex", required=False, max_length=20000,
                                   widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}))
 
@@ -188,7 +188,7 @@ class RegexForm(forms.Form):
     filter_name = forms.ChoiceField(label="Existing filter", required=False)
     failregex = forms.CharField(label="…or failregex", required=False, max_length=20000,
                                 widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
-                                help_text="One regex per line; <HOST> captures the address.")
+                                help_text="One regex per line; &lt;HOST&gt; captures the address.")
     ignoreregex = forms.CharField(label="ignoreregex", required=False, max_length=20000,
                                   widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}))
     datepattern = forms.CharField(label="Date pattern", required=False, max_length=200,

@@ -139,8 +139,10 @@ def backends() -> dict[str, str]:
 
 
 def inactive_jails(running: list[str]) -> list[ConfiguredJail]:
-    return [j for j in configured_jails().values()
-            if not j.enabled and j.name not in running]
+    """Configured jails fail2ban does not run: disabled ones, and enabled
+    ones that were stopped (``fail2ban-client stop JAIL``, BanGUI's Stop)
+    or failed to start."""
+    return [j for j in configured_jails().values() if j.name not in running]
 
 
 # -- line-preserving edits of a jail's .local -----------------------------------------

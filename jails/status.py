@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jails import link
+from jails import jail_config, link
 from jails.fail2ban import Fail2banError
 from jails.fail2ban.results import Overview
 
@@ -14,6 +14,7 @@ class ServerState:
     socket_path: str
     overview: Overview | None
     error: str | None
+    stopped: int = 0  # jails the config enables that fail2ban does not run
 
     @property
     def reachable(self) -> bool:
@@ -25,6 +26,10 @@ def read_state() -> ServerState:
     No connect retries here: a page must not wait for a server that is down."""
     client = link.client(connect_retries=0)
     try:
-        return ServerState(client.socket_path, client.overview(), None)
+        overview = client.overview()
     except Fail2banError as exc:
         return ServerState(client.socket_path, None, str(exc))
+    running = {j.name for j in overview.jails}
+    stopped = sum(1 for j in jail_config.configured_jails().values()
+                  if j.enabled and j.name not in running)
+    return ServerState(client.socket_path, overview, None, stopped)

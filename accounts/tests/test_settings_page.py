@@ -48,7 +48,7 @@ def test_it_points_the_fail2ban_link_at_the_new_socket(admin_client, f2b, settin
     assert link.socket_path() == "/nonexistent/fail2ban.sock"
     _post(admin_client, str(f2b.socket))
     assert link.socket_path() == str(f2b.socket)
-    assert "fail2ban 1.0.2" in admin_client.get("/").content.decode()
+    assert f"fail2ban {f2b.version()}" in admin_client.get("/").content.decode()
 
 
 def test_it_activates_the_time_zone_per_request(admin_client, f2b):

@@ -320,6 +320,9 @@ class Fail2banClient:
                 actions=list(get("actions")),
             )
 
+    def ignore_list(self, jail: str) -> list[str]:
+        return [str(v) for v in self.call("get", validation.jail_name(jail), "ignoreip")]
+
     def add_ignore(self, jail: str, value: str) -> list[str]:
         return list(self.call("set", validation.jail_name(jail), "addignoreip",
                               validation.ip_or_network(value)))

@@ -152,6 +152,11 @@ class Sandbox:
             capture_output=True, text=True, timeout=timeout, check=False,
         )
 
+    def version(self) -> str:
+        """The installed fail2ban's version, as its server reports it (tests
+        compare against this, not a hard-coded release)."""
+        return self.fail2ban_client("version").strip()
+
     def fail2ban_client(self, *args: str) -> str:
         """Run ``fail2ban-client`` against this server, as an admin would by
         hand (a ban or an unban BanGUI did not make); its output."""

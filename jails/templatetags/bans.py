@@ -1,11 +1,14 @@
-"""Filters for ban tables: country flags and names, ban durations, times."""
+"""Filters for ban tables: country flags (SVG) and names, ban durations, times."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from django import template
+from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -13,15 +16,21 @@ from geo.countries import country_name as _country_name
 
 register = template.Library()
 
-_REGIONAL_A = 0x1F1E6
+# SVG flags vendored from the MIT-licensed flag-icons package (static/flags/,
+# its LICENSE beside them): emoji flags are empty boxes on Debian without an
+# emoji font and two letters on Windows.
+FLAGS_DIR = Path(settings.BASE_DIR) / "static" / "flags"
+_FLAGS = frozenset(p.stem.upper() for p in FLAGS_DIR.glob("??.svg"))
 
 
 @register.filter
 def flag(code: str | None) -> str:
-    """The flag emoji of an ISO 3166-1 alpha-2 code ("" for anything else)."""
-    if not code or len(code) != 2 or not code.isascii() or not code.isalpha():
+    """A small flag image for an ISO 3166-1 alpha-2 code ("" for anything
+    else); decorative: the country's name is always written beside it."""
+    if not code or len(code) != 2 or code.upper() not in _FLAGS:
         return ""
-    return "".join(chr(_REGIONAL_A + ord(c) - ord("A")) for c in code.upper())
+    return format_html('<img class="flag" src="{}" alt="" width="16" height="12" '
+                       'loading="lazy">', static(f"flags/{code.lower()}.svg"))
 
 
 @register.filter

@@ -40,8 +40,8 @@ def open_page(page: Page, live_server, request, path: str = "/") -> None:
 def test_it_shows_the_live_status_bar_and_follows_a_ban(page: Page, live_server, f2b, request):
     open_page(page, live_server, request)
     status = page.locator("#status-bar")
-    expect(status).to_contain_text("fail2ban 1.0.2")
-    expect(status).to_contain_text("2 jails")
+    expect(status).to_contain_text(f"fail2ban {f2b.version()}")
+    expect(status).to_contain_text("2 jails running")
     banned_now = page.get_by_test_id("banned-now")
     expect(banned_now).to_have_text("0")
 

@@ -175,7 +175,7 @@ def test_it_renders_charts_as_inline_svg_without_styles(admin_client, dead_f2b, 
     assert body.count('<svg class="chart"') == 3
     assert "<title id=\"chart-time-title\">Bans over time, last 7 days</title>" in body
     assert 'class="chart-bar"' in body
-    assert "Germany" in body and "\U0001F1E9\U0001F1EA" in body  # flag + name
+    assert "Germany" in body and 'src="/static/flags/de.svg"' in body  # flag + name
     assert "style=" not in body  # the CSP forbids inline styles
     assert '<table class="visually-hidden"><caption>Bans per period</caption>' in body
 

@@ -12,12 +12,11 @@ import contextlib
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import audit
-from accounts.roles import config_editor
 from accounts.models import AuditEntry
+from accounts.roles import config_editor
 from bangui.htmx import render_page
 from jails import config_files, jail_config, link, regex_tester
 from jails.fail2ban import Fail2banError
@@ -71,8 +70,8 @@ def config_file(request: HttpRequest) -> HttpResponse:
     try:
         context = _file_context(rel)
     except config_files.PathRefused as exc:
-        return render(request, "jails/config_refused.html", {"reason": str(exc), "path": rel},
-                      status=400)
+        return render_page(request, "jails/config_refused.html", "refused",
+                           {"reason": str(exc), "path": rel}, status=400)
     return render_page(request, "jails/config_file.html", "file-editor", context)
 
 
@@ -87,8 +86,8 @@ def config_save(request: HttpRequest) -> HttpResponse:
     except config_files.PathRefused as exc:
         audit.record(request, "config.save", target=rel[:200], result=audit.FAILED,
                      detail=str(exc))
-        return render(request, "jails/config_refused.html", {"reason": str(exc), "path": rel},
-                      status=400)
+        return render_page(request, "jails/config_refused.html", "refused",
+                           {"reason": str(exc), "path": rel}, status=400)
     if not form.is_valid():
         reason = "; ".join(e for errs in form.errors.values() for e in errs)
         audit.record(request, "config.save", target=rel, result=audit.FAILED, detail=reason)

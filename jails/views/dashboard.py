@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import audit
+from accounts.clientip import client_ip
 from bangui.htmx import render_page, wants_fragment
 from jails import actions, archive, charts, link
 from jails import dashboard as queries
@@ -39,7 +40,7 @@ from jails.forms import (
     form_errors,
 )
 from jails.models import BanEvent
-from jails.templatetags.bans import country_name, flag
+from jails.templatetags.bans import country_name
 
 operate = permission_required("accounts.operate", raise_exception=True)
 
@@ -80,15 +81,15 @@ def _charts(f: dict) -> dict:
                                      country=f["country"] or None, origin=f["origin"] or None,
                                      ip_query=f["ip"] or None)
     countries = queries.top_countries(window, 10, jail=f["jail"] or None,
-                                      origin=f["origin"] or None)
+                                      origin=f["origin"] or None, ip_query=f["ip"] or None)
     jails = queries.bans_by_jail(window, country=f["country"] or None,
-                                 origin=f["origin"] or None)
+                                 origin=f["origin"] or None, ip_query=f["ip"] or None)
     over_time = charts.columns([(_bucket_label(b.start, window), b.count) for b in buckets])
     return {
         "over_time": over_time,
         "bucket": WINDOW_BUCKET[Window(window)][1],
         "countries": charts.bars([
-            (f"{flag(c.country_code)} {country_name(c.country_code)}", c.count,
+            (country_name(c.country_code), c.count,
              "?" + _query(f, country=c.country_code, page=1)) for c in countries]),
         "by_jail": charts.bars([(j.jail, j.count, "?" + _query(f, jail=j.jail, page=1))
                                 for j in jails]),
@@ -176,9 +177,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 # --- actions ---------------------------------------------------------------------------
-def ban_now(request: HttpRequest, ip: str, jail: str) -> tuple[bool, str]:
-    """Ban in fail2ban, archive it at once, audit either way."""
+def ban_now(request: HttpRequest, ip: str, jail: str) -> tuple[bool, str] | dict:
+    """Ban in fail2ban, archive it at once, audit either way. An address of
+    the jail's ignore list, or the admin's own, is banned only once the
+    form comes back with ``confirm``: until then the result asks (a dict
+    the templates render as a "Ban anyway" form)."""
     target = f"{jail} {ip}"
+    if not request.POST.get("confirm"):
+        reasons = actions.ban_warnings(jail, [ip], client_ip(request))
+        if reasons:
+            return {"ok": False, "confirm": {"ip": ip, "jail": jail},
+                    "message": "Not banned yet: " + "; ".join(reasons) + ". Ban anyway?"}
     try:
         newly = actions.ban(jail, [ip], request.user.get_username())
     except Fail2banError as exc:
@@ -205,15 +214,21 @@ def unban_now(request: HttpRequest, ip: str, jail: str = "") -> tuple[bool, str]
     return True, f"Unbanned {ip} {where}."
 
 
-def _done(request: HttpRequest, ok: bool, message: str,
+def _done(request: HttpRequest, ok: bool | dict, message: str = "",
           ban_form: ManualBanForm | None = None) -> HttpResponse:
-    if wants_fragment(request):
-        # 200 even for a refused action: htmx swaps only 2xx answers, and the
-        # fragment shows the error where the user is looking.
-        return _render(request, request.GET, {"ok": ok, "message": message}, ban_form)
+    result = ok if isinstance(ok, dict) else {"ok": ok, "message": message}
+    if wants_fragment(request) or "confirm" in result:
+        # 200 even for a refused action: the fragment (or, for a question
+        # without JavaScript, the page) shows it where the user is looking.
+        return _render(request, request.GET, result, ban_form)
+    ok, message = result["ok"], result["message"]
     messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, message)
     query = _query(BanTableFilterForm(request.GET).values()[0])
     return redirect(reverse("dashboard") + (f"?{query}" if query else ""))
+
+
+def _as_args(outcome: tuple[bool, str] | dict) -> tuple:
+    return (outcome,) if isinstance(outcome, dict) else outcome
 
 
 @require_POST
@@ -225,7 +240,8 @@ def ban(request: HttpRequest) -> HttpResponse:
         audit.record(request, "ban", target=request.POST.get("ip", "")[:100],
                      result=audit.FAILED, detail=reason)
         return _done(request, False, f"Nothing was banned: {reason}")
-    return _done(request, *ban_now(request, form.cleaned_data["ip"], form.cleaned_data["jail"]))
+    return _done(request, *_as_args(ban_now(request, form.cleaned_data["ip"],
+                                            form.cleaned_data["jail"])))
 
 
 @require_POST

@@ -104,11 +104,14 @@ def ip_search(request: HttpRequest) -> HttpResponse:
                   status=400 if form.is_bound else 200)
 
 
-def _done(request: HttpRequest, ip: str, ok: bool, message: str) -> HttpResponse:
-    if wants_fragment(request):
+def _done(request: HttpRequest, ip: str, ok: bool, message: str,
+          result: dict | None = None) -> HttpResponse:
+    """The refreshed fragment (HTMX), or a redirect with a message. A
+    question ("ban anyway?") is shown on the page itself either way."""
+    if wants_fragment(request) or result is not None:
         context = _context(ip)
-        context["result"] = {"ok": ok, "message": message}
-        return render(request, "jails/ip.html#ip-main", context)
+        context["result"] = result or {"ok": ok, "message": message}
+        return render_page(request, "jails/ip.html", "ip-main", context)
     messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, message)
     return redirect("ip_detail", ip=ip)
 
@@ -125,7 +128,10 @@ def ban(request: HttpRequest, ip: str) -> HttpResponse:
         reason = form_errors(form)
         audit.record(request, "ban", target=canonical, result=audit.FAILED, detail=reason)
         return _done(request, canonical, False, f"Nothing was banned: {reason}")
-    return _done(request, canonical, *ban_now(request, canonical, form.cleaned_data["jail"]))
+    outcome = ban_now(request, canonical, form.cleaned_data["jail"])
+    if isinstance(outcome, dict):  # asks first: an ignored address, or the admin's own
+        return _done(request, canonical, outcome["ok"], outcome["message"], outcome)
+    return _done(request, canonical, *outcome)
 
 
 @require_POST

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import audit
+from accounts.clientip import client_ip
 from bangui.htmx import render_page, wants_fragment
 from jails import actions, banned, config_files, jail_config, link, regex_tester
 from jails.fail2ban import Fail2banError, InvalidInput, validation
@@ -139,7 +140,15 @@ def jail_detail(request: HttpRequest, name: str) -> HttpResponse:
                        "banned-ips" if bans_only else "jail-main", context)
 
 
-def _done(request: HttpRequest, name: str, ok: bool, message: str) -> HttpResponse:
+def _done(request: HttpRequest, name: str, ok: bool, message: str,
+          confirm: dict | None = None) -> HttpResponse:
+    """The refreshed fragment (HTMX) or a redirect with a message; a
+    question (``confirm``: the fields to send again) is shown on the page
+    either way."""
+    if confirm is not None:
+        context = _jail_context(request, name)
+        context["result"] = {"ok": False, "message": message, "confirm": confirm}
+        return render_page(request, "jails/jail_detail.html", "jail-main", context)
     if wants_fragment(request):
         try:
             context = _jail_context(request, name)
@@ -187,6 +196,11 @@ def ban(request: HttpRequest, name: str) -> HttpResponse:
     if not form.is_valid():
         return _form_error(request, name, "ban", name, form)
     ips = form.cleaned_data["ips"]
+    if not request.POST.get("confirm"):
+        reasons = actions.ban_warnings(name, ips, client_ip(request))
+        if reasons:
+            return _done(request, name, False, "Not banned yet: " + "; ".join(reasons)
+                         + ". Ban anyway?", confirm={"ips": " ".join(ips)})
 
     def act():
         return actions.ban(name, ips, request.user.get_username())

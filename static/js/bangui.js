@@ -18,6 +18,10 @@
     try { localStorage.setItem("bangui-theme", next); } catch (e) { /* ignore */ }
   });
 
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-history-back]")) { history.back(); }
+  });
+
   // "/" focuses the IP search box, as in most admin tools.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) { return; }
@@ -25,5 +29,36 @@
     if (tag === "input" || tag === "textarea" || tag === "select" || event.target.isContentEditable) { return; }
     var box = document.querySelector("[data-ip-search]");
     if (box) { event.preventDefault(); box.focus(); }
+  });
+
+  // An HTMX request that failed in a way no fragment answers (403, 404, 500,
+  // the server down): say so where the user looks, instead of nothing.
+  function requestFailed(text) {
+    var main = document.getElementById("main");
+    if (!main) { return; }
+    var note = document.getElementById("request-error");
+    if (!note) {
+      note = document.createElement("p");
+      note.id = "request-error";
+      note.className = "banner banner-bad";
+      note.setAttribute("role", "alert");
+      main.insertBefore(note, main.firstChild);
+    }
+    note.textContent = text;
+    note.scrollIntoView({block: "nearest"});
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var reason = xhr.status === 403 ? "you are not allowed to do that"
+      : xhr.status === 404 ? "that page or item does not exist (any more)"
+      : "the server failed (HTTP " + xhr.status + ")";
+    requestFailed("Not done: " + reason + ". Reload the page to see the current state.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    requestFailed("Not done: BanGUI did not answer (network or server down). Try again.");
+  });
+  document.addEventListener("htmx:beforeRequest", function () {
+    var note = document.getElementById("request-error");
+    if (note) { note.remove(); }
   });
 })();
