@@ -330,3 +330,65 @@ def bans_by_jail(window: str, country: str | None = None, origin: str | None = N
 
     return cached_aggregate("bans_by_jail", window, now, (country, origin, ip_query), compute,
                             group="jail", country=country, ip_query=ip_query)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The figures above the dashboard's chart: bans in the window and in
+    the window before it, and distinct IPs where that is cheap."""
+
+    total: int
+    previous: int
+    distinct_ips: int | None  # None: not counted for windows over 7 days
+
+    @property
+    def change(self) -> float | None:
+        """Relative change against the previous window (None: nothing before)."""
+        if not self.previous:
+            return None
+        return (self.total - self.previous) / self.previous
+
+
+DISTINCT_IPS_MAX_SPAN = timedelta(days=7)
+
+
+def summary(window: str, *, jail: str | None = None, country: str | None = None,
+            origin: str | None = None, ip_query: str | None = None,
+            now: datetime | None = None) -> Summary:
+    """Two counts (the rollup answers long windows) and, up to 7 days, one
+    distinct count of the window's IPs. Distinct IPs do not add up day by
+    day, so a year's would read every ban of the year (docs/archive.md)."""
+    at = now or timezone.now()
+    span = WINDOW_SPAN[Window(window)]
+    total = window_counts(window, None, jail=jail, country=country, origin=origin,
+                          ip_query=ip_query, now=now)[None]
+    before = at - span
+    if ip_query and ip_query.strip():
+        previous = (filtered(jail=jail, country=country, origin=origin, ip_query=ip_query)
+                    .filter(banned_at__gte=before - span, banned_at__lt=before).count())
+    else:
+        previous = rollup.counts(
+            filtered(jail=jail, country=country, origin=origin), before - span,
+            before - timedelta(microseconds=1), None, jail=jail, country=country,
+            origin=origin, cache_days=now is None)[None]
+    distinct = None
+    if span <= DISTINCT_IPS_MAX_SPAN:
+        distinct = (events(window, jail=jail, country=country, origin=origin,
+                           ip_query=ip_query, now=at)
+                    .order_by().values("ip").distinct().count())
+    return Summary(total, previous, distinct)
+
+
+NEW_BANS_MAX = 1000  # "1,000+ new bans": the poll never counts more
+
+
+def newer_than(since: datetime, window: str, *, jail: str | None = None,
+               country: str | None = None, origin: str | None = None,
+               ip_query: str | None = None) -> int:
+    """Bans matching the filters that started after ``since`` (rows the
+    table did not show yet), at most NEW_BANS_MAX: a short ``banned_at``
+    range at the index's end."""
+    start = max(since, window_start(window))
+    qs = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query).filter(
+        banned_at__gt=start)
+    return len(qs.order_by().values_list("pk", flat=True)[:NEW_BANS_MAX])

@@ -23,7 +23,12 @@ class ServerState:
 
 def read_state() -> ServerState:
     """Read the overview; a dead fail2ban is a state to show, not an error.
-    No connect retries here: a page must not wait for a server that is down."""
+    No connect retries here: a page must not wait for a server that is down.
+    Once per request: the dashboard's figures and the status bar share it."""
+    return link.once_per_request("status.read_state", _read_state)
+
+
+def _read_state() -> ServerState:
     client = link.client(connect_retries=0)
     try:
         overview = client.overview()

@@ -8,6 +8,7 @@ urlpatterns = [
     # dashboard actions and per-IP pages (jails/views/dashboard.py, ip.py)
     path("bans/ban/", dashboard.ban, name="dashboard_ban"),
     path("bans/unban/", dashboard.unban, name="dashboard_unban"),
+    path("bans/new/", dashboard.new_bans, name="dashboard_new_bans"),
     path("ip/", ip.ip_search, name="ip_search"),
     path("ip/<str:ip>/", ip.ip_detail, name="ip_detail"),
     path("ip/<str:ip>/ban/", ip.ban, name="ip_ban"),

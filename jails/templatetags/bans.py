@@ -72,3 +72,12 @@ def time_element(value):
     return format_html('<time datetime="{}" title="{} {}">{}</time>', local.isoformat(),
                        local.strftime("%Y-%m-%d %H:%M:%S"), local.tzname() or "",
                        naturaltime(value))
+
+
+@register.filter
+def percent(value) -> str:
+    """0.25 -> "25 %"; rounds to whole percent."""
+    try:
+        return f"{float(value) * 100:.0f} %"
+    except (TypeError, ValueError):
+        return ""

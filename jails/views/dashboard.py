@@ -9,13 +9,13 @@ instead of failing the page.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import audit
 from accounts.clientip import client_ip
 from bangui.htmx import render_page, wants_fragment
-from jails import actions, archive, charts, link
+from jails import actions, archive, charts, link, status
 from jails import dashboard as queries
 from jails import live as live_bans
 from jails.constants import (
@@ -86,6 +86,8 @@ def _charts(f: dict) -> dict:
                                  origin=f["origin"] or None, ip_query=f["ip"] or None)
     over_time = charts.columns([(_bucket_label(b.start, window), b.count) for b in buckets])
     return {
+        "top_jail": jails[0] if jails else None,
+        "top_country": countries[0] if countries else None,
         "over_time": over_time,
         "bucket": WINDOW_BUCKET[Window(window)][1],
         "countries": charts.bars([
@@ -101,7 +103,8 @@ def _columns(f: dict) -> list[dict]:
     current = f["sort"]
     out = []
     for label, field, numeric in COLUMNS:
-        col = {"label": label, "numeric": numeric, "field": field}
+        col = {"label": label, "numeric": numeric, "field": field,
+               "key": label.lower()}  # CSS hook: phones hide the less needed columns
         if field:
             if current.removeprefix("-") == field:
                 col["aria_sort"] = "descending" if current.startswith("-") else "ascending"
@@ -127,6 +130,9 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
     rows = [(row, live_state(row, live, now)) for row in table.rows]
     filtered = any(f[k] for k in ("jail", "country", "origin", "ip"))
     chart_context = _charts(f)
+    figures = queries.summary(f["window"], jail=f["jail"] or None,
+                              country=f["country"] or None, origin=f["origin"] or None,
+                              ip_query=f["ip"] or None)
     filter_jails = sorted(set(live.jails) | set(chart_context.pop("archive_jails"))
                           | ({f["jail"]} if f["jail"] else set()))
     return {
@@ -142,6 +148,11 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
         "ban_url": f"{reverse('dashboard_ban')}?{_query(f)}",
         "unban_url": f"{reverse('dashboard_unban')}?{_query(f)}",
         "filter_jails": filter_jails,
+        "figures": figures, "server": status.read_state(),
+        # The newest ban shown (epoch seconds): the poll counts bans after it.
+        "newest_at": (f"{table.rows[0].banned_at.timestamp():.6f}"
+                      if table.rows and f["sort"] == "-banned_at" and table.page == 1 else None),
+        "new_bans_url": f"{reverse('dashboard_new_bans')}?{_query(f, page=1, since=None)}",
         **chart_context,
     }
 
@@ -256,3 +267,20 @@ def unban(request: HttpRequest) -> HttpResponse:
     return _done(request, *unban_now(request, form.cleaned_data["ip"],
                                      form.cleaned_data["jail"]))
 
+
+@login_required
+@require_GET
+def new_bans(request: HttpRequest) -> HttpResponse:
+    """How many bans match the filters and are newer than ``since`` (the
+    newest row the table shows, epoch seconds): the "N new bans — show" line, polled by bangui.js
+    while the tab is visible. Empty when there are none."""
+    f, _ = BanTableFilterForm(request.GET).values()
+    try:
+        since = datetime.fromtimestamp(float(request.GET.get("since", "")), UTC)
+    except (ValueError, OverflowError, OSError):
+        return HttpResponse("")
+    count = queries.newer_than(since, f["window"], jail=f["jail"] or None,
+                               country=f["country"] or None, origin=f["origin"] or None,
+                               ip_query=f["ip"] or None)
+    return render(request, "jails/partials/new_bans.html",
+                  {"count": count, "query": _query(f, page=1)})

@@ -61,4 +61,41 @@
     var note = document.getElementById("request-error");
     if (note) { note.remove(); }
   });
+
+  // "N new bans — show" above the ban table: ask every 15 s while the tab is
+  // visible (never when hidden), without reloading or moving the page.
+  var NEW_BANS_EVERY = 15000;
+  function pollNewBans() {
+    var slot = document.getElementById("new-bans");
+    if (!slot || document.visibilityState !== "visible") { return; }
+    var url = slot.getAttribute("data-new-bans-url");
+    fetch(url, {headers: {"HX-Request": "true"}, credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (html) {
+        if (document.getElementById("new-bans") !== slot) { return; }  // table replaced meanwhile
+        if (slot.innerHTML !== html) {
+          slot.innerHTML = html;
+          if (window.htmx) { window.htmx.process(slot); }
+        }
+      })
+      .catch(function () { /* offline for a moment: try again next time */ });
+  }
+  setInterval(pollNewBans, NEW_BANS_EVERY);
+  document.addEventListener("visibilitychange", pollNewBans);
+
+  // Keyboard users keep their place: after a sort re-renders the ban table,
+  // focus the same column's sort link again.
+  var lastSort = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var link = event.target.closest && event.target.closest(".sort-link");
+    lastSort = link ? link.textContent.trim().split(" ")[0] : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!lastSort) { return; }
+    var links = document.querySelectorAll("#ban-table .sort-link");
+    for (var i = 0; i < links.length; i++) {
+      if (links[i].textContent.trim().split(" ")[0] === lastSort) { links[i].focus(); break; }
+    }
+    lastSort = null;
+  });
 })();
