@@ -109,7 +109,10 @@ def banned_page(con: sqlite3.Connection, jail: str, query: str, page: int, per_p
     page = min(max(1, page), pages)
     rows = con.execute(
         f"SELECT ip, timeofban, bantime, bancount FROM bips WHERE {where} "  # noqa: S608
-        "ORDER BY timeofban DESC, ip LIMIT ? OFFSET ?",
+        # rowid breaks ties (a bulk ban shares one timeofban): the timeofban
+        # index holds (timeofban, rowid), so it yields this order without a
+        # sort of the jail's every row.
+        "ORDER BY timeofban DESC, rowid DESC LIMIT ? OFFSET ?",
         [*args, per_page, (page - 1) * per_page],
     ).fetchall()
     return Page([_entry(ip, tob, bt) for ip, tob, bt, _ in rows],
