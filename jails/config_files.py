@@ -226,6 +226,41 @@ def listing() -> dict[str, list[str]]:
     return out
 
 
+@dataclass(frozen=True)
+class ListedFile:
+    rel: str
+    used_by: tuple[str, ...] = ()  # jails whose filter this is
+
+    @property
+    def name(self) -> str:
+        return self.rel.rsplit("/", 1)[-1]
+
+    @property
+    def is_local(self) -> bool:
+        return self.rel.endswith(".local")
+
+
+def overview(query: str = "", filters_in_use: dict[str, list[str]] | None = None
+             ) -> dict[str, list[ListedFile]]:
+    """:func:`listing` as the config page shows it: your own ``.local``
+    files first, then the distribution's, each group by name; only names
+    containing ``query``; filter files marked with the jails that use them."""
+    query = query.strip().lower()[:64]
+    used = filters_in_use or {}
+    out: dict[str, list[ListedFile]] = {}
+    for directory, names in listing().items():
+        rows = []
+        for rel in names:
+            if query and query not in rel.lower():
+                continue
+            stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            jails = tuple(used.get(stem, ())) if rel.startswith("filter.d/") else ()
+            rows.append(ListedFile(rel, jails))
+        rows.sort(key=lambda f: (not f.is_local, f.name))
+        out[directory] = rows
+    return out
+
+
 # -- validation -----------------------------------------------------------------------
 def check_syntax(rel: str, text: str) -> None:
     """Parse like fail2ban does (``;`` inline comments, strict sections and

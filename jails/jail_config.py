@@ -138,6 +138,16 @@ def backends() -> dict[str, str]:
     return found
 
 
+def filters_in_use() -> dict[str, list[str]]:
+    """Filter name -> the configured jails that use it (enabled or not)."""
+    used: dict[str, list[str]] = {}
+    for jail in configured_jails().values():
+        if jail.filter:
+            name = jail.filter.split("[", 1)[0].strip()
+            used.setdefault(name, []).append(jail.name)
+    return used
+
+
 def inactive_jails(running: list[str]) -> list[ConfiguredJail]:
     """Configured jails fail2ban does not run: disabled ones, and enabled
     ones that were stopped (``fail2ban-client stop JAIL``, BanGUI's Stop)

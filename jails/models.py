@@ -67,6 +67,13 @@ class BanEvent(models.Model):
                          name="banevent_country_time_ip"),
             models.Index(fields=["origin", "banned_at"], name="banevent_origin_time"),
             models.Index(fields=["ip", "banned_at"], name="banevent_ip_time"),
+            # Covering for what short windows count from the archive (24 h
+            # and the partial edge days of longer ones: per hour, per jail,
+            # per country, distinct IPs): an index-only range instead of a
+            # table lookup per ban (35 -> 9 ms of SQL per 24 h dashboard at
+            # a million bans, SQLite).
+            models.Index(fields=["banned_at", "jail", "country_code", "origin", "ip"],
+                         name="banevent_time_cover"),
         ]
         ordering = ["-banned_at", "-id"]
 

@@ -81,3 +81,10 @@ def percent(value) -> str:
         return f"{float(value) * 100:.0f} %"
     except (TypeError, ValueError):
         return ""
+
+
+@register.filter
+def line_numbers(text) -> str:
+    """"1\\n2\\n…" for every line of ``text`` (the editor's gutter)."""
+    count = max(1, (str(text or "")).count("\n") + 1)
+    return "\n".join(str(n) for n in range(1, count + 1))

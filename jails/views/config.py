@@ -40,8 +40,9 @@ def last_rollback() -> AuditEntry | None:
     return None
 
 
-def _home_context(**extra) -> dict:
-    context = {"files": config_files.listing(), "missing": [], "rollback": last_rollback(),
+def _home_context(query: str = "", **extra) -> dict:
+    files = config_files.overview(query, jail_config.filters_in_use())
+    context = {"files": files, "missing": [], "rollback": last_rollback(), "query": query,
                "filter_form": FilterForm(), "root": config_files.root()}
     with contextlib.suppress(config_files.ConfigError):
         context["missing"] = jail_config.missing_bangui_jails()
@@ -52,7 +53,8 @@ def _home_context(**extra) -> dict:
 @login_required
 @require_GET
 def config_home(request: HttpRequest) -> HttpResponse:
-    return render_page(request, "jails/config.html", "config-files", _home_context())
+    return render_page(request, "jails/config.html", "config-files",
+                       _home_context(request.GET.get("q", "")))
 
 
 def _file_context(rel: str, form: FileEditForm | None = None, **extra) -> dict:

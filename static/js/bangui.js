@@ -98,4 +98,24 @@
     }
     lastSort = null;
   });
+
+  // The config editor's line numbers follow its text and its scrolling.
+  function syncGutter(area) {
+    var gutter = area.parentNode.querySelector("[data-gutter]");
+    if (!gutter) { return; }
+    var lines = area.value.split("\n").length;
+    if (gutter.getAttribute("data-lines") !== String(lines)) {
+      var out = [];
+      for (var i = 1; i <= lines; i++) { out.push(i); }
+      gutter.textContent = out.join("\n");
+      gutter.setAttribute("data-lines", String(lines));
+    }
+    gutter.scrollTop = area.scrollTop;
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target.matches && event.target.matches(".editor-wrap textarea")) { syncGutter(event.target); }
+  });
+  document.addEventListener("scroll", function (event) {
+    if (event.target.matches && event.target.matches(".editor-wrap textarea")) { syncGutter(event.target); }
+  }, true);
 })();
