@@ -1,0 +1,34 @@
+"""The config page: your own files first, a filter box, filters in use."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def own(cfg):
+    (cfg.confdir / "filter.d" / "zz-mine.local").write_text("[Definition]\nfailregex = ^x <HOST>$\n")
+    yield cfg
+    (cfg.confdir / "filter.d" / "zz-mine.local").unlink()
+
+
+def test_own_files_come_first_and_filters_in_use_are_marked(own, viewer_client):
+    html = viewer_client.get("/config/").content.decode()
+    group = html.split("<h2>filter.d/</h2>", 1)[1].split("</ul>", 1)[0]
+    assert group.index("filter.d/zz-mine.local") < group.index("filter.d/apache-auth.conf")
+    sshd = group.split("filter.d/sshd.conf", 1)[1].split("</li>", 1)[0]
+    assert "in use: sshd" in sshd
+    assert "in use" not in group.split("filter.d/apache-auth.conf", 1)[1].split("</li>", 1)[0]
+
+
+def test_the_filter_box_narrows_the_list(own, viewer_client):
+    html = viewer_client.get("/config/?q=nginx-http", HTTP_HX_REQUEST="true").content.decode()
+    assert "filter.d/nginx-http-auth.conf" in html
+    assert "filter.d/sshd.conf" not in html and "jail.conf" not in html
+
+
+def test_the_editor_numbers_its_lines(own, admin_client):
+    html = admin_client.get("/config/file/?path=filter.d/zz-mine.local").content.decode()
+    assert '<pre class="gutter" aria-hidden="true" data-gutter>1\n2\n3</pre>' in html
