@@ -265,6 +265,8 @@ BLOCKLIST_DEADLINE = env_int("BANGUI_BLOCKLIST_DEADLINE", 120, minimum=5, maximu
 # Off: lists are fetched from public addresses only (SSRF guard).
 BLOCKLIST_ALLOW_PRIVATE = env_bool("BANGUI_BLOCKLIST_ALLOW_PRIVATE", False)
 BLOCKLIST_BAN_TIMEOUT = env_int("BANGUI_BLOCKLIST_BAN_TIMEOUT", 300, minimum=10)
+# scripts/demo.sh: the sample list the demo serves itself, offered on "Add a source".
+DEMO_BLOCKLIST_URL = env_str("BANGUI_DEMO_BLOCKLIST_URL", "")
 BLOCKLIST_CIDR_LIMIT = env_int("BANGUI_BLOCKLIST_CIDR_LIMIT", 256, minimum=1, maximum=65536)
 
 # --- background work: one django-q2 cluster with exactly one worker -----------

@@ -42,13 +42,19 @@ class BanguiJail:
     name: str
     rel: str
     purpose: str
+    bantime: int  # seconds, written into the file it creates
+    explanation: str  # what the config page says where it offers to create it
 
 
 BANGUI_JAILS = (
     BanguiJail("manual", "jail.d/bangui-manual.local",
-               "bans made in BanGUI where no jail was chosen"),
+               "bans made in BanGUI where no jail was chosen", 86400,
+               "the dashboard's \"Ban an IP\" uses it when no jail fits: a ban for a day"),
+    # A day and a bit: a daily list re-imported every 24 h keeps its IPs
+    # banned without a gap, and an IP dropped from the list is free a day later.
     BanguiJail("blocklist-import", "jail.d/bangui-blocklist-import.local",
-               "IPs imported from blocklists"),
+               "IPs imported from blocklists", 90000,
+               "blocklist imports ban into it; 25 hours, so a daily list never lapses"),
 )
 
 
@@ -243,6 +249,7 @@ def bangui_jail_text(jail: BanguiJail) -> str:
         "filter =\n"
         "backend = polling\n"
         "logpath = /dev/null\n"
+        f"bantime = {jail.bantime}\n"
     )
 
 

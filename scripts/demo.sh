@@ -34,6 +34,12 @@ export BANGUI_DATA_DIR="$DEMO/data"
 export BANGUI_FAIL2BAN_SOCKET="$F2B/run/fail2ban.sock"
 export BANGUI_FAIL2BAN_CONFIG_DIR="$F2B/etc"
 export PYTHONUNBUFFERED=1
+# A newcomer can try everything: the regex tester and the server's log target
+# may use the demo's own log folder; the demo serves a sample blocklist from
+# its own web server (loopback, so private targets are allowed here only).
+export BANGUI_REGEX_LOG_DIRS="$F2B/log,/var/log"
+export BANGUI_LOGTARGET_DIRS="$F2B/log,/var/log"
+export BANGUI_BLOCKLIST_ALLOW_PRIVATE=1
 
 bash scripts/setup.sh  # also migrates the demo database and collects static files
 mkdir -p "$LOGS"
@@ -101,6 +107,10 @@ for _ in $(seq 1 300); do
 done
 fail2ban-client -c "$BANGUI_FAIL2BAN_CONFIG_DIR" -s "$BANGUI_FAIL2BAN_SOCKET" ping >/dev/null 2>&1 \
     || die "the fail2ban sandbox did not answer within 60 s; see $F2B/log/fail2ban.log"
+
+SAMPLE_URL="http://$HOST:$PORT/static/demo/sample-blocklist.txt"
+[[ "$HOST" == *:* ]] && SAMPLE_URL="http://[$HOST]:$PORT/static/demo/sample-blocklist.txt"
+export BANGUI_DEMO_BLOCKLIST_URL="$SAMPLE_URL"
 
 echo "==> Starting the task worker (django-q2)"
 "$PY" manage.py qcluster </dev/null >"$LOGS/qcluster.log" 2>&1 &

@@ -9,7 +9,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def own(cfg):
-    (cfg.confdir / "filter.d" / "zz-mine.local").write_text("[Definition]\nfailregex = ^x <HOST>$\n")
+    mine = cfg.confdir / "filter.d" / "zz-mine.local"
+    mine.write_text("[Definition]\nfailregex = ^x <HOST>$\n")
     yield cfg
     (cfg.confdir / "filter.d" / "zz-mine.local").unlink()
 

@@ -3,6 +3,7 @@ import now (queued to the worker), and the import log."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.db import transaction
@@ -68,8 +69,11 @@ def blocklist_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             messages.success(request, f"Saved blocklist {saved.name}.")
             return redirect("blocklist_list")
     else:
-        form = SourceForm(instance=source)
-    return render(request, "jails/blocklist_form.html", {"form": form, "source": source})
+        demo = settings.DEMO_BLOCKLIST_URL if source is None else ""
+        form = SourceForm(instance=source, initial={"name": "demo sample list", "url": demo}
+                          if demo else None)
+    return render(request, "jails/blocklist_form.html", {
+        "form": form, "source": source, "demo_url": settings.DEMO_BLOCKLIST_URL})
 
 
 @require_POST
