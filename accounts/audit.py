@@ -35,7 +35,11 @@ def _actor(actor: object) -> tuple[AbstractBaseUser | None, str]:
 
 
 def _text(value: object) -> str:
-    # PostgreSQL text columns cannot hold NUL; a refused path may carry one.
+    """Readable text: a list (an ignore list, IPs) as "a, b", never as a
+    Python repr. PostgreSQL text columns cannot hold NUL; a refused path
+    may carry one."""
+    if isinstance(value, list | tuple | set | frozenset):
+        value = ", ".join(str(v) for v in value) or "(none)"
     return str(value).replace("\x00", "\\x00")
 
 

@@ -62,3 +62,20 @@ def test_the_wizard_logs_the_new_admin_in(client, f2b):
     assert page.status_code == 200
     assert get_user_model().objects.get(username="night-admin").is_superuser
     assert 'data-testid="user-name"' in page.content.decode()
+
+
+def test_audit_details_are_text_not_python_lists(admin_user):
+    from accounts import audit
+
+    entry = audit.record(admin_user, "jail.ignore_add", target="sshd",
+                         detail=["127.0.0.1/8", "::1"])
+    assert entry.detail == "127.0.0.1/8, ::1"
+    assert audit.record(admin_user, "x", detail=[]).detail == "(none)"
+
+
+def test_the_audit_actor_filter_finds_part_of_a_name_in_any_case(admin_client, admin_user):
+    from accounts import audit
+
+    audit.record(admin_user, "jail.stop", target="sshd")
+    html = admin_client.get("/audit/?actor=ADM").content.decode()
+    assert "jail.stop" in html

@@ -179,7 +179,7 @@ def _run(request: HttpRequest, name: str, action: str, target: str, func, succes
                      result=audit.OK if detail.ok else audit.FAILED, detail=detail.message)
         return _done(request, name, detail.ok, detail.message if not detail.ok or
                      not success else f"{success} {detail.message}")
-    audit.record(request, action, target=target, detail=str(detail or ""))
+    audit.record(request, action, target=target, detail=detail if detail is not None else "")
     return _done(request, name, True, success.format(detail=detail))
 
 
