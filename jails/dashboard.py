@@ -354,14 +354,16 @@ DISTINCT_IPS_MAX_SPAN = timedelta(days=7)
 
 def summary(window: str, *, jail: str | None = None, country: str | None = None,
             origin: str | None = None, ip_query: str | None = None,
-            now: datetime | None = None) -> Summary:
-    """Two counts (the rollup answers long windows) and, up to 7 days, one
-    distinct count of the window's IPs. Distinct IPs do not add up day by
-    day, so a year's would read every ban of the year (docs/archive.md)."""
+            now: datetime | None = None, total: int | None = None) -> Summary:
+    """Two counts (the rollup answers long windows; ``total`` when the
+    caller counted the window already, as the ban table does) and, up to
+    7 days, one distinct count of the window's IPs. Distinct IPs do not add
+    up day by day, so a year's would read every ban of the year."""
     at = now or timezone.now()
     span = WINDOW_SPAN[Window(window)]
-    total = window_counts(window, None, jail=jail, country=country, origin=origin,
-                          ip_query=ip_query, now=now)[None]
+    if total is None:
+        total = window_counts(window, None, jail=jail, country=country, origin=origin,
+                              ip_query=ip_query, now=now)[None]
     before = at - span
     if ip_query and ip_query.strip():
         previous = (filtered(jail=jail, country=country, origin=origin, ip_query=ip_query)

@@ -17,9 +17,10 @@ from jails.fail2ban.client import Budget
 
 
 def socket_path() -> str:
-    """The runtime setting (changed on /settings/, read from the database on
-    each call: one primary-key lookup), else ``settings.FAIL2BAN_SOCKET``."""
-    return RuntimeSettings.load().socket_path
+    """The runtime setting (changed on /settings/, read from the database:
+    one primary-key lookup per request, or per call outside one), else
+    ``settings.FAIL2BAN_SOCKET``."""
+    return once_per_request("socket_path", lambda: RuntimeSettings.load().socket_path)
 
 
 # The current web request's Budget (jails.middleware): a request learns once

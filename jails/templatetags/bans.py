@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,8 +30,14 @@ def flag(code: str | None) -> str:
     else); decorative: the country's name is always written beside it."""
     if not code or len(code) != 2 or code.upper() not in _FLAGS:
         return ""
+    return _flag_html(code.lower())
+
+
+@functools.lru_cache(maxsize=512)
+def _flag_html(code: str) -> str:
+    # static() asks the storage (a manifest lookup): once per code and process.
     return format_html('<img class="flag" src="{}" alt="" width="16" height="12" '
-                       'loading="lazy">', static(f"flags/{code.lower()}.svg"))
+                       'loading="lazy">', static(f"flags/{code}.svg"))
 
 
 @register.filter

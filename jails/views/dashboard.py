@@ -132,7 +132,7 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
     chart_context = _charts(f)
     figures = queries.summary(f["window"], jail=f["jail"] or None,
                               country=f["country"] or None, origin=f["origin"] or None,
-                              ip_query=f["ip"] or None)
+                              ip_query=f["ip"] or None, total=table.total)
     filter_jails = sorted(set(live.jails) | set(chart_context.pop("archive_jails"))
                           | ({f["jail"]} if f["jail"] else set()))
     return {
