@@ -219,6 +219,56 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
         db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
 
 
+class TrickleServer:
+    """A server socket (TCP or Unix, bound and listening) that answers every
+    connection slowly: after the request it sends ``head`` at once, then
+    ``body`` one byte every ``interval`` seconds (an empty body: it holds
+    the connection and says nothing). It counts connections and stops by
+    itself after ``seconds``. For the faults a real server cannot show on
+    demand: a reply that trickles, a peer that never answers."""
+
+    def __init__(self, sock, head: bytes, body: bytes, interval: float = 0.1,
+                 seconds: float = 20.0):
+        self.sock, self.head, self.body, self.interval = sock, head, body, interval
+        self.connections = 0
+        self.stop = threading.Event()
+        self.end = time.monotonic() + seconds
+        self.sock.settimeout(0.1)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _live(self) -> bool:
+        return not self.stop.is_set() and time.monotonic() < self.end
+
+    def _serve(self):
+        while self._live():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn):
+        try:
+            conn.settimeout(1)
+            conn.recv(65536)
+            conn.sendall(self.head)
+            for i in range(len(self.body) or 10**9):
+                if not self._live():
+                    break
+                if self.body:
+                    conn.sendall(self.body[i:i + 1])
+                time.sleep(self.interval)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
 class Routes:
     """path -> list of (status, headers, body, delay); each hit pops the first
     entry until one is left."""

@@ -5,66 +5,30 @@ and in the headers), never answer, or redirect to garbage."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
 
 import pytest
 from django.urls import reverse
 
+from conftest import TrickleServer
 from jails.blocklists import importer
 from jails.blocklists.download import BlockedTarget, DownloadError, DownloadPolicy, fetch
 
 TRICKLE_FOR = 20.0  # s: how long a trickling server keeps going (bounded)
 
 
-class TrickleServer:
-    """A loopback TCP server that answers every connection byte by byte
-    (``mode`` "body": full headers, then a body a byte every 0.1 s; "headers":
-    the headers themselves a byte every 0.1 s; "silent": accepts and says
-    nothing). Counts connections; stops by itself after TRICKLE_FOR."""
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Pad: " + b"p" * 200 + b"\r\n\r\n"
+BODY = b"203.0.113.9\n" * 1000
 
-    def __init__(self, mode: str):
-        self.mode = mode
-        self.connections = 0
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/list.txt"
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
 
-    def _serve(self):
-        end = time.monotonic() + TRICKLE_FOR
-        while not self.stop.is_set() and time.monotonic() < end:
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            threading.Thread(target=self._answer, args=(conn, end), daemon=True).start()
-
-    def _answer(self, conn, end):
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Pad: " + b"p" * 200 + b"\r\n\r\n"
-        body = b"203.0.113.9\n" * 1000
-        try:
-            conn.recv(65536)
-            if self.mode == "body":
-                conn.sendall(head)
-            data = head + body if self.mode == "headers" else body
-            for i in range(len(data)):
-                if self.stop.is_set() or time.monotonic() > end:
-                    break
-                if self.mode != "silent":
-                    conn.sendall(data[i:i + 1])
-                time.sleep(0.1)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self):
-        self.stop.set()
-        self.sock.close()
+def _server(mode: str) -> TrickleServer:
+    """"body": the headers at once, the body a byte every 0.1 s; "headers":
+    the headers themselves trickle; "silent": accepts and says nothing."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    head, body = {"body": (HEAD, BODY), "headers": (b"", HEAD + BODY),
+                  "silent": (b"", b"")}[mode]
+    server = TrickleServer(sock, head, body, seconds=TRICKLE_FOR)
+    server.url = f"http://127.0.0.1:{sock.getsockname()[1]}/list.txt"
+    return server
 
 
 @pytest.fixture
@@ -72,7 +36,7 @@ def trickle():
     servers = []
 
     def make(mode: str) -> TrickleServer:
-        servers.append(TrickleServer(mode))
+        servers.append(_server(mode))
         return servers[-1]
 
     yield make

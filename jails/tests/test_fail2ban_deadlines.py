@@ -6,64 +6,26 @@ from __future__ import annotations
 
 import pickle
 import socket
-import threading
-import time
-from pathlib import Path
 
 import pytest
 
+from conftest import TrickleServer
 from jails.fail2ban import Fail2banClient, Timeout
 from jails.fail2ban.protocol import END
 
 TRICKLE_FOR = 20.0  # s: the fake stops by itself
 
 
-class TricklingFail2ban:
-    """Answers every command with a valid reply, one byte every 0.05 s."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.connections = 0
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(path))
-        self.sock.listen(16)
-        self.sock.settimeout(0.1)
-        self.stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        end = time.monotonic() + TRICKLE_FOR
-        while not self.stop.is_set() and time.monotonic() < end:
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            threading.Thread(target=self._answer, args=(conn, end), daemon=True).start()
-
-    def _answer(self, conn, end):
-        reply = pickle.dumps((0, "pong" * 100), protocol=2) + END
-        try:
-            conn.settimeout(1)
-            conn.recv(4096)
-            for i in range(len(reply)):
-                if self.stop.is_set() or time.monotonic() > end:
-                    break
-                conn.sendall(reply[i:i + 1])
-                time.sleep(0.05)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self):
-        self.stop.set()
-        self.sock.close()
-
-
 @pytest.fixture
 def trickling(tmp_path):
-    server = TricklingFail2ban(tmp_path / "f2b.sock")
+    """A fail2ban socket whose every reply is valid but comes a byte every
+    0.05 s."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(tmp_path / "f2b.sock"))
+    sock.listen(16)
+    server = TrickleServer(sock, b"", pickle.dumps((0, "pong" * 100), protocol=2) + END,
+                           interval=0.05, seconds=TRICKLE_FOR)
+    server.path = tmp_path / "f2b.sock"
     yield server
     server.close()
 
