@@ -49,7 +49,7 @@ def test_it_leaves_static_and_health_paths_alone_before_setup(client):
 def test_it_creates_the_admin_and_settings_and_then_disappears(client, f2b):
     response = client.post(reverse("setup"), _form(str(f2b.socket)))
     assert response.status_code == 302
-    assert response["Location"] == reverse("login")
+    assert response["Location"] == reverse("dashboard")  # the new admin is logged in
     admin = get_user_model().objects.get(username="root-admin")
     assert admin.is_superuser and admin.is_staff
     stored = RuntimeSettings.objects.get()

@@ -32,7 +32,7 @@ def test_it_filters_opens_an_ip_and_unbans_it(page: Page, live_server, f2b_clien
     login_page(page, live_server, admin_user)
     rows = page.locator("#ban-table tbody tr")
     expect(rows).to_have_count(2)
-    expect(page.locator("#charts svg.chart")).to_have_count(3)
+    expect(page.locator(".charts svg.chart")).to_have_count(3)
 
     filters = page.get_by_role("search", name="Filter bans")
     filters.get_by_label("Jail").select_option("sshd")
