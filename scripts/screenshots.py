@@ -98,8 +98,10 @@ def shoot(base: str, pages: list[str], out: Path) -> int:
             for path in pages:
                 if path == "/login/":
                     continue
-                page.goto(base + path)
+                response = page.goto(base + path)
                 page.wait_for_load_state("networkidle")
+                if response is not None and response.status == 404:
+                    seen[:] = [t for t in seen if "status of 404" not in t]  # the page itself
                 slug = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "dashboard"
                 target = out / f"{slug}.{name}.png"
                 page.screenshot(path=str(target), full_page=True)
