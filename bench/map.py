@@ -45,7 +45,7 @@ def fill(rows: int, ips: int, now: datetime) -> int:
     the rollup counted once at the end. Returns the rollup's row count."""
     from jails import rollup
     from jails.constants import Origin
-    from jails.models import BanEvent
+    from jails.models import BanEvent, ip_sort_key
 
     rollup.drop_triggers()
 
@@ -63,7 +63,8 @@ def fill(rows: int, ips: int, now: datetime) -> int:
     for i in range(rows):
         ip, code = pool[i % ips] if i < ips else rng.choice(pool)
         batch.append(BanEvent(
-            ip=ip, jail=rng.choice(JAILS), country_code=code, origin=rng.choice(origins),
+            ip=ip, ip_key=ip_sort_key(ip), jail=rng.choice(JAILS), country_code=code,
+            origin=rng.choice(origins),
             banned_at=now - timedelta(seconds=rng.randrange(span), microseconds=i % 1_000_000),
             bantime=600))
         if len(batch) == 20_000:

@@ -51,7 +51,7 @@ from jails.constants import (
     Origin,
 )
 from jails.fail2ban import Fail2banClient, Fail2banError, validation
-from jails.models import BanEvent, SyncState
+from jails.models import BanEvent, SyncState, ip_sort_key
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ _BANS_COLUMNS = "rowid, jail, ip, timeofban, bantime, bancount, data"
 # Column order of the raw INSERT; matches _event_values().
 _INSERT_COLUMNS = (
     "ip", "jail", "banned_at", "bantime", "ban_count", "failures", "matches", "origin",
-    "country_code", "created_at",
+    "country_code", "created_at", "ip_key",
 )
 _IP, _JAIL, _BANNED_AT, _BANTIME, _BAN_COUNT, _FAILURES, _MATCHES, _ORIGIN, _COUNTRY = range(9)
 
@@ -287,7 +287,8 @@ def _insert(values: list[list], now: datetime) -> int:
             params: list = []
             for v in chunk:
                 params += [v[_IP], v[_JAIL], adapt(v[_BANNED_AT]), v[_BANTIME], v[_BAN_COUNT],
-                           v[_FAILURES], v[_MATCHES], v[_ORIGIN], v[_COUNTRY], created]
+                           v[_FAILURES], v[_MATCHES], v[_ORIGIN], v[_COUNTRY], created,
+                           ip_sort_key(v[_IP])]
             # Only quoted model identifiers are formatted in; values are bound.
             sql = (f"INSERT INTO {table} ({columns}) "  # noqa: S608
                    f"VALUES {', '.join([one_row] * len(chunk))} "
@@ -310,11 +311,12 @@ def _insert_postgresql(values: list[list], now: datetime) -> int:
             "CREATE TEMP TABLE IF NOT EXISTS bangui_ban_import ("
             "ip varchar(45), jail varchar(64), banned_at timestamptz, bantime bigint, "
             "ban_count integer, failures integer, matches text, origin varchar(16), "
-            "country_code varchar(2), created_at timestamptz) ON COMMIT DELETE ROWS")
+            "country_code varchar(2), created_at timestamptz, ip_key varchar(32)) "
+            "ON COMMIT DELETE ROWS")
         raw = cursor.cursor  # psycopg's own cursor, for COPY
         with raw.copy(f"COPY bangui_ban_import ({columns}) FROM STDIN") as copy:
             for v in values:
-                copy.write_row((*v[:_COUNTRY + 1], now))
+                copy.write_row((*v[:_COUNTRY + 1], now, ip_sort_key(v[_IP])))
         cursor.execute(f"INSERT INTO {table} ({columns}) "  # noqa: S608 (identifiers only)
                        f"SELECT {columns} FROM bangui_ban_import "
                        f"ON CONFLICT ({conflict}) DO NOTHING")

@@ -213,6 +213,9 @@ def ban_table(window: str, jail: str | None = None, country: str | None = None,
     field = sort.removeprefix("-")
     if field not in BAN_TABLE_SORTS:
         raise ValueError(f"cannot sort by {sort!r}; use one of {', '.join(BAN_TABLE_SORTS)}")
+    if field == "ip":  # numerically, IPv4 and IPv6 alike (BanEvent.ip_key)
+        field = "ip_key"
+        sort = sort.replace("ip", "ip_key")
     per_page = max(1, min(int(per_page), BAN_TABLE_MAX_PER_PAGE))
     at = now or timezone.now()  # one instant for the total and the page
     total = window_counts(window, None, jail=jail, country=country, origin=origin,
