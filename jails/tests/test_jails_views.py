@@ -199,3 +199,12 @@ def test_it_needs_csrf_for_actions(jails, operator_user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(operator_user)
     assert client.post("/jails/sshd/ban/", {"ips": "203.0.113.50"}).status_code == 403
+
+
+def test_the_jail_page_says_the_last_pause_made_here(jails, f2b_client, operator_client):
+    html = operator_client.get("/jails/sshd/").content.decode()
+    assert "fail2ban does not report whether a jail is paused" in html
+    html = operator_client.post("/jails/sshd/idle/", {"on": "on"}, **HX).content.decode()
+    assert "Last set here: paused by operator" in html
+    html = operator_client.post("/jails/sshd/idle/", {}, **HX).content.decode()
+    assert "Last set here: resumed by operator" in html

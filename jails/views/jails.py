@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import audit
 from accounts.clientip import client_ip
+from accounts.models import AuditEntry
 from bangui.htmx import render_page, wants_fragment
 from jails import actions, banned, config_files, jail_config, link, regex_tester
 from jails.fail2ban import Fail2banError, InvalidInput, validation
@@ -101,7 +102,13 @@ def _jail_context(request: HttpRequest, name: str, bans_only: bool = False) -> d
         return {"name": name, "status": status, "bans": bans, "ban_error": ban_error,
                 "query": query, "running": status is not None}
     initial = _settings_initial(jset, configured)
+    # fail2ban 1.0 cannot say whether a jail is idle: show the last change
+    # made through BanGUI instead (audit targets read "<jail> on|off").
+    last_idle = (AuditEntry.objects.filter(action="jail.idle", result=audit.OK,
+                                           target__in=[f"{name} on", f"{name} off"])
+                 .order_by("-id").first() if status is not None else None)
     return {
+        "last_idle": last_idle,
         "name": name, "status": status, "jset": jset,
         "configured": configured, "error": error, "bans": bans, "ban_error": ban_error,
         "query": query, "running": status is not None,
