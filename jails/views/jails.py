@@ -22,6 +22,7 @@ from accounts.clientip import client_ip
 from accounts.models import AuditEntry
 from bangui.htmx import render_page, wants_fragment
 from jails import actions, banned, config_files, jail_config, link, regex_tester
+from jails import status as server_status
 from jails.fail2ban import Fail2banError, InvalidInput, validation
 from jails.fail2ban.results import JailSettings, JailStatus
 from jails.forms import BanForm, IdleForm, IgnoreForm, IgnoreSelfForm, JailSettingsForm, UnbanForm
@@ -76,9 +77,14 @@ def _jail_context(request: HttpRequest, name: str, bans_only: bool = False) -> d
     status = jset = None
     error = None
     try:
-        # ``status NAME short`` (via overview): the full ``status NAME`` carries
-        # every banned IP, ~0.1 s with 50,000 bans; the list comes from bips.
-        status = next((j for j in client.overview().jails if j.name == name), None)
+        # ``status NAME short`` (the overview, read once per request and shared
+        # with the status bar): the full ``status NAME`` carries every banned
+        # IP, ~0.1 s with 50,000 bans; the list comes from bips.
+        state = server_status.read_state()
+        if state.reachable:
+            status = next((j for j in state.overview.jails if j.name == name), None)
+        else:
+            error = state.error
         if status is not None and not bans_only:
             jset = client.jail_settings(name, jail_config.backends().get(name))
     except Fail2banError as exc:
