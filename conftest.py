@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from jails.fail2ban import Fail2banClient
-from jails.fail2ban.sandbox import Sandbox
+from jails.fail2ban.testing import Sandbox
 
 CHROMIUM = os.environ.get("BANGUI_TEST_CHROMIUM", "/usr/bin/chromium")
 

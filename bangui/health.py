@@ -50,8 +50,8 @@ def _check_database() -> dict:
 
 
 def _check_fail2ban() -> dict:
-    from jails import link
     from jails.fail2ban import Fail2banError
+    from jails.live import link
 
     try:
         if link.client(connect_retries=0).ping():
@@ -186,8 +186,8 @@ def _collect() -> str:
     from bangui.worker import lease_state
     from geo.models import GeoCacheEntry
     from geo.service import get_cache
-    from jails import link
     from jails.fail2ban import Fail2banError
+    from jails.live import link
     from jails.models import SyncState
 
     out = _Exposition()

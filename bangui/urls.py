@@ -10,5 +10,4 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("jails.urls")),
-    path("", include("geo.urls")),
 ]

@@ -116,7 +116,9 @@ def child(backend: str, source: Path) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from jails import archive, dashboard, rollup
+    from jails.archive import queries as dashboard
+    from jails.archive import rollup
+    from jails.archive import sync as archive
 
     call_command("migrate", verbosity=0)
     out: dict = {"backend": backend}

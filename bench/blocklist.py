@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jails.fail2ban import Fail2banClient  # noqa: E402
-from jails.fail2ban.sandbox import Sandbox, SandboxJail  # noqa: E402
+from jails.fail2ban.testing import Sandbox, SandboxJail  # noqa: E402
 
 
 def serve(body: bytes) -> tuple[ThreadingHTTPServer, str]:
@@ -90,7 +90,7 @@ def run_bench(args, sandbox: Sandbox, tmp: Path, ips: list[str], body: bytes) ->
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from jails import archive
+    from jails.archive import sync as archive
     from jails.blocklists.importer import run_import
     from jails.blocklists.models import BlocklistSource
     from jails.models import BanEvent

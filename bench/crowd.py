@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from jails.fail2ban import Fail2banClient
-from jails.fail2ban.sandbox import DEFAULT_JAILS, Sandbox, SandboxJail
+from jails.fail2ban.testing import DEFAULT_JAILS, Sandbox, SandboxJail
 
 CROWD_JAILS = ("postfix", "dovecot", "recidive", "apache-auth", "nginx-botsearch")
 BATCH = 5000

@@ -52,8 +52,8 @@ def main() -> None:
     from django.test import Client
 
     from accounts.models import SetupCompletion
-    from jails.banned import banned_page
-    from jails.regex_tester import filter_names
+    from jails.config.regex import filter_names
+    from jails.live.banned import banned_page
 
     call_command("migrate", verbosity=0)
     SetupCompletion.objects.get_or_create(method="bench")

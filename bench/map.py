@@ -5,7 +5,7 @@
 Fills a throwaway SQLite database (temp dir; the real one is never touched)
 with N BanEvent rows over 365 days from a pool of distinct IPs, country codes
 skewed the way real ban lists are (a few countries dominate, 3% unresolved),
-then times ``geo.map_data.bans_by_country`` (the daily rollup for whole
+then times ``jails.archive.map_data.bans_by_country`` (the daily rollup for whole
 days + the archive for the two partial edge days) and ``world_map`` (counts
 + classes + shapes) per window, median of ``--runs``,
 before and after ``ANALYZE``, the SQL queries per call, and whole requests
@@ -43,7 +43,7 @@ COUNTRIES = ["CN", "US", "RU", "DE", "BR", "IN", "VN", "KR", "FR", "GB", "NL", "
 def fill(rows: int, ips: int, now: datetime) -> int:
     """Fill the archive like a backfill: the daily rollup's triggers off,
     the rollup counted once at the end. Returns the rollup's row count."""
-    from jails import rollup
+    from jails.archive import rollup
     from jails.constants import Origin
     from jails.models import BanEvent, ip_sort_key
 
@@ -97,7 +97,7 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from geo.map_data import bans_by_country, shapes, world_map
+    from jails.archive.map_data import bans_by_country, shapes, world_map
 
     call_command("migrate", verbosity=0)
     now = datetime.now(UTC)

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.timing import median_ms
 from jails.fail2ban import Fail2banClient
-from jails.fail2ban.sandbox import Sandbox
+from jails.fail2ban.testing import Sandbox
 
 
 def main() -> None:

@@ -69,3 +69,4 @@ SYNC_REWIND_OVERLAP = timedelta(days=1)
 # later reads for it may differ by a second: fail2ban's ``--with-time`` output
 # truncates the ban time, its db rounds it. Within this distance they are one.
 MANUAL_MATCH_SLACK = timedelta(seconds=5)
+UNKNOWN_COUNTRY = "unknown"  # country filter value for "not resolved"

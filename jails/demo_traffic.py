@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from jails.fail2ban.sandbox import FAILURE_LINES, Sandbox
+from jails.fail2ban.testing import FAILURE_LINES, Sandbox
 
 
 @dataclass(frozen=True)

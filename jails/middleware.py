@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jails import link
+from jails.live import link
 
 
 class Fail2banBudgetMiddleware:

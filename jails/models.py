@@ -26,7 +26,7 @@ def ip_sort_key(ip: str) -> str:
 
 class BanEvent(models.Model):
     """One ban of one IP in one jail, as fail2ban recorded it (or as BanGUI
-    made it, see :func:`jails.archive.record_manual`).
+    made it, see :func:`jails.archive.sync.record_manual`).
 
     fail2ban forgets its history after ``dbpurgeage`` (Debian: one day) and
     deletes an IP's history rows when it is unbanned by hand; this table keeps

@@ -1,10 +1,11 @@
 from django.urls import path
 
-from jails.views import blocklists, config, dashboard, ip, jails, status
+from jails.views import blocklists, config, dashboard, ip, jails, map, status
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("status/", status.status_bar, name="status_bar"),
+    path("map/", map.world_map_page, name="world_map"),
     # dashboard actions and per-IP pages (jails/views/dashboard.py, ip.py)
     path("bans/ban/", dashboard.ban, name="dashboard_ban"),
     path("bans/unban/", dashboard.unban, name="dashboard_unban"),

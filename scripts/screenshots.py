@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from jails.fail2ban import Fail2banClient  # noqa: E402
-from jails.fail2ban.sandbox import Sandbox  # noqa: E402
+from jails.fail2ban.testing import Sandbox  # noqa: E402
 
 PY = sys.executable
 PASSWORD = "screenshot password 42"  # noqa: S105 (a throwaway admin)

@@ -11,7 +11,7 @@ from django.urls import reverse
 from accounts.authlog import LOGGER_NAME, escape_username
 from conftest import TEST_PASSWORD, wait_for
 from jails.fail2ban import Fail2banClient
-from jails.fail2ban.sandbox import Sandbox, SandboxJail
+from jails.fail2ban.testing import Sandbox, SandboxJail
 
 pytestmark = pytest.mark.django_db
 

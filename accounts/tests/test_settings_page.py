@@ -3,7 +3,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEntry, RuntimeSettings
-from jails import link
+from jails.live import link
 
 pytestmark = pytest.mark.django_db
 

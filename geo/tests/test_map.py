@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from geo.map_data import band_of, bands, bans_by_country, shapes, world_map
+from jails.archive.map_data import band_of, bands, bans_by_country, shapes, world_map
 from jails.models import BanEvent
 
 pytestmark = pytest.mark.django_db

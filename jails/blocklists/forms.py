@@ -6,7 +6,7 @@ from django.conf import settings
 from jails.blocklists.download import DownloadError, check_target
 from jails.blocklists.models import BlocklistSource
 from jails.fail2ban import validation
-from jails.forms import checked
+from jails.forms.fields import checked
 
 
 class SourceForm(forms.ModelForm):

@@ -20,12 +20,12 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from jails import link
 from jails.blocklists import record
 from jails.blocklists.download import DownloadError, DownloadPolicy, fetch
 from jails.blocklists.models import BlocklistSource, ImportRun
 from jails.blocklists.parse import GarbageList, ParseResult, parse
 from jails.fail2ban import Fail2banClient, Fail2banError, validation
+from jails.live import link
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def ban_and_archive(client: Fail2banClient, jail: str, ips: list[str],
     were newly banned; fills ``run.timings`` (``ban``: first banip sent to
     last answer; ``archive``: the archive work left after that;
     ``archive_overlapped``: archive work done while fail2ban banned)."""
-    from jails.archive import lookup_countries
+    from jails.archive.sync import lookup_countries
 
     jail = validation.jail_name(jail)
     # Sent (and archived) as fail2ban will store them; IPv4 lists are unchanged.

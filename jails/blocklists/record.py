@@ -96,7 +96,7 @@ def store(ips: list[str], jail: str, banned_at: datetime, bantime: int,
     the sync already copied for these bans (same jail and IP within
     MANUAL_MATCH_SLACK; "manual" as the sync sees a banip, "blocklist" in
     the blocklist jail) are marked "blocklist" instead."""
-    from jails.archive import _insert
+    from jails.archive.sync import _insert
 
     if not ips:
         return 0
@@ -125,7 +125,7 @@ def sync_fallback(jail: str, ips: list[str], expected: int, since: datetime,
     answers, so sync again briefly until they are there) and mark the ones
     of this import "blocklist". Whatever is still missing arrives with the
     next scheduled sync, as "manual" outside the blocklist jail."""
-    from jails import archive
+    from jails.archive import sync as archive
 
     since = since.replace(microsecond=0)
     deadline = time.monotonic() + wait

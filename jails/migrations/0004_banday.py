@@ -7,14 +7,14 @@ def install(apps, schema_editor):
     # The trigger SQL lives in jails/rollup.py (a SQLite backfill drops and
     # re-creates the same triggers); rebuild() fills the rollup from an
     # archive that already has rows.
-    from jails import rollup
+    from jails.archive import rollup
 
     rollup.install_triggers(schema_editor.connection)
     rollup.rebuild(schema_editor.connection)
 
 
 def uninstall(apps, schema_editor):
-    from jails import rollup
+    from jails.archive import rollup
 
     rollup.drop_triggers(schema_editor.connection)
 

@@ -1,6 +1,6 @@
 from django import template
 
-from jails.status import read_state
+from jails.live.status import read_state
 
 register = template.Library()
 

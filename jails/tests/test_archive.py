@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from conftest import wait_for
-from jails import archive
+from jails.archive import sync as archive
 from jails.models import BanEvent, SyncState
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from jails import archive
+from jails.archive import sync as archive
 from jails.models import BanEvent, SyncState
 from jails.tests import fail2ban_db
 from jails.tests.fail2ban_db import ban_data

@@ -11,8 +11,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from geo import map_data
-from jails import archive, dashboard
+from jails.archive import map_data
+from jails.archive import queries as dashboard
+from jails.archive import sync as archive
 from jails.models import BanEvent
 from jails.tests import fail2ban_db
 from jails.tests.fail2ban_db import ban_data

@@ -10,7 +10,7 @@ from django_q.conf import Conf
 from playwright.sync_api import Page, expect
 
 from conftest import login_page
-from jails import jail_config
+from jails.config import jail as jail_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

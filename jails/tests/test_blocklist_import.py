@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from conftest import wait_for
-from jails import archive
+from jails.archive import sync as archive
 from jails.blocklists import importer, record
 from jails.blocklists.importer import AlreadyRunning, claim, run_import
 from jails.blocklists.models import BlocklistSource, ImportRun

@@ -4,8 +4,9 @@ import os
 
 import pytest
 
-from jails import config_files, jail_config
-from jails.config_files import ABSENT, Change, PathRefused, StaleEdit, ValidationFailed
+from jails.config import files as config_files
+from jails.config import jail as jail_config
+from jails.config.files import ABSENT, Change, PathRefused, StaleEdit, ValidationFailed
 from jails.tests.conftest import snapshot
 
 pytestmark = pytest.mark.django_db

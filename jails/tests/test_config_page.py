@@ -36,7 +36,7 @@ def test_the_editor_numbers_its_lines(own, admin_client):
 
 
 def test_banguis_own_jails_are_explained_with_fitting_ban_times(cfg, admin_client):
-    from jails import jail_config
+    from jails.config import jail as jail_config
 
     html = admin_client.get("/config/").content.decode()
     assert "blocklist imports ban into it; 25 hours, so a daily list never lapses" in html

@@ -9,8 +9,9 @@ import threading
 
 import pytest
 
-from jails import config_files, jail_config
-from jails.config_files import ABSENT, Change, ConfigError, PathRefused, content_hash
+from jails.config import files as config_files
+from jails.config import jail as jail_config
+from jails.config.files import ABSENT, Change, ConfigError, PathRefused, content_hash
 from jails.fail2ban import InvalidInput, validation
 from jails.tests.conftest import snapshot
 
@@ -126,10 +127,10 @@ def test_a_newline_in_a_jail_url_never_reaches_fail2ban(f2b, f2b_client, operato
 
 @pytest.mark.parametrize("pattern, text", [
     ("jails.fail2ban.validation._JAIL_NAME", "sshd\n"),
-    ("jails.regex_tester._FILTER_NAME", "sshd\n"),
-    ("jails.forms._FILTER", "sshd\n"),
-    ("jails.forms._TIME", "10m\n"),
-    ("geo.forms._CODE", "DE\n"),
+    ("jails.config.regex._FILTER_NAME", "sshd\n"),
+    ("jails.forms.config._FILTER", "sshd\n"),
+    ("jails.forms.jails._TIME", "10m\n"),
+    ("jails.forms.map._CODE", "DE\n"),
 ])
 def test_every_name_validator_refuses_a_trailing_newline(pattern, text):
     """``$`` matches before a final newline; every validator matches the

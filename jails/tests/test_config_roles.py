@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.roles import OPERATOR_IS_ROOT
-from jails.config_files import ABSENT
+from jails.config.files import ABSENT
 from jails.tests.conftest import snapshot
 
 pytestmark = pytest.mark.django_db

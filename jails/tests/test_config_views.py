@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.models import AuditEntry
-from jails import config_files
+from jails.config import files as config_files
 from jails.tests.conftest import snapshot
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from conftest import login_page
-from jails import archive
+from jails.archive import sync as archive
 from jails.models import BanEvent
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

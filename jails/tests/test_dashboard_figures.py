@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jails import dashboard
+from jails.archive import queries as dashboard
 from jails.models import BanEvent
 
 pytestmark = pytest.mark.django_db

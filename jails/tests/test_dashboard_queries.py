@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jails import dashboard
+from jails.archive import queries as dashboard
 from jails.models import BanEvent
 
 pytestmark = pytest.mark.django_db

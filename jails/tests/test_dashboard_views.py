@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEntry
-from jails import charts
+from jails.archive import charts
 from jails.models import BanEvent
 
 pytestmark = pytest.mark.django_db
@@ -153,7 +153,8 @@ def test_it_shows_unknown_live_state_when_fail2ban_is_down(admin_client, dead_f2
 
 def test_it_shows_time_left_from_one_read_of_fail2ban(admin_client, f2b_client, bans,
                                                       monkeypatch):
-    from jails import archive, live
+    from jails.archive import sync as archive
+    from jails.live import state as live
 
     f2b_client.ban("sshd", ["192.0.2.50"])
     archive.record_manual("192.0.2.50", "sshd", "admin", client=f2b_client)

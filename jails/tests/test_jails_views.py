@@ -5,7 +5,7 @@ from django.core.management import call_command
 
 from accounts.models import AuditEntry
 from accounts.tests.state_changing import StateChanging
-from jails import banned
+from jails.live import banned
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}

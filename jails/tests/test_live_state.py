@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from conftest import wait_for
-from jails import archive
+from jails.archive import sync as archive
 from jails.fail2ban import Fail2banClient
 from jails.fail2ban import client as client_module
-from jails.fail2ban.sandbox import Sandbox, SandboxJail
+from jails.fail2ban.testing import Sandbox, SandboxJail
 from jails.models import BanEvent
 
 pytestmark = pytest.mark.django_db

@@ -2,8 +2,8 @@
 
 import pytest
 
-from jails import regex_tester
-from jails.fail2ban.sandbox import sshd_failure_line
+from jails.config import regex as regex_tester
+from jails.fail2ban.testing import sshd_failure_line
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}

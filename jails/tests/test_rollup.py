@@ -14,7 +14,9 @@ import pytest
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from jails import archive, dashboard, rollup
+from jails.archive import queries as dashboard
+from jails.archive import rollup
+from jails.archive import sync as archive
 from jails.models import BanDay, BanEvent
 from jails.tests import fail2ban_db
 

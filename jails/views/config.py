@@ -1,7 +1,7 @@
 """The config editor, the regex tester and fail2ban's server settings.
 
 Reading is for every logged-in user; saving is a POST by an operator to its
-own URL, audited, and always goes through :func:`jails.config_files.apply`.
+own URL, audited, and always goes through :func:`jails.config.files.apply`.
 The regex tester is a POST (it runs a process and carries pasted text) that
 changes nothing, so any logged-in user may use it.
 """
@@ -18,9 +18,12 @@ from accounts import audit
 from accounts.models import AuditEntry
 from accounts.roles import config_editor
 from bangui.htmx import render_page
-from jails import config_files, jail_config, link, regex_tester
+from jails.config import files as config_files
+from jails.config import jail as jail_config
+from jails.config import regex as regex_tester
 from jails.fail2ban import Fail2banError
-from jails.forms import FileEditForm, FilterForm, RegexForm, ServerSettingsForm
+from jails.forms.config import FileEditForm, FilterForm, RegexForm, ServerSettingsForm
+from jails.live import link
 
 operate = permission_required("accounts.operate", raise_exception=True)
 

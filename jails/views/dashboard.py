@@ -3,7 +3,7 @@
 One URL serves the page and its ``ban-table`` fragment; every filter lives in
 the query string (shareable, back button). A page render asks fail2ban for
 its running jails and the live bans of the IPs on the page, once
-(:mod:`jails.live`); a dead fail2ban makes the live columns say "unknown"
+(:mod:`jails.live.state`); a dead fail2ban makes the live columns say "unknown"
 instead of failing the page.
 """
 
@@ -23,22 +23,20 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import audit
 from accounts.clientip import client_ip
 from bangui.htmx import render_page, wants_fragment
-from jails import actions, archive, charts, link, status
-from jails import dashboard as queries
-from jails import live as live_bans
+from bangui.views import form_errors
+from jails.archive import charts
+from jails.archive import queries as queries
+from jails.archive import sync as archive
 from jails.constants import (
     WINDOW_BUCKET,
     Origin,
     Window,
 )
 from jails.fail2ban import Fail2banClient, Fail2banError
-from jails.forms import (
-    PER_PAGE_CHOICES,
-    BanTableFilterForm,
-    ManualBanForm,
-    UnbanForm,
-    form_errors,
-)
+from jails.forms.bans import ManualBanForm, UnbanForm
+from jails.forms.dashboard import PER_PAGE_CHOICES, BanTableFilterForm
+from jails.live import actions, link, status
+from jails.live import state as live_bans
 from jails.models import BanEvent
 from jails.templatetags.bans import country_name
 
@@ -124,7 +122,7 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
         origin=f["origin"] or None, ip_query=f["ip"] or None, sort=f["sort"],
         page=f["page"], per_page=f["per_page"])
     # Live state of just the IPs on this page: its cost does not grow with
-    # the bans fail2ban holds (jails.live).
+    # the bans fail2ban holds (jails.live.state).
     live = live_bans.read([row.ip for row in table.rows], client=client)
     now = timezone.now()
     rows = [(row, live_state(row, live, now)) for row in table.rows]

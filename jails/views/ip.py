@@ -18,11 +18,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import audit
 from bangui.htmx import render_page, wants_fragment
+from bangui.views import form_errors
 from geo.service import get_cache
-from jails import live as live_bans
 from jails.fail2ban import InvalidInput, validation
 from jails.fail2ban.results import BanEntry
-from jails.forms import IPSearchForm, ManualBanForm, UnbanForm, form_errors
+from jails.forms.bans import ManualBanForm, UnbanForm
+from jails.forms.ip import IPSearchForm
+from jails.live import state as live_bans
 from jails.models import BanEvent
 from jails.views.dashboard import (
     MANUAL_JAIL,
@@ -57,7 +59,7 @@ class LiveBan:
 
 def _banned_now(ip: str) -> tuple[list[LiveBan] | None, list[str], str]:
     """Where fail2ban has ``ip`` banned now (None: unknown), its running
-    jails, and why it is unknown. Costs this one IP (jails.live)."""
+    jails, and why it is unknown. Costs this one IP (jails.live.state)."""
     state = live_bans.read([ip])
     if not state.reachable:
         return None, [], f"fail2ban is not answering ({state.error})"

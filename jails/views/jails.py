@@ -21,11 +21,15 @@ from accounts import audit
 from accounts.clientip import client_ip
 from accounts.models import AuditEntry
 from bangui.htmx import render_page, wants_fragment
-from jails import actions, banned, config_files, jail_config, link, regex_tester
-from jails import status as server_status
+from jails.config import files as config_files
+from jails.config import jail as jail_config
+from jails.config import regex as regex_tester
 from jails.fail2ban import Fail2banError, InvalidInput, validation
 from jails.fail2ban.results import JailSettings, JailStatus
-from jails.forms import BanForm, IdleForm, IgnoreForm, IgnoreSelfForm, JailSettingsForm, UnbanForm
+from jails.forms.bans import BanForm, UnbanForm
+from jails.forms.jails import IdleForm, IgnoreForm, IgnoreSelfForm, JailSettingsForm
+from jails.live import actions, banned, link
+from jails.live import status as server_status
 
 operate = permission_required("accounts.operate", raise_exception=True)
 

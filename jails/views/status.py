@@ -2,7 +2,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from jails.status import read_state
+from jails.live.status import read_state
 
 
 @require_GET

@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jails.demo_traffic import TrafficGenerator
 from jails.fail2ban import Fail2banClient, Fail2banError
-from jails.fail2ban.sandbox import DEFAULT_JAILS, Sandbox
+from jails.fail2ban.testing import DEFAULT_JAILS, Sandbox
 
 SUMMARY_EVERY = 30.0  # seconds between the one-line progress reports
 

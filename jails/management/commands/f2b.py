@@ -11,8 +11,8 @@ import getpass
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import audit
-from jails import actions, link
 from jails.fail2ban import Fail2banError, InvalidInput, validation
+from jails.live import actions, link
 
 EXIT_FAILED = 1
 EXIT_INPUT = 2

@@ -8,7 +8,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import audit
-from jails import config_files, jail_config
+from jails.config import files as config_files
+from jails.config import jail as jail_config
 
 
 class Command(BaseCommand):

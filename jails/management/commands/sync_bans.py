@@ -12,7 +12,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from jails import archive, rollup
+from jails.archive import rollup
+from jails.archive import sync as archive
 from jails.fail2ban import Fail2banError
 
 EXIT_FAILED = 1

@@ -34,8 +34,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from jails import link
 from jails.fail2ban import Fail2banCli, Fail2banError
+from jails.live import link
 
 MAX_BYTES = 512 * 1024
 # Top level plus the directories fail2ban reads; nothing deeper.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jails import jail_config, link
+from jails.config import jail as jail_config
 from jails.fail2ban import Fail2banError
 from jails.fail2ban.results import Overview
+from jails.live import link
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ and the country shapes. Plain functions; the view parses input and calls
 
 The counts come from the daily rollup for the whole days of the window and
 from the ban archive for its partial edge days
-(``jails.dashboard.window_counts``, the dashboard's own, so the map and the
+(``jails.archive.queries.window_counts``, the dashboard's own, so the map and the
 dashboard agree on what "the last 7 days" means). Nothing here
 writes. Distinct addresses per country are not shown: they do not add up
 day by day, and counting them means reading every ban of the window.
@@ -20,7 +20,8 @@ from datetime import datetime
 from pathlib import Path
 
 from geo.countries import country_name
-from jails.dashboard import UNKNOWN_COUNTRY, window_counts
+from jails.archive.queries import window_counts
+from jails.constants import UNKNOWN_COUNTRY
 
 SHAPES_FILE = Path(__file__).resolve().parent / "data" / "world-map.json"
 CLASSES = 5  # colour classes besides "no bans"; CSS has .map-c0 … .map-c5
@@ -115,7 +116,7 @@ def bans_by_country(window: str, origin: str | None = None, *,
     """Bans per country code (None: unresolved), most bans first. Two
     grouped queries, the rollup's whole days and the archive's edge days
     (cost: docs/geo.md, "World map"); today's bans show at once (the whole
-    days' sums may be a minute old, ``jails.rollup.DAYS_CACHE_SECONDS``)."""
+    days' sums may be a minute old, ``jails.archive.rollup.DAYS_CACHE_SECONDS``)."""
     found = window_counts(window, "country_code", origin=origin, now=now)
     totals: dict[str | None, int] = {}
     for code, bans in found.items():  # merge "de" into "DE", should a source store lowercase

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from jails import config_files
+from jails.config import files as config_files
 
 MAX_INPUT_BYTES = 1024 * 1024
 TIMEOUT = 20.0

@@ -7,10 +7,10 @@ from django.views.decorators.http import require_GET
 
 from bangui.htmx import render_page, wants_fragment
 from geo.countries import country_name
-from geo.forms import MapFilterForm
-from geo.map_data import world_map
-from jails.constants import Window
-from jails.dashboard import UNKNOWN_COUNTRY, ban_table
+from jails.archive.map_data import world_map
+from jails.archive.queries import ban_table
+from jails.constants import UNKNOWN_COUNTRY, Window
+from jails.forms.map import MapFilterForm
 
 DEFAULT_WINDOW = Window.DAY
 BANS_PER_PAGE = 50
@@ -65,4 +65,4 @@ def world_map_page(request: HttpRequest) -> HttpResponse:
     }
     if fragment == "map-view" or not wants_fragment(request):
         context["map"] = world_map(filters["window"], filters["origin"] or None)
-    return render_page(request, "geo/map.html", fragment, context)
+    return render_page(request, "jails/map.html", fragment, context)

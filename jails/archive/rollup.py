@@ -14,7 +14,7 @@ recomputes it from scratch (``manage.py sync_bans --rebuild-rollup``).
 
 - SQLite: row triggers with an upsert. The archive stores ``banned_at`` as
   UTC text, so the day is its first ten characters. A first backfill drops
-  them and rebuilds once at the end (``jails.archive``): two upserts per
+  them and rebuilds once at the end (``jails.archive.sync``): two upserts per
   row would add half again to a million-row copy.
 - PostgreSQL: statement triggers with transition tables: one grouped upsert
   per statement, so a 50,000-row insert costs one ``GROUP BY`` of its rows.

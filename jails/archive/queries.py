@@ -3,7 +3,7 @@
 No views here: the dashboard views parse their input with forms and call
 these. Each function costs a small, fixed number of SQL queries (the ban
 table: one count, one page) whatever the window or page. Times are UTC.
-Live state (still banned, time left) is fail2ban's: :mod:`jails.live`.
+Live state (still banned, time left) is fail2ban's: :mod:`jails.live.state`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from django.db.models import CharField, Count, F, Func, QuerySet, Value
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
-from jails import rollup
+from jails.archive import rollup
 from jails.constants import (
     BAN_TABLE_MAX_PER_PAGE,
     BAN_TABLE_SORTS,
+    UNKNOWN_COUNTRY,
     WINDOW_BUCKET,
     WINDOW_SPAN,
     Origin,
@@ -31,7 +32,6 @@ from jails.constants import (
 )
 from jails.models import BanEvent
 
-UNKNOWN_COUNTRY = "unknown"  # country filter value for "not resolved"
 FUTURE_SLACK = timedelta(seconds=2)
 
 # Read-through cache of the long-window aggregates the daily rollup cannot
@@ -185,7 +185,7 @@ def window_counts(window: str, group: str | None, *, jail: str | None = None,
                   country: str | None = None, origin: str | None = None,
                   ip_query: str | None = None, now: datetime | None = None,
                   cache_days: bool | None = None) -> dict:
-    """Bans in the window keyed by ``group`` (see :func:`jails.rollup.counts`):
+    """Bans in the window keyed by ``group`` (see :func:`jails.archive.rollup.counts`):
     whole days from the daily rollup, the rest from the archive. An IP
     search cannot use the rollup: it counts the archive. Without ``now``
     (the views), the whole days' sums may come from the last minute

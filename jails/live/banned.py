@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
 
-from jails import link
 from jails.fail2ban import Fail2banError, database, validation
+from jails.live import link
 
 PER_PAGE = 50
 SOCKET_CACHE_SECONDS = 5

@@ -29,12 +29,12 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from jails import link
 from jails.constants import MANUAL_MATCH_SLACK
 from jails.fail2ban import Fail2banClient, Fail2banError, database
 from jails.fail2ban.results import BanEntry
+from jails.live import link
 
-MANUAL_JAIL = "manual"  # BanGUI's own jail (jails.jail_config.BANGUI_JAILS)
+MANUAL_JAIL = "manual"  # BanGUI's own jail (jails.config.jail.BANGUI_JAILS)
 SETTLE_SECONDS = 2.0
 SETTLE_INTERVAL = 0.05
 

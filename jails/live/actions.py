@@ -11,8 +11,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from jails import archive, banned, link, live
+from jails.archive import sync as archive
 from jails.fail2ban import Fail2banClient, Fail2banError, validation
+from jails.live import banned, link
+from jails.live import state as live
 
 UNBAN_BATCH = 5000  # IPs per unbanip command: bounded commands for huge jails
 
@@ -60,7 +62,7 @@ def ban(jail: str, ips: Iterable[str], actor: str, *,
     client = client or link.client()
     newly = client.ban(jail, ips)
     banned.forget_cached(jail)
-    # One read of the new bans' start times for all of them (jails.live),
+    # One read of the new bans' start times for all of them (jails.live.state),
     # once fail2ban has written them (a bounded wait).
     entries = live.settle(jail, ips, client=client)
     for ip in ips:

@@ -40,7 +40,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from jails import link, live, rollup
+from jails.archive import rollup
 from jails.constants import (
     BLOCKLIST_JAIL,
     MANUAL_MATCH_SLACK,
@@ -51,6 +51,8 @@ from jails.constants import (
     Origin,
 )
 from jails.fail2ban import Fail2banClient, Fail2banError, validation
+from jails.live import link
+from jails.live import state as live
 from jails.models import BanEvent, SyncState, ip_sort_key
 
 log = logging.getLogger(__name__)
@@ -611,7 +613,7 @@ def record_manual(ip: str, jail: str, user: str | None, bantime: int | None = No
     """Archive a ban made through BanGUI right away, with who made it.
 
     The ban's start is read back from fail2ban's live bans (``bips``, one
-    indexed lookup: :mod:`jails.live`; ``entry`` when the caller read it
+    indexed lookup: :mod:`jails.live.state`; ``entry`` when the caller read it
     already, None for "not found") so it matches the row the next sync
     reads; that row may still differ by a second, which the sync reconciles
     (:func:`_adopt_manual`). If the sync got there first, this marks its

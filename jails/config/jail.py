@@ -17,8 +17,9 @@ from pathlib import Path
 
 from django.core.cache import cache
 
-from jails import config_files, link
+from jails.config import files as config_files
 from jails.fail2ban import Fail2banError, validation
+from jails.live import link
 
 NOT_JAILS = {"INCLUDES", "DEFAULT", "Definition", "Init", "definition", "init"}
 _TRUE = {"true", "yes", "1", "on"}

@@ -6,8 +6,7 @@ import re
 
 from django import forms
 
-from jails.constants import Origin, Window
-from jails.dashboard import UNKNOWN_COUNTRY
+from jails.constants import UNKNOWN_COUNTRY, Origin, Window
 
 _CODE = re.compile(r"[A-Za-z]{2}")
 

@@ -1,0 +1,11 @@
+"""What every BanGUI view shares: one line of a form's errors."""
+
+from __future__ import annotations
+
+from django import forms
+
+
+def form_errors(form: forms.Form) -> str:
+    """A form's errors as one sentence for a result message or the audit
+    trail (``"; "`` between them)."""
+    return "; ".join(e for errs in form.errors.values() for e in errs)

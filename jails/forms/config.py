@@ -1,0 +1,120 @@
+"""The config page's forms: a new filter, a file edit, the regex
+tester and fail2ban's server settings. Every value written to a config
+file or sent to fail2ban is checked here first."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from django import forms
+from django.conf import settings
+
+from jails.config import files as config_files
+
+_FILTER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}")
+LOGLEVELS = ["CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"]
+
+
+class FilterForm(forms.Form):
+    name = forms.CharField(label="Filter name", max_length=64,
+                           help_text="Saved as filter.d/NAME.local.")
+    failregex = forms.CharField(label="failregex", max_length=20000,
+                                widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+                                help_text="One regex per line; use &lt;HOST&gt; for the address.")
+    ignoreregex = forms.CharField(label="ignoreregex", required=False, max_length=20000,
+                                  widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}))
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not _FILTER.fullmatch(name):
+            raise forms.ValidationError("letters, digits, '_', '.', '-' only")
+        return name
+
+    def text(self) -> str:
+        def value(text: str) -> str:
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            return "\n            ".join(lines)
+
+        return ("# Created with BanGUI.\n[Definition]\n"
+                f"failregex = {value(self.cleaned_data['failregex'])}\n"
+                f"ignoreregex = {value(self.cleaned_data.get('ignoreregex', ''))}\n")
+
+
+class FileEditForm(forms.Form):
+    path = forms.CharField(widget=forms.HiddenInput, max_length=300)
+    version = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    text = forms.CharField(label="Content", required=False, strip=False,
+                           widget=forms.Textarea(attrs={"rows": 24, "class": "mono editor",
+                                                        "spellcheck": "false"}))
+
+    def clean_text(self) -> str:
+        text = self.cleaned_data["text"].replace("\r\n", "\n")
+        if len(text.encode()) > config_files.MAX_BYTES:
+            raise forms.ValidationError(
+                f"The text is larger than {config_files.MAX_BYTES // 1024} KB; nothing was "
+                "saved.")
+        return text
+
+
+class RegexForm(forms.Form):
+    filter_name = forms.ChoiceField(label="Existing filter", required=False)
+    failregex = forms.CharField(label="…or failregex", required=False, max_length=20000,
+                                widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+                                help_text="One regex per line; &lt;HOST&gt; captures the address.")
+    ignoreregex = forms.CharField(label="ignoreregex", required=False, max_length=20000,
+                                  widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}))
+    datepattern = forms.CharField(label="Date pattern", required=False, max_length=200,
+                                  help_text="Optional, e.g. %%Y-%%m-%%d %%H:%%M:%%S or "
+                                            "{^LN-BEG}.")
+    lines = forms.CharField(label="Log lines", required=False, strip=False,
+                            max_length=1024 * 1024,
+                            widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}))
+    log_path = forms.CharField(label="…or a log file", required=False, max_length=500,
+                               help_text="An absolute path inside the allowed directories.")
+
+    def __init__(self, *args, filters: list[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["filter_name"].choices = [("", "(paste a regex instead)")] + [
+            (f, f) for f in filters]
+        self.fields["log_path"].help_text += " Allowed: " + ", ".join(
+            settings.BANGUI_REGEX_LOG_DIRS) + "."
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("filter_name")) == bool((data.get("failregex") or "").strip()):
+            self.add_error("failregex", "Choose an existing filter or paste a failregex "
+                                        "(one of the two).")
+        if bool((data.get("lines") or "").strip()) == bool((data.get("log_path") or "").strip()):
+            self.add_error("lines", "Paste log lines or name a log file (one of the two).")
+        return data
+
+
+class ServerSettingsForm(forms.Form):
+    loglevel = forms.ChoiceField(label="Log level", choices=[(x, x) for x in LOGLEVELS])
+    logtarget = forms.ChoiceField(label="Log target", choices=[
+        ("STDOUT", "STDOUT"), ("STDERR", "STDERR"), ("SYSLOG", "SYSLOG"),
+        ("FILE", "A file…")])
+    logfile = forms.CharField(label="Log file", required=False, max_length=500,
+                              help_text="When the target is a file: an absolute path inside "
+                                        + ", ".join(settings.BANGUI_LOGTARGET_DIRS) + ".")
+    dbpurgeage = forms.IntegerField(label="dbpurgeage (seconds)", min_value=0,
+                                    max_value=10 * 365 * 86400,
+                                    help_text="How long fail2ban keeps bans in its own db.")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("logtarget") == "FILE":
+            path = (data.get("logfile") or "").strip()
+            real = os.path.realpath(path) if path else ""
+            dirs = [os.path.realpath(d) for d in settings.BANGUI_LOGTARGET_DIRS]
+            if not path or not os.path.isabs(path) or "\x00" in path:
+                self.add_error("logfile", "Give an absolute path for the log file.")
+            elif not any(os.path.commonpath([real, d]) == d for d in dirs):
+                self.add_error("logfile", "The log file must be inside "
+                                          + ", ".join(settings.BANGUI_LOGTARGET_DIRS) + ".")
+            else:
+                data["target"] = path
+        elif data.get("logtarget"):
+            data["target"] = data["logtarget"]
+        return data

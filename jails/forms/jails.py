@@ -1,0 +1,83 @@
+"""The jail page's forms: ignore list, idle, and the jail's settings."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from django import forms
+
+from jails.fail2ban import validation
+from jails.forms.fields import CheckedField
+
+_TIME = re.compile(r"-?\d+(\.\d+)?\s*(s|sec|m|min|h|hour|d|day|w|week|mo|y|year)?s?", re.I)
+
+
+class IgnoreForm(forms.Form):
+    value = CheckedField(validation.ip_or_network, label="IP or CIDR", max_length=64)
+
+
+class IgnoreSelfForm(forms.Form):
+    on = forms.BooleanField(required=False)
+
+
+class IdleForm(forms.Form):
+    on = forms.BooleanField(required=False)
+
+
+def _time_field(label: str) -> forms.CharField:
+    return forms.CharField(label=label, max_length=20, required=False,
+                           help_text="Seconds, or with a unit: 10m, 1h, 1d, 1w. "
+                                     "Empty: leave as configured.")
+
+
+class JailSettingsForm(forms.Form):
+    bantime = _time_field("Ban time")
+    findtime = _time_field("Find time")
+    maxretry = forms.IntegerField(label="Max retries", min_value=1, max_value=10000,
+                                  required=False)
+    logpath = forms.CharField(label="Log files", required=False, max_length=4000,
+                              widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+                              help_text="Absolute paths, one per line (globs allowed). "
+                                        "Empty: leave as configured.")
+    filter = forms.ChoiceField(label="Filter", required=False)
+
+    def __init__(self, *args, filters: list[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["filter"].choices = [("", "(leave as configured)")] + [
+            (f, f) for f in filters]
+
+    def _clean_time(self, name: str) -> str:
+        value = self.cleaned_data[name].strip()
+        if value and not _TIME.fullmatch(value):
+            raise forms.ValidationError("use seconds (600) or a number with a unit (10m, 1h)")
+        return value
+
+    def clean_bantime(self) -> str:
+        return self._clean_time("bantime")
+
+    def clean_findtime(self) -> str:
+        return self._clean_time("findtime")
+
+    def clean_logpath(self) -> list[str]:
+        paths = [ln.strip() for ln in self.cleaned_data["logpath"].splitlines() if ln.strip()]
+        for p in paths:
+            if not os.path.isabs(p) or "\x00" in p or "%" in p:
+                raise forms.ValidationError(f"{p!r}: give an absolute path")
+        return paths
+
+    def values(self, current: dict | None = None) -> dict[str, str]:
+        """The non-empty fields that differ from ``current`` (what the page
+        showed), so saving a prefilled form writes only what was changed."""
+        data = self.cleaned_data
+        out = {k: str(data[k]) for k in ("bantime", "findtime", "maxretry", "filter")
+               if data.get(k) not in (None, "")}
+        if data.get("logpath"):
+            out["logpath"] = "\n".join(data["logpath"])
+        current = current or {}
+
+        def norm(value) -> str:
+            return "\n".join(ln.strip() for ln in str(value).splitlines() if ln.strip())
+
+        return {k: v for k, v in out.items()
+                if k not in current or norm(v) != norm(current[k])}
