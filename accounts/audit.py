@@ -15,8 +15,8 @@ from __future__ import annotations
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
 
-from accounts.clientip import client_ip
 from accounts.models import AuditEntry
+from bangui.clientip import client_ip
 
 OK = AuditEntry.Result.OK
 FAILED = AuditEntry.Result.FAILED

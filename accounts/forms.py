@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
 from accounts.models import AuditEntry, RuntimeSettings
-from jails.fail2ban import Fail2banClient, Fail2banError
+from bangui.hooks import app_hook
 
 SOCKET_CHECK_TIMEOUT = 5.0
 MAX_SESSION_HOURS = 24 * 90
@@ -26,13 +26,12 @@ def check_socket(path: str) -> str:
     if not path.startswith("/"):
         raise ValidationError("Give the absolute path of fail2ban's socket, "
                               "e.g. /var/run/fail2ban/fail2ban.sock.")
-    client = Fail2banClient(path, timeout=SOCKET_CHECK_TIMEOUT, connect_retries=0)
-    try:
-        ok = client.ping()
-    except Fail2banError as exc:
-        raise ValidationError(f"No answer from fail2ban: {exc}") from None
-    if not ok:
-        raise ValidationError(f"Something answered at {path}, but it is not fail2ban.")
+    # The ping is the jails app's (JailsConfig.socket_check): accounts knows
+    # nothing of fail2ban's protocol.
+    ping = app_hook("socket_check")
+    problem = ping(path, SOCKET_CHECK_TIMEOUT) if ping else None
+    if problem:
+        raise ValidationError(problem)
     return path
 
 

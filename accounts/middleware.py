@@ -10,12 +10,6 @@ from accounts.setup import gate
 _OPEN_PREFIXES = ("/static/", "/health/")
 
 
-def setup_not_required(view_func):
-    """Mark a view reachable before setup is complete."""
-    view_func.setup_required = False
-    return view_func
-
-
 class SetupRequiredMiddleware:
     """Until setup is complete every view redirects to the wizard.
 

@@ -12,8 +12,8 @@ from django.dispatch import receiver
 
 from accounts import audit
 from accounts.authlog import log_failed_login
-from accounts.clientip import client_ip
 from accounts.models import RuntimeSettings
+from bangui.clientip import client_ip
 
 
 @receiver(user_logged_in, dispatch_uid="bangui_logged_in")

@@ -16,11 +16,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import audit
 from accounts.forms import AuditFilterForm, RuntimeSettingsForm, SetupForm
-from accounts.middleware import setup_not_required
 from accounts.models import SINGLETON_PK, AuditEntry, RuntimeSettings
 from accounts.redirects import safe_next
 from accounts.setup import SetupAlreadyDone, SetupValues, complete_setup, gate
 from bangui.htmx import render_page
+from bangui.views import setup_not_required
 
 AUDIT_PAGE_SIZE = 50
 
@@ -82,7 +82,7 @@ def attempts_left(request: HttpRequest, username: str) -> int | None:
     from axes.models import AccessAttempt
     from django.db.models import Sum
 
-    from accounts.clientip import client_ip
+    from bangui.clientip import client_ip
 
     failures = AccessAttempt.objects.filter(
         username=username[:255], ip_address=client_ip(request)).aggregate(

@@ -25,8 +25,9 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from accounts.clientip import client_ip
-from accounts.middleware import setup_not_required
+from bangui.clientip import client_ip
+from bangui.hooks import app_hooks
+from bangui.views import setup_not_required
 
 log = logging.getLogger("bangui.health")
 
@@ -47,20 +48,6 @@ def _check_database() -> dict:
         return {"ok": True}
     except DatabaseError as exc:
         return {"ok": False, "error": exc.__class__.__name__}
-
-
-def _check_fail2ban() -> dict:
-    from jails.fail2ban import Fail2banError
-    from jails.live import link
-
-    try:
-        if link.client(connect_retries=0).ping():
-            return {"ok": True}
-        return {"ok": False, "error": "unexpected answer to ping"}
-    except Fail2banError as exc:
-        return {"ok": False, "error": str(exc)}
-    except DatabaseError:  # the socket path is a runtime setting
-        return {"ok": False, "error": "socket path unknown: database unavailable"}
 
 
 def _check_worker() -> dict:
@@ -84,12 +71,10 @@ def _check_worker() -> dict:
 @_probe
 def ready(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check_database()}
-    if checks["database"]["ok"]:
-        checks["fail2ban"] = _check_fail2ban()
-        checks["worker"] = _check_worker()
-    else:
-        checks["fail2ban"] = {"ok": False, "error": "not checked: database down"}
-        checks["worker"] = {"ok": False, "error": "not checked: database down"}
+    others = {**dict(app_hooks("health_checks")), "worker": _check_worker}
+    for name, check in others.items():
+        checks[name] = check() if checks["database"]["ok"] else \
+            {"ok": False, "error": "not checked: database down"}
     down = [name for name, result in checks.items() if not result["ok"]]
     for name in down:
         log.warning("readiness: %s is down: %s", name, checks[name].get("error", "?"))
@@ -164,73 +149,17 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
-def archive_rows() -> int:
-    """BanEvent rows: PostgreSQL's planner estimate (a count of a big table
-    scans it), else a count (SQLite counts ~1M rows in tens of ms)."""
-    from jails.models import BanEvent
-
-    table = BanEvent._meta.db_table
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                           [table])
-            row = cursor.fetchone()
-        if row and row[0] is not None and row[0] >= 0:  # -1: never analysed
-            return int(row[0])
-    return BanEvent.objects.count()
-
-
 def _collect() -> str:
     from django_q.models import Failure
 
     from bangui.worker import lease_state
-    from geo.models import GeoCacheEntry
-    from geo.service import get_cache
-    from jails.fail2ban import Fail2banError
-    from jails.live import link
-    from jails.models import SyncState
 
     out = _Exposition()
     started = time.perf_counter()
     now = timezone.now()
 
-    try:
-        overview = link.client(connect_retries=0).overview()
-    except Fail2banError:
-        overview = None
-    out.one("bangui_fail2ban_up", "gauge", "1 when fail2ban answered on its socket.",
-            overview is not None)
-    if overview is not None:
-        out.family("bangui_jail_banned", "gauge", "Addresses currently banned, per jail.")
-        for jail in overview.jails:
-            out.sample("bangui_jail_banned", jail.currently_banned, {"jail": jail.name})
-        out.family("bangui_jail_failed", "gauge", "Addresses currently failing, per jail.")
-        for jail in overview.jails:
-            out.sample("bangui_jail_failed", jail.currently_failed, {"jail": jail.name})
-        out.family("bangui_jail_banned_total", "counter",
-                   "Bans since the jail started (fail2ban's counter), per jail.")
-        for jail in overview.jails:
-            out.sample("bangui_jail_banned_total", jail.total_banned, {"jail": jail.name})
-
-    out.one("bangui_archive_rows", "gauge",
-            "Rows in the ban archive (PostgreSQL: the planner's estimate).", archive_rows())
-    last_sync = (SyncState.objects.filter(last_success_at__isnull=False)
-                 .order_by("-last_success_at").values_list("last_success_at", flat=True).first())
-    if last_sync is not None:
-        out.one("bangui_archive_sync_lag_seconds", "gauge",
-                "Seconds since the archive sync last succeeded.",
-                round((now - last_sync).total_seconds(), 1))
-        out.one("bangui_archive_last_sync_timestamp_seconds", "gauge",
-                "When the archive sync last succeeded (Unix time).", int(last_sync.timestamp()))
-
-    out.one("bangui_geo_cache_entries", "gauge", "Rows in the geo_cache table.",
-            GeoCacheEntry.objects.count())
-    counters = get_cache().counters()
-    out.family("bangui_geo_lookups_total", "counter",
-               "Geo lookups by this web process: answered from memory or geo_cache (hit) "
-               "or needing a resolver (miss).")
-    out.sample("bangui_geo_lookups_total", counters["hits"], {"result": "hit"})
-    out.sample("bangui_geo_lookups_total", counters["misses"], {"result": "miss"})
+    for _, collect in app_hooks("metrics"):
+        collect(out)
 
     out.one("bangui_task_failures", "gauge", "Failed tasks kept by django-q2.",
             Failure.objects.count())

@@ -168,7 +168,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("BANGUI_LOGIN_COOLOFF_MINUTES", 15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.views.lockout"
-AXES_CLIENT_IP_CALLABLE = "accounts.clientip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "bangui.clientip.client_ip"
 AXES_VERBOSE = False
 # Failed logins, one line each, for fail2ban's bangui-auth filter.
 AUTH_LOG = Path(env_str("BANGUI_AUTH_LOG", str(DATA_DIR / "auth.log")))

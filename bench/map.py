@@ -97,7 +97,8 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from jails.archive.map_data import bans_by_country, shapes, world_map
+    from geo.shapes import shapes
+    from jails.archive.map_data import bans_by_country, world_map
 
     call_command("migrate", verbosity=0)
     now = datetime.now(UTC)

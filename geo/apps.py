@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 class GeoConfig(AppConfig):
     name = "geo"
+    metrics = "geo.health.metrics"  # found by bangui/health.py
 
     def __init__(self, app_name, app_module) -> None:
         super().__init__(app_name, app_module)

@@ -9,6 +9,10 @@ def _close_orphaned_imports(**_):
 
 class JailsConfig(AppConfig):
     name = "jails"
+    # Found by bangui/health.py: /health/ready's "fail2ban" check, /metrics.
+    health_checks = {"fail2ban": "jails.health.fail2ban"}
+    metrics = "jails.health.metrics"
+    socket_check = "jails.live.link.check_socket"  # the setup wizard's ping (accounts)
 
     def ready(self):
         from bangui.worker import worker_started

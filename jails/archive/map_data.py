@@ -1,5 +1,5 @@
 """What the world map shows: bans per country in a window, colour classes,
-and the country shapes. Plain functions; the view parses input and calls
+on the country shapes of :mod:`geo.shapes`. Plain functions; the view parses input and calls
 :func:`world_map`.
 
 The counts come from the daily rollup for the whole days of the window and
@@ -12,18 +12,15 @@ day by day, and counting them means reading every ban of the window.
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 
 from geo.countries import country_name
+from geo.shapes import shapes
 from jails.archive.queries import window_counts
 from jails.constants import UNKNOWN_COUNTRY
 
-SHAPES_FILE = Path(__file__).resolve().parent / "data" / "world-map.json"
 CLASSES = 5  # colour classes besides "no bans"; CSS has .map-c0 … .map-c5
 TOP_COUNTRIES = 15  # rows of the side table
 
@@ -63,19 +60,6 @@ class Band:
 
 
 @dataclass(frozen=True)
-class Shape:
-    code: str
-    d: str
-
-
-@dataclass(frozen=True)
-class Shapes:
-    view_box: str
-    countries: tuple[Shape, ...]
-    source: str
-
-
-@dataclass(frozen=True)
 class MapCountry:
     """A country shape with its numbers and colour class (0: no bans)."""
 
@@ -97,18 +81,6 @@ class WorldMap:
     total_bans: int
     countries_with_bans: int
     unmapped: tuple[CountryBans, ...]  # codes with bans but no shape (tiny or unusual)
-
-
-@functools.cache
-def shapes() -> Shapes:
-    """The country shapes, read once per process (read-only data built by
-    ``scripts/build_world_map.py``)."""
-    data = json.loads(SHAPES_FILE.read_text())
-    return Shapes(
-        view_box=data["viewBox"],
-        countries=tuple(Shape(c["code"], c["d"]) for c in data["countries"]),
-        source=data["source"],
-    )
 
 
 def bans_by_country(window: str, origin: str | None = None, *,

@@ -12,7 +12,7 @@ import contextvars
 from django.conf import settings
 
 from accounts.models import RuntimeSettings
-from jails.fail2ban import Fail2banCli, Fail2banClient
+from jails.fail2ban import Fail2banCli, Fail2banClient, Fail2banError
 from jails.fail2ban.client import Budget
 
 
@@ -67,3 +67,14 @@ def client(*, connect_retries: int = 2, timeout: float | None = None) -> Fail2ba
 def cli() -> Fail2banCli:
     return Fail2banCli(settings.FAIL2BAN_CONFIG_DIR, socket_path(),
                        binary=settings.FAIL2BAN_CLIENT)
+
+
+def check_socket(path: str, timeout: float) -> str | None:
+    """Why fail2ban does not answer at ``path`` (None: it does). The setup
+    wizard's and the settings page's check, offered to accounts as the
+    ``socket_check`` hook (jails/apps.py)."""
+    try:
+        ok = Fail2banClient(path, timeout=timeout, connect_retries=0).ping()
+    except Fail2banError as exc:
+        return f"No answer from fail2ban: {exc}"
+    return None if ok else f"Something answered at {path}, but it is not fail2ban."

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import audit
-from accounts.clientip import client_ip
+from bangui.clientip import client_ip
 from bangui.htmx import render_page, wants_fragment
 from bangui.views import form_errors
 from jails.archive import charts

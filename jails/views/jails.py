@@ -18,8 +18,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import audit
-from accounts.clientip import client_ip
 from accounts.models import AuditEntry
+from bangui.clientip import client_ip
 from bangui.htmx import render_page, wants_fragment
 from jails.config import files as config_files
 from jails.config import jail as jail_config

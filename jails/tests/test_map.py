@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jails.archive.map_data import band_of, bands, bans_by_country, shapes, world_map
+from geo.shapes import shapes
+from jails.archive.map_data import band_of, bands, bans_by_country, world_map
 from jails.models import BanEvent
 
 pytestmark = pytest.mark.django_db
