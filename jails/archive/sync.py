@@ -33,7 +33,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -50,7 +49,7 @@ from jails.constants import (
     SYNC_REWIND_OVERLAP,
     Origin,
 )
-from jails.fail2ban import Fail2banClient, Fail2banError, validation
+from jails.fail2ban import Fail2banClient, Fail2banError, database, validation
 from jails.live import link
 from jails.live import state as live
 from jails.models import BanEvent, SyncState, ip_sort_key
@@ -66,7 +65,6 @@ BACKFILL_WRITE_ROWS = 50_000
 DEFER_INDEXES = True
 _ROWS_PER_STATEMENT = 500
 UNBAN_CHUNK = 500  # IPs per archive query when noting unbans
-_BANS_COLUMNS = "rowid, jail, ip, timeofban, bantime, bancount, data"
 # Column order of the raw INSERT; matches _event_values().
 _INSERT_COLUMNS = (
     "ip", "jail", "banned_at", "bantime", "ban_count", "failures", "matches", "origin",
@@ -106,30 +104,22 @@ class SyncResult:
 # --- reading fail2ban's database ----------------------------------------------------
 def fail2ban_db_path(client: Fail2banClient | None = None) -> str:
     """The database file the running fail2ban writes (``get dbfile``)."""
-    client = client or link.client()
-    path = client.call("get", "dbfile")
-    if not path or str(path) == ":memory:":
+    path = (client or link.client()).dbfile()
+    if not path:
         raise ArchiveError(
             "fail2ban runs without a ban database (dbfile is None or :memory:); set dbfile "
             "in fail2ban.local so BanGUI can archive bans"
         )
-    return str(path)
+    return path
 
 
 def open_readonly(path: str | Path) -> sqlite3.Connection:
-    """Open fail2ban's sqlite file read-only; BanGUI never writes to it."""
-    resolved = Path(path).resolve()
-    if not resolved.is_file():
-        raise ArchiveError(f"fail2ban's database {path} does not exist (or is not a file)")
+    """fail2ban's sqlite file, read-only (:mod:`jails.fail2ban.database`)."""
     try:
-        con = sqlite3.connect(f"file:{quote(str(resolved))}?mode=ro", uri=True, timeout=10)
-        con.execute("SELECT rowid FROM bans LIMIT 1").fetchall()
-    except sqlite3.Error as exc:
-        raise ArchiveError(
-            f"cannot read fail2ban's database {path}: {exc}. BanGUI's worker needs read "
-            "access to the file and its directory"
-        ) from None
-    return con
+        return database.connect(path, timeout=10)
+    except database.Unreadable as exc:
+        raise ArchiveError(f"{exc}. BanGUI's worker needs read access to the file and its "
+                           "directory") from None
 
 
 def _fingerprint(row: Sequence) -> str:
@@ -138,19 +128,8 @@ def _fingerprint(row: Sequence) -> str:
 
 
 def _row_fingerprint(con: sqlite3.Connection, rowid: int) -> str | None:
-    row = con.execute("SELECT jail, ip, timeofban FROM bans WHERE rowid = ?", (rowid,)).fetchone()
-    return _fingerprint(row) if row else None
-
-
-def _read_page(con: sqlite3.Connection, after: int, limit: int, *,
-               old_last: int | None = None, since: int | None = None) -> list[tuple]:
-    if since is None:
-        sql = f"SELECT {_BANS_COLUMNS} FROM bans WHERE rowid > ? ORDER BY rowid LIMIT ?"  # noqa: S608
-        return con.execute(sql, (after, limit)).fetchall()
-    # Only constants are formatted into these statements; values are bound.
-    sql = (f"SELECT {_BANS_COLUMNS} FROM bans WHERE rowid > ? "  # noqa: S608
-           "AND (rowid > ? OR timeofban >= ?) ORDER BY rowid LIMIT ?")
-    return con.execute(sql, (after, old_last, since, limit)).fetchall()
+    row = database.bans_row(con, rowid)
+    return _fingerprint(row[1:4]) if row else None
 
 
 def _parse_data(raw) -> dict:
@@ -550,7 +529,7 @@ def _sync(path: str, state: SyncState, *, batch_size: int, full: bool, fill_geo:
         pending: list[list] = []
         pending_rows = pending_max = 0
         while True:
-            rows = _read_page(con, after, batch_size, old_last=old_last, since=since)
+            rows = database.bans_after(con, after, batch_size, old_last=old_last, since=since)
             if rows:
                 values = []
                 for row in rows:
@@ -632,7 +611,7 @@ def record_manual(ip: str, jail: str, user: str | None, bantime: int | None = No
         bantime = entry.bantime
     elif bantime is None:
         try:
-            bantime = int(client.call("get", jail, "bantime"))
+            bantime = client.bantime(jail)
         except (Fail2banError, TypeError, ValueError):
             bantime = -1
     with transaction.atomic():

@@ -21,7 +21,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import stat
 import subprocess
@@ -293,27 +292,6 @@ def _fail2ban_regex(confdir: Path, filter_name: str) -> tuple[bool, str]:
     return False, " ".join(lines[:2]) or f"fail2ban-regex exit code {result.returncode}"
 
 
-_LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ \S+\s+\[\d+\]: (?:ERROR|CRITICAL)\s+")
-
-
-def _config_test(staged: Fail2banCli) -> str | None:
-    """``fail2ban-client -t`` on the staged dir: None when it passes, else
-    fail2ban's own reason (its first ERROR line, without the log prefix)."""
-    try:
-        result = subprocess.run([staged.binary, "-c", staged.config_dir, "-t"],
-                                capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"fail2ban-client did not run: {exc}"
-    if result.returncode == 0:
-        return None
-    reasons = []
-    for line in (result.stderr + "\n" + result.stdout).splitlines():
-        if _LOG_PREFIX.match(line) and "test configuration failed" not in line:
-            reasons.append(_LOG_PREFIX.sub("", line).replace("Failed during configuration: ",
-                                                             ""))
-    return "; ".join(reasons[:3]) or f"exit code {result.returncode}"
-
-
 @dataclass
 class Change:
     rel: str
@@ -391,8 +369,11 @@ def validate(changes: list[Change]) -> list[str]:
                                            f"{reason}")
         real = link.cli()
         staged_cli = Fail2banCli(str(staged), real.socket_path, binary=real.binary)
-        reason = _config_test(staged_cli)
-        if reason:
+        try:
+            ok, reason = staged_cli.test()
+        except Fail2banError as exc:
+            ok, reason = False, f"fail2ban-client did not run: {exc}"
+        if not ok:
             raise ValidationFailed(f"fail2ban's config test failed: {reason}")
         try:
             return sorted(staged_cli.jail_backends())

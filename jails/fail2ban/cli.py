@@ -9,11 +9,15 @@ every jail. So reloads, config tests and config dumps run the real CLI
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 from dataclasses import dataclass
 
 from . import validation
 from .errors import CommandError, Timeout, Unreachable
+
+# A log line of fail2ban-client: "2024-01-01 10:00:00,123 fail2ban [123]: ERROR ..."
+_LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ \S+\s+\[\d+\]: (?:ERROR|CRITICAL)\s+")
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,19 @@ class Fail2banCli:
                 if len(cmd) >= 3 and cmd[0] == "add"}
 
     def test(self) -> tuple[bool, str]:
-        """fail2ban's own configuration test (``fail2ban-client -t``)."""
+        """fail2ban's own configuration test (``fail2ban-client -t``): (True,
+        "") when it passes, else False and fail2ban's reasons (its ERROR
+        lines without the log prefix, at most three). Raises CommandError
+        when the program is missing, Timeout when it hangs."""
         result = self._run("-t")
-        return result.returncode == 0, self._reason(result)
+        if result.returncode == 0:
+            return True, ""
+        reasons = []
+        for line in (result.stderr + "\n" + result.stdout).splitlines():
+            if _LOG_PREFIX.match(line) and "test configuration failed" not in line:
+                reasons.append(_LOG_PREFIX.sub("", line).replace(
+                    "Failed during configuration: ", ""))
+        return False, "; ".join(reasons[:3]) or self._reason(result)
 
     def reload(self, jail: str | None = None) -> None:
         """Reload everything, or one jail. Refuses a config that has no

@@ -1,5 +1,7 @@
 """fail2ban's own sqlite file, read-only: the live bans (``bips``) by IP or
-by page.
+by page, and every ban it made (``bans``) in rowid order for the archive
+sync (jails/archive/sync.py). The file's path comes from
+``Fail2banClient.dbfile()``.
 
 fail2ban writes a ban into ``bips`` when it makes it (``banip``, a filter's
 ban, a restore after a restart) and deletes the row when it unbans (one IP,
@@ -42,7 +44,8 @@ def connect(path: str | Path, timeout: float = BUSY_TIMEOUT) -> sqlite3.Connecti
         raise Unreadable(f"fail2ban's database {path} does not exist (or is not a file)")
     try:
         con = sqlite3.connect(f"file:{quote(str(resolved))}?mode=ro", uri=True, timeout=timeout)
-        con.execute("SELECT 1 FROM bips LIMIT 1").fetchall()
+        # Both tables BanGUI reads: bans (the archive sync), bips (live state).
+        con.execute("SELECT (SELECT 1 FROM bans LIMIT 1), (SELECT 1 FROM bips LIMIT 1)")
     except sqlite3.Error as exc:
         raise Unreadable(f"cannot read fail2ban's database {path}: {exc}") from None
     return con
@@ -117,3 +120,27 @@ def banned_page(con: sqlite3.Connection, jail: str, query: str, page: int, per_p
     ).fetchall()
     return Page([_entry(ip, tob, bt) for ip, tob, bt, _ in rows],
                 [int(bc) for *_, bc in rows], total, page, pages)
+
+
+# --- the bans table: every ban fail2ban made, read by the archive sync -----------------
+BANS_COLUMNS = "rowid, jail, ip, timeofban, bantime, bancount, data"
+
+
+def bans_row(con: sqlite3.Connection, rowid: int) -> tuple | None:
+    """One row of ``bans`` (BANS_COLUMNS), None when fail2ban deleted it."""
+    return con.execute(f"SELECT {BANS_COLUMNS} FROM bans WHERE rowid = ?",  # noqa: S608
+                       (rowid,)).fetchone()
+
+
+def bans_after(con: sqlite3.Connection, after: int, limit: int, *,
+               old_last: int | None = None, since: int | None = None) -> list[tuple]:
+    """Up to ``limit`` rows of ``bans`` (BANS_COLUMNS) after ``after`` in
+    rowid order; with ``since``, rows up to ``old_last`` only when their
+    ``timeofban`` is at least ``since`` (a re-read after fail2ban deleted rows)."""
+    if since is None:
+        sql = f"SELECT {BANS_COLUMNS} FROM bans WHERE rowid > ? ORDER BY rowid LIMIT ?"  # noqa: S608
+        return con.execute(sql, (after, limit)).fetchall()
+    # Only constants are formatted into these statements; values are bound.
+    sql = (f"SELECT {BANS_COLUMNS} FROM bans WHERE rowid > ? "  # noqa: S608
+           "AND (rowid > ? OR timeofban >= ?) ORDER BY rowid LIMIT ?")
+    return con.execute(sql, (after, old_last, since, limit)).fetchall()
