@@ -11,7 +11,7 @@ are then for superusers only.
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.decorators import user_passes_test
+from django.contrib.auth.decorators import permission_required, user_passes_test
 from django.core.exceptions import PermissionDenied
 
 OPERATOR_IS_ROOT = (
@@ -43,3 +43,7 @@ config_editor = user_passes_test(_check)
 def context(request):
     """``can_edit_config`` for templates (one check per render)."""
     return {"can_edit_config": can_edit_config(getattr(request, "user", None))}
+
+
+# For every view that changes fail2ban or BanGUI's own data (403 otherwise).
+operate = permission_required("accounts.operate", raise_exception=True)

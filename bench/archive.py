@@ -175,7 +175,7 @@ def child(backend: str, source: Path) -> dict:
         with CaptureQueriesContext(connection) as ctx:
             table = dashboard.ban_table(window)
         out[f"ban_table_{window}_queries"] = len(ctx.captured_queries)
-        out[f"ban_table_{window}_total"] = table.total
+        out[f"ban_table_{window}_total"] = table.paginator.count
     out["ban_table_365d_filtered_s"] = timed(
         lambda: dashboard.ban_table("365d", jail="sshd", country="DE", page=20))
     out["ban_table_365d_ip_s"] = timed(lambda: dashboard.ban_table("365d", ip_query="10.0."))

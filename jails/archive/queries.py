@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
+from django.core.paginator import Page
 from django.db import connection
 from django.db.models import CharField, Count, F, Func, QuerySet, Value
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
+from bangui.paging import Counted, page_of
 from jails.archive import rollup
 from jails.constants import (
     BAN_TABLE_MAX_PER_PAGE,
@@ -47,32 +48,6 @@ FUTURE_SLACK = timedelta(seconds=2)
 AGGREGATE_CACHE_SECONDS = 60
 AGGREGATE_CACHE_MIN_SPAN = timedelta(days=7)
 _CACHE_PREFIX = "bangui:archive-aggregate:"
-
-
-@dataclass(frozen=True)
-class BanTable:
-    rows: list[BanEvent]
-    total: int
-    page: int
-    per_page: int
-    num_pages: int
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.num_pages
-
-    @property
-    def start_index(self) -> int:
-        """1-based index of the first row shown (0 when empty)."""
-        return (self.page - 1) * self.per_page + 1 if self.total else 0
-
-    @property
-    def end_index(self) -> int:
-        return self.start_index + len(self.rows) - 1 if self.rows else 0
 
 
 @dataclass(frozen=True)
@@ -206,10 +181,10 @@ def window_counts(window: str, group: str | None, *, jail: str | None = None,
 def ban_table(window: str, jail: str | None = None, country: str | None = None,
               origin: str | None = None, ip_query: str | None = None,
               sort: str = "-banned_at", page: int = 1, per_page: int = 50, *,
-              now: datetime | None = None) -> BanTable:
-    """One page of bans, newest first by default. The total from
-    :func:`window_counts` (one or two queries), then the page. A page past
-    the end shows the last page."""
+              now: datetime | None = None) -> Page:
+    """One page of bans (a Django ``Page``), newest first by default. The
+    total from :func:`window_counts` (one or two queries), then the page's
+    rows. A page past the end shows the last page."""
     field = sort.removeprefix("-")
     if field not in BAN_TABLE_SORTS:
         raise ValueError(f"cannot sort by {sort!r}; use one of {', '.join(BAN_TABLE_SORTS)}")
@@ -221,8 +196,6 @@ def ban_table(window: str, jail: str | None = None, country: str | None = None,
     total = window_counts(window, None, jail=jail, country=country, origin=origin,
                           ip_query=ip_query, now=at, cache_days=now is None)[None]
     qs = events(window, jail=jail, country=country, origin=origin, ip_query=ip_query, now=at)
-    num_pages = max(1, math.ceil(total / per_page))
-    page = max(1, min(int(page), num_pages))
     descending = sort.startswith("-")
     tie = "-id" if descending else "id"
     order = sort
@@ -234,9 +207,9 @@ def ban_table(window: str, jail: str | None = None, country: str | None = None,
         # and sorting those is cheap.
         expression = Coalesce(F(field), F(field))
         order = expression.desc() if descending else expression.asc()
-    offset = (page - 1) * per_page
-    rows = list(qs.order_by(order, tie).defer("matches")[offset:offset + per_page]) if total else []
-    return BanTable(rows=rows, total=total, page=page, per_page=per_page, num_pages=num_pages)
+    rows = qs.order_by(order, tie).defer("matches")
+    return page_of(Counted(total, lambda offset, limit: list(rows[offset:offset + limit])),
+                   page, per_page)
 
 
 def _floor(dt: datetime, kind: str, size: timedelta) -> datetime:

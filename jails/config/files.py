@@ -292,6 +292,12 @@ def _fail2ban_regex(confdir: Path, filter_name: str) -> tuple[bool, str]:
     return False, " ".join(lines[:2]) or f"fail2ban-regex exit code {result.returncode}"
 
 
+def save(rel: str, text: str, expected: str) -> Outcome:
+    """The file editor's save: one file through :func:`apply`; ``expected``
+    is the version the editor showed (a newer file raises StaleEdit)."""
+    return apply([Change(rel, text, expected)])
+
+
 @dataclass
 class Change:
     rel: str

@@ -223,6 +223,27 @@ def local_for(jail: str) -> str:
     return f"jail.d/{jail}.local"
 
 
+def create_filter(name: str, text: str) -> config_files.Outcome:
+    """A new ``filter.d/NAME.local`` through the config transaction. Refused
+    when the .local exists (edit it instead) or a distribution filter of that
+    name does (a .local beside it would silently override it)."""
+    rel = f"filter.d/{name}.local"
+    if config_files.read(rel).exists:
+        raise config_files.ConfigError(
+            f"{rel} exists already; edit it in the file editor instead")
+    if config_files.resolve(f"filter.d/{name}.conf").exists():
+        raise config_files.ConfigError(
+            f"a distribution filter {name!r} exists; pick another name, or override it by "
+            "editing its .local")
+    return config_files.apply([config_files.Change(rel, text, config_files.ABSENT)])
+
+
+def apply_change(jail: str, values: dict[str, str | None]) -> config_files.Outcome:
+    """Set ``values`` in the jail's .local through the config transaction
+    (validate, back up, reload, probe, roll back)."""
+    return config_files.apply([change_jail(jail, values)])
+
+
 def change_jail(jail: str, values: dict[str, str | None]) -> config_files.Change:
     """The change that sets ``values`` for a jail of fail2ban's config. A
     jail the config does not define is refused: writing its settings would

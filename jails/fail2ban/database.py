@@ -17,11 +17,9 @@ the rest of this package.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -83,43 +81,39 @@ def live_bans(con: sqlite3.Connection, ips: Iterable[str], jails: Iterable[str],
     return found
 
 
-@dataclass(frozen=True)
-class Page:
-    entries: list[BanEntry]
-    bancounts: list[int]
-    total: int
-    page: int
-    pages: int
-
-
-def banned_page(con: sqlite3.Connection, jail: str, query: str, page: int, per_page: int,
-                now: float | None = None, total: int | None = None) -> Page:
-    """One page of a jail's live bans, newest first; ``query`` a substring of
-    the IP. ``total``: the jail's ban count when the caller knows it
-    (``status JAIL short`` says it at no cost); without it, or with a
-    query, a count over the jail's rows (``bips`` has no jail index: that
-    count reads every live ban)."""
-    now = time.time() if now is None else now
+def _banned_where(jail: str, query: str, now: float) -> tuple[str, list]:
     where = "jail = ? AND (bantime < 0 OR timeofban + bantime > ?)"
     args: list = [jail, now]
     if query:
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where += " AND ip LIKE ? ESCAPE '\\'"
         args.append(f"%{escaped}%")
-    if total is None or query:
-        total = con.execute(f"SELECT COUNT(*) FROM bips WHERE {where}", args).fetchone()[0]  # noqa: S608 - fixed clauses, values bound
-    pages = max(1, math.ceil(total / per_page))
-    page = min(max(1, page), pages)
+    return where, args
+
+
+def count_banned(con: sqlite3.Connection, jail: str, query: str = "",
+                 now: float | None = None) -> int:
+    """A jail's live bans (``query``: a substring of the IP). ``bips`` has
+    no jail index: this reads every live ban, so callers without a query
+    take the count from ``status JAIL short`` instead."""
+    where, args = _banned_where(jail, query, time.time() if now is None else now)
+    return con.execute(f"SELECT COUNT(*) FROM bips WHERE {where}", args).fetchone()[0]  # noqa: S608 - fixed clauses, values bound
+
+
+def banned_rows(con: sqlite3.Connection, jail: str, query: str, offset: int, limit: int,
+                now: float | None = None) -> list[tuple[BanEntry, int]]:
+    """``limit`` of a jail's live bans from ``offset``, newest first, each
+    with its ban count."""
+    where, args = _banned_where(jail, query, time.time() if now is None else now)
     rows = con.execute(
         f"SELECT ip, timeofban, bantime, bancount FROM bips WHERE {where} "  # noqa: S608
         # rowid breaks ties (a bulk ban shares one timeofban): the timeofban
         # index holds (timeofban, rowid), so it yields this order without a
         # sort of the jail's every row.
         "ORDER BY timeofban DESC, rowid DESC LIMIT ? OFFSET ?",
-        [*args, per_page, (page - 1) * per_page],
+        [*args, limit, offset],
     ).fetchall()
-    return Page([_entry(ip, tob, bt) for ip, tob, bt, _ in rows],
-                [int(bc) for *_, bc in rows], total, page, pages)
+    return [(_entry(ip, tob, bt), int(bc)) for ip, tob, bt, bc in rows]
 
 
 # --- the bans table: every ban fail2ban made, read by the archive sync -----------------

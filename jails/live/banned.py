@@ -11,13 +11,15 @@ the list comes from one socket read cached for a few seconds.
 
 from __future__ import annotations
 
-import math
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
+from django.core.paginator import Page
 
+from bangui.paging import Counted, page_of
 from jails.fail2ban import Fail2banError, database, validation
 from jails.live import link
 
@@ -51,29 +53,9 @@ class Ban:
 
 
 @dataclass(frozen=True)
-class BanPage:
-    bans: list[Ban]
-    total: int
-    page: int
-    pages: int
-    query: str
+class BannedIPs:
+    page: Page  # of Ban
     source: str  # "db" or "socket"
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def first_index(self) -> int:
-        return (self.page - 1) * PER_PAGE + 1 if self.total else 0
-
-    @property
-    def last_index(self) -> int:
-        return min(self.total, self.page * PER_PAGE)
 
 
 def _dbfile() -> str | None:
@@ -84,18 +66,23 @@ def _dbfile() -> str | None:
 
 
 def _from_db(dbfile: str, jail: str, query: str, page: int, per_page: int,
-             total: int | None) -> BanPage:
+             total: int | None) -> BannedIPs:
     con = database.connect(dbfile)
     try:
-        found = database.banned_page(con, jail, query, page, per_page, total=total)
+        now = time.time()  # one instant for the count and the rows
+        if total is None or query:
+            total = database.count_banned(con, jail, query, now)
+
+        def fetch(offset: int, limit: int) -> list[Ban]:
+            return [Ban(e.ip, e.banned_at, e.bantime, count) for e, count
+                    in database.banned_rows(con, jail, query, offset, limit, now)]
+
+        return BannedIPs(page_of(Counted(total, fetch), page, per_page), "db")
     finally:
         con.close()
-    bans = [Ban(e.ip, e.banned_at, e.bantime, count)
-            for e, count in zip(found.entries, found.bancounts, strict=True)]
-    return BanPage(bans, found.total, found.page, found.pages, query, "db")
 
 
-def _from_socket(jail: str, query: str, page: int, per_page: int) -> BanPage:
+def _from_socket(jail: str, query: str, page: int, per_page: int) -> BannedIPs:
     key = f"bangui:banned:{link.socket_path()}:{jail}"
     entries = cache.get(key)
     if entries is None:
@@ -106,15 +93,11 @@ def _from_socket(jail: str, query: str, page: int, per_page: int) -> BanPage:
         cache.set(key, entries, SOCKET_CACHE_SECONDS)
     if query:
         entries = [b for b in entries if query in b.ip]
-    total = len(entries)
-    pages = max(1, math.ceil(total / per_page))
-    page = min(max(1, page), pages)
-    return BanPage(entries[(page - 1) * per_page: page * per_page], total, page, pages,
-                   query, "socket")
+    return BannedIPs(page_of(entries, page, per_page), "socket")
 
 
-def banned_page(jail: str, query: str = "", page: int = 1, per_page: int = PER_PAGE, *,
-                total: int | None = None) -> BanPage:
+def banned_page(jail: str, query: str = "", page: int | str = 1, per_page: int = PER_PAGE, *,
+                total: int | None = None) -> BannedIPs:
     """One page of the jail's current bans, newest first; ``query`` is a
     substring of the IP; ``total`` the jail's "Currently banned" when the
     caller read it (saves a count over every live ban). Raises

@@ -166,4 +166,4 @@ def test_the_ip_prefix_search_finds_exactly_the_prefix(query, expected):
                "10.0.0.1"):
         _ban(ip, timedelta(hours=1))
     table = dashboard.ban_table("24h", ip_query=query, sort="ip")
-    assert [row.ip for row in table.rows] == expected
+    assert [row.ip for row in table.object_list] == expected

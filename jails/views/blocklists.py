@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_q.tasks import async_task
 
 from accounts import audit
+from accounts.roles import operate
 from bangui.htmx import render_page
 from jails.blocklists import schedules
 from jails.blocklists.download import DownloadError
@@ -21,8 +21,6 @@ from jails.blocklists.forms import PreviewForm, SourceForm
 from jails.blocklists.importer import preview
 from jails.blocklists.models import BlocklistSource, ImportRun
 from jails.blocklists.parse import GarbageList
-
-OPERATE = "accounts.operate"
 
 
 def _sources():
@@ -55,7 +53,7 @@ def blocklist_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(OPERATE, raise_exception=True)
+@operate
 def blocklist_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     source = get_object_or_404(BlocklistSource, pk=pk) if pk else None
     if request.method == "POST":
@@ -77,7 +75,7 @@ def blocklist_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 @require_POST
-@permission_required(OPERATE, raise_exception=True)
+@operate
 def blocklist_delete(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(BlocklistSource, pk=pk)
     name = source.name
@@ -90,7 +88,7 @@ def blocklist_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(OPERATE, raise_exception=True)
+@operate
 def blocklist_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(BlocklistSource, pk=pk)
     source.enabled = not source.enabled
@@ -104,7 +102,7 @@ def blocklist_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(OPERATE, raise_exception=True)
+@operate
 def blocklist_import(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(BlocklistSource, pk=pk)
     # The download and the bans run in the worker, never in a web request.
@@ -116,7 +114,7 @@ def blocklist_import(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(OPERATE, raise_exception=True)
+@operate
 def blocklist_preview(request: HttpRequest) -> HttpResponse:
     """Download and parse a URL without banning anything."""
     form = PreviewForm(request.POST)

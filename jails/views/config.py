@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import contextlib
 
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import audit
 from accounts.models import AuditEntry
-from accounts.roles import config_editor
+from accounts.roles import config_editor, operate
 from bangui.htmx import render_page
 from jails.config import files as config_files
 from jails.config import jail as jail_config
 from jails.config import regex as regex_tester
+from jails.config import server as server_config
 from jails.fail2ban import Fail2banError
 from jails.forms.config import FileEditForm, FilterForm, RegexForm, ServerSettingsForm
 from jails.live import link
-
-operate = permission_required("accounts.operate", raise_exception=True)
-
+from jails.views.results import Result, perform, refused
 
 # Audit actions of every editor that goes through config_files.apply.
 CONFIG_ACTIONS = ("config.save", "config.filter_create", "config.provision", "config.jail",
@@ -80,6 +79,19 @@ def config_file(request: HttpRequest) -> HttpResponse:
     return render_page(request, "jails/config_file.html", "file-editor", context)
 
 
+def _editor(request: HttpRequest, rel: str, form: FileEditForm, result: Result,
+            status: int = 200, **extra) -> HttpResponse:
+    return render_page(request, "jails/config_file.html", "file-editor",
+                       _file_context(rel, form, result=result, **extra), status=status)
+
+
+def _refused_path(request: HttpRequest, rel: str, exc: Exception) -> HttpResponse:
+    audit.record(request, "config.save", target=rel[:200], result=audit.FAILED,
+                 detail=str(exc))
+    return render_page(request, "jails/config_refused.html", "refused",
+                       {"reason": str(exc), "path": rel}, status=400)
+
+
 @require_POST
 @operate
 @config_editor
@@ -89,42 +101,26 @@ def config_save(request: HttpRequest) -> HttpResponse:
     try:
         config_files.read(rel)  # the path, and a file the editor can show again
     except config_files.PathRefused as exc:
-        audit.record(request, "config.save", target=rel[:200], result=audit.FAILED,
-                     detail=str(exc))
-        return render_page(request, "jails/config_refused.html", "refused",
-                           {"reason": str(exc), "path": rel}, status=400)
+        return _refused_path(request, rel, exc)
     if not form.is_valid():
-        reason = "; ".join(e for errs in form.errors.values() for e in errs)
-        audit.record(request, "config.save", target=rel, result=audit.FAILED, detail=reason)
-        return render_page(request, "jails/config_file.html", "file-editor",
-                           _file_context(rel, form, result={"ok": False, "message": reason}),
-                           status=400)
+        return _editor(request, rel, form, refused(request, "config.save", rel, form), 400)
     text = form.cleaned_data["text"]
-    change = config_files.Change(rel, text, form.cleaned_data["version"])
     try:
-        outcome = config_files.apply([change])
+        outcome = config_files.save(rel, text, form.cleaned_data["version"])
     except config_files.StaleEdit as exc:
         audit.record(request, "config.save", target=rel, result=audit.FAILED, detail=str(exc))
         # Keep the user's text; the hidden version moves on only when they
         # merge and save again (so a second blind save is refused too).
-        return render_page(request, "jails/config_file.html", "file-editor",
-                           _file_context(rel, form, stale=exc,
-                                         result={"ok": False, "message": str(exc)}),
-                           status=409)
+        return _editor(request, rel, form, Result(False, str(exc)), 409, stale=exc)
     except config_files.ConfigError as exc:
         audit.record(request, "config.save", target=rel, result=audit.FAILED, detail=str(exc))
-        return render_page(request, "jails/config_file.html", "file-editor",
-                           _file_context(rel, form, result={"ok": False, "message": str(exc)}),
-                           status=400)
+        return _editor(request, rel, form, Result(False, str(exc)), 400)
     audit.record(request, "config.save", target=rel,
                  result=audit.OK if outcome.ok else audit.FAILED, detail=outcome.message)
-    fresh = config_files.read(rel)
-    new_form = FileEditForm(initial={"path": rel, "version": fresh.version,
-                                     "text": fresh.text or ""}) if outcome.ok else \
-        FileEditForm(initial={"path": rel, "version": fresh.version, "text": text})
-    return render_page(request, "jails/config_file.html", "file-editor", _file_context(
-        rel, new_form, result={"ok": outcome.ok, "message": outcome.message,
-                               "rolled_back": outcome.rolled_back}))
+    fresh = config_files.read(rel)  # saved: the file as it is; rolled back: the user's text
+    return _editor(request, rel, FileEditForm(initial={
+        "path": rel, "version": fresh.version, "text": (fresh.text or "") if outcome.ok else text,
+    }), Result.of(outcome))
 
 
 @require_POST
@@ -132,57 +128,31 @@ def config_save(request: HttpRequest) -> HttpResponse:
 @config_editor
 def filter_create(request: HttpRequest) -> HttpResponse:
     form = FilterForm(request.POST)
-    result = None
-    if form.is_valid():
-        rel = f"filter.d/{form.cleaned_data['name']}.local"
-        try:
-            current = config_files.read(rel)
-            if current.exists:
-                raise config_files.ConfigError(
-                    f"{rel} exists already; edit it in the file editor instead")
-            if config_files.resolve(rel[:-6] + ".conf").exists():
-                raise config_files.ConfigError(
-                    f"a distribution filter {form.cleaned_data['name']!r} exists; pick another "
-                    "name, or override it by editing its .local")
-            outcome = config_files.apply([config_files.Change(rel, form.text(),
-                                                              config_files.ABSENT)])
-            result = {"ok": outcome.ok, "message": outcome.message,
-                      "rolled_back": outcome.rolled_back}
-            audit.record(request, "config.filter_create", target=rel,
-                         result=audit.OK if outcome.ok else audit.FAILED,
-                         detail=outcome.message)
-            if outcome.ok:
-                form = FilterForm()
-        except config_files.ConfigError as exc:
-            result = {"ok": False, "message": str(exc)}
-            audit.record(request, "config.filter_create", target=rel, result=audit.FAILED,
-                         detail=str(exc))
-    else:
-        reason = "; ".join(e for errs in form.errors.values() for e in errs)
-        audit.record(request, "config.filter_create", target=request.POST.get("name", "")[:64],
-                     result=audit.FAILED, detail=reason)
+    if not form.is_valid():
+        refused(request, "config.filter_create", request.POST.get("name", "")[:64], form)
+        return _filter_answer(request, form, None)
+    name = form.cleaned_data["name"]
+    result = perform(request, "config.filter_create", f"filter.d/{name}.local",
+                     lambda: jail_config.create_filter(name, form.text()), "")
+    return _filter_answer(request, FilterForm() if result.ok else form, result)
+
+
+def _filter_answer(request: HttpRequest, form: FilterForm, result: Result | None):
     return render_page(request, "jails/config.html", "filter-create",
                        _home_context(filter_form=form, filter_result=result),
-                       status=200 if result is None or result["ok"] else 400)
+                       status=200 if result is None or result.ok else 400)
 
 
 @require_POST
 @operate
 def provision(request: HttpRequest) -> HttpResponse:
-    try:
+    def act():
         outcome = jail_config.provision()
-    except config_files.ConfigError as exc:
-        audit.record(request, "config.provision", result=audit.FAILED, detail=str(exc))
-        result = {"ok": False, "message": str(exc)}
-    else:
-        if outcome is None:
-            result = {"ok": True, "message": "BanGUI's jails exist already; nothing to do."}
-        else:
-            result = {"ok": outcome.ok, "message": outcome.message,
-                      "rolled_back": outcome.rolled_back}
-        audit.record(request, "config.provision", target=", ".join(
-            j.name for j in jail_config.BANGUI_JAILS),
-            result=audit.OK if result["ok"] else audit.FAILED, detail=result["message"])
+        return outcome if outcome is not None else "BanGUI's jails exist already; nothing to do."
+
+    result = perform(request, "config.provision",
+                     ", ".join(j.name for j in jail_config.BANGUI_JAILS), act,
+                     lambda detail: detail if isinstance(detail, str) else "")
     return render_page(request, "jails/config.html", "config-files",
                        _home_context(result=result))
 
@@ -214,9 +184,6 @@ def regex(request: HttpRequest) -> HttpResponse:
                        400 if error or (request.method == "POST" and form.errors) else 200)
 
 
-SERVER_LOCAL = "fail2ban.local"
-
-
 def _server_context(form: ServerSettingsForm | None = None, **extra) -> dict:
     current = error = None
     try:
@@ -246,32 +213,22 @@ def server(request: HttpRequest) -> HttpResponse:
 def server_save(request: HttpRequest) -> HttpResponse:
     form = ServerSettingsForm(request.POST)
     if not form.is_valid():
-        reason = "; ".join(e for errs in form.errors.values() for e in errs)
-        audit.record(request, "settings.fail2ban", result=audit.FAILED, detail=reason)
-        return render_page(request, "jails/config_server.html", "server-settings",
-                           _server_context(form, result={"ok": False, "message": reason}),
-                           status=400)
+        return _server_answer(request, form, refused(request, "settings.fail2ban", "", form),
+                              status=400)
     data = form.cleaned_data
     values = {"loglevel": data["loglevel"], "logtarget": data["target"],
               "dbpurgeage": str(data["dbpurgeage"])}
     target = ", ".join(f"{k} {v}" for k, v in values.items())
-    # Written to fail2ban.local through the config transaction (validate,
-    # back up, reload, probe, roll back), so the settings survive a restart
-    # and a bad one cannot leave fail2ban down.
-    current = config_files.read(SERVER_LOCAL)
-    change = config_files.Change(
-        SERVER_LOCAL, jail_config.set_options(current.text or "", "Definition", values),
-        current.version)
-    try:
-        outcome = config_files.apply([change])
-    except config_files.ConfigError as exc:
-        audit.record(request, "settings.fail2ban", target=target, result=audit.FAILED,
-                     detail=str(exc))
-        return render_page(request, "jails/config_server.html", "server-settings",
-                           _server_context(form, result={"ok": False, "message": str(exc)}))
-    audit.record(request, "settings.fail2ban", target=target,
-                 result=audit.OK if outcome.ok else audit.FAILED, detail=outcome.message)
-    message = (f"Set {target} in {SERVER_LOCAL}. {outcome.message}" if outcome.ok
-               and outcome.changed else outcome.message)
+
+    def said(outcome) -> str:
+        return f"Set {target} in {server_config.SERVER_LOCAL}." if outcome.changed else ""
+
+    result = perform(request, "settings.fail2ban", target,
+                     lambda: server_config.save(values), said)
+    return _server_answer(request, form if not result.ok else None, result)
+
+
+def _server_answer(request: HttpRequest, form: ServerSettingsForm | None, result: Result,
+                   status: int = 200) -> HttpResponse:
     return render_page(request, "jails/config_server.html", "server-settings",
-                       _server_context(result={"ok": outcome.ok, "message": message}))
+                       _server_context(form, result=result), status=status)

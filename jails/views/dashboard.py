@@ -12,18 +12,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import audit
-from bangui.clientip import client_ip
+from accounts.roles import operate
 from bangui.htmx import render_page, wants_fragment
-from bangui.views import form_errors
 from jails.archive import charts
 from jails.archive import queries as queries
 from jails.archive import sync as archive
@@ -35,14 +32,13 @@ from jails.constants import (
 from jails.fail2ban import Fail2banClient, Fail2banError
 from jails.forms.bans import ManualBanForm, UnbanForm
 from jails.forms.dashboard import PER_PAGE_CHOICES, BanTableFilterForm
-from jails.live import actions, link, status
+from jails.live import link, status
 from jails.live import state as live_bans
 from jails.models import BanEvent
 from jails.templatetags.bans import country_name
+from jails.views import results
+from jails.views.results import Result, refused, respond
 
-operate = permission_required("accounts.operate", raise_exception=True)
-
-MANUAL_JAIL = live_bans.MANUAL_JAIL
 # Ban-table columns: (header, sort field or None, numeric).
 COLUMNS = (
     ("Time", "banned_at", False), ("IP", "ip", False), ("Jail", "jail", False),
@@ -73,15 +69,18 @@ def _bucket_label(start: datetime, window: str) -> str:
     return timezone.localtime(start).strftime(BUCKET_FORMAT[Window(window)])
 
 
+def _scope(f: dict, *leave_out: str) -> dict:
+    """The filters as the archive queries take them (empty: None)."""
+    scope = {"jail": f["jail"] or None, "country": f["country"] or None,
+             "origin": f["origin"] or None, "ip_query": f["ip"] or None}
+    return {k: v for k, v in scope.items() if k not in leave_out}
+
+
 def _charts(f: dict) -> dict:
     window = f["window"]
-    buckets = queries.bans_over_time(window, jail=f["jail"] or None,
-                                     country=f["country"] or None, origin=f["origin"] or None,
-                                     ip_query=f["ip"] or None)
-    countries = queries.top_countries(window, 10, jail=f["jail"] or None,
-                                      origin=f["origin"] or None, ip_query=f["ip"] or None)
-    jails = queries.bans_by_jail(window, country=f["country"] or None,
-                                 origin=f["origin"] or None, ip_query=f["ip"] or None)
+    buckets = queries.bans_over_time(window, **_scope(f))
+    countries = queries.top_countries(window, 10, **_scope(f, "country"))
+    jails = queries.bans_by_jail(window, **_scope(f, "jail"))
     over_time = charts.columns([(_bucket_label(b.start, window), b.count) for b in buckets])
     return {
         "top_jail": jails[0] if jails else None,
@@ -117,41 +116,44 @@ def _columns(f: dict) -> list[dict]:
 def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict:
     """Everything the ``ban-table`` fragment needs (and the charts beside it)."""
     f, notes = BanTableFilterForm(data).values()
-    table = queries.ban_table(
-        f["window"], jail=f["jail"] or None, country=f["country"] or None,
-        origin=f["origin"] or None, ip_query=f["ip"] or None, sort=f["sort"],
-        page=f["page"], per_page=f["per_page"])
+    table = queries.ban_table(f["window"], **_scope(f), sort=f["sort"], page=f["page"],
+                              per_page=f["per_page"])
     # Live state of just the IPs on this page: its cost does not grow with
     # the bans fail2ban holds (jails.live.state).
-    live = live_bans.read([row.ip for row in table.rows], client=client)
+    live = live_bans.read([row.ip for row in table.object_list], client=client)
     now = timezone.now()
-    rows = [(row, live_state(row, live, now)) for row in table.rows]
+    rows = [(row, live_state(row, live, now)) for row in table.object_list]
     filtered = any(f[k] for k in ("jail", "country", "origin", "ip"))
     chart_context = _charts(f)
-    figures = queries.summary(f["window"], jail=f["jail"] or None,
-                              country=f["country"] or None, origin=f["origin"] or None,
-                              ip_query=f["ip"] or None, total=table.total)
+    figures = queries.summary(f["window"], **_scope(f), total=table.paginator.count)
     filter_jails = sorted(set(live.jails) | set(chart_context.pop("archive_jails"))
                           | ({f["jail"]} if f["jail"] else set()))
     return {
         "f": f, "notes": notes, "table": table, "rows": rows, "live": live,
         "filtered": filtered, "window_label": Window(f["window"]).label,
-        "columns": _columns(f), "query": _query(f),
-        "prev_query": _query(f, page=table.page - 1), "next_query": _query(f, page=table.page + 1),
         "windows": Window.choices, "origins": Origin.choices,
         "per_page_choices": PER_PAGE_CHOICES,
         "is_fragment": wants_fragment(request),
         # once per render, not per row
         "can_operate": request.user.has_perm("accounts.operate"),
-        "ban_url": f"{reverse('dashboard_ban')}?{_query(f)}",
-        "unban_url": f"{reverse('dashboard_unban')}?{_query(f)}",
         "filter_jails": filter_jails,
         "figures": figures, "server": status.read_state(),
         # The newest ban shown (epoch seconds): the poll counts bans after it.
-        "newest_at": (f"{table.rows[0].banned_at.timestamp():.6f}"
-                      if table.rows and f["sort"] == "-banned_at" and table.page == 1 else None),
+        "newest_at": (f"{table.object_list[0].banned_at.timestamp():.6f}" if table.object_list
+                      and f["sort"] == "-banned_at" and table.number == 1 else None),
+        **_links(f, table), **chart_context,
+    }
+
+
+def _links(f: dict, table) -> dict:
+    """The table's query strings: sort headers, pages, actions, the poll."""
+    return {
+        "columns": _columns(f), "query": _query(f),
+        "prev_query": _query(f, page=table.number - 1),
+        "next_query": _query(f, page=table.number + 1),
+        "ban_url": f"{reverse('dashboard_ban')}?{_query(f)}",
+        "unban_url": f"{reverse('dashboard_unban')}?{_query(f)}",
         "new_bans_url": f"{reverse('dashboard_new_bans')}?{_query(f, page=1, since=None)}",
-        **chart_context,
     }
 
 
@@ -166,15 +168,14 @@ def _purge_warning(client: Fail2banClient) -> str | None:
         return None
 
 
-def _render(request: HttpRequest, data: QueryDict, result: dict | None = None,
-            ban_form: ManualBanForm | None = None) -> HttpResponse:
+def _render(request: HttpRequest, data: QueryDict, result: Result | None = None) -> HttpResponse:
     client = link.client(connect_retries=0)
     context = table_context(request, data, client=client)
     context["result"] = result
     if not context["is_fragment"]:
         live = context["live"]
         context["purge_warning"] = _purge_warning(client) if live.reachable else None
-        context["ban_form"] = ban_form or ManualBanForm(
+        context["ban_form"] = ManualBanForm(
             jails=live.jails, initial={"jail": live.default_jail()})
     return render_page(request, "jails/dashboard.html", "ban-table", context)
 
@@ -186,58 +187,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 # --- actions ---------------------------------------------------------------------------
-def ban_now(request: HttpRequest, ip: str, jail: str) -> tuple[bool, str] | dict:
-    """Ban in fail2ban, archive it at once, audit either way. An address of
-    the jail's ignore list, or the admin's own, is banned only once the
-    form comes back with ``confirm``: until then the result asks (a dict
-    the templates render as a "Ban anyway" form)."""
-    target = f"{jail} {ip}"
-    if not request.POST.get("confirm"):
-        reasons = actions.ban_warnings(jail, [ip], client_ip(request))
-        if reasons:
-            return {"ok": False, "confirm": {"ip": ip, "jail": jail},
-                    "message": "Not banned yet: " + "; ".join(reasons) + ". Ban anyway?"}
-    try:
-        newly = actions.ban(jail, [ip], request.user.get_username())
-    except Fail2banError as exc:
-        audit.record(request, "ban", target=target, result=audit.FAILED, detail=str(exc))
-        return False, f"Could not ban {ip} in {jail}: {exc}"
-    audit.record(request, "ban", target=target, detail=f"{newly} newly banned")
-    if not newly:
-        return True, f"{ip} was already banned in {jail}."
-    return True, f"Banned {ip} in {jail}."
-
-
-def unban_now(request: HttpRequest, ip: str, jail: str = "") -> tuple[bool, str]:
-    """Unban from one jail (or every jail), note it in the archive, audit."""
-    target = f"{jail} {ip}" if jail else ip
-    try:
-        n = actions.unban([ip], request.user.get_username(), jail or None)
-    except Fail2banError as exc:
-        audit.record(request, "unban", target=target, result=audit.FAILED, detail=str(exc))
-        return False, f"Could not unban {ip}: {exc}"
-    audit.record(request, "unban", target=target, detail=f"{n} unbanned")
-    where = f"from {jail}" if jail else "from every jail"
-    if not n:
-        return True, f"{ip} was not banned {where}; nothing to do."
-    return True, f"Unbanned {ip} {where}."
-
-
-def _done(request: HttpRequest, ok: bool | dict, message: str = "",
-          ban_form: ManualBanForm | None = None) -> HttpResponse:
-    result = ok if isinstance(ok, dict) else {"ok": ok, "message": message}
-    if wants_fragment(request) or "confirm" in result:
-        # 200 even for a refused action: the fragment (or, for a question
-        # without JavaScript, the page) shows it where the user is looking.
-        return _render(request, request.GET, result, ban_form)
-    ok, message = result["ok"], result["message"]
-    messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, message)
+def _answer(request: HttpRequest, result: Result) -> HttpResponse:
     query = _query(BanTableFilterForm(request.GET).values()[0])
-    return redirect(reverse("dashboard") + (f"?{query}" if query else ""))
-
-
-def _as_args(outcome: tuple[bool, str] | dict) -> tuple:
-    return (outcome,) if isinstance(outcome, dict) else outcome
+    return respond(request, result, lambda r: _render(request, request.GET, r),
+                   reverse("dashboard") + (f"?{query}" if query else ""))
 
 
 @require_POST
@@ -245,12 +198,10 @@ def _as_args(outcome: tuple[bool, str] | dict) -> tuple:
 def ban(request: HttpRequest) -> HttpResponse:
     form = ManualBanForm(request.POST, jails=[request.POST.get("jail", "")])
     if not form.is_valid():
-        reason = form_errors(form)
-        audit.record(request, "ban", target=request.POST.get("ip", "")[:100],
-                     result=audit.FAILED, detail=reason)
-        return _done(request, False, f"Nothing was banned: {reason}")
-    return _done(request, *_as_args(ban_now(request, form.cleaned_data["ip"],
-                                            form.cleaned_data["jail"])))
+        return _answer(request, refused(request, "ban", request.POST.get("ip", "")[:100], form,
+                                        "Nothing was banned: "))
+    ip, jail = form.cleaned_data["ip"], form.cleaned_data["jail"]
+    return _answer(request, results.ban(request, jail, [ip], {"ip": ip, "jail": jail}))
 
 
 @require_POST
@@ -258,12 +209,10 @@ def ban(request: HttpRequest) -> HttpResponse:
 def unban(request: HttpRequest) -> HttpResponse:
     form = UnbanForm(request.POST)
     if not form.is_valid():
-        reason = form_errors(form)
-        audit.record(request, "unban", target=request.POST.get("ip", "")[:100],
-                     result=audit.FAILED, detail=reason)
-        return _done(request, False, f"Nothing was unbanned: {reason}")
-    return _done(request, *unban_now(request, form.cleaned_data["ip"],
-                                     form.cleaned_data["jail"]))
+        return _answer(request, refused(request, "unban", request.POST.get("ip", "")[:100],
+                                        form, "Nothing was unbanned: "))
+    return _answer(request, results.unban(request, form.cleaned_data["ip"],
+                                          form.cleaned_data["jail"]))
 
 
 @login_required
@@ -277,8 +226,6 @@ def new_bans(request: HttpRequest) -> HttpResponse:
         since = datetime.fromtimestamp(float(request.GET.get("since", "")), UTC)
     except (ValueError, OverflowError, OSError):
         return HttpResponse("")
-    count = queries.newer_than(since, f["window"], jail=f["jail"] or None,
-                               country=f["country"] or None, origin=f["origin"] or None,
-                               ip_query=f["ip"] or None)
+    count = queries.newer_than(since, f["window"], **_scope(f))
     return render(request, "jails/partials/new_bans.html",
                   {"count": count, "query": _query(f, page=1)})

@@ -10,15 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import audit
-from bangui.htmx import render_page, wants_fragment
-from bangui.views import form_errors
+from accounts.roles import operate
+from bangui.htmx import render_page
 from geo.service import get_cache
 from jails.fail2ban import InvalidInput, validation
 from jails.fail2ban.results import BanEntry
@@ -26,12 +25,8 @@ from jails.forms.bans import ManualBanForm, UnbanForm
 from jails.forms.ip import IPSearchForm
 from jails.live import state as live_bans
 from jails.models import BanEvent
-from jails.views.dashboard import (
-    MANUAL_JAIL,
-    ban_now,
-    operate,
-    unban_now,
-)
+from jails.views import results
+from jails.views.results import Result, refused, respond
 
 MAX_EVENTS = 500  # archived bans listed on one IP's page (newest first)
 
@@ -73,7 +68,8 @@ def _context(ip: str, ban_form: ManualBanForm | None = None) -> dict:
     total = events.count()
     geo = get_cache().lookup_cached_only([ip]).get(ip)
     live, running, error = _banned_now(ip)
-    manual = MANUAL_JAIL if MANUAL_JAIL in running else (running[0] if running else "")
+    manual = live_bans.MANUAL_JAIL if live_bans.MANUAL_JAIL in running else \
+        (running[0] if running else "")
     return {
         "ip": ip, "events": list(events[:MAX_EVENTS]), "total": total, "max_events": MAX_EVENTS,
         "geo": geo, "live": live, "running": running, "error": error,
@@ -106,16 +102,13 @@ def ip_search(request: HttpRequest) -> HttpResponse:
                   status=400 if form.is_bound else 200)
 
 
-def _done(request: HttpRequest, ip: str, ok: bool, message: str,
-          result: dict | None = None) -> HttpResponse:
-    """The refreshed fragment (HTMX), or a redirect with a message. A
-    question ("ban anyway?") is shown on the page itself either way."""
-    if wants_fragment(request) or result is not None:
+def _answer(request: HttpRequest, ip: str, result: Result) -> HttpResponse:
+    def fragment(result: Result) -> HttpResponse:
         context = _context(ip)
-        context["result"] = result or {"ok": ok, "message": message}
+        context["result"] = result
         return render_page(request, "jails/ip.html", "ip-main", context)
-    messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, message)
-    return redirect("ip_detail", ip=ip)
+
+    return respond(request, result, fragment, reverse("ip_detail", args=[ip]))
 
 
 @require_POST
@@ -127,13 +120,11 @@ def ban(request: HttpRequest, ip: str) -> HttpResponse:
     form = ManualBanForm({"ip": canonical, "jail": request.POST.get("jail", "")},
                          jails=[request.POST.get("jail", "")])
     if not form.is_valid():
-        reason = form_errors(form)
-        audit.record(request, "ban", target=canonical, result=audit.FAILED, detail=reason)
-        return _done(request, canonical, False, f"Nothing was banned: {reason}")
-    outcome = ban_now(request, canonical, form.cleaned_data["jail"])
-    if isinstance(outcome, dict):  # asks first: an ignored address, or the admin's own
-        return _done(request, canonical, outcome["ok"], outcome["message"], outcome)
-    return _done(request, canonical, *outcome)
+        return _answer(request, canonical, refused(request, "ban", canonical, form,
+                                                   "Nothing was banned: "))
+    jail = form.cleaned_data["jail"]
+    return _answer(request, canonical, results.ban(request, jail, [canonical],
+                                                   {"ip": canonical, "jail": jail}))
 
 
 @require_POST
@@ -144,8 +135,7 @@ def unban(request: HttpRequest, ip: str) -> HttpResponse:
         return _invalid(request, ip)
     form = UnbanForm({"ip": canonical, "jail": request.POST.get("jail", "")})
     if not form.is_valid():
-        reason = form_errors(form)
-        audit.record(request, "unban", target=canonical, result=audit.FAILED, detail=reason)
-        return _done(request, canonical, False, f"Nothing was unbanned: {reason}")
-    return _done(request, canonical, *unban_now(request, canonical, form.cleaned_data["jail"]))
-
+        return _answer(request, canonical, refused(request, "unban", canonical, form,
+                                                   "Nothing was unbanned: "))
+    return _answer(request, canonical, results.unban(request, canonical,
+                                                     form.cleaned_data["jail"]))

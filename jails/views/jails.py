@@ -10,18 +10,16 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import audit
 from accounts.models import AuditEntry
-from bangui.clientip import client_ip
+from accounts.roles import operate
 from bangui.htmx import render_page, wants_fragment
-from jails.config import files as config_files
 from jails.config import jail as jail_config
 from jails.config import regex as regex_tester
 from jails.fail2ban import Fail2banError, InvalidInput, validation
@@ -30,8 +28,8 @@ from jails.forms.bans import BanForm, UnbanForm
 from jails.forms.jails import IdleForm, IgnoreForm, IgnoreSelfForm, JailSettingsForm
 from jails.live import actions, banned, link
 from jails.live import status as server_status
-
-operate = permission_required("accounts.operate", raise_exception=True)
+from jails.views import results
+from jails.views.results import Result, perform, refused, respond
 
 
 @dataclass
@@ -71,60 +69,64 @@ def jail_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "jails/jails.html", "jail-table", context)
 
 
-def _jail_context(request: HttpRequest, name: str, bans_only: bool = False) -> dict:
+def _live_jail(name: str, with_settings: bool):
+    """(status, settings, error) of a jail fail2ban runs; status None when
+    it does not run it. ``status NAME short`` comes from the overview, read
+    once per request and shared with the status bar: the full ``status
+    NAME`` carries every banned IP, ~0.1 s with 50,000 bans."""
+    status = jset = error = None
     try:
-        name = validation.jail_name(name)
-    except InvalidInput:
-        raise Http404("no such jail") from None
-    configured = jail_config.configured_jails().get(name)
-    client = link.client(connect_retries=0)
-    status = jset = None
-    error = None
-    try:
-        # ``status NAME short`` (the overview, read once per request and shared
-        # with the status bar): the full ``status NAME`` carries every banned
-        # IP, ~0.1 s with 50,000 bans; the list comes from bips.
         state = server_status.read_state()
         if state.reachable:
             status = next((j for j in state.overview.jails if j.name == name), None)
         else:
             error = state.error
-        if status is not None and not bans_only:
-            jset = client.jail_settings(name, jail_config.backends().get(name))
+        if status is not None and with_settings:
+            jset = link.client(connect_retries=0).jail_settings(
+                name, jail_config.backends().get(name))
     except Fail2banError as exc:
         error = str(exc)
-    if bans_only and status is not None:
-        configured = None
-    elif status is None and configured is None and error is None:
-        raise Http404(f"fail2ban has no jail named {name!r}, running or configured")
+    return status, jset, error
+
+
+def _banned_list(request: HttpRequest, name: str, status) -> dict:
+    """The page of the jail's live bans the query string asks for (bips)."""
     query = request.GET.get("q", "")
-    try:
-        page = int(request.GET.get("page", "1"))
-    except ValueError:
-        page = 1
     bans = ban_error = None
     if status is not None:
         try:
-            bans = banned.banned_page(name, query, page, total=status.currently_banned)
+            bans = banned.banned_page(name, query, request.GET.get("page", "1"),
+                                      total=status.currently_banned)
         except Fail2banError as exc:
             ban_error = str(exc)
-    if bans_only:
-        return {"name": name, "status": status, "bans": bans, "ban_error": ban_error,
-                "query": query, "running": status is not None}
-    initial = _settings_initial(jset, configured)
+    return {"name": name, "status": status, "bans": bans, "ban_error": ban_error,
+            "query": query, "running": status is not None}
+
+
+def _jail_context(request: HttpRequest, name: str, bans_only: bool = False) -> dict:
+    """Everything the jail page shows; ``bans_only``: the banned list only.
+    Http404 for a jail fail2ban neither runs nor has in its config."""
+    try:
+        name = validation.jail_name(name)
+    except InvalidInput:
+        raise Http404("no such jail") from None
+    status, jset, error = _live_jail(name, with_settings=not bans_only)
+    if bans_only and status is not None:
+        return _banned_list(request, name, status)
+    configured = jail_config.configured_jails().get(name)
+    if status is None and configured is None and error is None:
+        raise Http404(f"fail2ban has no jail named {name!r}, running or configured")
     # fail2ban 1.0 cannot say whether a jail is idle: show the last change
     # made through BanGUI instead (audit targets read "<jail> on|off").
     last_idle = (AuditEntry.objects.filter(action="jail.idle", result=audit.OK,
                                            target__in=[f"{name} on", f"{name} off"])
                  .order_by("-id").first() if status is not None else None)
     return {
-        "last_idle": last_idle,
-        "name": name, "status": status, "jset": jset,
-        "configured": configured, "error": error, "bans": bans, "ban_error": ban_error,
-        "query": query, "running": status is not None,
+        **_banned_list(request, name, status),
+        "last_idle": last_idle, "jset": jset, "configured": configured, "error": error,
         "local_rel": jail_config.local_for(name),
         "ban_form": BanForm(), "ignore_form": IgnoreForm(),
-        "settings_form": JailSettingsForm(initial=initial,
+        "settings_form": JailSettingsForm(initial=_settings_initial(jset, configured),
                                           filters=regex_tester.filter_names()),
     }
 
@@ -157,53 +159,32 @@ def jail_detail(request: HttpRequest, name: str) -> HttpResponse:
                        "banned-ips" if bans_only else "jail-main", context)
 
 
-def _done(request: HttpRequest, name: str, ok: bool, message: str,
-          confirm: dict | None = None) -> HttpResponse:
-    """The refreshed fragment (HTMX) or a redirect with a message; a
-    question (``confirm``: the fields to send again) is shown on the page
-    either way."""
-    if confirm is not None:
+def _fragment(request: HttpRequest, name: str, result: Result) -> HttpResponse:
+    """The refreshed ``jail-main`` with ``result`` inline (or, for a jail
+    that is gone after the action, a page that says so)."""
+    try:
         context = _jail_context(request, name)
-        context["result"] = {"ok": False, "message": message, "confirm": confirm}
-        return render_page(request, "jails/jail_detail.html", "jail-main", context)
-    if wants_fragment(request):
-        try:
-            context = _jail_context(request, name)
-        except Http404:
-            return render(request, "jails/jail_gone.html",
-                          {"name": name, "result": {"ok": ok, "message": message}})
-        # 200 even for a refused action: htmx swaps only 2xx answers, and the
-        # fragment carries the error where the user is looking.
-        context["result"] = {"ok": ok, "message": message}
-        return render(request, "jails/jail_detail.html#jail-main", context)
-    messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, message)
+    except Http404:
+        return render(request, "jails/jail_gone.html", {"name": name, "result": result})
+    context["result"] = result
+    return render_page(request, "jails/jail_detail.html", "jail-main", context)
+
+
+def _answer(request: HttpRequest, name: str, result: Result) -> HttpResponse:
     try:
-        validation.jail_name(name)
-        return redirect(reverse("jail_detail", args=[name]))
+        back = reverse("jail_detail", args=[validation.jail_name(name)])
     except InvalidInput:
-        return redirect(reverse("jail_list"))
+        back = reverse("jail_list")
+    return respond(request, result, lambda r: _fragment(request, name, r), back)
 
 
-def _run(request: HttpRequest, name: str, action: str, target: str, func, success: str):
-    """Call ``func()``; audit and report its result or fail2ban's error."""
-    try:
-        detail = func()
-    except (Fail2banError, config_files.ConfigError) as exc:
-        audit.record(request, action, target=target, result=audit.FAILED, detail=str(exc))
-        return _done(request, name, False, str(exc))
-    if isinstance(detail, config_files.Outcome):
-        audit.record(request, action, target=target,
-                     result=audit.OK if detail.ok else audit.FAILED, detail=detail.message)
-        return _done(request, name, detail.ok, detail.message if not detail.ok or
-                     not success else f"{success} {detail.message}")
-    audit.record(request, action, target=target, detail=detail if detail is not None else "")
-    return _done(request, name, True, success.format(detail=detail))
+def _run(request: HttpRequest, name: str, action: str, target: str, func,
+         success) -> HttpResponse:
+    return _answer(request, name, perform(request, action, target, func, success))
 
 
-def _form_error(request, name, action, target, form) -> HttpResponse:
-    reason = "; ".join(e for errs in form.errors.values() for e in errs)
-    audit.record(request, action, target=target, result=audit.FAILED, detail=reason)
-    return _done(request, name, False, reason)
+def _refused(request: HttpRequest, name: str, action: str, form) -> HttpResponse:
+    return _answer(request, name, refused(request, action, name, form))
 
 
 @require_POST
@@ -211,20 +192,9 @@ def _form_error(request, name, action, target, form) -> HttpResponse:
 def ban(request: HttpRequest, name: str) -> HttpResponse:
     form = BanForm(request.POST)
     if not form.is_valid():
-        return _form_error(request, name, "ban", name, form)
+        return _refused(request, name, "ban", form)
     ips = form.cleaned_data["ips"]
-    if not request.POST.get("confirm"):
-        reasons = actions.ban_warnings(name, ips, client_ip(request))
-        if reasons:
-            return _done(request, name, False, "Not banned yet: " + "; ".join(reasons)
-                         + ". Ban anyway?", confirm={"ips": " ".join(ips)})
-
-    def act():
-        return actions.ban(name, ips, request.user.get_username())
-
-    return _run(request, name, "ban", f"{name} {' '.join(ips)[:200]}", act,
-                f"Banned {', '.join(ips[:5])}{' …' if len(ips) > 5 else ''} in {name} "
-                "({detail} newly banned).")
+    return _answer(request, name, results.ban(request, name, ips, {"ips": " ".join(ips)}))
 
 
 @require_POST
@@ -232,13 +202,8 @@ def ban(request: HttpRequest, name: str) -> HttpResponse:
 def unban(request: HttpRequest, name: str) -> HttpResponse:
     form = UnbanForm(request.POST)
     if not form.is_valid():
-        return _form_error(request, name, "unban", name, form)
-    ip = form.cleaned_data["ip"]
-
-    def act():
-        return actions.unban([ip], request.user.get_username(), name)
-
-    return _run(request, name, "unban", f"{name} {ip}", act, f"Unbanned {ip} from {name}.")
+        return _refused(request, name, "unban", form)
+    return _answer(request, name, results.unban(request, form.cleaned_data["ip"], name))
 
 
 @require_POST
@@ -288,7 +253,7 @@ def _ignore_change(request: HttpRequest, name: str, action: str, call, said) -> 
     """Add or remove one ignoreip entry: ``call(value)``, ``said(value)``."""
     form = IgnoreForm(request.POST)
     if not form.is_valid():
-        return _form_error(request, name, action, name, form)
+        return _refused(request, name, action, form)
     value = form.cleaned_data["value"]
     return _run(request, name, action, f"{name} {value}", lambda: call(value), said(value))
 
@@ -329,13 +294,12 @@ def ignore_self(request: HttpRequest, name: str) -> HttpResponse:
 
 
 def _config_change(request: HttpRequest, name: str, action: str, values: dict, success: str):
-    try:
-        change = jail_config.change_jail(name, values)
-    except (InvalidInput, config_files.ConfigError) as exc:
-        audit.record(request, action, target=name, result=audit.FAILED, detail=str(exc))
-        return _done(request, name, False, str(exc))
-    return _run(request, name, action, f"{name} ({change.rel})",
-                lambda: config_files.apply([change]), success)
+    """Write ``values`` to the jail's .local through the config transaction."""
+    target = name
+    with contextlib.suppress(InvalidInput):  # a bad name: refused by apply_change
+        target = f"{name} ({jail_config.local_for(name)})"
+    return _run(request, name, action, target,
+                lambda: jail_config.apply_change(name, values), success)
 
 
 @require_POST
@@ -357,18 +321,25 @@ def disable(request: HttpRequest, name: str) -> HttpResponse:
 def jail_settings(request: HttpRequest, name: str) -> HttpResponse:
     form = JailSettingsForm(request.POST, filters=regex_tester.filter_names())
     if not form.is_valid():
-        return _form_error(request, name, "config.jail", name, form)
-    current = {}
+        return _refused(request, name, "config.jail", form)
+    values = form.values(_current_settings(name))
+    if not values:
+        return _answer(request, name, Result(False, "Nothing to change: the values are as "
+                                                    "configured."))
+    return _config_change(request, name, "config.jail", values,
+                          f"Updated {', '.join(values)} of {name}.")
+
+
+def _current_settings(name: str) -> dict:
+    """What the settings form showed: fail2ban's values of a running jail,
+    else the config's."""
     try:
         client = link.client(connect_retries=0)
         jset = client.jail_settings(name) if name in client.jail_names() else None
     except Fail2banError:
         jset = None
-    with contextlib.suppress(InvalidInput):
-        current = _settings_initial(jset, jail_config.configured_jails().get(
+    try:
+        return _settings_initial(jset, jail_config.configured_jails().get(
             validation.jail_name(name)))
-    values = form.values(current)
-    if not values:
-        return _done(request, name, False, "Nothing to change: the values are as configured.")
-    return _config_change(request, name, "config.jail", values,
-                          f"Updated {', '.join(values)} of {name}.")
+    except InvalidInput:
+        return {}
