@@ -41,7 +41,7 @@ class GeoConfig(AppConfig):
 
     def _on_worker_spawn(self, sender, proc_name: str = "", **kwargs) -> None:
         """In the django-q2 worker process: allow the HTTP fallback (if it is
-        configured) and flush the dirty set when the worker exits.
+        configured) and write its pending last_seen touches when it exits.
 
         django-q2 has no shutdown signal. Its workers are multiprocessing
         children, which leave through os._exit and so skip ``atexit``; they
@@ -56,10 +56,10 @@ class GeoConfig(AppConfig):
 
 
 def _flush_on_exit(cache: GeoCache) -> None:
-    if not cache.stats()["dirty"] and not cache.stats()["touches"]:
+    if not cache.stats()["touches"]:
         return
     try:
-        written = cache.flush_dirty()
+        written = cache.flush_touches()
         logger.info("geo: flushed %d rows on worker exit", written)
     except Exception:
         logger.exception("geo: flush on worker exit failed")

@@ -1,20 +1,22 @@
 """GeoCache: the one object that owns all mutable geo state of a process.
 
 Holds the in-memory cache (ip -> GeoResult), the negative cache of recent
-failures, the dirty set of new answers not yet written to ``geo_cache``,
-pending ``last_seen`` touches, the resolvers (and through them the MMDB
-readers and the HTTP rate limiter) and the lock guarding all of it. One
-instance per process, reached through ``geo.service.get_cache()``; tests
-build their own.
+failures, pending ``last_seen`` touches, the resolvers (and through them
+the MMDB readers and the HTTP rate limiter) and the lock guarding all of
+it. One instance per process, reached through ``geo.service.get_cache()``;
+tests build their own.
 
 Two ways in:
 
-* ``lookup``/``lookup_batch`` — for the background worker (archive sync,
-  blocklist imports, re-resolve). Misses are read from the database, then
-  resolved; new answers and touches are kept in memory and written in bulk
-  by ``flush_dirty`` (the ``geo.tasks.flush`` schedule, every minute, and
-  on worker shutdown). Remote resolvers run only when ``allow_remote`` is
-  set, which only the worker does.
+* ``lookup``/``lookup_batch`` — for the background worker and the commands
+  (archive sync, blocklist imports, re-resolve). Misses are read from the
+  database, then resolved; **new answers are written through**, one bulk
+  upsert per call (a sync batch), so no process can exit with answers
+  unwritten. Only ``last_seen`` touches of cache hits wait in memory (a
+  write per hit would turn every cache hit into a write) and are written
+  by ``flush_touches``: the ``geo.tasks.flush`` schedule every minute, the
+  worker's exit, and the commands before they exit. Remote resolvers run
+  only when ``allow_remote`` is set, which only the worker does.
 * ``lookup_cached_only`` — for page views: memory, one read of
   ``geo_cache``, then the read-only local MMDB. It never writes to the
   database, never queues a write, and never calls a remote resolver.
@@ -83,7 +85,6 @@ class GeoCache:
         self._lock = threading.RLock()
         self._memory: dict[str, GeoResult] = {}
         self._negative: dict[str, float] = {}  # ip -> clock() when it may be tried again
-        self._dirty: dict[str, datetime] = {}  # ip -> resolved_at, not yet in geo_cache
         self._touches: dict[str, datetime] = {}  # ip -> last_seen, not yet in geo_cache
         # Lookups answered from memory or geo_cache vs passed on to a resolver
         # (this process only; /metrics reports them).
@@ -104,7 +105,7 @@ class GeoCache:
 
     def _from_memory_then_db(self, ips: Iterable[str], *, touch_at):
         """Answers from memory, then one read of geo_cache (stored rows are
-        remembered, never dirty; with ``touch_at`` their last_seen is queued).
+        remembered, not written again; with ``touch_at`` their last_seen is queued).
         Returns (answers keyed as given, misses: canonical key -> raw keys)."""
         out, misses = self._from_memory(ips, touch_at=touch_at)
         if misses and self.use_db:
@@ -163,7 +164,7 @@ class GeoCache:
     def refresh(self, ips: Iterable[str], *, remote: bool | None = None) -> dict[str, GeoResult]:
         """Resolve ``ips`` again, ignoring memory and the database but not
         the negative cache (re-resolve). Returns only the addresses that got
-        a country; those are stored and marked dirty."""
+        a country; those are stored (written through)."""
         keys = []
         for raw in ips:
             try:
@@ -178,40 +179,21 @@ class GeoCache:
 
     # --- persistence -------------------------------------------------------------
 
-    def flush_dirty(self) -> int:
-        """Write new answers (one bulk upsert) and coalesced last_seen touches
-        (one UPDATE per minute of touches) to geo_cache. Returns the number
-        of rows written. On a database error nothing is lost: the pending
-        work goes back into memory and the error is raised."""
+    def flush_touches(self) -> int:
+        """Write the coalesced ``last_seen`` touches of cache hits (one UPDATE
+        per minute of touches, per DB_CHUNK addresses). Returns the rows
+        written. On a database error nothing is lost: the touches go back
+        into memory and the error is raised."""
         from geo.models import GeoCacheEntry
 
         with self._lock:
-            dirty, self._dirty = self._dirty, {}
             touches, self._touches = self._touches, {}
-            rows = []
-            for ip, resolved_at in dirty.items():
-                result = self._memory.get(ip)
-                if result is None:
-                    continue
-                rows.append(GeoCacheEntry(
-                    ip=ip, country_code=result.country_code, country_name=result.country_name,
-                    asn=result.asn, org=result.org, source=result.source,
-                    resolved_at=resolved_at, last_seen=max(touches.pop(ip, resolved_at),
-                                                           resolved_at),
-                ))
         by_minute: dict[datetime, list[str]] = {}
         for ip, seen in touches.items():
             by_minute.setdefault(seen.replace(second=0, microsecond=0), []).append(ip)
         written = 0
         try:
             with transaction.atomic():
-                if rows:
-                    GeoCacheEntry.objects.bulk_create(
-                        rows, batch_size=DB_CHUNK, update_conflicts=True, unique_fields=["ip"],
-                        update_fields=["country_code", "country_name", "asn", "org", "source",
-                                       "resolved_at", "last_seen"],
-                    )
-                    written += len(rows)
                 for minute, ips in sorted(by_minute.items()):
                     for chunk in _chunks(ips, DB_CHUNK):
                         written += GeoCacheEntry.objects.filter(
@@ -219,16 +201,32 @@ class GeoCache:
                         ).update(last_seen=minute)
         except Exception:
             with self._lock:
-                for ip, resolved_at in dirty.items():
-                    self._dirty.setdefault(ip, resolved_at)
-                for row in rows:
-                    touches.setdefault(row.ip, row.last_seen)
                 for ip, seen in touches.items():
                     current = self._touches.get(ip)
                     if current is None or current < seen:
                         self._touches[ip] = seen
             raise
         return written
+
+    def _write(self, stored: dict[str, GeoResult], now: datetime) -> None:
+        """Write new answers through: one bulk upsert (per DB_CHUNK rows).
+        On a database error they leave memory too, so the next lookup
+        resolves them again instead of trusting an answer never stored."""
+        from geo.models import GeoCacheEntry
+
+        rows = [GeoCacheEntry(ip=ip, country_code=r.country_code, country_name=r.country_name,
+                              asn=r.asn, org=r.org, source=r.source, resolved_at=now,
+                              last_seen=now) for ip, r in stored.items()]
+        try:
+            GeoCacheEntry.objects.bulk_create(
+                rows, batch_size=DB_CHUNK, update_conflicts=True, unique_fields=["ip"],
+                update_fields=["country_code", "country_name", "asn", "org", "source",
+                               "resolved_at", "last_seen"])
+        except Exception:
+            with self._lock:
+                for ip in stored:
+                    self._memory.pop(ip, None)
+            raise
 
     def load_from_db(self, limit: int | None = None) -> int:
         """Warm memory with the most recently seen resolved rows."""
@@ -249,7 +247,6 @@ class GeoCache:
         with self._lock:
             for ip in ips:
                 self._memory.pop(ip, None)
-                self._dirty.pop(ip, None)
                 self._touches.pop(ip, None)
                 self._negative.pop(ip, None)
 
@@ -258,7 +255,6 @@ class GeoCache:
         with self._lock:
             self._memory.clear()
             self._negative.clear()
-            self._dirty.clear()
             self._touches.clear()
 
     def is_negative(self, ip: str) -> bool:
@@ -268,7 +264,7 @@ class GeoCache:
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {"memory": len(self._memory), "negative": len(self._negative),
-                    "dirty": len(self._dirty), "touches": len(self._touches)}
+                    "touches": len(self._touches)}
 
     def counters(self) -> dict[str, int]:
         """Addresses answered without a resolver (hits) and not (misses)."""
@@ -347,7 +343,7 @@ class GeoCache:
         self, keys: list[str], *, remote: bool, now: datetime, store_failures: bool = True
     ) -> dict[str, GeoResult]:
         """Ask the resolvers in order about ``keys`` (normalised, public).
-        Stores and dirties what they answer; failures go to the negative
+        Stores (memory, and geo_cache written through) what they answer; failures go to the negative
         cache and, with ``store_failures``, are stored unresolved so
         re-resolve finds them. Re-resolve passes False: a failed retry must
         not erase a country found earlier."""
@@ -381,32 +377,31 @@ class GeoCache:
                     still.append(key)
             pending = still
         failed_until = self._clock() + self.negative_ttl
+        stored: dict[str, GeoResult] = {}
         with self._lock:
             for key, result in out.items():
                 if result.source != SOURCE_NONE and result.country_code is not None:
-                    self._store(key, result, now)
+                    stored[key] = result
             for key in pending:
                 if key not in deferred:
                     self._negative[key] = failed_until
                 out[key] = none_result(key)
                 if store_failures and (key not in deferred or key not in self._memory):
-                    self._store(key, out[key], now)
+                    stored[key] = out[key]
+            for key, result in stored.items():
+                self._remember(key, result)
+                self._touches.pop(key, None)  # the row is written with last_seen = now
+        if stored and self.use_db:
+            self._write(stored, now)
         return out
-
-    def _store(self, key: str, result: GeoResult, now: datetime) -> None:
-        self._remember(key, result)
-        self._dirty[key] = now
-        self._touches[key] = now
 
     def _remember(self, key: str, result: GeoResult) -> None:
         self._memory[key] = result
         if len(self._memory) > self.max_entries:
             # Crude but bounded: drop the oldest entries down to 3/4 of the
-            # limit; dirty entries stay until flushed.
+            # limit (every one is in geo_cache already).
             excess = len(self._memory) - self.max_entries * 3 // 4
-            dirty = self._dirty
-            victims = (k for k in self._memory if k not in dirty)
-            for old in list(islice(victims, excess)):
+            for old in list(islice(self._memory, excess)):
                 del self._memory[old]
 
 

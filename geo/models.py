@@ -8,8 +8,9 @@ from geo.result import SOURCES, GeoResult
 class GeoCacheEntry(models.Model):
     """The stored answer for one address, shared by every process.
 
-    Written only by the background worker (``GeoCache.flush_dirty``); page
-    views read it. ``last_seen`` is when the address last showed up in a ban
+    Written by the background worker and the commands (``GeoCache``: new
+    answers as they are resolved, ``last_seen`` touches once a minute);
+    page views only read it. ``last_seen`` is when the address last showed up in a ban
     (cleanup deletes long-unseen rows); ``resolved_at`` is when a resolver
     last tried it (re-resolve retries old and unresolved rows).
     """

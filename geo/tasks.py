@@ -21,8 +21,9 @@ RERESOLVE_BATCH = 100
 
 
 def flush(cache: GeoCache | None = None) -> int:
-    """Persist the dirty set and the coalesced last_seen touches."""
-    written = (cache or get_cache()).flush_dirty()
+    """Write the coalesced last_seen touches of cache hits (new answers are
+    written as they are resolved)."""
+    written = (cache or get_cache()).flush_touches()
     if written:
         logger.info("geo flush: %d rows written", written)
     return written
@@ -31,7 +32,7 @@ def flush(cache: GeoCache | None = None) -> int:
 def cleanup(cache: GeoCache | None = None, *, days: int | None = None) -> int:
     """Delete rows not seen for BANGUI_GEO_RETENTION_DAYS (default 90)."""
     cache = cache or get_cache()
-    cache.flush_dirty()  # a pending touch may save a row from deletion
+    cache.flush_touches()  # a pending touch may save a row from deletion
     cutoff = timezone.now() - timedelta(days=days or settings.GEO_RETENTION_DAYS)
     deleted = 0
     while True:
@@ -73,7 +74,6 @@ def reresolve(
         failed = [ip for ip in batch if ip not in found and cache.is_negative(ip)]
         if failed:
             GeoCacheEntry.objects.filter(ip__in=failed).update(resolved_at=timezone.now())
-    cache.flush_dirty()
     if ips:
         logger.info("geo re-resolve: %d of %d rows resolved", improved, len(ips))
     return improved

@@ -1,4 +1,5 @@
-"""flush_dirty, last_seen touches, and page-view reads that never write."""
+"""Answers written through, last_seen touches flushed, and page-view reads
+that never write."""
 
 from __future__ import annotations
 
@@ -36,13 +37,10 @@ def _writes(ctx: CaptureQueriesContext) -> list[str]:
             if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
 
 
-def test_it_persists_exactly_the_dirty_entries():
+def test_it_writes_new_answers_as_it_resolves_them():
     _row("5.5.5.5", "FR")
     cache = GeoCache([StubResolver({"8.8.8.8": "US", "9.9.9.9": "CH", "5.5.5.5": "XX"})])
     cache.lookup_batch(["8.8.8.8", "9.9.9.9", "5.5.5.5", "10.0.0.1"])
-    assert cache.stats()["dirty"] == 2
-
-    cache.flush_dirty()
 
     rows = {e.ip: e for e in GeoCacheEntry.objects.all()}
     assert set(rows) == {"8.8.8.8", "9.9.9.9", "5.5.5.5"}
@@ -50,16 +48,16 @@ def test_it_persists_exactly_the_dirty_entries():
     assert rows["8.8.8.8"].country_name == "United States"
     assert rows["9.9.9.9"].source == "mmdb"
     assert rows["5.5.5.5"].country_code == "FR"  # read from the table, not re-resolved
-    assert cache.stats()["dirty"] == 0
-    assert cache.flush_dirty() == 0
+    # Only 5.5.5.5 (read from the table) waits for its last_seen: the new
+    # rows were written with it.
+    assert cache.flush_touches() == 1
 
 
 def test_it_writes_new_entries_in_one_bulk_statement():
     answers = {f"8.8.{i}.1": "US" for i in range(50)}
     cache = GeoCache([StubResolver(answers)])
-    cache.lookup_batch(list(answers))
     with CaptureQueriesContext(connection) as ctx:
-        cache.flush_dirty()
+        cache.lookup_batch(list(answers))
     assert len([q for q in _writes(ctx) if q.lstrip().upper().startswith("INSERT")]) == 1
     assert GeoCacheEntry.objects.count() == 50
 
@@ -67,7 +65,6 @@ def test_it_writes_new_entries_in_one_bulk_statement():
 def test_it_stores_unresolved_addresses_so_reresolve_finds_them():
     cache = GeoCache([StubResolver({})])
     cache.lookup("8.8.8.8")
-    cache.flush_dirty()
     entry = GeoCacheEntry.objects.get(ip="8.8.8.8")
     assert (entry.country_code, entry.source) == (None, "none")
 
@@ -83,26 +80,44 @@ def test_it_coalesces_last_seen_touches_into_one_update():
     now.value = T0 + timedelta(seconds=30)
     cache.lookup_batch(ips)
     with CaptureQueriesContext(connection) as ctx:
-        written = cache.flush_dirty()
+        written = cache.flush_touches()
     assert written == 20
     assert len(_writes(ctx)) == 1
     assert set(GeoCacheEntry.objects.values_list("last_seen", flat=True)) == {T0}
 
 
-def test_it_keeps_pending_work_when_the_database_fails(monkeypatch):
+def test_an_answer_the_database_refused_is_resolved_again(monkeypatch):
+    # A fault a real database will not show on demand: the upsert fails.
     cache = GeoCache([StubResolver({"8.8.8.8": "US"})])
-    cache.lookup("8.8.8.8")
 
     def fail(*args, **kwargs):
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(GeoCacheEntry.objects, "bulk_create", fail)
     with pytest.raises(RuntimeError):
-        cache.flush_dirty()
-    assert cache.stats()["dirty"] == 1
+        cache.lookup("8.8.8.8")
+    assert cache.stats()["memory"] == 0  # not trusted from memory: never stored
     monkeypatch.undo()
-    cache.flush_dirty()
+    assert cache.lookup("8.8.8.8").country_code == "US"
     assert GeoCacheEntry.objects.filter(ip="8.8.8.8", country_code="US").exists()
+
+
+def test_it_keeps_pending_touches_when_the_database_fails(monkeypatch):
+    _row("5.5.5.5", seen=T0 - timedelta(days=3))
+    cache = GeoCache([StubResolver({})], now=lambda: T0)
+    cache.lookup_batch(["5.5.5.5"])
+    assert cache.stats()["touches"] == 1
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("django.db.models.query.QuerySet.update", fail)
+    with pytest.raises(RuntimeError):
+        cache.flush_touches()
+    assert cache.stats()["touches"] == 1
+    monkeypatch.undo()
+    assert cache.flush_touches() == 1
+    assert GeoCacheEntry.objects.get(ip="5.5.5.5").last_seen == T0
 
 
 def test_lookup_cached_only_makes_no_database_writes(bundled_resolver):
@@ -117,10 +132,9 @@ def test_lookup_cached_only_makes_no_database_writes(bundled_resolver):
     assert results["5.5.5.5"].country_code == "FR"  # from geo_cache
     assert results["8.8.8.8"].country_code == "US"  # from the local MMDB
     assert results["10.0.0.1"].source == "local"
-    assert cache.stats()["dirty"] == 0
     assert cache.stats()["touches"] == 0
     with CaptureQueriesContext(connection) as ctx:
-        cache.flush_dirty()
+        cache.flush_touches()
     assert _writes(ctx) == []
 
 

@@ -25,11 +25,13 @@ def _row(ip: str, code: str | None = "FR", *, seen_days: int = 0, resolved_days:
         resolved_at=now - timedelta(days=resolved_days), last_seen=now - timedelta(days=seen_days))
 
 
-def test_flush_persists_the_dirty_set():
-    cache = GeoCache([StubResolver({"8.8.8.8": "US"})])
-    cache.lookup("8.8.8.8")
+def test_flush_writes_the_touches_of_cache_hits():
+    _row("5.5.5.1", seen_days=3)
+    cache = GeoCache([StubResolver({})])
+    cache.lookup("5.5.5.1")  # a hit: its last_seen waits in memory
     assert tasks.flush(cache) == 1
-    assert GeoCacheEntry.objects.get(ip="8.8.8.8").country_code == "US"
+    seen = GeoCacheEntry.objects.get(ip="5.5.5.1").last_seen
+    assert timezone.now() - seen < timedelta(minutes=2)
 
 
 def test_cleanup_deletes_only_stale_entries():
@@ -120,11 +122,9 @@ def test_the_commands_run_the_tasks(settings):
     _row("5.5.5.1", seen_days=400)
     out = StringIO()
     call_command("geo_cleanup", stdout=out)
-    call_command("geo_flush", stdout=out)
     call_command("geo_reresolve", stdout=out)
     text = out.getvalue()
     assert "geo cleanup: 1 rows deleted" in text
-    assert "geo flush: 0 rows written" in text
     assert "geo re-resolve: 0 rows resolved" in text
 
 

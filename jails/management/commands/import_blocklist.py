@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from geo import tasks as geo_tasks
 from jails.blocklists.importer import AlreadyRunning, run_import
 from jails.blocklists.models import BlocklistSource, ImportRun
 
@@ -24,6 +25,14 @@ class Command(BaseCommand):
             todo = [found[name] for name in sources]
         else:
             todo = list(BlocklistSource.objects.filter(enabled=True))
+        try:
+            failed = self._import(todo)
+        finally:
+            geo_tasks.flush()  # this process's last_seen touches (answers are written already)
+        if failed:
+            raise CommandError(f"{failed} of {len(todo)} imports failed")
+
+    def _import(self, todo: list[BlocklistSource]) -> int:
         failed = 0
         for source in todo:
             try:
@@ -39,5 +48,4 @@ class Command(BaseCommand):
             else:
                 failed += 1
                 self.stderr.write(f"{source.name}: failed: {run.error}")
-        if failed:
-            raise CommandError(f"{failed} of {len(todo)} imports failed")
+        return failed

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from geo import tasks as geo_tasks
 from jails.archive import rollup
 from jails.archive import sync as archive
 from jails.fail2ban import Fail2banError
@@ -55,6 +56,10 @@ class Command(BaseCommand):
             result = archive.sync(db, batch_size=batch_size, full=full, fill_geo=not no_geo)
         except (archive.ArchiveError, Fail2banError) as exc:
             raise CommandError(f"sync failed: {exc}", returncode=EXIT_FAILED) from None
+        finally:
+            # Geo answers are written as they are resolved; the last_seen
+            # touches of this process wait in its memory: write them now.
+            geo_tasks.flush()
         self.stdout.write(f"{result.db_path}: {result}")
         if purge:
             removed = archive.purge(retention_days)
