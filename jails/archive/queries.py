@@ -172,8 +172,7 @@ def window_counts(window: str, group: str | None, *, jail: str | None = None,
     if ip_query and ip_query.strip():
         windowed = events(window, jail=jail, country=country, origin=origin,
                           ip_query=ip_query, now=at)
-        return rollup.counts(windowed, start, end, group, jail=jail, country=country,
-                             origin=origin, use_rollup=False, windowed=True)
+        return rollup.count_rows(windowed, group)
     return rollup.counts(base, start, end, group, jail=jail, country=country, origin=origin,
                          cache_days=now is None if cache_days is None else cache_days)
 

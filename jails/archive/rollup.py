@@ -272,41 +272,44 @@ def _whole_days(kind: str, first: date, last: date, jail: str | None, country: s
 
 def counts(filtered: QuerySet, start: datetime, end: datetime, group: str | None, *,
            jail: str | None = None, country: str | None = None,
-           origin: str | None = None, use_rollup: bool = True,
-           cache_days: bool = False, windowed: bool = False) -> dict:
+           origin: str | None = None, cache_days: bool = False) -> dict:
     """Bans with ``start <= banned_at <= end`` among ``filtered`` (BanEvent
     rows already filtered by the same jail / country / origin given here,
     but not by time), keyed by ``group``: ``"day"`` (a ``date``),
     ``"jail"``, ``"country_code"`` (None: not resolved), or one total under
     the key None. ``country`` is the dashboard's filter value: an ISO code
-    or ``"unknown"``. ``use_rollup=False`` counts the archive only (for
-    filters the rollup does not know, such as an IP search); with
-    ``windowed`` too, ``filtered`` is already limited to the window.
-    ``cache_days``: take the whole days' part from the last
-    ``DAYS_CACHE_SECONDS`` (see there); the edge days are always read."""
-    kind = _kind_for(group, jail, country) if use_rollup else None
+    or ``"unknown"``. The whole days come from the rollup when it holds
+    that grouping, the edge days from the archive. ``cache_days``: take the
+    whole days' part from the last ``DAYS_CACHE_SECONDS`` (see there); the
+    edge days are always read. For filters the rollup does not know (an IP
+    search), count the archive with :func:`count_rows`."""
+    kind = _kind_for(group, jail, country)
     days = full_days(start, end) if kind else None
-    out: dict = {}
     if days is None:
-        edges = filtered if windowed and not use_rollup else filtered.filter(
-            banned_at__gte=start, banned_at__lte=end)
-    else:
-        first, last = days
-        after = _midnight(last + timedelta(days=1))
-        # Two explicit ranges, so the planner can read each from an index
-        # (SQLite: MULTI-INDEX OR) instead of scanning the window.
-        edges = filtered.filter(Q(banned_at__gte=start, banned_at__lt=_midnight(first))
-                                | Q(banned_at__gte=after, banned_at__lte=end))
-        args = (kind, first, last, jail, country, origin, group)
-        if cache_days:
-            key = _DAYS_CACHE_PREFIX + hashlib.sha256(repr(args).encode()).hexdigest()[:32]
-            out = cache.get(key)
-            if out is None:
-                out = _whole_days(*args)
-                cache.set(key, out, DAYS_CACHE_SECONDS)
-            out = dict(out)
-        else:
+        return count_rows(filtered.filter(banned_at__gte=start, banned_at__lte=end), group)
+    first, last = days
+    after = _midnight(last + timedelta(days=1))
+    # Two explicit ranges, so the planner can read each from an index
+    # (SQLite: MULTI-INDEX OR) instead of scanning the window.
+    edges = filtered.filter(Q(banned_at__gte=start, banned_at__lt=_midnight(first))
+                            | Q(banned_at__gte=after, banned_at__lte=end))
+    args = (kind, first, last, jail, country, origin, group)
+    if cache_days:
+        key = _DAYS_CACHE_PREFIX + hashlib.sha256(repr(args).encode()).hexdigest()[:32]
+        out = cache.get(key)
+        if out is None:
             out = _whole_days(*args)
+            cache.set(key, out, DAYS_CACHE_SECONDS)
+    else:
+        out = _whole_days(*args)
+    return count_rows(edges, group, dict(out))
+
+
+def count_rows(rows: QuerySet, group: str | None, out: dict | None = None) -> dict:
+    """The archive rows ``rows`` (already limited to the window) counted by
+    ``group`` as :func:`counts` keys them, added to ``out``."""
+    out = {} if out is None else out
+    edges = rows
     if group is None:
         out[None] = out.get(None, 0) + edges.count()
         return out
