@@ -18,29 +18,19 @@ TASK = "jails.blocklists.tasks.import_source"
 
 
 def sync_source(source: BlocklistSource) -> Schedule:
+    wanted = {
+        "func": TASK,
+        "args": repr((source.pk,)),
+        "schedule_type": Schedule.MINUTES,
+        "minutes": source.interval_minutes,
+        "repeats": -1 if source.enabled else 0,
+    }
     schedule, created = Schedule.objects.get_or_create(
-        name=source.schedule_name,
-        defaults={
-            "func": TASK,
-            "args": repr((source.pk,)),
-            "schedule_type": Schedule.MINUTES,
-            "minutes": source.interval_minutes,
-            "repeats": -1 if source.enabled else 0,
-            "next_run": timezone.now(),
-        },
-    )
-    if not created:
-        changed = {
-            "func": TASK,
-            "args": repr((source.pk,)),
-            "schedule_type": Schedule.MINUTES,
-            "minutes": source.interval_minutes,
-            "repeats": -1 if source.enabled else 0,
-        }
-        if any(getattr(schedule, k) != v for k, v in changed.items()):
-            for k, v in changed.items():
-                setattr(schedule, k, v)
-            schedule.save()
+        name=source.schedule_name, defaults={**wanted, "next_run": timezone.now()})
+    if not created and any(getattr(schedule, k) != v for k, v in wanted.items()):
+        for k, v in wanted.items():
+            setattr(schedule, k, v)
+        schedule.save()
     return schedule
 
 
