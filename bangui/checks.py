@@ -10,9 +10,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.checks import Error, register
 
-WHY = ("BanGUI's task cluster must run exactly one worker: the GeoCache dirty set "
-       "lives in that worker's memory and the schedules assume no task runs "
-       "beside itself.")
+WHY = ("BanGUI's task cluster must run exactly one worker: the GeoCache (its "
+       "memory, negative cache and pending last_seen touches) lives in that "
+       "worker's memory and the schedules assume no task runs beside itself.")
 
 
 def worker_errors() -> list[Error]:

@@ -53,7 +53,7 @@ class LeaseHeld(Exception):
         super().__init__(
             f"Another BanGUI task cluster holds the worker lease: {holder} "
             f"(expires {when} unless renewed). BanGUI runs exactly one cluster "
-            "(the GeoCache dirty set and the schedules assume it). Stop the other "
+            "(the GeoCache memory and the schedules assume it). Stop the other "
             "one first; if it was killed, this start succeeds once the lease expires."
         )
 

@@ -129,7 +129,7 @@ class BanDay(models.Model):
     """Bans per UTC day and origin, counted twice: once per jail (``kind``
     "jail", ``key`` the jail) and once per country (``kind`` "country",
     ``key`` the ISO code, "" when not resolved). A rollup of BanEvent kept
-    exact by database triggers (``jails/rollup.py``), so the long-window
+    exact by database triggers (``jails/archive/rollup.py``), so the long-window
     charts, the map and the ban table's total read thousands of rows instead
     of every ban of the year. Never written by Django code.
 
@@ -169,7 +169,7 @@ class SyncState(models.Model):
     fingerprint of the row at it: SQLite reuses the highest rowids after
     fail2ban deletes rows (a manual unban deletes that IP's history), and a
     changed or missing fingerprint makes the next run re-read recent rows
-    (see ``jails/archive.py`` and ``docs/archive.md``).
+    (see ``jails/archive/sync.py`` and ``docs/archive.md``).
     """
 
     db_path = models.CharField(max_length=1024, unique=True)

@@ -1,4 +1,4 @@
-"""Many web workers share one database (FEATURES.md §8: any number of workers).
+"""Many web workers share one database (any number of gunicorn workers, docs/architecture.md).
 
 Starts a real gunicorn with 4 workers on a free loopback port, with its own
 data dir and database (a SQLite file in tmp_path, or a throwaway PostgreSQL

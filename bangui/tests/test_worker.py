@@ -36,7 +36,7 @@ def test_it_refuses_a_cluster_with_two_workers(tmp_path):
         assert done.returncode != 0
         assert "bangui.E001" in done.stderr
         assert "Q_CLUSTER['workers'] is 2" in done.stderr
-        assert "GeoCache dirty set" in done.stderr
+        assert "GeoCache (its memory" in done.stderr
         assert "Set Q_CLUSTER['workers'] = 1" in done.stderr
 
 

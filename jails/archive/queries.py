@@ -38,7 +38,7 @@ FUTURE_SLACK = timedelta(seconds=2)
 # Read-through cache of the long-window aggregates the daily rollup cannot
 # answer (an IP search; jail and country filtered together; countries of
 # one jail, jails of one country): those read every matching row of the
-# window (hundreds of ms at a million bans). DESIGN.md principle 3:
+# window (hundreds of ms at a million bans). A design rule (docs/architecture.md):
 # process-local memory is only a read-through cache of the database. What
 # the rollup answers (every unfiltered chart, the map) is not cached here:
 # it costs milliseconds; only its past whole days' sums are kept a minute

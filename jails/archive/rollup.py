@@ -237,7 +237,7 @@ def _sqlite_day():
 
 
 # The whole days' part of a count, for the views, from Django's cache (per
-# process, DESIGN.md principle 3) for a minute: those days are in the past,
+# process: process memory is only a read-through cache) for a minute: those days are in the past,
 # so only a late sync row, geo filling a country or the purge changes them;
 # new bans land in today's edge, which is always read. The key holds the
 # first and last day, so at midnight the window moves on by itself. Calls

@@ -444,7 +444,7 @@ def _deferred_indexes(enabled: bool):
     if connection.vendor == "sqlite":
         # Row triggers would upsert the daily rollup twice per row: cheaper
         # to count once at the end (PostgreSQL's statement triggers already
-        # count a whole batch at once). See jails/rollup.py.
+        # count a whole batch at once). See jails/archive/rollup.py.
         rollup.drop_triggers()
     try:
         yield

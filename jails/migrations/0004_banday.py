@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 
 def install(apps, schema_editor):
-    # The trigger SQL lives in jails/rollup.py (a SQLite backfill drops and
+    # The trigger SQL lives in jails/archive/rollup.py (a SQLite backfill drops and
     # re-creates the same triggers); rebuild() fills the rollup from an
     # archive that already has rows.
     from jails.archive import rollup

@@ -1,7 +1,7 @@
 """``manage.py sync_bans [--db PATH] [--purge] [--full]``: copy fail2ban's new
 bans into BanGUI's archive now (the worker does it on a schedule).
 ``--rebuild-rollup`` only recounts the daily rollup from the archive
-(``jails/rollup.py``; its triggers keep it exact, this is for repairs).
+(``jails/archive/rollup.py``; its triggers keep it exact, this is for repairs).
 
 Exit code 0 on success; 1 when the sync failed (fail2ban unreachable, its
 database unreadable); 2 for bad arguments. Output: one line per step.
