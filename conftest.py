@@ -31,7 +31,8 @@ def f2b_sandbox(tmp_path_factory) -> Sandbox:
 
 @pytest.fixture
 def f2b(f2b_sandbox: Sandbox, settings) -> Sandbox:
-    """The sandbox, running, with no bans, and BanGUI pointed at it."""
+    """The sandbox, running, with no bans and empty jail logs, and BanGUI
+    pointed at it."""
     if not f2b_sandbox.is_running():
         f2b_sandbox.start()
     client = Fail2banClient(str(f2b_sandbox.socket))
@@ -48,10 +49,9 @@ def f2b(f2b_sandbox: Sandbox, settings) -> Sandbox:
         f2b_sandbox.write_config()
         f2b_sandbox.start()
     client.unban_all()
-    # Logs are never truncated between tests: fail2ban's polling backend would
-    # notice a truncation only if it looked before the next test's lines
-    # arrive, and would otherwise read on from its old offset and miss them.
-    # Tests use their own IPs instead.
+    # Empty jail logs: no test sees an earlier test's lines (Sandbox.clear_logs
+    # also resets fail2ban's read offset, which a bare truncation would not).
+    f2b_sandbox.clear_logs()
     settings.FAIL2BAN_SOCKET = str(f2b_sandbox.socket)
     settings.FAIL2BAN_CONFIG_DIR = str(f2b_sandbox.confdir)
     return f2b_sandbox
@@ -128,6 +128,24 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_geo_cache():
+    """The process's GeoCache (held by the geo AppConfig, built on first use)
+    keeps answers, a negative cache and pending last_seen touches in memory:
+    every test starts without one, as a new process would."""
+    from django.apps import apps
+
+    def drop():
+        config = apps.get_app_config("geo")
+        cache, config._cache = config._cache, None
+        if cache is not None:
+            cache.close()
+
+    drop()
+    yield
+    drop()
 
 
 @pytest.fixture

@@ -1,11 +1,22 @@
+"""The process's GeoCache, and what a real worker process does with it."""
+
 from __future__ import annotations
+
+import json
+import signal
 
 import pytest
 from django.apps import apps
 
+from bangui.tests.conftest import Project, wait_for_text
 from geo.cache import GeoCache
 from geo.mmdb import asn_of, country_code_of
 from geo.service import get_cache
+
+KNOWN = "8.8.8.8"  # in the bundled MMDB
+UNKNOWN = "2c0f:ffff::1"  # public, but not in the bundled MMDB
+OTHER_UNKNOWN = "2a0c:ffff::1"
+SEEN = "1.1.1.1"  # stored in geo_cache by the ``installation`` fixture
 
 
 def test_get_cache_returns_one_instance_held_on_the_app_config():
@@ -19,28 +30,6 @@ def test_get_cache_returns_one_instance_held_on_the_app_config():
 @pytest.mark.django_db
 def test_the_process_cache_answers_out_of_the_box():
     assert get_cache().lookup_cached_only(["8.8.8.8"])["8.8.8.8"].country_code == "US"
-
-
-def test_the_worker_hook_allows_remote_lookups_only_when_configured(settings, monkeypatch):
-    from django_q.signals import post_spawn
-
-    registered = []
-    # Not in the pytest process itself: at its exit the test database is gone
-    # and the flush would only print a "Logging error".
-    monkeypatch.setattr("geo.apps.atexit.register", lambda *a: registered.append(a))
-    monkeypatch.setattr("geo.apps.multiprocessing.util.Finalize",
-                        lambda *a, **k: registered.append(a))
-    cache = get_cache()
-    try:
-        settings.GEO_HTTP_FALLBACK = False
-        post_spawn.send(sender="django_q", proc_name="Process-1")
-        assert cache.allow_remote is False
-        settings.GEO_HTTP_FALLBACK = True
-        post_spawn.send(sender="django_q", proc_name="Process-1")
-        assert cache.allow_remote is True
-        assert len(registered) == 4  # a flush at exit, both ways, per spawn
-    finally:
-        cache.allow_remote = False
 
 
 @pytest.mark.parametrize(("record", "code"), [
@@ -65,13 +54,88 @@ def test_it_reads_asn_and_organisation(record, expected):
     assert asn_of(record) == expected
 
 
-@pytest.mark.django_db
-def test_the_worker_exit_hook_flushes_the_dirty_set():
-    from geo.apps import _flush_on_exit
-    from geo.models import GeoCacheEntry
-    from geo.tests.conftest import StubResolver
+# --- real processes: ``manage.py shell`` and ``manage.py qcluster`` ---------------
+@pytest.fixture
+def installation(tmp_path, ipapi_server):
+    """A migrated BanGUI (SQLite file) whose ip-api URL is the local stand-in,
+    without its schedules (no geo-flush task writes to geo_cache), and with
+    SEEN stored three days ago."""
+    proj = Project(tmp_path, None)
+    proj.env["BANGUI_GEO_HTTP_URL"] = ipapi_server.url
+    done = proj.run("migrate", "--noinput", "-v0", timeout=180)
+    assert done.returncode == 0, done.stderr
+    done = proj.run("shell", "-c", (
+        "from datetime import timedelta; from django.utils import timezone; "
+        "from django_q.models import Schedule; from geo.models import GeoCacheEntry; "
+        "Schedule.objects.all().delete(); old = timezone.now() - timedelta(days=3); "
+        f"GeoCacheEntry.objects.create(ip={SEEN!r}, country_code='AU', "
+        "country_name='Australia', source='mmdb', resolved_at=old, last_seen=old)"))
+    assert done.returncode == 0, done.stderr
+    yield proj
+    proj.close()
 
-    cache = GeoCache([StubResolver({"8.8.8.8": "US"})])
-    cache.lookup("8.8.8.8")
-    _flush_on_exit(cache)
-    assert GeoCacheEntry.objects.filter(ip="8.8.8.8", country_code="US").exists()
+
+def _resolve_in_a_worker(proj: Project, ips: list[str]) -> None:
+    """Queue one lookup, run the cluster until its worker did it, stop the
+    cluster as systemd does (SIGTERM) and wait until every process exited."""
+    done = proj.run("shell", "-c", "from django_q.tasks import async_task; "
+                                   f"async_task('geo.tests.worker_tasks.resolve', {ips!r})")
+    assert done.returncode == 0, done.stderr
+    cluster, log = proj.start("qcluster", log="cluster.log")
+    wait_for_text(log, "Processed 'geo.tests.worker_tasks.resolve'")
+    cluster.send_signal(signal.SIGTERM)
+    assert cluster.wait(timeout=30) == 0, log.read_text()
+
+
+def _stored(proj: Project) -> dict[str, list]:
+    """{ip: [country, source, seconds since last_seen]} of geo_cache."""
+    done = proj.run("shell", "-c", (
+        "import json; from django.utils import timezone; "
+        "from geo.models import GeoCacheEntry as G; now = timezone.now(); "
+        "print(json.dumps({e.ip: [e.country_code, e.source, "
+        "(now - e.last_seen).total_seconds()] for e in G.objects.all()}))"))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_what_a_worker_resolved_and_saw_is_in_the_database_after_it_exits(installation,
+                                                                          ipapi_server):
+    installation.env["BANGUI_GEO_HTTP_FALLBACK"] = "0"
+    _resolve_in_a_worker(installation, [KNOWN, UNKNOWN, SEEN])
+    stored = _stored(installation)
+    assert {ip: row[:2] for ip, row in stored.items()} == {
+        KNOWN: ["US", "mmdb"],
+        UNKNOWN: [None, "none"],  # stored unresolved, so re-resolve finds it
+        SEEN: ["AU", "mmdb"],  # from the database, not resolved again
+    }
+    # Seen now (to the minute), not three days ago.
+    assert stored[SEEN][2] < 120, stored
+    assert ipapi_server.requests == []  # no fallback configured: never asked
+
+
+def test_what_a_command_resolved_is_in_the_database_after_it_exits(installation):
+    done = installation.run("shell", "-c", (
+        "from geo.service import get_cache; "
+        f"print(get_cache().lookup_batch([{KNOWN!r}])[{KNOWN!r}].country_code)"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "US"
+    assert _stored(installation)[KNOWN][:2] == ["US", "mmdb"]
+
+
+def test_only_the_worker_asks_the_http_fallback_when_it_is_configured(installation,
+                                                                      ipapi_server):
+    installation.env["BANGUI_GEO_HTTP_FALLBACK"] = "1"
+    ipapi_server.countries = {UNKNOWN: "ZA", OTHER_UNKNOWN: "NL"}
+    # Any other process (a command, a web worker) stays local.
+    done = installation.run("shell", "-c", (
+        "from geo.service import get_cache; "
+        f"print(get_cache().lookup_batch([{OTHER_UNKNOWN!r}])[{OTHER_UNKNOWN!r}].source)"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "none"
+    assert ipapi_server.requests == []
+
+    _resolve_in_a_worker(installation, [KNOWN, UNKNOWN])
+    assert ipapi_server.requests == [[UNKNOWN]]  # the MMDB answered the other one
+    stored = _stored(installation)
+    assert stored[KNOWN][:2] == ["US", "mmdb"]
+    assert stored[UNKNOWN][:2] == ["ZA", "http"]

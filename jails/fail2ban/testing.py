@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from .client import Fail2banClient
+from .errors import Fail2banError
+
 DISTRIBUTION_DIR = Path("/etc/fail2ban")
 
 
@@ -205,6 +208,34 @@ class Sandbox:
             return "(no server log)"
 
     # -- traffic -----------------------------------------------------------------
+    def clear_logs(self) -> None:
+        """Empty every jail's log file, and have a running server read each
+        from its start again.
+
+        Truncating alone is not enough: fail2ban's polling backend notices a
+        truncation only while the file is shorter than its read offset, so
+        lines written before its next look (as long as the old ones or
+        longer) would be read from the old offset, or not at all. Taking the
+        path off the jail and adding it back gives the jail a fresh reader at
+        offset 0 (two socket commands; empty logs are left alone)."""
+        client = Fail2banClient(str(self.socket), connect_retries=0)
+        try:
+            running = set(client.jail_names())
+        except Fail2banError:
+            running = set()  # not running: a start reads the empty files
+        for jail in self.jails:
+            log = self.logdir / jail.log_name
+            if not log.exists() or not log.stat().st_size:
+                continue
+            if jail.name not in running:
+                log.write_bytes(b"")
+                continue
+            client.call("set", jail.name, "dellogpath", str(log))
+            try:
+                log.write_bytes(b"")
+            finally:
+                client.call("set", jail.name, "addlogpath", str(log), "head")
+
     def write_failures(self, jail: str, ip: str, count: int = 1) -> None:
         line = FAILURE_LINES[jail]
         with self.log_path(jail).open("a") as fh:

@@ -1,7 +1,9 @@
 # ruff: noqa: E501 (the schema is fail2ban's, verbatim)
 """Build fail2ban-format sqlite databases for archive tests and the bench.
 
-The schema is fail2ban 1.0.2's (``sqlite3 <dbfile> .schema`` of a sandbox).
+The schema is fail2ban 1.0.2's (``sqlite3 <dbfile> .schema`` of a sandbox);
+``test_fail2ban_db.py`` checks its tables, columns and indexes against the
+database of the installed fail2ban-server.
 """
 
 from __future__ import annotations

@@ -116,4 +116,15 @@ def test_the_guard_refuses_non_public_targets(url, reason):
 
 
 def test_the_guard_accepts_a_public_address():
-    check_target("https://203.0.113.1/list.txt".replace("203.0.113.1", "93.184.216.34"))
+    asked = []
+
+    def resolve(host):
+        asked.append(host)
+        return ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]
+
+    assert check_target("https://93.184.216.34/list.txt") is None
+    assert check_target("https://lists.example/list.txt", resolve=resolve) is None
+    # It passed because it looked at the addresses, not because it skipped them.
+    assert asked == ["lists.example"]
+    with pytest.raises(BlockedTarget, match="private"):
+        check_target("https://lists.example/list.txt", resolve=lambda host: ["10.0.0.1"])
