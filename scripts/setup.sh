@@ -111,12 +111,15 @@ fi
 
 # Reinstall only when the dependencies changed since the last install.
 stamp="$VENV/.bangui-install"
-want="$( (cat pyproject.toml; "$VENV/bin/python" -V) | sha256sum | cut -d' ' -f1)"
+want="$( (cat pyproject.toml requirements/dev.txt; "$VENV/bin/python" -V) | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "Installing BanGUI and its dev dependencies into .venv (log: .venv/pip-install.log)"
     log="$VENV/pip-install.log"
+    # The locked versions, each checked against its hash (requirements/dev.txt,
+    # docs/operations.md "Upgrading"), then BanGUI itself without resolving again.
     if ! { "$VENV/bin/python" -m pip install --upgrade pip \
-           && "$VENV/bin/python" -m pip install -e '.[dev]'; } >"$log" 2>&1; then
+           && "$VENV/bin/python" -m pip install --require-hashes -r requirements/dev.txt \
+           && "$VENV/bin/python" -m pip install --no-deps -e .; } >"$log" 2>&1; then
         tail -n 40 "$log" >&2
         die "pip install failed; the whole log is in $log"
     fi
