@@ -15,17 +15,20 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml ./
+# The locked dependencies, each checked against its hash (requirements/base.txt,
+# PostgreSQL support included), then BanGUI's own wheel: it carries the
+# templates, static files, contrib/ and the bundled country database.
+COPY requirements/base.txt requirements/base.txt
+RUN pip wheel --wheel-dir /wheels --require-hashes -r requirements/base.txt
+COPY pyproject.toml setup.py ./
 COPY bangui/ bangui/
 COPY accounts/ accounts/
 COPY jails/ jails/
 COPY geo/ geo/
-# Wheels for BanGUI's dependencies (with PostgreSQL support). BanGUI's own
-# wheel is dropped: it would not carry templates/ and static/, which live
-# beside the packages; the final stage runs BanGUI from its source tree,
-# as scripts/setup.sh's editable install does.
-RUN pip wheel --wheel-dir /wheels '.[postgres]' \
-    && rm -f /wheels/bangui-*.whl
+COPY templates/ templates/
+COPY static/ static/
+COPY contrib/ contrib/
+RUN pip wheel --wheel-dir /wheels --no-deps .
 
 # --- final -----------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm
@@ -34,7 +37,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PATH=/opt/venv/bin:$PATH \
-    PYTHONPATH=/app \
     DJANGO_SETTINGS_MODULE=bangui.settings \
     BANGUI_DATA_DIR=/var/lib/bangui \
     BANGUI_STATIC_ROOT=/app/staticfiles \
@@ -58,15 +60,11 @@ RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-index --find-links /wheels /wheels/*.whl \
     && rm -rf /wheels
 
+# BanGUI runs from the installed wheel (the `bangui` command); /app holds
+# only manage.py (the same entry point, for habits and old scripts) and
+# the container's helpers.
 WORKDIR /app
-COPY manage.py pyproject.toml ./
-COPY bangui/ bangui/
-COPY accounts/ accounts/
-COPY jails/ jails/
-COPY geo/ geo/
-COPY templates/ templates/
-COPY static/ static/
-COPY contrib/ contrib/
+COPY manage.py ./
 COPY docker/entrypoint.sh /usr/local/bin/bangui-entrypoint
 COPY docker/healthcheck.py docker/healthcheck.py
 
@@ -74,10 +72,9 @@ COPY docker/healthcheck.py docker/healthcheck.py
 # at run time). settings.py creates the data dir's parent paths on import:
 # a throwaway data dir and key keep build-time state out of the image.
 RUN BANGUI_DATA_DIR=/tmp/build-data BANGUI_SECRET_KEY=build-only-not-a-secret-collectstatic-xxxxxxxxxxxxxxxxxxxxxxxx \
-        python manage.py collectstatic --noinput -v 0 \
+        bangui collectstatic --noinput -v 0 \
     && rm -rf /tmp/build-data \
-    && chmod 0755 /usr/local/bin/bangui-entrypoint \
-    && python -m compileall -q /app
+    && chmod 0755 /usr/local/bin/bangui-entrypoint
 
 USER bangui:bangui
 VOLUME ["/var/lib/bangui"]

@@ -1,16 +1,7 @@
 #!/usr/bin/env python3
-"""Django's command-line utility for BanGUI."""
+"""Django's command-line utility for BanGUI (``bangui`` once installed)."""
 
-import os
-import sys
-
-
-def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bangui.settings")
-    from django.core.management import execute_from_command_line
-
-    execute_from_command_line(sys.argv)
-
+from bangui.__main__ import main
 
 if __name__ == "__main__":
     main()

@@ -17,7 +17,15 @@ from csp.constants import NONE, SELF
 from bangui.env import ImproperEnv, env_bool, env_choice, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env_str("BANGUI_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+# A source checkout (manage.py beside the apps) keeps its data in var/ and
+# its site templates/static at the top; an installed wheel carries them as
+# bangui's own (setup.py) and keeps data in BANGUI_DATA_DIR, by default
+# /var/lib/bangui for root and ~/.local/share/bangui for anyone else.
+SOURCE_TREE = (BASE_DIR / "manage.py").is_file()
+_default_data = (BASE_DIR / "var" if SOURCE_TREE else
+                 Path("/var/lib/bangui") if os.geteuid() == 0 else
+                 Path.home() / ".local" / "share" / "bangui")
+DATA_DIR = Path(env_str("BANGUI_DATA_DIR", str(_default_data))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("BANGUI_DEBUG", False)
@@ -92,7 +100,7 @@ WSGI_APPLICATION = "bangui.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [BASE_DIR / "templates"] if SOURCE_TREE else [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -202,7 +210,7 @@ USE_TZ = True
 # --- static files -------------------------------------------------------------
 STATIC_URL = env_str("BANGUI_STATIC_URL", f"{_base_path}/static/")
 STATIC_ROOT = Path(env_str("BANGUI_STATIC_ROOT", str(DATA_DIR / "static")))
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [BASE_DIR / "static"] if SOURCE_TREE else []
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

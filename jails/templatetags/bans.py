@@ -7,8 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from django import template
-from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.contrib.staticfiles import finders
 from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.html import format_html
@@ -20,15 +20,19 @@ register = template.Library()
 # SVG flags vendored from the MIT-licensed flag-icons package (static/flags/,
 # its LICENSE beside them): emoji flags are empty boxes on Debian without an
 # emoji font and two letters on Windows.
-FLAGS_DIR = Path(settings.BASE_DIR) / "static" / "flags"
-_FLAGS = frozenset(p.stem.upper() for p in FLAGS_DIR.glob("??.svg"))
+@functools.cache
+def _flags() -> frozenset[str]:
+    """The codes with a flag file, wherever the static files are (the
+    source tree's static/ or an installed bangui/static)."""
+    found = finders.find("flags")
+    return frozenset(p.stem.upper() for p in Path(found).glob("??.svg")) if found else frozenset()
 
 
 @register.filter
 def flag(code: str | None) -> str:
     """A small flag image for an ISO 3166-1 alpha-2 code ("" for anything
     else); decorative: the country's name is always written beside it."""
-    if not code or len(code) != 2 or code.upper() not in _FLAGS:
+    if not code or len(code) != 2 or code.upper() not in _flags():
         return ""
     return _flag_html(code.lower())
 

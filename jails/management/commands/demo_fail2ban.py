@@ -31,7 +31,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--root", type=Path, default=Path(settings.BASE_DIR) / "var" / "demo" / "fail2ban",
+            "--root", type=Path, default=Path(settings.DATA_DIR) / "demo" / "fail2ban",
             help="directory for the sandbox's config, socket, db and logs "
                  "(default: var/demo/fail2ban)")
         parser.add_argument(
