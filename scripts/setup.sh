@@ -5,9 +5,12 @@
 #   scripts/setup.sh              # uses python3
 #   PYTHON=python3.12 scripts/setup.sh
 #   scripts/setup.sh --postgres   # also a PostgreSQL for the tests (scripts/test.sh does this)
+#   scripts/setup.sh --proxy-tools  # also nginx and caddy for the proxy example checks (scripts/test.sh does this)
+#   scripts/setup.sh --check-fail2ban  # only check that the installed fail2ban runs
 #
 # Installs the Debian packages fail2ban, chromium and sqlite3 when missing
-# (with sudo when not root), creates .venv, installs BanGUI with its dev
+# (with sudo when not root), and pythonX.Y-venv for $PYTHON; checks that
+# fail2ban runs on its Python; creates .venv, installs BanGUI with its dev
 # extras, migrates the database and collects static files.
 # BanGUI never touches the system's own fail2ban service: the demo and the
 # tests run their own sandboxed fail2ban-server.
@@ -17,26 +20,86 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 WANT_POSTGRES=0
+WANT_PROXY_TOOLS=0
+CHECK_FAIL2BAN_ONLY=0
 for arg in "$@"; do
     case "$arg" in
         --postgres) WANT_POSTGRES=1 ;;
-        *) printf 'setup.sh: unknown option %s (only --postgres)\n' "$arg" >&2; exit 2 ;;
+        --proxy-tools) WANT_PROXY_TOOLS=1 ;;
+        --check-fail2ban) CHECK_FAIL2BAN_ONLY=1 ;;
+        *) printf 'setup.sh: unknown option %s (--postgres, --proxy-tools, --check-fail2ban)\n' "$arg" >&2; exit 2 ;;
     esac
 done
 
 PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
 CHROMIUM="${BANGUI_TEST_CHROMIUM:-/usr/bin/chromium}"
-export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
 say() { printf '==> %s\n' "$*"; }
+warn() { printf 'setup.sh: warning: %s\n' "$*" >&2; }
 die() { printf 'setup.sh: %s\n' "$*" >&2; exit 1; }
 
-# --- Debian packages ----------------------------------------------------------
-deb_installed() {
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+# --- fail2ban that is installed but does not run ------------------------------
+# Ubuntu 24.04's original fail2ban 1.0.2 imports asynchat, which left Python's
+# standard library in 3.12: every fail2ban-server start dies of "No module
+# named 'asynchat'". `fail2ban-client --version` does not import the server
+# and still works, so import the server with fail2ban's own interpreter (the
+# #! line of fail2ban-server), as the server and fail2ban-regex would.
+fail2ban_python() {  # prints fail2ban-server's interpreter command line
+    local server="$1" shebang=""
+    IFS= read -r shebang < "$server" || true
+    case "$shebang" in
+        '#!'*) printf '%s\n' "${shebang#\#!}" ;;
+        *) printf 'python3\n' ;;
+    esac
 }
 
+fail2ban_broken() {  # fail2ban_broken WHAT OUTPUT: dies, naming the error and the fix
+    local what="$1" output="$2" error
+    # The last line of a traceback names the error; else the whole output.
+    error="$(printf '%s\n' "$output" | sed '/^[[:space:]]*$/d' | tail -n 1)"
+    [ -n "$error" ] || error="(no output)"
+    # (a here-string, not a pipe: grep -q would close it early, and with
+    # pipefail the writer's SIGPIPE would fail the test.)
+    if grep -q "No module named '\{0,1\}\(asynchat\|asyncore\)" <<<"$output"; then
+        die "fail2ban is installed but does not run: $what fails with: $error
+  fail2ban before 1.1 imports asynchat and asyncore, which Python 3.12 no longer has
+  (Ubuntu 24.04's original fail2ban 1.0.2-3 on its Python 3.12). Upgrade fail2ban to
+  1.1 or newer, or to your distribution's fixed package (Ubuntu 24.04:
+  apt-get update && apt-get install --only-upgrade fail2ban, from noble-updates),
+  then run this again."
+    fi
+    die "fail2ban is installed but does not run: $what fails with: $error
+  Reinstall or upgrade it (apt-get install --reinstall fail2ban), then run this again."
+}
+
+check_fail2ban() {
+    local client server output status
+    local -a python
+    client="$(command -v fail2ban-client)" \
+        || die "fail2ban-client not found: install fail2ban (Debian/Ubuntu: apt-get install fail2ban)"
+    status=0
+    output="$("$client" --version 2>&1)" || status=$?
+    [ "$status" -eq 0 ] || fail2ban_broken "$client --version" "$output"
+    server="$(command -v fail2ban-server)" \
+        || die "fail2ban-client is at $client but fail2ban-server is not on PATH: reinstall fail2ban"
+    read -r -a python <<<"$(fail2ban_python "$server")"
+    status=0
+    # From /, so that nothing in this directory shadows fail2ban's modules.
+    output="$(cd / && "${python[@]}" -c 'import fail2ban.server.server, fail2ban.client.fail2banregex' 2>&1)" \
+        || status=$?
+    [ "$status" -eq 0 ] \
+        || fail2ban_broken "importing fail2ban's server with $server's Python (${python[*]})" "$output"
+    say "fail2ban runs: $(head -n 1 <<<"$("$client" --version 2>&1)") ($client, ${python[*]})"
+}
+
+if [ "$CHECK_FAIL2BAN_ONLY" = 1 ]; then
+    check_fail2ban
+    exit 0
+fi
+
+# --- Debian packages ----------------------------------------------------------
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then
         "$@"
@@ -45,6 +108,34 @@ as_root() {
     else
         return 127
     fi
+}
+
+# apt-get as root, never asking. DEBIAN_FRONTEND goes on the command line:
+# sudo resets the environment, so an exported one would not reach apt-get
+# (and debconf would prompt, or fail with no terminal).
+apt_get() {
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get "$@"
+}
+
+APT_UPDATED=0
+apt_update_once() {
+    [ "$APT_UPDATED" = 1 ] && return 0
+    apt_get update -q || die "apt-get update failed"
+    APT_UPDATED=1
+}
+
+has_candidate() {  # the package can be installed from the configured archives
+    # (policy captured first: with pipefail, grep -q closing the pipe early
+    # makes apt-cache die of SIGPIPE and the test fail.)
+    grep -q 'Candidate: [0-9]' <<<"$(apt-cache policy "$1" 2>/dev/null)"
+}
+
+# Debian's and Ubuntu's pythonX.Y has no venv module (nor ensurepip) until
+# pythonX.Y-venv is installed; python3-venv brings it for the default python3
+# only, so PYTHON=python3.12 needs python3.12-venv.
+venv_package() {
+    "$PYTHON" -c 'import sys; print(f"python{sys.version_info[0]}.{sys.version_info[1]}-venv")' 2>/dev/null \
+        || echo python3-venv
 }
 
 missing=()
@@ -57,12 +148,14 @@ fi
 if ! command -v sqlite3 >/dev/null 2>&1; then
     missing+=(sqlite3)
 fi
-# Debian's own python3 has no venv module until python3-venv is installed.
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
-    [ "$PYTHON" = python3 ] && missing+=(python3 python3-venv)
-elif ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 && [ ! -x "$VENV/bin/python" ]; then
+    case "$PYTHON" in
+        python3) missing+=(python3 python3-venv) ;;
+        python3.[0-9]*) missing+=("$PYTHON" "$PYTHON-venv") ;;
+    esac
+elif [ ! -x "$VENV/bin/python" ] && ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
     case "$(command -v "$PYTHON")" in
-        /usr/bin/*) missing+=(python3-venv) ;;
+        /usr/bin/*|/bin/*) missing+=("$(venv_package)") ;;
     esac
 fi
 
@@ -74,24 +167,38 @@ if [ "${#missing[@]}" -gt 0 ]; then
     if ! as_root true; then
         die "installing ${missing[*]} needs root: run this script as root, or install sudo (passwordless when there is no terminal), or run: apt-get update && apt-get install ${missing[*]}"
     fi
-    as_root apt-get update -q || die "apt-get update failed"
-    # chromium is only needed by the browser tests, and Ubuntu ships it as a
-    # snap only: do not let it block everything else.
+    apt_update_once
     wanted=()
     for pkg in "${missing[@]}"; do
-        # (policy captured first: with pipefail, grep -q closing the pipe
-        # early makes apt-cache die of SIGPIPE and the test fail.)
-        if [ "$pkg" = chromium ] && ! grep -q 'Candidate: [0-9]' <<<"$(apt-cache policy chromium 2>/dev/null)"; then
-            printf 'setup.sh: warning: no installable "chromium" package here; the browser tests need a Chromium binary: set BANGUI_TEST_CHROMIUM to its path.\n' >&2
-            continue
-        fi
+        case "$pkg" in
+            chromium)
+                # Only the browser tests need it, and Ubuntu ships it as a
+                # snap only: do not let it block everything else.
+                if ! has_candidate chromium; then
+                    warn 'no installable "chromium" package here; the browser tests need a Chromium binary: set BANGUI_TEST_CHROMIUM to its path.'
+                    continue
+                fi ;;
+            python3.*-venv)
+                # An interpreter the archive has no pythonX.Y-venv for: the
+                # default python3's python3-venv is the best there is.
+                if ! has_candidate "$pkg"; then
+                    warn "no package $pkg here; trying python3-venv (it only helps when $PYTHON is the default python3)"
+                    pkg=python3-venv
+                fi ;;
+            python3.*)
+                has_candidate "$pkg" \
+                    || die "$PYTHON not found and this system has no package $pkg. BanGUI needs Python 3.11 or newer: install one and run PYTHON=python3.X scripts/setup.sh"
+                ;;
+        esac
         wanted+=("$pkg")
     done
     if [ "${#wanted[@]}" -gt 0 ]; then
-        as_root apt-get install -y -q --no-install-recommends "${wanted[@]}" \
+        apt_get install -y -q --no-install-recommends "${wanted[@]}" \
             || die "apt-get install ${wanted[*]} failed"
     fi
 fi
+
+check_fail2ban
 
 # --- Python ----------------------------------------------------------------------
 command -v "$PYTHON" >/dev/null 2>&1 \
@@ -106,7 +213,7 @@ if [ -x "$VENV/bin/python" ] && ! "$VENV/bin/python" -c 'import sys; sys.exit(sy
 fi
 if [ ! -x "$VENV/bin/python" ]; then
     say "Creating .venv with $("$PYTHON" -V 2>&1)"
-    "$PYTHON" -m venv "$VENV" || die "could not create .venv (on Debian/Ubuntu: apt-get install python3-venv)"
+    "$PYTHON" -m venv "$VENV" || die "could not create .venv (on Debian/Ubuntu: apt-get install $(venv_package))"
 fi
 
 # Reinstall only when the dependencies changed since the last install.
@@ -133,6 +240,63 @@ say "Migrating the database"
 "$VENV/bin/python" manage.py migrate --noinput -v 0
 say "Collecting static files"
 "$VENV/bin/python" manage.py collectstatic --noinput -v 0
+
+# --- nginx and caddy for the tests (only with --proxy-tools) ------------------------
+# scripts/check_proxy_configs.sh (bangui/tests/test_proxy_configs.py) runs
+# `nginx -t` and `caddy validate` on the examples in docs/deployment/. Only the
+# binaries are needed: Debian's (or Ubuntu's) packages are downloaded and
+# unpacked into .venv/proxy-tools, never installed, so no nginx or caddy
+# service is set up, enabled or started (with systemd or without), nothing is
+# written to /etc and no port is taken. A system nginx is left alone.
+PROXY_TOOLS="$VENV/proxy-tools"
+
+unpack_proxy_tool() {  # unpack_proxy_tool PACKAGE BINARY-IN-PACKAGE VERSION-ARG
+    local pkg="$1" binary="$2" version_arg="$3" link="$PROXY_TOOLS/bin/$1" dl deb status
+    # (env -u NGINX: nginx reads $NGINX as a list of inherited sockets.)
+    if [ -x "$link" ] && env -u NGINX "$link" "$version_arg" >/dev/null 2>&1; then
+        say "$pkg for the proxy checks: $(env -u NGINX "$link" "$version_arg" 2>&1 | head -n 1) (.venv/proxy-tools)"
+        return 0
+    fi
+    if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1; then
+        warn "not Debian/Ubuntu (no apt-get): $pkg's example is not checked; set BANGUI_TEST_${pkg^^} to a $pkg binary to check it"
+        return 0
+    fi
+    dl="$(mktemp -d)"
+    # As root, apt-get download would hand the directory to its _apt sandbox
+    # user, who cannot write to mktemp's private one.
+    local -a download=(apt-get download -q)
+    [ "$(id -u)" -eq 0 ] && download+=(-o APT::Sandbox::User=root)
+    status=0
+    (cd "$dl" && "${download[@]}" "$pkg") >"$dl/log" 2>&1 || status=$?
+    if [ "$status" -ne 0 ] && [ "$APT_UPDATED" = 0 ] && as_root true; then
+        # Package lists missing or stale: update once and try again.
+        apt_get update -q >/dev/null 2>&1 && APT_UPDATED=1
+        status=0
+        (cd "$dl" && "${download[@]}" "$pkg") >"$dl/log" 2>&1 || status=$?
+    fi
+    deb="$(find "$dl" -maxdepth 1 -name "${pkg}_*.deb" -print -quit)"
+    if [ "$status" -ne 0 ] || [ -z "$deb" ]; then
+        warn "could not download the $pkg package, its example in docs/deployment/ is not checked: $(tail -n 1 "$dl/log")"
+        rm -rf "$dl"
+        return 0
+    fi
+    rm -rf "${PROXY_TOOLS:?}/$pkg"
+    mkdir -p "$PROXY_TOOLS/$pkg" "$PROXY_TOOLS/bin"
+    dpkg-deb -x "$deb" "$PROXY_TOOLS/$pkg" || die "dpkg-deb -x $deb failed"
+    rm -rf "$dl"
+    ln -sfn "../$pkg/$binary" "$link"
+    if ! env -u NGINX "$link" "$version_arg" >/dev/null 2>&1; then
+        warn "the unpacked $pkg does not run here (a library missing?): $(env -u NGINX "$link" "$version_arg" 2>&1 | tail -n 1); its example is not checked"
+        rm -rf "${PROXY_TOOLS:?}/$pkg" "$link"
+        return 0
+    fi
+    say "$pkg for the proxy checks: $(env -u NGINX "$link" "$version_arg" 2>&1 | head -n 1) (unpacked into .venv/proxy-tools)"
+}
+
+if [ "$WANT_PROXY_TOOLS" = 1 ]; then
+    unpack_proxy_tool nginx usr/sbin/nginx -v
+    unpack_proxy_tool caddy usr/bin/caddy version
+fi
 
 # --- PostgreSQL for the tests (only with --postgres) ---------------------------------
 # scripts/test.sh runs the suite on PostgreSQL too. It needs a server it can
@@ -188,22 +352,31 @@ setup_postgres() {
             || die "no PostgreSQL answers on 127.0.0.1:5432 and this is not Debian/Ubuntu: start one and set BANGUI_TEST_POSTGRES_URL (a role that may create databases), or run only SQLite: BANGUI_TEST_DATABASES=sqlite scripts/test.sh"
         as_root true || die "installing postgresql needs root (or passwordless sudo); or set BANGUI_TEST_POSTGRES_URL, or BANGUI_TEST_DATABASES=sqlite"
         say "Installing Debian's postgresql (no PostgreSQL answers on 127.0.0.1:5432)"
-        as_root apt-get update -q || die "apt-get update failed"
-        as_root apt-get install -y -q --no-install-recommends postgresql \
+        apt_update_once
+        apt_get install -y -q --no-install-recommends postgresql \
             || die "apt-get install postgresql failed"
     fi
     as_root true || die "starting PostgreSQL needs root (or passwordless sudo)"
-    local version
-    version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)"
-    [ -n "$version" ] || die "postgresql is installed but has no cluster in /etc/postgresql (pg_createcluster <version> main)"
+    # The newest cluster version. (Not "$(ls /etc/postgresql | ...)": with
+    # pipefail a missing /etc/postgresql fails that assignment and set -e exits
+    # silently, before the message below.)
+    local version="" installed=""
+    if [ -d /etc/postgresql ]; then
+        version="$(find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V | tail -n 1)"
+    fi
+    if [ -z "$version" ]; then
+        if [ -d /usr/lib/postgresql ]; then
+            installed="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V | tail -n 1)"
+        fi
+        die "postgresql is installed but has no cluster in /etc/postgresql: create one (as root: pg_createcluster ${installed:-<version>} main), or set BANGUI_TEST_POSTGRES_URL, or run only SQLite: BANGUI_TEST_DATABASES=sqlite scripts/test.sh"
+    fi
     if ! as_root pg_lsclusters -h 2>/dev/null | awk -v v="$version" '$1 == v && $2 == "main" && $4 == "online"' | grep -q .; then
         say "Starting PostgreSQL $version (cluster main)"
         as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start \
             || die "pg_ctlcluster $version main start failed; see /var/log/postgresql/postgresql-$version-main.log"
     fi
     # Wait for it to accept connections, then (re)create the password role.
-    local i
-    for i in $(seq 1 60); do
+    for _ in $(seq 1 60); do
         as_root runuser -u postgres -- psql -qAtc 'select 1' >/dev/null 2>&1 && break
         sleep 0.5
     done

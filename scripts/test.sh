@@ -37,11 +37,11 @@ done
 # of the SQLite run (and out of setup's migrate of the development database).
 unset DATABASE_URL
 
-if [ "$want_postgres" = 1 ]; then
-    bash scripts/setup.sh --postgres
-else
-    bash scripts/setup.sh
-fi
+# --proxy-tools: Debian's nginx and caddy binaries (unpacked into .venv, not
+# installed) for bangui/tests/test_proxy_configs.py.
+setup_args=(--proxy-tools)
+[ "$want_postgres" = 1 ] && setup_args+=(--postgres)
+bash scripts/setup.sh "${setup_args[@]}"
 
 echo "==> ruff check ."
 ruff_status=0
