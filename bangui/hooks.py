@@ -7,7 +7,8 @@ use. So the arrows stay one way: ``bangui`` and ``accounts`` never import
 fail2ban and the setup wizard pings its socket.
 
 Hooks in use: ``health_checks`` and ``metrics`` (bangui/health.py),
-``socket_check`` (accounts/forms.py).
+``socket_check`` (accounts/forms.py), ``credits`` (the footer's data credits,
+bangui/context_processors.py).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 class GeoConfig(AppConfig):
     name = "geo"
     metrics = "geo.health.metrics"  # found by bangui/health.py
+    credits = "geo.credits.current_credits"  # the page footer (bangui/context_processors.py)
 
     def __init__(self, app_name, app_module) -> None:
         super().__init__(app_name, app_module)

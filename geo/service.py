@@ -11,14 +11,18 @@ from django.conf import settings
 
 from geo.cache import GeoCache
 from geo.http import IpApiResolver
-from geo.mmdb import MmdbResolver, asn_db_path, country_db_path
+from geo.mmdb import MmdbResolver, asn_db_path, bundled_asn_path, country_db_path
 
 
 def build_cache(*, allow_remote: bool = False) -> GeoCache:
     """A GeoCache configured from settings: the local MMDB first, then the
     ip-api fallback when BANGUI_GEO_HTTP_FALLBACK is on (it only runs when
-    ``allow_remote`` is set, which the worker does)."""
-    resolvers: list = [MmdbResolver(country_db_path(), asn_db_path())]
+    ``allow_remote`` is set, which the worker does).
+
+    The ASN file: a configured or downloaded GeoLite2-ASN, else the bundled
+    free one (no licence key needed), else none."""
+    asn_path = asn_db_path() or bundled_asn_path()
+    resolvers: list = [MmdbResolver(country_db_path(), asn_path)]
     if settings.GEO_HTTP_FALLBACK:
         resolvers.append(IpApiResolver(settings.GEO_HTTP_URL))
     return GeoCache(resolvers, allow_remote=allow_remote)

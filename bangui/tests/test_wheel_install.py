@@ -81,7 +81,8 @@ def test_the_wheel_carries_everything_and_nothing_of_the_tests(installed):
     assert (site / "bangui" / "contrib" / "fail2ban" / "filter.d" / "bangui-auth.conf").is_file()
     assert (site / "jails" / "templates" / "jails" / "dashboard.html").is_file()
     assert list((site / "geo" / "data").glob("*.mmdb"))
-    assert not [p for app in ("bangui", "jails", "geo", "accounts") for p in site.glob(f"{app}/tests")]
+    apps = ("bangui", "jails", "geo", "accounts")
+    assert not [p for app in apps for p in site.glob(f"{app}/tests")]
     dev_only = {"pytest", "playwright", "ruff"}
     assert not [p for p in site.iterdir() if p.name.split("-")[0].lower() in dev_only]
 
