@@ -138,3 +138,9 @@ def bans_after(con: sqlite3.Connection, after: int, limit: int, *,
     sql = (f"SELECT {BANS_COLUMNS} FROM bans WHERE rowid > ? "  # noqa: S608
            "AND (rowid > ? OR timeofban >= ?) ORDER BY rowid LIMIT ?")
     return con.execute(sql, (after, old_last, since, limit)).fetchall()
+
+
+def count_bans_since(con: sqlite3.Connection, jail: str, since: int) -> int:
+    """Rows of ``bans`` for ``jail`` with ``timeofban >= since`` (epoch s)."""
+    return con.execute("SELECT count(*) FROM bans WHERE jail = ? AND timeofban >= ?",
+                       (jail, since)).fetchone()[0]
