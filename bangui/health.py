@@ -5,7 +5,8 @@
 200 or 503 with JSON naming what is down (anonymous callers get each
 check's state only; the reasons go to the log and to logged-in users).
 ``/metrics``: Prometheus text format, only with ``BANGUI_METRICS_TOKEN``
-and/or ``BANGUI_METRICS_ALLOW`` set (404 otherwise).
+and/or ``BANGUI_METRICS_ALLOW`` set (404 otherwise); written by
+prometheus_client from a collector over the apps' ``metrics`` hooks.
 
 All three bypass the setup gate and the login wall.
 """
@@ -16,6 +17,7 @@ import hmac
 import ipaddress
 import logging
 import time
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -24,6 +26,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from bangui.clientip import client_ip
 from bangui.hooks import app_hooks
@@ -113,72 +117,57 @@ def _metrics_denied(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
-class _Exposition:
-    """Prometheus text format 0.0.4: HELP and TYPE once per metric family."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def family(self, name: str, kind: str, help_text: str) -> None:
-        self.lines.append(f"# HELP {name} {help_text}")
-        self.lines.append(f"# TYPE {name} {kind}")
-
-    def sample(self, name: str, value: float, labels: dict[str, str] | None = None) -> None:
-        if labels:
-            inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-            name = f"{name}{{{inner}}}"
-        self.lines.append(f"{name} {_number(value)}")
-
-    def one(self, name: str, kind: str, help_text: str, value: float) -> None:
-        self.family(name, kind, help_text)
-        self.sample(name, value)
-
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
+def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, help_text, value=value)
 
 
-def _escape(value: str) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    return repr(float(value))
-
-
-def _collect() -> str:
+def _own_families(now) -> Iterator[Metric]:
+    """The task queue's and the worker's families (all read from the database)."""
     from django_q.models import Failure
 
     from bangui.worker import lease_state
 
-    out = _Exposition()
-    started = time.perf_counter()
-    now = timezone.now()
-
-    for _, collect in app_hooks("metrics"):
-        collect(out)
-
-    out.one("bangui_task_failures", "gauge", "Failed tasks kept by django-q2.",
-            Failure.objects.count())
+    yield _gauge("bangui_task_failures", "Failed tasks kept by django-q2.",
+                 Failure.objects.count())
     last_failure = Failure.objects.order_by("-stopped").values_list("stopped", flat=True).first()
     if last_failure is not None:
-        out.one("bangui_task_last_failure_timestamp_seconds", "gauge",
-                "When the latest failed task stopped (Unix time).", int(last_failure.timestamp()))
+        yield _gauge("bangui_task_last_failure_timestamp_seconds",
+                     "When the latest failed task stopped (Unix time).",
+                     int(last_failure.timestamp()))
 
     state = lease_state()
-    out.one("bangui_worker_up", "gauge", "1 when the task cluster holds a fresh lease.",
-            bool(state and state.fresh(now)))
+    yield _gauge("bangui_worker_up", "1 when the task cluster holds a fresh lease.",
+                 int(bool(state and state.fresh(now))))
     age = state.heartbeat_age(now) if state else None
     if age is not None:
-        out.one("bangui_worker_heartbeat_age_seconds", "gauge",
-                "Seconds since the task cluster last renewed its lease.", round(age, 1))
+        yield _gauge("bangui_worker_heartbeat_age_seconds",
+                     "Seconds since the task cluster last renewed its lease.", round(age, 1))
 
-    out.one("bangui_metrics_scrape_seconds", "gauge", "Time taken to collect these metrics.",
-            round(time.perf_counter() - started, 4))
-    return out.text()
+
+class _Collector:
+    """One scrape's families: each app's ``metrics`` hook (bangui/hooks.py),
+    then bangui's own. A hook is a function of no arguments returning an
+    iterable of ``prometheus_client`` metric families (``GaugeMetricFamily``,
+    ``CounterMetricFamily``…), built from fail2ban's answers or the
+    database at scrape time: no process keeps a counter, so every gunicorn
+    worker answers the same numbers."""
+
+    def collect(self) -> Iterator[Metric]:
+        started = time.perf_counter()
+        for _, hook in app_hooks("metrics"):
+            yield from hook()
+        yield from _own_families(timezone.now())
+        yield _gauge("bangui_metrics_scrape_seconds", "Time taken to collect these metrics.",
+                     round(time.perf_counter() - started, 4))
+
+
+def exposition() -> bytes:
+    """The Prometheus text (format 0.0.4) of one scrape. A fresh registry
+    each time: prometheus_client's default one would add this process's
+    own collectors (GC, process, platform), which differ per worker."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector())
+    return generate_latest(registry)
 
 
 @setup_not_required
@@ -189,4 +178,4 @@ def metrics(request: HttpRequest) -> HttpResponse:
     denied = _metrics_denied(request)
     if denied is not None:
         return denied
-    return HttpResponse(_collect(), content_type="text/plain; version=0.0.4; charset=utf-8")
+    return HttpResponse(exposition(), content_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -4,8 +4,12 @@ socket and the ban archive. bangui/health.py finds these through
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from jails.fail2ban import Fail2banError
 from jails.live import link
@@ -37,34 +41,105 @@ def archive_rows() -> int:
     return BanEvent.objects.count()
 
 
-def metrics(out) -> None:
-    """fail2ban's counters per jail, the archive's size and sync lag."""
+# The jail settings fail2ban-prometheus-exporter exports, in _jail_config's order.
+_CONFIG_FAMILIES = (
+    ("f2b_config_jail_ban_time", "How long this jail bans an address (seconds; -1: for ever)."),
+    ("f2b_config_jail_find_time", "How far back this jail's filter counts failures (seconds)."),
+    ("f2b_config_jail_max_retries", "Failures within the find time that make a ban."),
+)
+
+
+def _jail_config(client, jails: list[str]) -> dict[str, tuple[int, int, int]]:
+    """(bantime, findtime, maxretry) per jail, on one connection."""
+    with client.session() as conn:
+        return {name: tuple(int(conn.call("get", name, key))
+                            for key in ("bantime", "findtime", "maxretry"))
+                for name in jails}
+
+
+def _per_jail(kind, name: str, help_text: str, values) -> Metric:
+    family = kind(name, help_text, labels=["jail"])
+    for jail, value in values:
+        family.add_metric([jail], value)
+    return family
+
+
+def fail2ban_metrics() -> Iterator[Metric]:
+    """fail2ban's own counters, read from its socket at each scrape: the
+    names of fail2ban-prometheus-exporter (``f2b_*``, so its Grafana
+    dashboards work) and BanGUI's older ``bangui_*`` ones. fail2ban not
+    answering: ``f2b_up 0`` and no per-jail family."""
+    client = link.client(connect_retries=0)
     try:
-        overview = link.client(connect_retries=0).overview()
+        overview = client.overview()
     except Fail2banError:
         overview = None
-    out.one("bangui_fail2ban_up", "gauge", "1 when fail2ban answered on its socket.",
-            overview is not None)
-    if overview is not None:
-        for name, attr, kind, text in (
-            ("bangui_jail_banned", "currently_banned", "gauge",
-             "Addresses currently banned, per jail."),
-            ("bangui_jail_failed", "currently_failed", "gauge",
-             "Addresses currently failing, per jail."),
-            ("bangui_jail_banned_total", "total_banned", "counter",
-             "Bans since the jail started (fail2ban's counter), per jail."),
-        ):
-            out.family(name, kind, text)
-            for jail in overview.jails:
-                out.sample(name, getattr(jail, attr), {"jail": jail.name})
+    up = int(overview is not None)
+    yield GaugeMetricFamily("f2b_up", "1 when fail2ban answered on its socket.", value=up)
+    yield GaugeMetricFamily("bangui_fail2ban_up", "1 when fail2ban answered on its socket.",
+                            value=up)
+    if overview is None:
+        return
 
-    out.one("bangui_archive_rows", "gauge",
-            "Rows in the ban archive (PostgreSQL: the planner's estimate).", archive_rows())
+    version = GaugeMetricFamily("f2b_version", "Versions of the exporter (BanGUI) and of fail2ban.",
+                                labels=["exporter", "fail2ban"])
+    version.add_metric([f"bangui-{settings.BANGUI_VERSION}", overview.version], 1)
+    yield version
+    jails = overview.jails
+    yield GaugeMetricFamily("f2b_jail_count", "Jails running in fail2ban.", value=len(jails))
+
+    def values(attr):
+        return [(jail.name, getattr(jail, attr)) for jail in jails]
+
+    gauge, counter = GaugeMetricFamily, CounterMetricFamily
+    # fail2ban-client status JAIL: "Currently banned", "Total banned",
+    # "Currently failed", "Total failed". The totals count since the jail
+    # started (a restart or a reload that restarts it resets them): counters.
+    yield _per_jail(gauge, "f2b_jail_banned_current", "Addresses currently banned in this jail.",
+                    values("currently_banned"))
+    yield _per_jail(counter, "f2b_jail_banned_total",
+                    "Bans by this jail since it started (includes expired bans).",
+                    values("total_banned"))
+    yield _per_jail(gauge, "f2b_jail_failed_current",
+                    "Failures currently counted by this jail's filter.", values("currently_failed"))
+    yield _per_jail(counter, "f2b_jail_failed_total",
+                    "Failures found by this jail's filter since it started.",
+                    values("total_failed"))
+    try:
+        config = _jail_config(client, [jail.name for jail in jails])
+    except (Fail2banError, TypeError, ValueError):  # e.g. a jail stopped in between
+        config = {}
+    if config:
+        for index, (name, text) in enumerate(_CONFIG_FAMILIES):
+            yield _per_jail(gauge, name, text,
+                            [(jail, settings_[index]) for jail, settings_ in config.items()])
+
+    yield _per_jail(gauge, "bangui_jail_banned", "Addresses currently banned, per jail.",
+                    values("currently_banned"))
+    yield _per_jail(gauge, "bangui_jail_failed", "Addresses currently failing, per jail.",
+                    values("currently_failed"))
+    yield _per_jail(counter, "bangui_jail_banned_total",
+                    "Bans since the jail started (fail2ban's counter), per jail.",
+                    values("total_banned"))
+
+
+def archive_metrics() -> Iterator[Metric]:
+    """The ban archive's size and sync lag, from the database."""
+    yield GaugeMetricFamily("bangui_archive_rows",
+                            "Rows in the ban archive (PostgreSQL: the planner's estimate).",
+                            value=archive_rows())
     last_sync = (SyncState.objects.filter(last_success_at__isnull=False)
                  .order_by("-last_success_at").values_list("last_success_at", flat=True).first())
     if last_sync is not None:
-        out.one("bangui_archive_sync_lag_seconds", "gauge",
-                "Seconds since the archive sync last succeeded.",
-                round((timezone.now() - last_sync).total_seconds(), 1))
-        out.one("bangui_archive_last_sync_timestamp_seconds", "gauge",
-                "When the archive sync last succeeded (Unix time).", int(last_sync.timestamp()))
+        yield GaugeMetricFamily("bangui_archive_sync_lag_seconds",
+                                "Seconds since the archive sync last succeeded.",
+                                value=round((timezone.now() - last_sync).total_seconds(), 1))
+        yield GaugeMetricFamily("bangui_archive_last_sync_timestamp_seconds",
+                                "When the archive sync last succeeded (Unix time).",
+                                value=int(last_sync.timestamp()))
+
+
+def metrics() -> Iterator[Metric]:
+    """The ``metrics`` hook (JailsConfig.metrics; contract in bangui/health.py)."""
+    yield from fail2ban_metrics()
+    yield from archive_metrics()

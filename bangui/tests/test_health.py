@@ -6,9 +6,12 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
 
 from bangui.models import WorkerLease
+from conftest import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -70,30 +73,62 @@ def test_it_is_not_ready_without_a_fresh_worker_heartbeat(client, f2b):
 
 # --- metrics ---------------------------------------------------------------------------
 
-_SAMPLE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_]\w*="(?:[^"\\]|\\.)*",?)*\})? '
-                     r'(-?[0-9.]+(?:e[+-]?\d+)?|NaN|[+-]Inf)')
+TOKEN = "s3cret-token"
+# fail2ban-prometheus-exporter's names (f2b_*), which its Grafana dashboards query.
+F2B_JAIL_FAMILIES = {
+    "f2b_jail_banned_current": ("gauge", "Currently banned"),
+    "f2b_jail_banned_total": ("counter", "Total banned"),
+    "f2b_jail_failed_current": ("gauge", "Currently failed"),
+    "f2b_jail_failed_total": ("counter", "Total failed"),
+}
 
 
-def parse_prometheus(text: str) -> dict[str, list[tuple[str, float]]]:
-    """Strict enough for our output: HELP then TYPE before each family's
-    samples, every sample line well-formed and of a declared family."""
-    assert text.endswith("\n")
-    families: dict[str, list[tuple[str, float]]] = {}
-    helped = set()
-    for line in text.splitlines():
-        if line.startswith("# HELP "):
-            helped.add(line.split()[2])
-        elif line.startswith("# TYPE "):
-            _, _, name, kind = line.split()
-            assert kind in {"gauge", "counter", "untyped", "summary", "histogram"}
-            assert name in helped and name not in families
-            families[name] = []
-        else:
-            match = _SAMPLE.fullmatch(line)
-            assert match, line
-            assert match[1] in families, line
-            families[match[1]].append((match[2] or "", float(match[3])))
-    return families
+class Scrape:
+    """/metrics parsed by prometheus_client's own parser: ``types`` and
+    ``samples`` keyed by sample name (a counter's samples end in _total)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.types: dict[str, str] = {}
+        self.samples: dict[str, dict[tuple, float]] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = tuple(sorted(sample.labels.items()))
+                assert labels not in self.samples.get(sample.name, {}), sample
+                self.types[sample.name] = family.type
+                self.samples.setdefault(sample.name, {})[labels] = sample.value
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.samples
+
+    def value(self, name: str) -> float:
+        """The one unlabelled sample of ``name``."""
+        assert list(self.samples[name]) == [()], self.samples[name]
+        return self.samples[name][()]
+
+    def per_jail(self, name: str) -> dict[str, float]:
+        assert all(len(labels) == 1 and labels[0][0] == "jail" for labels in self.samples[name])
+        return {labels[0][1]: value for labels, value in self.samples[name].items()}
+
+
+def scrape(client) -> Scrape:
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    return Scrape(response.content.decode())
+
+
+def fail2ban_client_status(f2b, jail: str) -> dict[str, int]:
+    """The counters ``fail2ban-client status JAIL`` prints, as an admin reads them."""
+    text = f2b.fail2ban_client("status", jail)
+    return {field: int(re.search(rf"{field}:\s*(\d+)", text)[1])
+            for _, field in F2B_JAIL_FAMILIES.values()}
+
+
+@pytest.fixture
+def metrics_on(settings):
+    settings.METRICS_TOKEN = TOKEN
+    settings.METRICS_ALLOW = []
 
 
 def test_it_hides_metrics_when_no_access_is_configured(client, settings):
@@ -102,14 +137,11 @@ def test_it_hides_metrics_when_no_access_is_configured(client, settings):
     assert client.get("/metrics").status_code == 404
 
 
-def test_it_wants_the_metrics_token(client, settings, f2b):
-    settings.METRICS_TOKEN = "s3cret-token"
-    settings.METRICS_ALLOW = []
+def test_it_wants_the_metrics_token(client, metrics_on, f2b):
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
-    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token")
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Basic czNjcmV0LXRva2Vu").status_code == 401
+    assert "f2b_up" in scrape(client)
 
 
 def test_it_checks_the_metrics_allow_list(client, settings, f2b):
@@ -117,35 +149,112 @@ def test_it_checks_the_metrics_allow_list(client, settings, f2b):
     settings.METRICS_ALLOW = ["10.0.0.0/8"]
     assert client.get("/metrics").status_code == 403  # the test client is 127.0.0.1
     settings.METRICS_ALLOW = ["10.0.0.0/8", "127.0.0.0/8"]
-    assert client.get("/metrics").status_code == 200
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert "f2b_up" in Scrape(response.content.decode())
 
 
-def test_it_writes_prometheus_text(client, settings, f2b, f2b_client, worker_running):
-    settings.METRICS_TOKEN = "s3cret-token"
+def test_it_wants_both_the_token_and_an_allowed_network_when_both_are_set(client, settings, f2b):
+    settings.METRICS_TOKEN = TOKEN
+    settings.METRICS_ALLOW = ["10.0.0.0/8"]
+    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 403
+    settings.METRICS_ALLOW = ["127.0.0.1"]
+    assert client.get("/metrics").status_code == 401
+    assert "f2b_up" in scrape(client)
+
+
+def test_it_exports_the_fail2ban_exporter_families(client, metrics_on, f2b, f2b_client):
     f2b_client.ban("sshd", ["192.0.2.10", "192.0.2.11"])
-    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token")
-    metrics = parse_prometheus(response.content.decode())
-    assert metrics["bangui_fail2ban_up"] == [("", 1.0)]
-    banned = dict(metrics["bangui_jail_banned"])
-    assert banned['{jail="sshd"}'] == 2.0
-    assert '{jail="nginx-http-auth"}' in dict(metrics["bangui_jail_failed"])
-    assert metrics["bangui_archive_rows"] == [("", 0.0)]
-    assert metrics["bangui_geo_cache_entries"] == [("", 0.0)]
-    assert metrics["bangui_task_failures"] == [("", 0.0)]
-    assert metrics["bangui_worker_up"] == [("", 1.0)]
-    assert metrics["bangui_worker_heartbeat_age_seconds"][0][1] < 5
-    assert {label for label, _ in metrics["bangui_geo_lookups_total"]} == {
-        '{result="hit"}', '{result="miss"}'}
+    # One failure of a new address (maxretry 3: no ban yet). Earlier tests'
+    # failures may still count within findtime: compare, not hard-code.
+    failing = f2b_client.jail_status("nginx-http-auth").currently_failed
+    f2b.write_failures("nginx-http-auth", "198.51.100.7", 1)
+    assert wait_for(
+        lambda: f2b_client.jail_status("nginx-http-auth").currently_failed == failing + 1)
+
+    metrics = scrape(client)
+
+    running = [j for j in f2b.jails if j.enabled]
+    assert metrics.value("f2b_up") == 1
+    assert metrics.value("f2b_jail_count") == len(running) == int(
+        re.search(r"Number of jail:\s*(\d+)", f2b.fail2ban_client("status"))[1])
+    assert metrics.samples["f2b_version"] == {
+        (("exporter", f"bangui-{django_settings.BANGUI_VERSION}"), ("fail2ban", f2b.version())): 1}
+    for name, (kind, _) in F2B_JAIL_FAMILIES.items():
+        assert metrics.types[name] == kind, name
+        assert set(metrics.per_jail(name)) == {j.name for j in running}, name
+    for jail in running:
+        status = fail2ban_client_status(f2b, jail.name)  # after the scrape: nothing moved
+        for name, (_, field) in F2B_JAIL_FAMILIES.items():
+            assert metrics.per_jail(name)[jail.name] == status[field], (name, jail.name)
+        assert metrics.per_jail("f2b_config_jail_ban_time")[jail.name] == jail.bantime
+        assert metrics.per_jail("f2b_config_jail_find_time")[jail.name] == jail.findtime
+        assert metrics.per_jail("f2b_config_jail_max_retries")[jail.name] == jail.maxretry
+    assert metrics.per_jail("f2b_jail_banned_current")["sshd"] == 2
+    assert metrics.per_jail("f2b_jail_banned_total")["sshd"] >= 2
+    assert metrics.per_jail("f2b_jail_failed_current")["nginx-http-auth"] == failing + 1
+    assert metrics.per_jail("f2b_jail_failed_total")["nginx-http-auth"] >= 1
+    # BanGUI's older names carry the same numbers.
+    assert metrics.value("bangui_fail2ban_up") == 1
+    assert metrics.per_jail("bangui_jail_banned") == metrics.per_jail("f2b_jail_banned_current")
+    assert metrics.per_jail("bangui_jail_failed") == metrics.per_jail("f2b_jail_failed_current")
+    assert metrics.per_jail("bangui_jail_banned_total") == metrics.per_jail(
+        "f2b_jail_banned_total")
+    assert metrics.types["bangui_jail_banned_total"] == "counter"
 
 
-def test_it_reports_fail2ban_down_in_metrics(client, settings, f2b):
-    settings.METRICS_TOKEN = "s3cret-token"
+def test_it_keeps_the_bangui_families(client, metrics_on, f2b, worker_running):
+    from geo.models import GeoCacheEntry
+    from jails.models import SyncState
+
+    now = timezone.now()
+    for ip, source in (("192.0.2.1", "mmdb"), ("192.0.2.2", "mmdb"), ("10.0.0.1", "local")):
+        GeoCacheEntry.objects.create(ip=ip, source=source, resolved_at=now, last_seen=now)
+    SyncState.objects.create(db_path=str(f2b.dbfile), last_success_at=now - timedelta(minutes=2))
+
+    metrics = scrape(client)
+
+    assert metrics.value("bangui_archive_rows") == 0
+    assert 120 <= metrics.value("bangui_archive_sync_lag_seconds") < 180
+    assert metrics.value("bangui_archive_last_sync_timestamp_seconds") == int(
+        (now - timedelta(minutes=2)).timestamp())
+    assert metrics.value("bangui_geo_cache_entries") == 3
+    assert metrics.samples["bangui_geo_cache_source_entries"] == {
+        (("source", "mmdb"),): 2, (("source", "http"),): 0, (("source", "local"),): 1,
+        (("source", "none"),): 0}
+    assert metrics.value("bangui_task_failures") == 0
+    assert "bangui_task_last_failure_timestamp_seconds" not in metrics
+    assert metrics.value("bangui_worker_up") == 1
+    assert metrics.value("bangui_worker_heartbeat_age_seconds") < 5
+    assert metrics.value("bangui_metrics_scrape_seconds") >= 0
+    # Nothing one process counts by itself: the geo lookup counter is gone,
+    # and a fresh registry per scrape leaves out prometheus_client's
+    # per-process collectors (python_gc_*, process_*, python_info).
+    assert "bangui_geo_lookups_total" not in metrics
+    assert not [name for name in metrics.samples
+                if not name.startswith(("bangui_", "f2b_"))]
+
+
+def test_two_scrapes_agree(client, metrics_on, f2b, f2b_client, worker_running):
+    """What a scrape says comes from fail2ban and the database, so any
+    process answers the same (but the timings)."""
+    f2b_client.ban("nginx-http-auth", ["203.0.113.9"])
+    timings = {"bangui_metrics_scrape_seconds", "bangui_worker_heartbeat_age_seconds"}
+    first, second = scrape(client), scrape(client)
+    assert {k: v for k, v in first.samples.items() if k not in timings} == {
+        k: v for k, v in second.samples.items() if k not in timings}
+
+
+def test_it_reports_fail2ban_down_in_metrics(client, metrics_on, f2b):
     f2b.stop()
     try:
-        response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token")
+        metrics = scrape(client)  # a 200 all the same
     finally:
         f2b.start()
-    metrics = parse_prometheus(response.content.decode())
-    assert metrics["bangui_fail2ban_up"] == [("", 0.0)]
-    assert "bangui_jail_banned" not in metrics
-    assert metrics["bangui_worker_up"] == [("", 0.0)]
+    assert metrics.value("f2b_up") == 0
+    assert metrics.value("bangui_fail2ban_up") == 0
+    fail2ban_families = [name for name in metrics.samples
+                         if name.startswith(("f2b_", "bangui_jail_"))]
+    assert fail2ban_families == ["f2b_up"]
+    assert metrics.value("bangui_worker_up") == 0
+    assert "bangui_archive_rows" in metrics
