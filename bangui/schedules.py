@@ -9,6 +9,11 @@ are deleted; schedules an admin adds by hand (other names) are left alone.
 To add a task: append a :class:`Task` to :data:`SCHEDULES`. Task bodies live
 in ``<app>/tasks.py``, take only keyword arguments and are safe to run twice.
 django-q2 runs schedules at most once a minute.
+
+Some schedules exist only while a setting asks for them (:func:`declared_schedules`,
+read at sync time): ``geoip-update`` while a GeoIP source is configured.
+Since undeclared ``bangui:`` rows are deleted, unsetting the setting and
+syncing again (a restart of the web unit or container does) removes it.
 """
 
 from __future__ import annotations
@@ -57,6 +62,19 @@ SCHEDULES: tuple[Task, ...] = (
     Task("geo-reresolve", "geo.tasks.reresolve", schedule_type=HOURLY),
 )
 
+# Daily while BANGUI_MAXMIND_LICENSE_KEY, BANGUI_GEOIP_URL or
+# BANGUI_GEOIP_ASN_URL is set (docs/geo.md); MaxMind updates GeoLite2 twice a
+# week, so a day late at most. Its body lives with the download code.
+GEOIP_UPDATE = Task("geoip-update", "geo.update.scheduled_update", schedule_type=DAILY)
+
+
+def declared_schedules() -> tuple[Task, ...]:
+    """:data:`SCHEDULES` plus the schedules today's settings turn on."""
+    conditional = []
+    if settings.MAXMIND_LICENSE_KEY or settings.GEOIP_URL or settings.GEOIP_ASN_URL:
+        conditional.append(GEOIP_UPDATE)
+    return (*SCHEDULES, *conditional)
+
 
 @dataclass(frozen=True)
 class SyncReport:
@@ -71,11 +89,12 @@ class SyncReport:
 
 
 def sync_schedules(schedule_model=None, declared: tuple[Task, ...] | None = None) -> SyncReport:
-    """Make django-q2's schedules match :data:`SCHEDULES`. Idempotent: a
-    second run changes nothing (``next_run`` is only set on creation)."""
+    """Make django-q2's schedules match :func:`declared_schedules` (or ``declared``).
+    Idempotent: a second run changes nothing (``next_run`` is only set on
+    creation)."""
     if schedule_model is None:
         from django_q.models import Schedule as schedule_model
-    declared = SCHEDULES if declared is None else declared
+    declared = declared_schedules() if declared is None else declared
     created, updated, unchanged = [], [], []
     with transaction.atomic():
         for task in declared:

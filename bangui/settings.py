@@ -254,6 +254,13 @@ GEOIP_DOWNLOAD_URL = env_str(
     "https://download.maxmind.com/app/geoip_download"
     "?edition_id={edition}&license_key={license_key}&suffix=tar.gz",
 )
+# Plain URLs instead of MaxMind's licence-key download: an .mmdb, an .mmdb.gz
+# or a .tar.gz holding one .mmdb (country; ASN). The key or one of these turns
+# the daily bangui:geoip-update schedule on.
+GEOIP_URL = env_str("BANGUI_GEOIP_URL")
+GEOIP_ASN_URL = env_str("BANGUI_GEOIP_ASN_URL")
+# Seconds for all downloads of one update: below the task timeout (300 s).
+GEOIP_DEADLINE = env_int("BANGUI_GEOIP_DEADLINE", 120, minimum=5, maximum=240)
 GEO_HTTP_FALLBACK = env_bool("BANGUI_GEO_HTTP_FALLBACK", False)
 GEO_HTTP_URL = env_str("BANGUI_GEO_HTTP_URL", "http://ip-api.com/batch")
 GEO_RETENTION_DAYS = env_int("BANGUI_GEO_RETENTION_DAYS", 90, minimum=1)
@@ -322,6 +329,12 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         "bangui.auth": {"handlers": ["auth_file", "console"], "level": "INFO",
                         "propagate": False},
+        # gunicorn writes no access lines (the shipped configs give it no
+        # access log file; bangui.request's line is the one per request). Its
+        # messages from inside a web worker (request errors, worker exits)
+        # take the console format too; the master's few (start, workers
+        # booted, timeouts) keep gunicorn's own, on the same stderr.
+        "gunicorn.error": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }
 

@@ -32,13 +32,15 @@ case "$cmd" in
     web)
         if [ "$#" -gt 0 ]; then shift; fi
         prepare
+        # No --access-logfile: BanGUI logs one line per request itself (no
+        # query string); gunicorn logs access only when given an access log
+        # file. gunicorn's own messages go to stderr.
         exec gunicorn bangui.wsgi \
             --chdir /app \
             --bind "${BANGUI_BIND:-0.0.0.0:8000}" \
             --workers "$(web_workers)" \
             --timeout "${BANGUI_WEB_TIMEOUT:-60}" \
             --graceful-timeout 20 \
-            --access-logfile - \
             --error-logfile - \
             "$@"
         ;;

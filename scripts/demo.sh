@@ -118,7 +118,7 @@ WORKER_PID=$!
 
 echo "==> Starting the web server"
 "$ROOT/.venv/bin/gunicorn" bangui.wsgi --workers 2 --bind "$HOST:$PORT" \
-    --graceful-timeout 5 --access-logfile "$LOGS/access.log" </dev/null >"$LOGS/web.log" 2>&1 &
+    --graceful-timeout 5 </dev/null >"$LOGS/web.log" 2>&1 &
 WEB_PID=$!
 
 URL="http://$HOST:$PORT/"
