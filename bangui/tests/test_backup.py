@@ -108,7 +108,7 @@ def test_a_backup_restores_users_bans_and_the_audit_trail(installation):
 
     backup = _backup(installation)
     assert backup.parent == installation.data_dir / "backups"
-    assert re.fullmatch(r"bangui-\d{8}T\d{6}Z\.sqlite3", backup.name)
+    assert re.fullmatch(r"bangui-\d{8}T\d{12}Z\.sqlite3", backup.name)
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600  # password hashes, sessions
     assert sorted(p.name for p in backup.parent.iterdir()) == [backup.name]  # no temp, no -wal
     with sqlite3.connect(f"file:{backup}?mode=ro", uri=True) as conn:

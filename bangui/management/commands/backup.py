@@ -40,7 +40,9 @@ def sqlite_database() -> Path | None:
 
 
 def utc_stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    """UTC to the microsecond: two backups (or a restore's safety copy
+    right after a backup) in one second get different names."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def default_backup_dir() -> Path:
