@@ -62,6 +62,24 @@ def f2b_client(f2b: Sandbox) -> Fail2banClient:
     return Fail2banClient(str(f2b.socket))
 
 
+@pytest.fixture
+def process_time_zone():
+    """Run the test process in another local zone (``TZ`` + ``tzset``, as
+    Django does for TIME_ZONE), restored afterwards."""
+    saved = os.environ.get("TZ")
+
+    def use(name: str) -> None:
+        os.environ["TZ"] = name
+        time.tzset()
+
+    yield use
+    if saved is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = saved
+    time.tzset()
+
+
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1):
     """Poll until ``predicate()`` is truthy (fail2ban's polling backend needs
     a second or two to notice new log lines). Returns the last value."""

@@ -1,8 +1,16 @@
 """The failed-login log line fail2ban watches.
 
-Format (one line per failed attempt, local time of the host, like syslog)::
+Format (one line per failed attempt, in UTC with its offset written out)::
 
-    2026-11-23 14:03:06 bangui[auth]: failed login for user 'x' from 203.0.113.7
+    2026-11-23T14:03:06+00:00 bangui[auth]: failed login for user 'x' from 203.0.113.7
+
+Why UTC with an offset: the line is written in BanGUI's process and read in
+fail2ban's, and the two need not share a time zone (BanGUI in a UTC
+container beside fail2ban on a UTC+1 host). A local time without a zone is
+read in fail2ban's zone: an hour off, and the line looks too old to count,
+so the jail never bans. With the offset in the line (and ``logtimezone =
+UTC`` in the shipped jail for good measure) both sides agree whatever their
+zones are.
 
 The filter ``contrib/fail2ban/filter.d/bangui-auth.conf`` matches it. The
 username is attacker-controlled, so it is escaped (no quotes, backslashes,
@@ -13,13 +21,29 @@ cannot forge a second line or put another address at the end of this one.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 LOGGER_NAME = "bangui.auth"
 LINE_FORMAT = "%(asctime)s bangui[auth]: %(message)s"
-DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_USERNAME = 64
 
 logger = logging.getLogger(LOGGER_NAME)
+
+
+def format_time(created: float) -> str:
+    """``2026-11-23T14:03:06+00:00``: seconds, UTC, the offset spelled out."""
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="seconds")
+
+
+class AuthLogFormatter(logging.Formatter):
+    """The auth log's line format, with times in UTC whatever the process's
+    zone (settings.LOGGING's "auth" formatter)."""
+
+    def __init__(self) -> None:
+        super().__init__(LINE_FORMAT)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return format_time(record.created)
 
 
 def escape_username(username: object) -> str:

@@ -73,3 +73,19 @@ def env_choice(
     if raw not in choices:
         raise ImproperEnv(f"{name}={raw!r} must be one of: {', '.join(sorted(choices))}")
     return raw
+
+
+def env_time_zone(name: str, environ: Mapping[str, str] = os.environ) -> str:
+    """An IANA zone name such as ``Europe/Berlin``, or "" (unset)."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return ""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ImproperEnv(
+            f"{name}={raw!r} is not a time zone; use an IANA name such as Europe/Berlin or UTC"
+        ) from None
+    return raw

@@ -14,7 +14,15 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 
-from bangui.env import ImproperEnv, env_bool, env_choice, env_int, env_list, env_str
+from bangui.env import (
+    ImproperEnv,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_str,
+    env_time_zone,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # A source checkout (manage.py beside the apps) keeps its data in var/ and
@@ -228,6 +236,12 @@ FAIL2BAN_SOCKET = env_str("BANGUI_FAIL2BAN_SOCKET", "/var/run/fail2ban/fail2ban.
 FAIL2BAN_CONFIG_DIR = env_str("BANGUI_FAIL2BAN_CONFIG_DIR", "/etc/fail2ban")
 FAIL2BAN_CLIENT = env_str("BANGUI_FAIL2BAN_CLIENT", "fail2ban-client")
 FAIL2BAN_TIMEOUT = env_int("BANGUI_FAIL2BAN_TIMEOUT", 10, minimum=1, maximum=300)
+# The zone fail2ban-server runs in, for the one answer where it writes times
+# as text without a zone (``get JAIL banip --with-time``, read only when its
+# database is not readable; the database holds epoch seconds). Empty: this
+# host's zone from /etc/localtime, right when both share a host (not
+# TIME_ZONE below, which Django makes this process's local zone).
+FAIL2BAN_TIME_ZONE = env_time_zone("BANGUI_FAIL2BAN_TIME_ZONE")
 # Config editor and regex tester (docs/config.md): fail2ban-regex, the
 # directories whose logs the regex tester may read, and the directories a
 # fail2ban log target file may be in.
@@ -315,8 +329,8 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(task)s]: "
                             "%(message)s"},
         "json": {"()": "bangui.logging.JsonFormatter"},
-        "auth": {"format": "%(asctime)s bangui[auth]: %(message)s",
-                 "datefmt": "%Y-%m-%d %H:%M:%S"},
+        # UTC with the offset written out (accounts/authlog.py says why).
+        "auth": {"()": "accounts.authlog.AuthLogFormatter"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "filters": ["context"],

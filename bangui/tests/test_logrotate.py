@@ -61,7 +61,7 @@ def test_the_snippet_rotates_the_shipped_auth_log_path():
 @needs_logrotate
 def test_logrotate_parses_the_snippet(tmp_path):
     log = tmp_path / "auth.log"
-    log.write_text("2026-11-23 14:03:06 bangui[auth]: failed login for user 'x' from "
+    log.write_text("2026-11-23T14:03:06+00:00 bangui[auth]: failed login for user 'x' from "
                    "203.0.113.7\n")
     done = _logrotate(tmp_path, _config(tmp_path, log), "--debug")
     output = done.stdout + done.stderr

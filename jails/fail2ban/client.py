@@ -18,7 +18,7 @@ import socket
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from . import validation
@@ -34,14 +34,18 @@ _WITH_TIME = re.compile(
 )
 
 
-def _local_time(text: str | None) -> datetime | None:
-    """fail2ban prints times in its host's local zone; make them aware."""
+def _server_time(text: str | None, server_tz: tzinfo | None) -> datetime | None:
+    """fail2ban prints times in its own process's local zone, without saying
+    which: read them in ``server_tz`` (None: ours, right when both share a
+    host and its TZ)."""
     if not text:
         return None
-    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").astimezone()
+    naive = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+    local = naive.replace(tzinfo=server_tz) if server_tz is not None else naive.astimezone()
+    return local.astimezone(UTC)  # plain UTC: cached and compared like the db's times
 
 
-def parse_ban_with_time(line: str) -> BanEntry:
+def parse_ban_with_time(line: str, server_tz: tzinfo | None = None) -> BanEntry:
     match = _WITH_TIME.match(line.strip())
     if not match:
         return BanEntry(ip=line.split()[0] if line.split() else line, banned_at=None,
@@ -49,9 +53,9 @@ def parse_ban_with_time(line: str) -> BanEntry:
     bantime = int(match["bantime"])
     return BanEntry(
         ip=match["ip"],
-        banned_at=_local_time(match["start"]),
+        banned_at=_server_time(match["start"], server_tz),
         bantime=bantime,
-        ends_at=None if bantime < 0 else _local_time(match["end"]),
+        ends_at=None if bantime < 0 else _server_time(match["end"], server_tz),
     )
 
 
@@ -144,6 +148,7 @@ class Fail2banClient:
         retry_delay: float = 0.05,
         max_reply_bytes: int = DEFAULT_MAX_REPLY,
         budget: Budget | None = None,
+        server_tz: tzinfo | None = None,
     ):
         self.socket_path = str(socket_path)
         self.timeout = timeout
@@ -151,6 +156,7 @@ class Fail2banClient:
         self.retry_delay = retry_delay
         self.max_reply_bytes = max_reply_bytes
         self.budget = budget
+        self.server_tz = server_tz  # the zone of the times fail2ban prints
 
     def __repr__(self) -> str:
         return f"Fail2banClient({self.socket_path!r})"
@@ -272,7 +278,7 @@ class Fail2banClient:
         except CommandError:
             # Servers older than 0.10 lack --with-time: fall back to bare IPs.
             return [BanEntry(ip, None, None, None) for ip in self.call("get", jail, "banned")]
-        return [parse_ban_with_time(line) for line in lines]
+        return [parse_ban_with_time(line, self.server_tz) for line in lines]
 
     def jails_of_ip(self, ip: str) -> list[str]:
         ip = validation.ip_address(ip)

@@ -69,6 +69,9 @@ class Sandbox:
     dbpurgeage: int = 86400
     client_binary: str = "fail2ban-client"
     extra_jail_conf: str = ""
+    # Extra environment for the server (and its client), e.g. {"TZ": ...}
+    # to run fail2ban in another time zone than the tests.
+    env: dict[str, str] = field(default_factory=dict)
     _started: bool = field(default=False, init=False)
 
     @property
@@ -153,6 +156,7 @@ class Sandbox:
             [self.client_binary, "-c", str(self.confdir), "-s", str(self.socket),
              "-p", str(self.pidfile), *args],
             capture_output=True, text=True, timeout=timeout, check=False,
+            env={**os.environ, **self.env} if self.env else None,
         )
 
     def version(self) -> str:

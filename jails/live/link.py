@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+from datetime import tzinfo
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
 from accounts.models import RuntimeSettings
 from jails.fail2ban import Fail2banCli, Fail2banClient, Fail2banError
 from jails.fail2ban.client import Budget
+
+HOST_ZONE_FILE = "/etc/localtime"
 
 
 def socket_path() -> str:
@@ -61,7 +66,27 @@ def client(*, connect_retries: int = 2, timeout: float | None = None) -> Fail2ba
     """``timeout`` overrides BANGUI_FAIL2BAN_TIMEOUT for slow bulk work in the
     worker (fail2ban answers a big ``banip`` only after running every action)."""
     return Fail2banClient(socket_path(), timeout=timeout or settings.FAIL2BAN_TIMEOUT,
-                          connect_retries=connect_retries, budget=_budget.get())
+                          connect_retries=connect_retries, budget=_budget.get(),
+                          server_tz=server_time_zone())
+
+
+def server_time_zone() -> tzinfo | None:
+    """The zone fail2ban prints its text times in: BANGUI_FAIL2BAN_TIME_ZONE,
+    else the host's zone (``/etc/localtime``, what a fail2ban-server started
+    by systemd uses). Not our process's local zone: Django sets that to
+    BANGUI_TIME_ZONE (UTC by default). None: no /etc/localtime either."""
+    return _zone(settings.FAIL2BAN_TIME_ZONE)
+
+
+@functools.lru_cache(maxsize=8)
+def _zone(name: str) -> tzinfo | None:
+    if name:
+        return ZoneInfo(name)
+    try:
+        with open(HOST_ZONE_FILE, "rb") as fh:
+            return ZoneInfo.from_file(fh, key="localtime")
+    except (OSError, ValueError):
+        return None
 
 
 def cli() -> Fail2banCli:
