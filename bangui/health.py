@@ -142,6 +142,23 @@ def _own_families(now) -> Iterator[Metric]:
     if age is not None:
         yield _gauge("bangui_worker_heartbeat_age_seconds",
                      "Seconds since the task cluster last renewed its lease.", round(age, 1))
+    yield from _node_families(now)
+
+
+def _node_families(now) -> list[Metric]:
+    """One sample per registered node (docs/fleet.md)."""
+    from bangui.nodes import fleet
+
+    up = GaugeMetricFamily("bangui_node_up", "1 while the node's task cluster renews its "
+                           "lease.", labels=["node"])
+    age = GaugeMetricFamily("bangui_node_heartbeat_age_seconds",
+                            "Seconds since the node's cluster last renewed its lease.",
+                            labels=["node"])
+    for state in fleet():
+        up.add_metric([state.name], int(state.up))
+        if state.heartbeat_age is not None:
+            age.add_metric([state.name], round(state.heartbeat_age, 1))
+    return [up, age]
 
 
 class _Collector:

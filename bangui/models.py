@@ -2,29 +2,40 @@ from __future__ import annotations
 
 from django.db import models
 
-LEASE_PK = 1
 
+class Node(models.Model):
+    """A host running fail2ban plus one BanGUI task cluster (docs/fleet.md).
 
-class WorkerLease(models.Model):
-    """The one row that says which task cluster may run (``bangui/worker.py``).
-
-    A cluster claims it at start with a conditional UPDATE (only when it is
-    free or expired) or, the first time, an INSERT of the fixed primary key;
-    it renews ``expires_at`` from a heartbeat and empties ``holder`` on a
-    clean shutdown. ``heartbeat_at`` is what ``/health/ready`` reports.
+    The row is the node's registration, its worker lease and what its worker
+    publishes about its fail2ban. The lease (``bangui/worker.py``): a cluster
+    claims the row for its node name at start with a conditional UPDATE (only
+    when it is free or expired) or, the first time, an INSERT; it renews
+    ``expires_at`` from a heartbeat and empties ``holder`` on a clean
+    shutdown. So one cluster per node name, and clusters of different nodes
+    side by side. ``heartbeat_at`` is what ``/health/ready``, ``/nodes/`` and
+    ``manage.py nodes`` report; the facts are refreshed with it.
     """
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=LEASE_PK)
+    name = models.CharField(primary_key=True, max_length=63)
+    labels = models.JSONField(default=list, blank=True,
+                              help_text="Group names for fleet-wide actions, e.g. [\"web\"].")
     holder = models.CharField(max_length=200, blank=True, default="",
-                              help_text="hostname:pid:random of the cluster holding it; "
+                              help_text="hostname:pid:random of the cluster holding the lease; "
                                         "empty when released.")
     acquired_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # What the worker last saw of its fail2ban (refreshed with the heartbeat).
+    fail2ban_up = models.BooleanField(default=False)
+    fail2ban_version = models.CharField(max_length=40, blank=True, default="")
+    jails = models.JSONField(default=list, blank=True)
+    archive_synced_at = models.DateTimeField(
+        null=True, blank=True, help_text="When this node's fail2ban database was last synced "
+                                         "into the archive.")
+    facts_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=models.Q(id=LEASE_PK),
-                                              name="worker_lease_singleton")]
+        ordering = ["name"]
 
     def __str__(self) -> str:
-        return f"{self.holder or 'free'} until {self.expires_at}"
+        return self.name

@@ -6,6 +6,13 @@ receiver, see ``bangui/apps.py``) and from ``manage.py sync_schedules``.
 Rows whose name starts with :data:`PREFIX` but are no longer declared here
 are deleted; schedules an admin adds by hand (other names) are left alone.
 
+Every schedule belongs to one node (docs/fleet.md): it is stored as
+``bangui:<task>@<node>`` with ``cluster`` set to that node's queue, so only
+that node's cluster runs it. A node's cluster writes its own rows when it
+starts (``manage.py qcluster``); ``migrate`` and ``manage.py
+sync_schedules`` write this process's node's (``BANGUI_NODE``). Pruning
+touches only the node's own rows (and the pre-fleet rows without ``@``).
+
 To add a task: append a :class:`Task` to :data:`SCHEDULES`. Task bodies live
 in ``<app>/tasks.py``, take only keyword arguments and are safe to run twice.
 django-q2 runs schedules at most once a minute.
@@ -24,7 +31,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+
+from bangui import nodename
 
 PREFIX = "bangui:"
 
@@ -44,9 +54,13 @@ class Task:
     minutes: int | None = None  # for MINUTES
     kwargs: dict[str, Any] = field(default_factory=dict)
 
+    def schedule_name_for(self, node: str) -> str:
+        return f"{PREFIX}{self.name}@{node}"
+
     @property
     def schedule_name(self) -> str:
-        return PREFIX + self.name
+        """The row of this process's node (``BANGUI_NODE``)."""
+        return self.schedule_name_for(settings.BANGUI_NODE)
 
 
 def _every_minutes(seconds: int) -> int:
@@ -88,16 +102,19 @@ class SyncReport:
                 f"{len(self.deleted)} deleted, {len(self.unchanged)} unchanged")
 
 
-def sync_schedules(schedule_model=None, declared: tuple[Task, ...] | None = None) -> SyncReport:
-    """Make django-q2's schedules match :func:`declared_schedules` (or ``declared``).
-    Idempotent: a second run changes nothing (``next_run`` is only set on
-    creation)."""
+def sync_schedules(schedule_model=None, declared: tuple[Task, ...] | None = None, *,
+                   node: str | None = None) -> SyncReport:
+    """Make a node's django-q2 schedules (default: ``BANGUI_NODE``'s) match
+    :func:`declared_schedules` (or ``declared``). Idempotent: a second run
+    changes nothing (``next_run`` is only set on creation)."""
     if schedule_model is None:
         from django_q.models import Schedule as schedule_model
     declared = declared_schedules() if declared is None else declared
+    node = node or settings.BANGUI_NODE
+    names = [t.schedule_name_for(node) for t in declared]
     created, updated, unchanged = [], [], []
     with transaction.atomic():
-        for task in declared:
+        for task, name in zip(declared, names, strict=True):
             wanted = {
                 "func": task.func,
                 "kwargs": repr(task.kwargs) if task.kwargs else None,
@@ -105,23 +122,24 @@ def sync_schedules(schedule_model=None, declared: tuple[Task, ...] | None = None
                 "minutes": task.minutes if task.schedule_type == MINUTES else None,
                 "repeats": -1,
                 "cron": None,
-                "cluster": None,
+                "cluster": nodename.queue(node),
             }
             row, was_created = schedule_model.objects.get_or_create(
-                name=task.schedule_name, defaults={**wanted, "next_run": timezone.now()})
+                name=name, defaults={**wanted, "next_run": timezone.now()})
             if was_created:
-                created.append(task.schedule_name)
+                created.append(name)
                 continue
             changed = [k for k, v in wanted.items() if getattr(row, k) != v]
             if changed:
                 for key in changed:
                     setattr(row, key, wanted[key])
                 row.save(update_fields=changed)
-                updated.append(task.schedule_name)
+                updated.append(name)
             else:
-                unchanged.append(task.schedule_name)
+                unchanged.append(name)
         stale = (schedule_model.objects.filter(name__startswith=PREFIX)
-                 .exclude(name__in=[t.schedule_name for t in declared]))
+                 .filter(Q(name__endswith=f"@{node}") | ~Q(name__contains="@"))
+                 .exclude(name__in=names))
         deleted = list(stale.values_list("name", flat=True))
         stale.delete()
     return SyncReport(created, updated, deleted, unchanged)

@@ -14,6 +14,7 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 
+from bangui import nodename
 from bangui.env import (
     ImproperEnv,
     env_bool,
@@ -299,8 +300,17 @@ DEMO_BLOCKLIST_URL = env_str("BANGUI_DEMO_BLOCKLIST_URL", "")
 BLOCKLIST_CIDR_LIMIT = env_int("BANGUI_BLOCKLIST_CIDR_LIMIT", 256, minimum=1, maximum=65536)
 
 # --- background work: one django-q2 cluster with exactly one worker -----------
+# This process's node (bangui/nodename.py, docs/fleet.md): a task cluster
+# works for the node it is started as, on that node's queue; the web tier
+# uses it for the node it talks to directly. Default: the host name.
+try:
+    BANGUI_NODE = nodename.clean(env_str("BANGUI_NODE") or nodename.from_host())
+except nodename.BadNodeName as exc:
+    raise ImproperEnv(f"BANGUI_NODE: {exc}") from None
+
 Q_CLUSTER = {
     "name": "bangui",
+    "cluster_name": nodename.queue(BANGUI_NODE),
     "workers": 1,
     "orm": "default",
     "timeout": 300,

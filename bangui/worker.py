@@ -1,12 +1,14 @@
-"""One task cluster at a time: the database lease and its heartbeat.
+"""One task cluster per node: the database lease and its heartbeat.
 
 ``manage.py qcluster`` (BanGUI's override, ``bangui/management/commands``)
-claims the :class:`~bangui.models.WorkerLease` row before it starts
-django-q2's cluster, renews it from a :class:`Heartbeat` thread in its main
-process every third of the lease time, and releases it on a clean
-shutdown. A second cluster finds the lease held and refuses to start; a
-cluster killed with ``kill -9`` stops renewing, and the next start takes
-over once ``expires_at`` has passed (``BANGUI_WORKER_LEASE_SECONDS``).
+claims its node's :class:`~bangui.models.Node` row (``BANGUI_NODE``) before
+it starts django-q2's cluster, renews it from a :class:`Heartbeat` thread
+in its main process every third of the lease time (publishing the node's
+facts with it, :func:`publish_facts`), and releases it on a clean shutdown.
+A second cluster for the same node finds the lease held and refuses to
+start; clusters of other nodes hold their own rows. A cluster killed with
+``kill -9`` stops renewing, and the next start takes over once
+``expires_at`` has passed (``BANGUI_WORKER_LEASE_SECONDS``).
 
 Times come from the clock of the process writing them: hosts sharing a
 PostgreSQL database must keep their clocks in sync (NTP).
@@ -30,7 +32,8 @@ from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
-from bangui.models import LEASE_PK, WorkerLease
+from bangui.hooks import app_hook
+from bangui.models import Node
 
 logger = logging.getLogger(__name__)
 
@@ -46,20 +49,23 @@ def holder_id() -> str:
 
 
 class LeaseHeld(Exception):
-    def __init__(self, holder: str, expires_at: datetime | None) -> None:
+    def __init__(self, node: str, holder: str, expires_at: datetime | None) -> None:
+        self.node = node
         self.holder = holder
         self.expires_at = expires_at
         when = expires_at.isoformat(timespec="seconds") if expires_at else "unknown"
         super().__init__(
-            f"Another BanGUI task cluster holds the worker lease: {holder} "
-            f"(expires {when} unless renewed). BanGUI runs exactly one cluster "
-            "(the GeoCache memory and the schedules assume it). Stop the other "
-            "one first; if it was killed, this start succeeds once the lease expires."
+            f"Another BanGUI task cluster holds the lease of node {node!r}: {holder} "
+            f"(expires {when} unless renewed). A node runs exactly one cluster "
+            "(its fail2ban, GeoCache memory and schedules assume it). Stop the other "
+            "one first; if it was killed, this start succeeds once the lease expires. "
+            "A cluster for another host needs its own BANGUI_NODE."
         )
 
 
 @dataclass
 class Lease:
+    node: str
     holder: str
     seconds: int
 
@@ -70,30 +76,48 @@ class Lease:
     def acquire(self) -> None:
         """Claim the lease if it is free or expired; raise LeaseHeld if not."""
         now, expires = self._times()
-        claimed = WorkerLease.objects.filter(pk=LEASE_PK).filter(
+        claimed = Node.objects.filter(pk=self.node).filter(
             Q(holder="") | Q(expires_at__lte=now) | Q(expires_at__isnull=True)
         ).update(holder=self.holder, acquired_at=now, heartbeat_at=now, expires_at=expires)
         if claimed:
             return
         try:
             with transaction.atomic():
-                WorkerLease.objects.create(pk=LEASE_PK, holder=self.holder, acquired_at=now,
-                                           heartbeat_at=now, expires_at=expires)
+                Node.objects.create(pk=self.node, holder=self.holder, acquired_at=now,
+                                    heartbeat_at=now, expires_at=expires)
             return
         except IntegrityError:
             pass  # the row exists and is held (or was just claimed by another start)
-        row = WorkerLease.objects.get(pk=LEASE_PK)
-        raise LeaseHeld(row.holder, row.expires_at)
+        row = Node.objects.get(pk=self.node)
+        raise LeaseHeld(self.node, row.holder, row.expires_at)
 
     def renew(self) -> bool:
         """Extend the lease; False when it is no longer ours."""
         now, expires = self._times()
-        return bool(WorkerLease.objects.filter(pk=LEASE_PK, holder=self.holder)
+        return bool(Node.objects.filter(pk=self.node, holder=self.holder)
                     .update(heartbeat_at=now, expires_at=expires))
 
     def release(self) -> None:
-        WorkerLease.objects.filter(pk=LEASE_PK, holder=self.holder).update(
+        Node.objects.filter(pk=self.node, holder=self.holder).update(
             holder="", expires_at=timezone.now())
+
+
+def publish_facts(node: str) -> None:
+    """Store what the node's worker sees of its fail2ban on its row: the
+    ``node_facts`` hook (jails.health.node_facts) returns a dict of Node
+    fields (fail2ban_up, fail2ban_version, jails, archive_synced_at). Called
+    at start and from the heartbeat; a failing hook marks fail2ban down."""
+    hook = app_hook("node_facts")
+    facts = {}
+    if hook is not None:
+        try:
+            facts = dict(hook())
+        except Exception:  # a hook must not stop the heartbeat
+            logger.exception("node facts hook failed")
+            facts = {"fail2ban_up": False}
+    allowed = {"fail2ban_up", "fail2ban_version", "jails", "archive_synced_at"}
+    Node.objects.filter(pk=node).update(
+        facts_at=timezone.now(), **{k: v for k, v in facts.items() if k in allowed})
 
 
 class Heartbeat(threading.Thread):
@@ -101,10 +125,12 @@ class Heartbeat(threading.Thread):
     no longer ours or could not be renewed for a whole lease time (the
     caller then stops the cluster: another one may have taken over)."""
 
-    def __init__(self, lease: Lease) -> None:
+    def __init__(self, lease: Lease, facts_seconds: float = 5.0) -> None:
         super().__init__(name="bangui-lease-heartbeat", daemon=True)
         self.lease = lease
-        self.interval = max(lease.seconds / 3, 0.5)
+        # The facts (fail2ban up, jails) go out every few seconds; the lease
+        # is renewed with every tick, which comes at least that often.
+        self.interval = max(min(lease.seconds / 3, facts_seconds), 0.5)
         self.lost = threading.Event()
         self._halt = threading.Event()
 
@@ -118,6 +144,7 @@ class Heartbeat(threading.Thread):
                         self.lost.set()
                         return
                     last_ok = time.monotonic()
+                    publish_facts(self.lease.node)
                 except DatabaseError:
                     logger.exception("worker lease heartbeat failed")
                     connections.close_all()
@@ -172,10 +199,12 @@ class LeaseState:
         return bool(self.holder) and self.expires_at is not None and self.expires_at > now
 
 
-def lease_state() -> LeaseState | None:
-    """The lease row as /health/ready and /metrics report it; None if no
-    cluster ever started."""
-    row = WorkerLease.objects.filter(pk=LEASE_PK).first()
+def lease_state(node: str | None = None) -> LeaseState | None:
+    """A node's lease (default: this process's node, ``BANGUI_NODE``) as
+    /health/ready and /metrics report it; None if its cluster never started."""
+    from django.conf import settings
+
+    row = Node.objects.filter(pk=node or settings.BANGUI_NODE).first()
     if row is None:
         return None
     return LeaseState(row.holder, row.heartbeat_at, row.expires_at)

@@ -12,6 +12,7 @@ class JailsConfig(AppConfig):
     # Found by bangui/health.py: /health/ready's "fail2ban" check, /metrics.
     health_checks = {"fail2ban": "jails.health.fail2ban"}
     metrics = "jails.health.metrics"
+    node_facts = "jails.health.node_facts"  # bangui/worker.py publish_facts
     socket_check = "jails.live.link.check_socket"  # the setup wizard's ping (accounts)
 
     def ready(self):

@@ -27,6 +27,25 @@ def fail2ban() -> dict:
         return {"ok": False, "error": "socket path unknown: database unavailable"}
 
 
+def node_facts() -> dict:
+    """What this node's worker publishes on its Node row every few seconds
+    (``bangui.worker.publish_facts``, found through ``JailsConfig.node_facts``):
+    whether fail2ban answers, its version and jails (one short connection,
+    2 s at most), and when the archive last synced."""
+    facts: dict = {"fail2ban_up": False}
+    try:
+        status = link.client(connect_retries=0, timeout=2).server_status()
+        facts.update(fail2ban_up=True, fail2ban_version=status.version[:40],
+                     jails=list(status.jails))
+    except Fail2banError:
+        pass
+    synced = (SyncState.objects.exclude(last_success_at=None)
+              .order_by("-last_success_at").values_list("last_success_at", flat=True).first())
+    if synced is not None:
+        facts["archive_synced_at"] = synced
+    return facts
+
+
 def archive_rows() -> int:
     """BanEvent rows: PostgreSQL's planner estimate (a count of a big table
     scans it), else a count (SQLite counts ~1M rows in tens of ms)."""

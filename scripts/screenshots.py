@@ -33,7 +33,7 @@ PASSWORD = "screenshot password 42"  # noqa: S105 (a throwaway admin)
 PAGES = ["/", "/?window=365d", "/map/", "/jails/", "/jails/sshd/", "/jails/nginx-http-auth/",
          "/ip/203.0.113.10/", "/config/", "/config/file/?path=jail.conf",
          "/config/file/?path=jail.d/bangui-demo.local", "/config/regex/", "/config/server/",
-         "/blocklists/", "/blocklists/new/", "/audit/", "/settings/", "/no/such/page/",
+         "/blocklists/", "/blocklists/new/", "/audit/", "/nodes/", "/settings/", "/no/such/page/",
          "/login/"]
 VIEWS = {"light": {"viewport": {"width": 1280, "height": 900}, "color_scheme": "light"},
          "dark": {"viewport": {"width": 1280, "height": 900}, "color_scheme": "dark"},
@@ -128,7 +128,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bangui-shots-"))
     box = Sandbox(tmp / "f2b")
     box.start()
-    proc = None
+    proc = worker = None
     try:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp),
                "BANGUI_DATA_DIR": str(tmp / "data"), "BANGUI_LOG_LEVEL": "WARNING",
@@ -145,13 +145,18 @@ def main() -> None:
         traffic(box)
         manage(env, "sync_bans")
         Fail2banClient(str(box.socket)).stop_jail("nginx-http-auth")
+        # A running task cluster registers this host as a node (/nodes/).
+        worker = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"],
+                                  cwd=ROOT, env={**env, "BANGUI_NODE": "bastion"},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         proc, port = serve(env, tmp)
         errors = shoot(f"http://127.0.0.1:{port}", args.pages.split(","), out)
         print(f"{errors} console error(s); screenshots in {out}")
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=20)
+        for p in (proc, worker):
+            if p is not None:
+                p.terminate()
+                p.wait(timeout=30)
         box.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -35,10 +35,12 @@ class Project:
         return subprocess.run([*MANAGE, *args], cwd=ROOT, env={**self.env, **(env or {})},
                               capture_output=True, text=True, timeout=timeout)
 
-    def start(self, *args: str, log: str) -> tuple[subprocess.Popen, Path]:
+    def start(self, *args: str, log: str, env: dict | None = None
+              ) -> tuple[subprocess.Popen, Path]:
         path = self.data_dir / log
         with path.open("w") as fh:
-            proc = subprocess.Popen([*MANAGE, *args], cwd=ROOT, env=self.env, stdout=fh,
+            proc = subprocess.Popen([*MANAGE, *args], cwd=ROOT, env={**self.env, **(env or {})},
+                                    stdout=fh,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)
         return proc, path

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from bangui.models import WorkerLease
+from bangui.models import Node
 from bangui.tests.test_health import TOKEN, scrape
 
 pytestmark = pytest.mark.django_db
@@ -101,8 +101,8 @@ def test_every_metric_it_queries_is_exported(dashboard, client, settings, f2b, f
 
     settings.METRICS_TOKEN = TOKEN
     now = timezone.now()
-    WorkerLease.objects.create(holder="host:1:abcd", acquired_at=now, heartbeat_at=now,
-                               expires_at=now + timedelta(seconds=30))
+    Node.objects.create(name=settings.BANGUI_NODE, holder="host:1:abcd", acquired_at=now,
+                        heartbeat_at=now, expires_at=now + timedelta(seconds=30))
     SyncState.objects.create(db_path=str(f2b.dbfile), last_success_at=now)
     Failure.objects.create(id="a" * 32, name="task", func="math.floor", started=now,
                            stopped=now, success=False)

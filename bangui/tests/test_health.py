@@ -10,7 +10,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from bangui.models import WorkerLease
+from bangui.models import Node
 from conftest import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -19,8 +19,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def worker_running(db):
     now = timezone.now()
-    return WorkerLease.objects.create(holder="host:1:abcd", acquired_at=now, heartbeat_at=now,
-                                      expires_at=now + timedelta(seconds=30))
+    return Node.objects.create(name=django_settings.BANGUI_NODE, holder="host:1:abcd",
+                               acquired_at=now, heartbeat_at=now,
+                               expires_at=now + timedelta(seconds=30))
 
 
 def test_it_answers_live_before_setup_without_the_database(client, django_assert_num_queries):
@@ -64,8 +65,8 @@ def test_it_is_not_ready_while_fail2ban_is_down(client, f2b, worker_running, set
 def test_it_is_not_ready_without_a_fresh_worker_heartbeat(client, f2b):
     assert client.get("/health/ready").json()["down"] == ["worker"]
     past = timezone.now() - timedelta(minutes=5)
-    WorkerLease.objects.create(holder="host:1:abcd", acquired_at=past, heartbeat_at=past,
-                               expires_at=past + timedelta(seconds=30))
+    Node.objects.create(name=django_settings.BANGUI_NODE, holder="host:1:abcd", acquired_at=past,
+                        heartbeat_at=past, expires_at=past + timedelta(seconds=30))
     response = client.get("/health/ready")
     assert response.status_code == 503
     assert response.json()["checks"]["worker"] == "down"

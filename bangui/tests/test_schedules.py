@@ -6,6 +6,7 @@ import ast
 import io
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django_q.models import Schedule
 
@@ -13,6 +14,7 @@ from bangui import schedules
 from bangui.schedules import SCHEDULES, Task, sync_schedules
 
 pytestmark = pytest.mark.django_db
+NODE = settings.BANGUI_NODE
 
 
 def _rows():
@@ -23,9 +25,10 @@ def _rows():
 def test_migrate_already_created_the_declared_schedules():
     names = {row[1] for row in _rows()}
     assert names == {t.schedule_name for t in SCHEDULES}
-    sync = Schedule.objects.get(name="bangui:archive-sync")
+    sync = Schedule.objects.get(name=f"bangui:archive-sync@{NODE}")
     assert (sync.func, sync.schedule_type, sync.minutes) == ("jails.tasks.sync_archive", "I", 1)
-    assert Schedule.objects.get(name="bangui:archive-purge").schedule_type == "D"
+    assert sync.cluster == f"node-{NODE}"  # only this node's cluster runs it
+    assert Schedule.objects.get(name=f"bangui:archive-purge@{NODE}").schedule_type == "D"
 
 
 def test_it_is_idempotent():
@@ -38,16 +41,19 @@ def test_it_is_idempotent():
 
 
 def test_it_updates_changed_and_removes_stale_bangui_schedules_only():
-    Schedule.objects.filter(name="bangui:archive-sync").update(minutes=99)
-    Schedule.objects.create(name="bangui:retired-task", func="jails.tasks.gone")
+    Schedule.objects.filter(name=f"bangui:archive-sync@{NODE}").update(minutes=99)
+    Schedule.objects.create(name=f"bangui:retired-task@{NODE}", func="jails.tasks.gone")
+    Schedule.objects.create(name="bangui:archive-sync", func="jails.tasks.sync_archive")  # pre-fleet
+    Schedule.objects.create(name="bangui:archive-sync@other", func="jails.tasks.sync_archive")
     Schedule.objects.create(name="admin's own", func="jails.tasks.sync_archive")
     Schedule.objects.create(name="blocklist:7", func="jails.blocklists.tasks.import_source")
 
     report = sync_schedules()
 
-    assert report.updated == ["bangui:archive-sync"]
-    assert report.deleted == ["bangui:retired-task"]
-    assert Schedule.objects.get(name="bangui:archive-sync").minutes == 1
+    assert report.updated == [f"bangui:archive-sync@{NODE}"]
+    assert sorted(report.deleted) == ["bangui:archive-sync", f"bangui:retired-task@{NODE}"]
+    assert Schedule.objects.filter(name="bangui:archive-sync@other").exists()  # its node's
+    assert Schedule.objects.get(name=f"bangui:archive-sync@{NODE}").minutes == 1
     assert Schedule.objects.filter(name__in=["admin's own", "blocklist:7"]).count() == 2
 
 
@@ -55,7 +61,7 @@ def test_declared_kwargs_reach_django_q_in_a_form_it_parses():
     extra = (*SCHEDULES, Task("demo", "jails.tasks.purge_archive", schedule_type="D",
                               kwargs={"retention_days": 30}))
     sync_schedules(declared=extra)
-    assert ast.literal_eval(Schedule.objects.get(name="bangui:demo").kwargs) == {
+    assert ast.literal_eval(Schedule.objects.get(name=f"bangui:demo@{NODE}").kwargs) == {
         "retention_days": 30}
 
 
@@ -66,7 +72,7 @@ def test_the_interval_rounds_up_to_whole_minutes():
 
 
 def test_the_command_reports_what_changed():
-    Schedule.objects.filter(name="bangui:archive-purge").delete()
+    Schedule.objects.filter(name=f"bangui:archive-purge@{NODE}").delete()
     out = io.StringIO()
     call_command("sync_schedules", stdout=out)
     assert "created: bangui:archive-purge" in out.getvalue()

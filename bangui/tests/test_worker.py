@@ -9,7 +9,7 @@ import time
 
 from bangui.tests.conftest import LEASE_SECONDS, MANAGE, ROOT, wait_for_text
 
-RUNNING = "worker lease acquired by"
+RUNNING = "acquired by"
 
 
 def _gone(pgid: int, timeout: float = 10) -> bool:
@@ -46,7 +46,7 @@ def test_it_refuses_a_second_cluster_and_takes_over_after_kill_9(project):
 
     second = project.run("qcluster", timeout=60)
     assert second.returncode == 1
-    assert "Another BanGUI task cluster holds the worker lease" in second.stderr
+    assert "Another BanGUI task cluster holds the lease of node" in second.stderr
     assert f":{first.pid}:" in second.stderr  # names the holder
     assert "expires 20" in second.stderr
 
@@ -66,7 +66,7 @@ def test_it_refuses_a_second_cluster_and_takes_over_after_kill_9(project):
     assert "worker lease released" in third_log.read_text()
 
     fourth = project.run("shell", "-c",
-                         "from bangui.models import WorkerLease as W; "
-                         "print(repr(W.objects.get().holder))")
+                         "from bangui.models import Node; "
+                         "print(repr(Node.objects.get().holder))")
     assert fourth.stdout.strip().splitlines()[-1] == "''", fourth.stderr
 

@@ -8,9 +8,11 @@ scheduler skips); a deleted source's schedule is removed. Idempotent.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils import timezone
 from django_q.models import Schedule
 
+from bangui import nodename
 from jails.blocklists.models import BlocklistSource
 
 PREFIX = "blocklist:"
@@ -24,6 +26,9 @@ def sync_source(source: BlocklistSource) -> Schedule:
         "schedule_type": Schedule.MINUTES,
         "minutes": source.interval_minutes,
         "repeats": -1 if source.enabled else 0,
+        # Run by this process's node's cluster (sources aimed at other
+        # nodes come with the fleet's targets, docs/fleet.md).
+        "cluster": nodename.queue(settings.BANGUI_NODE),
     }
     schedule, created = Schedule.objects.get_or_create(
         name=source.schedule_name, defaults={**wanted, "next_run": timezone.now()})

@@ -14,6 +14,7 @@ from django_q.tasks import async_task
 
 from accounts import audit
 from accounts.roles import operate
+from bangui import nodename
 from bangui.htmx import render_page
 from jails.blocklists import schedules
 from jails.blocklists.download import DownloadError
@@ -107,7 +108,8 @@ def blocklist_import(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(BlocklistSource, pk=pk)
     # The download and the bans run in the worker, never in a web request.
     async_task("jails.blocklists.tasks.import_source", source.pk,
-               f"{request.user.get_username()}", task_name=f"blocklist import {source.name}")
+               f"{request.user.get_username()}", task_name=f"blocklist import {source.name}",
+               cluster=nodename.queue(settings.BANGUI_NODE))
     audit.record(request, "blocklist.import", target=source.name, detail="queued")
     messages.success(request, f"Import of {source.name} queued; the log below updates.")
     return redirect("blocklist_list")

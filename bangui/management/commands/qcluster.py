@@ -1,11 +1,13 @@
-"""``manage.py qcluster``: django-q2's cluster, started only when it may be
-the one BanGUI cluster.
+"""``manage.py qcluster``: django-q2's cluster for this node
+(``BANGUI_NODE``), started only when it may be that node's one cluster.
 
 Overrides django-q2's command (``bangui`` is listed before ``django_q`` in
 INSTALLED_APPS). Before the cluster starts it refuses a configuration with
-more than one worker (``bangui.checks``, also with ``--skip-checks``) and
-claims the worker lease (``bangui.worker``); while the cluster runs a
-heartbeat thread renews the lease; on shutdown the lease is released.
+more than one worker (``bangui.checks``, also with ``--skip-checks``),
+claims the node's lease (``bangui.worker``), publishes the node's facts and
+writes the node's schedules (``bangui.schedules``); while the cluster runs a
+heartbeat thread renews the lease; on shutdown the lease is released. The
+cluster reads only its node's queue (``Q_CLUSTER["cluster_name"]``).
 Exit codes: 0 after a clean stop, 1 when refused or when the lease was lost.
 """
 
@@ -22,12 +24,14 @@ from django.db import connections
 from django_q.management.commands.qcluster import Command as QclusterCommand
 
 from bangui.checks import worker_errors
+from bangui.schedules import sync_schedules
 from bangui.worker import (
     Heartbeat,
     Lease,
     LeaseHeld,
     die_with_parent,
     holder_id,
+    publish_facts,
     worker_started,
 )
 
@@ -35,23 +39,28 @@ logger = logging.getLogger("bangui.worker")
 
 
 class Command(QclusterCommand):
-    help = "Start BanGUI's one django-q2 task cluster (one worker, under a database lease)."
+    help = ("Start this node's django-q2 task cluster (BANGUI_NODE; one worker, under the "
+            "node's database lease).")
 
     def handle(self, *args, **options):
         errors = worker_errors()
         if errors:
             raise CommandError("\n".join(f"{e.id}: {e.msg}\nHINT: {e.hint}" for e in errors))
         if options.get("cluster_name"):
-            raise CommandError("BanGUI runs one cluster with one queue: --name is not supported.")
+            raise CommandError("A node's cluster reads its node's queue: --name is not "
+                               "supported (set BANGUI_NODE).")
         settings.SECRET_KEY  # noqa: B018 (django-q2 signs with it; fail before starting)
 
-        lease = Lease(holder_id(), settings.BANGUI_WORKER_LEASE_SECONDS)
+        node = settings.BANGUI_NODE
+        lease = Lease(node, holder_id(), settings.BANGUI_WORKER_LEASE_SECONDS)
         try:
             lease.acquire()
         except LeaseHeld as exc:
             raise CommandError(str(exc)) from None
-        logger.info("worker lease acquired by %s (%d s, renewed every %d s)", lease.holder,
-                    lease.seconds, max(lease.seconds // 3, 1))
+        logger.info("worker lease of node %s acquired by %s (%d s, renewed every %d s)", node,
+                    lease.holder, lease.seconds, max(lease.seconds // 3, 1))
+        publish_facts(node)
+        logger.info("schedules of node %s: %s", node, sync_schedules(node=node))
         for receiver, error in worker_started.send_robust(sender=self.__class__):
             if error is not None:
                 logger.error("worker start hook %r failed: %s", receiver, error)

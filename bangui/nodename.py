@@ -1,0 +1,44 @@
+"""Node names and the task queue each node's cluster reads (no Django
+imports: settings.py uses this).
+
+A node is a host running fail2ban plus one BanGUI task cluster
+(docs/fleet.md). Its name comes from ``BANGUI_NODE`` (default: the host
+name) and is the key of its :class:`bangui.models.Node` row, of its worker
+lease, of its schedules and of its django-q2 queue: each node's cluster
+reads only ``node-<name>``, so clusters of different nodes run side by side
+on one database without taking each other's tasks.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+
+NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
+QUEUE_PREFIX = "node-"
+
+
+class BadNodeName(ValueError):
+    pass
+
+
+def clean(name: str) -> str:
+    """The name as given, lower-cased; BadNodeName unless it is 1-63 of
+    ``a-z 0-9 . -``, starting with a letter or digit."""
+    value = name.strip().lower()
+    if not NAME.fullmatch(value):
+        raise BadNodeName(f"{name!r} is not a node name: use 1 to 63 of a-z, 0-9, '.' and '-', "
+                          "starting with a letter or digit")
+    return value
+
+
+def from_host(hostname: str | None = None) -> str:
+    """A valid node name made from the host name (the default)."""
+    raw = (hostname if hostname is not None else socket.gethostname()).lower()
+    value = re.sub(r"[^a-z0-9.-]", "-", raw).lstrip(".-")[:63]
+    return value or "localhost"
+
+
+def queue(node: str) -> str:
+    """The django-q2 queue (``cluster=``) of a node's task cluster."""
+    return QUEUE_PREFIX + node

@@ -1,0 +1,76 @@
+"""The fleet as the pages and ``manage.py nodes`` see it: every registered
+node with its heartbeat and what its worker last published (docs/fleet.md).
+
+A node is up while its lease is fresh (held and not expired: its cluster
+renews it every few seconds); otherwise it is down, "stale since" its last
+heartbeat, and its archived data stays browsable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from bangui.models import Node
+
+
+@dataclass(frozen=True)
+class NodeState:
+    name: str
+    labels: list[str]
+    up: bool
+    holder: str
+    heartbeat_at: datetime | None
+    heartbeat_age: float | None  # seconds
+    fail2ban_up: bool
+    fail2ban_version: str
+    jails: list[str]
+    archive_synced_at: datetime | None
+    archive_lag: float | None  # seconds since the last archive sync
+    local: bool  # this process's BANGUI_NODE
+
+    @property
+    def stale_since(self) -> datetime | None:
+        return None if self.up else self.heartbeat_at
+
+
+def _age(now: datetime, then: datetime | None) -> float | None:
+    return None if then is None else max((now - then).total_seconds(), 0.0)
+
+
+def state_of(row: Node, now: datetime | None = None) -> NodeState:
+    now = now or timezone.now()
+    up = bool(row.holder) and row.expires_at is not None and row.expires_at > now
+    return NodeState(
+        name=row.name, labels=list(row.labels or []), up=up, holder=row.holder,
+        heartbeat_at=row.heartbeat_at, heartbeat_age=_age(now, row.heartbeat_at),
+        # What a down node last said about its fail2ban is history, not state.
+        fail2ban_up=up and row.fail2ban_up, fail2ban_version=row.fail2ban_version,
+        jails=list(row.jails or []), archive_synced_at=row.archive_synced_at,
+        archive_lag=_age(now, row.archive_synced_at), local=row.name == settings.BANGUI_NODE,
+    )
+
+
+def fleet() -> list[NodeState]:
+    """Every registered node, by name (one query)."""
+    now = timezone.now()
+    return [state_of(row, now) for row in Node.objects.order_by("name")]
+
+
+@dataclass(frozen=True)
+class FleetSummary:
+    up: int
+    down: int
+
+    @property
+    def total(self) -> int:
+        return self.up + self.down
+
+
+def summary(states: list[NodeState] | None = None) -> FleetSummary:
+    states = fleet() if states is None else states
+    up = sum(1 for s in states if s.up)
+    return FleetSummary(up, len(states) - up)
