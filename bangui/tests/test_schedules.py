@@ -43,7 +43,8 @@ def test_it_is_idempotent():
 def test_it_updates_changed_and_removes_stale_bangui_schedules_only():
     Schedule.objects.filter(name=f"bangui:archive-sync@{NODE}").update(minutes=99)
     Schedule.objects.create(name=f"bangui:retired-task@{NODE}", func="jails.tasks.gone")
-    Schedule.objects.create(name="bangui:archive-sync", func="jails.tasks.sync_archive")  # pre-fleet
+    # A pre-fleet row (no node in its name) goes; another node's row stays.
+    Schedule.objects.create(name="bangui:archive-sync", func="jails.tasks.sync_archive")
     Schedule.objects.create(name="bangui:archive-sync@other", func="jails.tasks.sync_archive")
     Schedule.objects.create(name="admin's own", func="jails.tasks.sync_archive")
     Schedule.objects.create(name="blocklist:7", func="jails.blocklists.tasks.import_source")
