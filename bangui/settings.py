@@ -321,6 +321,12 @@ Q_CLUSTER = {
     "ack_failures": True,
     "poll": 1,
 }
+# Commands routed to a node's cluster (jails/fleet/commands.py): how long the
+# sender waits for the answers, and how long after sending a node may still
+# run one (later, it is dropped: no stale bans from a node that comes back).
+BANGUI_COMMAND_WAIT_SECONDS = env_int("BANGUI_COMMAND_WAIT_SECONDS", 10, minimum=1, maximum=120)
+BANGUI_COMMAND_DEADLINE_SECONDS = env_int("BANGUI_COMMAND_DEADLINE_SECONDS", 60, minimum=5,
+                                          maximum=3600)
 # The database lease that keeps a second cluster from starting
 # (bangui/worker.py): renewed every third of this, taken over this long after
 # its holder died.

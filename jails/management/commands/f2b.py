@@ -1,7 +1,14 @@
-"""Ops interface to fail2ban: ``manage.py f2b status|ban|unban|start|stop|reload``.
+"""Ops interface to fail2ban: ``manage.py f2b [--node NAME | --all-nodes]
+status|ban|unban|start|stop|reload``.
+
+Without ``--node`` the command talks to this host's fail2ban directly; with
+``--node NAME`` (repeatable) or ``--all-nodes`` it is queued to those nodes'
+task clusters and each node's answer is printed as ``NAME: …`` (one
+vocabulary for both: jails/fleet/commands.py).
 
 Exit code 0 on success; on failure one ``CommandError:`` line on stderr and exit code 1
-(fail2ban refused or unreachable) or 2 (bad input: nothing was sent).
+(fail2ban refused or unreachable, or a node failed, was down or did not answer) or 2
+(bad input: nothing was sent).
 """
 
 from __future__ import annotations
@@ -12,16 +19,21 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import audit
 from jails.fail2ban import Fail2banError, InvalidInput, validation
-from jails.live import actions, link
+from jails.fleet import commands
 
 EXIT_FAILED = 1
 EXIT_INPUT = 2
 
 
 class Command(BaseCommand):
-    help = "Talk to fail2ban: status, ban, unban, start, stop, reload."
+    help = "Talk to fail2ban (here, or on fleet nodes): status, ban, unban, start, stop, reload."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument("--node", action="append", metavar="NAME",
+                           help="run on this node's task cluster (repeatable)")
+        where.add_argument("--all-nodes", action="store_true",
+                           help="run on every registered node")
         sub = parser.add_subparsers(dest="action", required=True)
         status = sub.add_parser("status", help="server status, or one jail's")
         status.add_argument("jail", nargs="?")
@@ -35,67 +47,57 @@ class Command(BaseCommand):
         sub.add_parser("reload", help="reload the config, or one jail").add_argument(
             "jail", nargs="?")
 
-    def handle(self, *args, action: str, **options) -> None:
+    def handle(self, *args, action: str, node=None, all_nodes=False, **options) -> None:
         actor = f"cli:{getpass.getuser()}"
-        target = " ".join([options.get("jail") or "", *(options.get("ips") or []),
-                           *(options.get("targets") or [])]).strip()
         try:
-            getattr(self, f"_{action}")(actor=actor, **options)
+            command_args = _arguments(action, options)
+            nodes = commands.all_nodes() if all_nodes else node
+            if nodes is not None:
+                self._on_nodes(nodes, action, command_args, actor)
+                return
+            target = _target(command_args)
+            message = commands.run_here(action, command_args, actor)
         except Fail2banError as exc:
-            if action != "status":
-                audit.record(actor, f"f2b.{action}", target=target, result=audit.FAILED,
-                             detail=str(exc))
-            self._fail(str(exc), EXIT_INPUT if isinstance(exc, InvalidInput) else EXIT_FAILED)
-        if action != "status":
+            if action in commands.CHANGES:
+                audit.record(actor, f"f2b.{action}", target=_target(command_args),
+                             result=audit.FAILED, detail=str(exc))
+            raise CommandError(str(exc), returncode=EXIT_INPUT if isinstance(exc, InvalidInput)
+                               else EXIT_FAILED) from None
+        if action in commands.CHANGES:
             audit.record(actor, f"f2b.{action}", target=target)
+        self.stdout.write(message)
 
-    def _fail(self, message: str, code: int) -> None:
-        raise CommandError(message, returncode=code)
+    def _on_nodes(self, nodes: list[str], action: str, args: dict, actor: str) -> None:
+        if not nodes:
+            raise CommandError("no node has registered yet", returncode=EXIT_FAILED)
+        replies = commands.send(nodes, action, args, actor)
+        for reply in replies:
+            if action in commands.CHANGES:
+                audit.record(actor, f"f2b.{action}", target=f"{_target(args)} on {reply.node}",
+                             result=audit.OK if reply.ok else audit.FAILED,
+                             detail="" if reply.ok else reply.message)
+            for line in reply.message.splitlines():
+                (self.stdout if reply.ok else self.stderr).write(f"{reply.node}: {line}")
+        failed = [r.node for r in replies if not r.ok]
+        if failed:
+            raise CommandError(f"not done on {len(failed)} of {len(replies)} nodes: "
+                               f"{', '.join(failed)}", returncode=EXIT_FAILED)
 
-    def _status(self, jail: str | None = None, **_) -> None:
-        client = link.client()
-        if jail:
-            s = client.jail_status(jail)
-            self.stdout.write(
-                f"{s.name}: {s.currently_banned} banned now, {s.total_banned} total; "
-                f"{s.currently_failed} failing now, {s.total_failed} total failures"
-            )
-            for path in s.file_list:
-                self.stdout.write(f"  log: {path}")
-            for ip in s.banned_ips:
-                self.stdout.write(f"  banned: {ip}")
-            return
-        overview = client.overview()
-        self.stdout.write(f"fail2ban {overview.version} at {client.socket_path}: "
-                          f"{len(overview.jails)} jails, {overview.currently_banned} banned now")
-        for s in overview.jails:
-            self.stdout.write(f"  {s.name}: {s.currently_banned} banned, "
-                              f"{s.currently_failed} failing")
 
-    def _ban(self, jail: str, ips: list[str], actor: str, **_) -> None:
-        count = actions.ban(jail, ips, actor)
-        self.stdout.write(f"banned {count} new of {len(ips)} in {jail}")
-
-    def _unban(self, targets: list[str], actor: str, **_) -> None:
-        first = targets[0]
+def _arguments(action: str, options: dict) -> dict:
+    """The command's arguments from the command line."""
+    if action == "unban":
+        targets = options["targets"]
         try:
-            validation.ip_address(first)
-            jail, ips = None, targets
+            validation.ip_address(targets[0])
+            return {"ips": targets}
         except InvalidInput:
-            jail, ips = first, targets[1:]
-            if not ips:
-                raise InvalidInput("no IP address given") from None
-        count = actions.unban(ips, actor, jail)
-        self.stdout.write(f"unbanned {count} from {jail or 'all jails'}")
+            return {"jail": targets[0], "ips": targets[1:]}
+    out = {"jail": options.get("jail")}
+    if action == "ban":
+        out["ips"] = options["ips"]
+    return out
 
-    def _start(self, jail: str, **_) -> None:
-        link.cli().start_jail(jail)
-        self.stdout.write(f"started {jail}")
 
-    def _stop(self, jail: str, actor: str, **_) -> None:
-        lifted = actions.stop_jail(jail, actor)
-        self.stdout.write(f"stopped {jail}; {lifted} bans lifted")
-
-    def _reload(self, jail: str | None = None, **_) -> None:
-        link.cli().reload(jail)
-        self.stdout.write(f"reloaded {jail or 'all jails'}")
+def _target(args: dict) -> str:
+    return " ".join([args.get("jail") or "", *(args.get("ips") or [])]).strip()

@@ -1,0 +1,96 @@
+"""Commands routed to a node's task cluster (jails/fleet/commands.py), with
+real processes: two sandboxed fail2ban-servers, a ``qcluster`` for each
+(``BANGUI_NODE`` a and b) on one database, and ``manage.py f2b --node``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from bangui.tests.conftest import project, wait_for_text  # noqa: F401 (the fixture)
+from conftest import wait_for
+from jails.fail2ban import Fail2banClient
+from jails.fail2ban.testing import Sandbox, SandboxJail
+
+
+def _banned(box: Sandbox) -> set[str]:
+    return set(Fail2banClient(str(box.socket)).jail_status("sshd").banned_ips)
+
+
+@pytest.fixture
+def two_nodes(project):  # noqa: F811 (the imported fixture)
+    boxes, procs = {}, {}
+    try:
+        for node in ("a", "b"):
+            root = Path(tempfile.mkdtemp(prefix=f"bgn{node}-"))  # short: socket paths
+            box = Sandbox(root, jails=(SandboxJail("sshd", "sshd", "auth.log"),))
+            box.start()
+            boxes[node] = box
+            procs[node], _ = project.start(
+                "qcluster", log=f"{node}.log",
+                env={"BANGUI_NODE": node, "BANGUI_FAIL2BAN_SOCKET": str(box.socket),
+                     "BANGUI_FAIL2BAN_CONFIG_DIR": str(box.confdir)})
+        for node in procs:
+            wait_for_text(project.data_dir / f"{node}.log", "running.")
+        yield project, boxes, procs
+    finally:
+        for box in boxes.values():
+            box.stop()
+            shutil.rmtree(box.root, ignore_errors=True)
+
+
+def test_a_command_runs_on_its_node_only_and_everywhere_on_all(two_nodes):
+    proj, boxes, _ = two_nodes
+    done = proj.run("f2b", "--node", "b", "ban", "sshd", "192.0.2.7")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "b: banned 1 new of 1 in sshd"
+    assert _banned(boxes["b"]) == {"192.0.2.7"}
+    assert _banned(boxes["a"]) == set()
+
+    done = proj.run("f2b", "--all-nodes", "ban", "sshd", "192.0.2.8")
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.splitlines()) == ["a: banned 1 new of 1 in sshd",
+                                                "b: banned 1 new of 1 in sshd"]
+    assert _banned(boxes["a"]) == {"192.0.2.8"}
+    assert _banned(boxes["b"]) == {"192.0.2.7", "192.0.2.8"}
+
+    done = proj.run("f2b", "--node", "a", "--node", "b", "status", "sshd")
+    assert "a: sshd: 1 banned now" in done.stdout and "b: sshd: 2 banned now" in done.stdout
+
+    done = proj.run("f2b", "--node", "b", "unban", "sshd", "192.0.2.7")
+    assert done.returncode == 0 and done.stdout.strip() == "b: unbanned 1 from sshd"
+    assert _banned(boxes["b"]) == {"192.0.2.8"}
+
+    # Bad input is refused before anything is queued.
+    done = proj.run("f2b", "--all-nodes", "ban", "sshd", "192.0.2.999")
+    assert done.returncode == 2 and "192.0.2.999" in done.stderr
+
+
+def test_a_down_node_fails_at_once_and_a_stale_command_is_dropped(two_nodes):
+    proj, boxes, procs = two_nodes
+    procs["b"].send_signal(signal.SIGKILL)
+    procs["b"].wait(timeout=10)
+
+    def b_is_down():
+        listed = json.loads(proj.run("nodes", "--json").stdout)
+        return not next(n for n in listed if n["name"] == "b")["up"]
+
+    assert wait_for(b_is_down, timeout=15)  # within the (3 s) lease of the tests
+    done = proj.run("f2b", "--node", "b", "ban", "sshd", "192.0.2.9")
+    assert done.returncode == 1
+    assert "b: node b is down (no heartbeat since" in done.stderr
+    assert "not done on 1 of 1 nodes: b" in done.stderr
+
+    # Past its deadline when node a takes it: dropped, not run.
+    done = proj.run("shell", "-c", (
+        "from jails.fleet.commands import send\n"
+        "(r,) = send(['a'], 'ban', {'jail': 'sshd', 'ips': ['192.0.2.10']}, 'test', "
+        "deadline_seconds=-1)\n"
+        "print(r.ok, r.message)"))
+    assert done.stdout.strip().splitlines()[-1].startswith("False dropped: it reached node a")
+    assert _banned(boxes["a"]) == set()
