@@ -123,8 +123,16 @@ class RuntimeSettingsForm(_NoColon, forms.ModelForm):
             self.initial["time_zone"] = str(inst.zone)
         if not self.initial.get("session_hours"):
             self.initial["session_hours"] = int(inst.session_age.total_seconds() // 3600) or 1
+        if settings.FAIL2BAN_SOCKET_FROM_ENV:  # this host's environment wins (docs/fleet.md)
+            field = self.fields["fail2ban_socket"]
+            field.disabled = True
+            self.initial["fail2ban_socket"] = settings.FAIL2BAN_SOCKET
+            field.help_text = ("Set by BANGUI_FAIL2BAN_SOCKET in this host's environment, "
+                               "which wins over this setting.")
 
     def clean_fail2ban_socket(self) -> str:
+        if self.fields["fail2ban_socket"].disabled:
+            return self.instance.fail2ban_socket  # left as stored
         return check_socket(self.cleaned_data["fail2ban_socket"])
 
 

@@ -42,3 +42,12 @@ def from_host(hostname: str | None = None) -> str:
 def queue(node: str) -> str:
     """The django-q2 queue (``cluster=``) of a node's task cluster."""
     return QUEUE_PREFIX + node
+
+
+def local() -> str:
+    """This process's node (``BANGUI_NODE``): the default of every row a node
+    writes (archive rows, sync cursors). A function, so migrations and
+    models read the setting when a row is made, not when they are loaded."""
+    from django.conf import settings
+
+    return settings.BANGUI_NODE

@@ -74,3 +74,11 @@ def summary(states: list[NodeState] | None = None) -> FleetSummary:
     states = fleet() if states is None else states
     up = sum(1 for s in states if s.up)
     return FleetSummary(up, len(states) - up)
+
+
+def scope_choices(selected: str = "") -> tuple[list[str], bool]:
+    """The node names a page's node filter offers, and whether to show the
+    node filter and columns at all: not on a single host (no node but this
+    process's registered), unless a node is already chosen."""
+    names = list(Node.objects.order_by("name").values_list("name", flat=True))
+    return names, bool(set(names) - {settings.BANGUI_NODE}) or bool(selected)

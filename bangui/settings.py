@@ -234,6 +234,11 @@ STORAGES = {
 
 # --- fail2ban -----------------------------------------------------------------
 FAIL2BAN_SOCKET = env_str("BANGUI_FAIL2BAN_SOCKET", "/var/run/fail2ban/fail2ban.sock")
+# Set in this host's environment, the socket wins over the runtime setting of
+# /settings/ (which lives in the database every node shares): a per-host value
+# beats a fleet-wide one, and a node's restricted database role may not read
+# the settings table at all (docs/fleet.md).
+FAIL2BAN_SOCKET_FROM_ENV = bool(env_str("BANGUI_FAIL2BAN_SOCKET"))
 FAIL2BAN_CONFIG_DIR = env_str("BANGUI_FAIL2BAN_CONFIG_DIR", "/etc/fail2ban")
 FAIL2BAN_CLIENT = env_str("BANGUI_FAIL2BAN_CLIENT", "fail2ban-client")
 FAIL2BAN_TIMEOUT = env_int("BANGUI_FAIL2BAN_TIMEOUT", 10, minimum=1, maximum=300)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.db import models
 from django.utils import timezone
 
+from bangui import nodename
 from jails.constants import Origin
 
 
@@ -30,10 +31,12 @@ class BanEvent(models.Model):
 
     fail2ban forgets its history after ``dbpurgeage`` (Debian: one day) and
     deletes an IP's history rows when it is unbanned by hand; this table keeps
-    every ban for ``BANGUI_ARCHIVE_RETENTION_DAYS``. ``(jail, ip, banned_at)``
-    is unique, so re-running the sync over rows it has already copied inserts
-    nothing. Whether an IP is *still* banned (and for how long) is live state:
-    ask fail2ban (``banned_with_time``), not this table.
+    every ban for ``BANGUI_ARCHIVE_RETENTION_DAYS``. ``node`` is the fleet
+    node whose fail2ban made (or was told to make) the ban (docs/fleet.md);
+    ``(node, jail, ip, banned_at)`` is unique, so re-running the sync over
+    rows it has already copied inserts nothing. Whether an IP is *still*
+    banned (and for how long) is live state: ask fail2ban
+    (``banned_with_time``), not this table.
 
     ``ip`` is text, not GenericIPAddressField: fail2ban stores the canonical
     text form, grouping and equality on short text are fast on both SQLite and
@@ -41,6 +44,8 @@ class BanEvent(models.Model):
     defeat indexes) for the prefix search the ban table offers.
     """
 
+    node = models.CharField(max_length=63, default=nodename.local,
+                            help_text="The node whose fail2ban holds the ban.")
     ip = models.CharField(max_length=45)
     # The ban table's IP sort: numeric for IPv4 and IPv6 (ip_sort_key), set
     # by save() and by the archive's raw inserts (archive._insert).
@@ -77,7 +82,8 @@ class BanEvent(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["jail", "ip", "banned_at"], name="banevent_unique_ban"),
+            models.UniqueConstraint(fields=["node", "jail", "ip", "banned_at"],
+                                    name="banevent_unique_node_ban"),
         ]
         indexes = [
             models.Index(fields=["banned_at"], name="banevent_time"),
@@ -97,6 +103,8 @@ class BanEvent(models.Model):
                          name="banevent_time_cover"),
             # The ban table sorted by IP, numerically (see ip_key).
             models.Index(fields=["ip_key", "banned_at"], name="banevent_ipkey_time"),
+            # One node's bans in a window (the node scope of every page).
+            models.Index(fields=["node", "banned_at"], name="banevent_node_time"),
         ]
         ordering = ["-banned_at", "-id"]
 
@@ -172,7 +180,9 @@ class SyncState(models.Model):
     (see ``jails/archive/sync.py`` and ``docs/archive.md``).
     """
 
-    db_path = models.CharField(max_length=1024, unique=True)
+    node = models.CharField(max_length=63, default=nodename.local,
+                            help_text="The node whose fail2ban database this is.")
+    db_path = models.CharField(max_length=1024)
     last_rowid = models.BigIntegerField(default=0)
     last_fingerprint = models.CharField(max_length=200, blank=True, default="")
     max_timeofban = models.BigIntegerField(
@@ -183,8 +193,13 @@ class SyncState(models.Model):
     last_inserted = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
 
+    class Meta:
+        # Nodes on different hosts usually have the same path.
+        constraints = [models.UniqueConstraint(fields=["node", "db_path"],
+                                               name="syncstate_node_db")]
+
     def __str__(self) -> str:
-        return f"{self.db_path} @ rowid {self.last_rowid}"
+        return f"{self.node}:{self.db_path} @ rowid {self.last_rowid}"
 
 
 # Blocklist models live beside their code; importing them here registers them

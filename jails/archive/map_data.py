@@ -83,13 +83,13 @@ class WorldMap:
     unmapped: tuple[CountryBans, ...]  # codes with bans but no shape (tiny or unusual)
 
 
-def bans_by_country(window: str, origin: str | None = None, *,
+def bans_by_country(window: str, origin: str | None = None, *, node: str | None = None,
                     now: datetime | None = None) -> list[CountryBans]:
     """Bans per country code (None: unresolved), most bans first. Two
     grouped queries, the rollup's whole days and the archive's edge days
     (cost: docs/geo.md, "World map"); today's bans show at once (the whole
     days' sums may be a minute old, ``jails.archive.rollup.DAYS_CACHE_SECONDS``)."""
-    found = window_counts(window, "country_code", origin=origin, now=now)
+    found = window_counts(window, "country_code", origin=origin, node=node, now=now)
     totals: dict[str | None, int] = {}
     for code, bans in found.items():  # merge "de" into "DE", should a source store lowercase
         key = code.upper() if code else None
@@ -139,10 +139,10 @@ def band_of(count: int, classes: tuple[Band, ...]) -> int:
     return classes[-1].index if classes else 0
 
 
-def world_map(window: str, origin: str | None = None, *,
+def world_map(window: str, origin: str | None = None, *, node: str | None = None,
               now: datetime | None = None) -> WorldMap:
-    """Everything the map page shows for a window and origin filter."""
-    counts = bans_by_country(window, origin, now=now)
+    """Everything the map page shows for a window, origin and node filter."""
+    counts = bans_by_country(window, origin, node=node, now=now)
     known = [c for c in counts if c.code]
     unknown = next((c for c in counts if c.code is None), None)
     classes = bands(max((c.bans for c in known), default=0))

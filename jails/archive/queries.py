@@ -70,13 +70,15 @@ class JailCount:
 
 def cached_aggregate(name: str, window: str, now: datetime | None, key: tuple, compute, *,
                      group: str | None = None, jail: str | None = None,
-                     country: str | None = None, ip_query: str | None = None):
+                     country: str | None = None, ip_query: str | None = None,
+                     node: str | None = None):
     """``compute()``, or its result from the last ``AGGREGATE_CACHE_SECONDS``
     when the window is long (>= 7 days), ``now`` is not given and the
     rollup cannot answer (``group`` and the filters say). ``key``: the
     filters (anything with a stable ``repr``). The value must pickle."""
     if (now is not None or WINDOW_SPAN[Window(window)] < AGGREGATE_CACHE_MIN_SPAN
-            or rollup.answers(group, jail=jail, country=country, ip_query=ip_query)):
+            or rollup.answers(group, jail=jail, country=country, ip_query=ip_query,
+                              node=node)):
         return compute()
     digest = hashlib.sha256(repr((name, str(window), key)).encode()).hexdigest()[:32]
     cache_key = _CACHE_PREFIX + digest
@@ -93,12 +95,12 @@ def window_start(window: str, now: datetime | None = None) -> datetime:
 
 def events(window: str, *, jail: str | None = None, country: str | None = None,
            origin: str | None = None, ip_query: str | None = None,
-           now: datetime | None = None) -> QuerySet[BanEvent]:
+           node: str | None = None, now: datetime | None = None) -> QuerySet[BanEvent]:
     """Archive rows in the window, filtered. ``country`` is an ISO code or
     ``"unknown"``; ``ip_query`` an exact address, or else an address prefix
     (``"192.0.2."``, ``"2001:db8:"``)."""
     now = now or timezone.now()
-    qs = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query)
+    qs = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query, node=node)
     start, end = window_start(window, now), window_end(now)
     if connection.vendor == "sqlite" and _is_prefix_search(ip_query):
         # Without column statistics for ranges, SQLite weighs the year's
@@ -128,9 +130,13 @@ def window_end(now: datetime) -> datetime:
 
 
 def filtered(*, jail: str | None = None, country: str | None = None,
-             origin: str | None = None, ip_query: str | None = None) -> QuerySet[BanEvent]:
-    """Archive rows matching the filters, at any time (see :func:`events`)."""
+             origin: str | None = None, ip_query: str | None = None,
+             node: str | None = None) -> QuerySet[BanEvent]:
+    """Archive rows matching the filters, at any time (see :func:`events`).
+    ``node``: one fleet node's rows (None: every node's)."""
     qs = BanEvent.objects.all()
+    if node:
+        qs = qs.filter(node=node)
     if jail:
         qs = qs.filter(jail=jail)
     if country:
@@ -158,7 +164,8 @@ def filtered(*, jail: str | None = None, country: str | None = None,
 
 def window_counts(window: str, group: str | None, *, jail: str | None = None,
                   country: str | None = None, origin: str | None = None,
-                  ip_query: str | None = None, now: datetime | None = None,
+                  ip_query: str | None = None, node: str | None = None,
+                  now: datetime | None = None,
                   cache_days: bool | None = None) -> dict:
     """Bans in the window keyed by ``group`` (see :func:`jails.archive.rollup.counts`):
     whole days from the daily rollup, the rest from the archive. An IP
@@ -166,21 +173,21 @@ def window_counts(window: str, group: str | None, *, jail: str | None = None,
     (the views), the whole days' sums may come from the last minute
     (``rollup.DAYS_CACHE_SECONDS``; ``cache_days`` overrides); today's
     bans are always read."""
-    base = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query)
+    base = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query, node=node)
     at = now or timezone.now()
     start, end = window_start(window, at), window_end(at)
     if ip_query and ip_query.strip():
         windowed = events(window, jail=jail, country=country, origin=origin,
-                          ip_query=ip_query, now=at)
+                          ip_query=ip_query, node=node, now=at)
         return rollup.count_rows(windowed, group)
     return rollup.counts(base, start, end, group, jail=jail, country=country, origin=origin,
-                         cache_days=now is None if cache_days is None else cache_days)
+                         node=node, cache_days=now is None if cache_days is None else cache_days)
 
 
 def ban_table(window: str, jail: str | None = None, country: str | None = None,
               origin: str | None = None, ip_query: str | None = None,
               sort: str = "-banned_at", page: int = 1, per_page: int = 50, *,
-              now: datetime | None = None) -> Page:
+              node: str | None = None, now: datetime | None = None) -> Page:
     """One page of bans (a Django ``Page``), newest first by default. The
     total from :func:`window_counts` (one or two queries), then the page's
     rows. A page past the end shows the last page."""
@@ -193,8 +200,9 @@ def ban_table(window: str, jail: str | None = None, country: str | None = None,
     per_page = max(1, min(int(per_page), BAN_TABLE_MAX_PER_PAGE))
     at = now or timezone.now()  # one instant for the total and the page
     total = window_counts(window, None, jail=jail, country=country, origin=origin,
-                          ip_query=ip_query, now=at, cache_days=now is None)[None]
-    qs = events(window, jail=jail, country=country, origin=origin, ip_query=ip_query, now=at)
+                          ip_query=ip_query, node=node, now=at, cache_days=now is None)[None]
+    qs = events(window, jail=jail, country=country, origin=origin, ip_query=ip_query,
+                node=node, now=at)
     descending = sort.startswith("-")
     tie = "-id" if descending else "id"
     order = sort
@@ -233,7 +241,7 @@ def _hour_expression():
 
 def bans_over_time(window: str, jail: str | None = None, country: str | None = None,
                    origin: str | None = None, ip_query: str | None = None, *,
-                   now: datetime | None = None) -> list[Bucket]:
+                   node: str | None = None, now: datetime | None = None) -> list[Bucket]:
     """Ban counts per bucket across the whole window, zero-filled: hourly
     for 24h, 6-hourly for 7d, daily for 30d, weekly (from Monday) for 365d.
     Hours: one grouped query of the archive (6-hour buckets are folded from
@@ -244,11 +252,11 @@ def bans_over_time(window: str, jail: str | None = None, country: str | None = N
         at = now or timezone.now()
         if kind in ("day", "week"):
             by_day = window_counts(window, "day", jail=jail, country=country, origin=origin,
-                                   ip_query=ip_query, now=now)
+                                   ip_query=ip_query, node=node, now=now)
             found = {datetime(d.year, d.month, d.day, tzinfo=UTC): n for d, n in by_day.items()}
         else:  # hours: not in the rollup; 24h and 7d are few rows anyway
-            qs = events(window, jail=jail, country=country, origin=origin, ip_query=ip_query,
-                        now=at)
+            qs = events(window, jail=jail, country=country, origin=origin,
+                        ip_query=ip_query, node=node, now=at)
             found = {}
             grouped = (qs.order_by().annotate(bucket=_hour_expression())
                        .values("bucket").annotate(n=Count("id")).values_list("bucket", "n"))
@@ -263,9 +271,9 @@ def bans_over_time(window: str, jail: str | None = None, country: str | None = N
         return counts
 
     counts = cached_aggregate("bans_over_time", window, now,
-                              (jail, country, origin, ip_query), compute,
+                              (jail, country, origin, ip_query, node), compute,
                               group="day" if kind in ("day", "week") else "hour",
-                              jail=jail, country=country, ip_query=ip_query)
+                              jail=jail, country=country, ip_query=ip_query, node=node)
     now = now or timezone.now()
     first, last = _floor(window_start(window, now), kind, size), _floor(now, kind, size)
     buckets = []
@@ -278,33 +286,34 @@ def bans_over_time(window: str, jail: str | None = None, country: str | None = N
 
 def top_countries(window: str, limit: int | None = 10, jail: str | None = None,
                   origin: str | None = None, ip_query: str | None = None, *,
-                  now: datetime | None = None) -> list[CountryCount]:
+                  node: str | None = None, now: datetime | None = None
+                  ) -> list[CountryCount]:
     """Countries by ban count (most first); unresolved IPs are left out.
     ``limit=None`` gives every country (the world map)."""
     def compute() -> list[CountryCount]:
         found = window_counts(window, "country_code", jail=jail, origin=origin,
-                              ip_query=ip_query, now=now)
+                              ip_query=ip_query, node=node, now=now)
         ranked = sorted(((code, n) for code, n in found.items() if code and n),
                         key=lambda item: (-item[1], item[0]))
         return [CountryCount(code, n) for code, n in ranked[:limit]]
 
-    return cached_aggregate("top_countries", window, now, (limit, jail, origin, ip_query),
-                            compute, group="country_code", jail=jail, ip_query=ip_query)
+    return cached_aggregate("top_countries", window, now, (limit, jail, origin, ip_query, node),
+                            compute, group="country_code", jail=jail, ip_query=ip_query, node=node)
 
 
 def bans_by_jail(window: str, country: str | None = None, origin: str | None = None,
-                 ip_query: str | None = None, *, now: datetime | None = None
-                 ) -> list[JailCount]:
+                 ip_query: str | None = None, *, node: str | None = None,
+                 now: datetime | None = None) -> list[JailCount]:
     """Jails by ban count (most first)."""
     def compute() -> list[JailCount]:
         found = window_counts(window, "jail", country=country, origin=origin,
-                              ip_query=ip_query, now=now)
+                              ip_query=ip_query, node=node, now=now)
         ranked = sorted(((jail, n) for jail, n in found.items() if n),
                         key=lambda item: (-item[1], item[0]))
         return [JailCount(jail, n) for jail, n in ranked]
 
-    return cached_aggregate("bans_by_jail", window, now, (country, origin, ip_query), compute,
-                            group="jail", country=country, ip_query=ip_query)
+    return cached_aggregate("bans_by_jail", window, now, (country, origin, ip_query, node), compute,
+                            group="jail", country=country, ip_query=ip_query, node=node)
 
 
 @dataclass(frozen=True)
@@ -329,7 +338,8 @@ DISTINCT_IPS_MAX_SPAN = timedelta(days=7)
 
 def summary(window: str, *, jail: str | None = None, country: str | None = None,
             origin: str | None = None, ip_query: str | None = None,
-            now: datetime | None = None, total: int | None = None) -> Summary:
+            node: str | None = None, now: datetime | None = None,
+            total: int | None = None) -> Summary:
     """Two counts (the rollup answers long windows; ``total`` when the
     caller counted the window already, as the ban table does) and, up to
     7 days, one distinct count of the window's IPs. Distinct IPs do not add
@@ -338,20 +348,21 @@ def summary(window: str, *, jail: str | None = None, country: str | None = None,
     span = WINDOW_SPAN[Window(window)]
     if total is None:
         total = window_counts(window, None, jail=jail, country=country, origin=origin,
-                              ip_query=ip_query, now=now)[None]
+                              ip_query=ip_query, node=node, now=now)[None]
     before = at - span
     if ip_query and ip_query.strip():
-        previous = (filtered(jail=jail, country=country, origin=origin, ip_query=ip_query)
+        previous = (filtered(jail=jail, country=country, origin=origin, ip_query=ip_query,
+                             node=node)
                     .filter(banned_at__gte=before - span, banned_at__lt=before).count())
     else:
         previous = rollup.counts(
-            filtered(jail=jail, country=country, origin=origin), before - span,
+            filtered(jail=jail, country=country, origin=origin, node=node), before - span,
             before - timedelta(microseconds=1), None, jail=jail, country=country,
-            origin=origin, cache_days=now is None)[None]
+            origin=origin, node=node, cache_days=now is None)[None]
     distinct = None
     if span <= DISTINCT_IPS_MAX_SPAN:
         distinct = (events(window, jail=jail, country=country, origin=origin,
-                           ip_query=ip_query, now=at)
+                           ip_query=ip_query, node=node, now=at)
                     .order_by().values("ip").distinct().count())
     return Summary(total, previous, distinct)
 
@@ -361,11 +372,11 @@ NEW_BANS_MAX = 1000  # "1,000+ new bans": the poll never counts more
 
 def newer_than(since: datetime, window: str, *, jail: str | None = None,
                country: str | None = None, origin: str | None = None,
-               ip_query: str | None = None) -> int:
+               ip_query: str | None = None, node: str | None = None) -> int:
     """Bans matching the filters that started after ``since`` (rows the
     table did not show yet), at most NEW_BANS_MAX: a short ``banned_at``
     range at the index's end."""
     start = max(since, window_start(window))
-    qs = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query).filter(
+    qs = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query, node=node).filter(
         banned_at__gt=start)
     return len(qs.order_by().values_list("pk", flat=True)[:NEW_BANS_MAX])

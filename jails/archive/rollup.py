@@ -210,11 +210,12 @@ def full_days(start: datetime, end: datetime) -> tuple[date, date] | None:
 
 
 def answers(group: str | None, *, jail: str | None = None, country: str | None = None,
-            ip_query: str | None = None) -> bool:
+            ip_query: str | None = None, node: str | None = None) -> bool:
     """Whether :func:`counts` reads the rollup for this grouping and these
     filters (else it counts the archive over the whole window). ``group``
-    "hour" is never in the rollup."""
-    if group == "hour" or (ip_query and ip_query.strip()):
+    "hour" is never in the rollup; nor is one node's share (the rollup
+    counts every node's bans together: docs/fleet.md)."""
+    if group == "hour" or (ip_query and ip_query.strip()) or node:
         return False
     return _kind_for(group, jail, country) is not None
 
@@ -272,7 +273,8 @@ def _whole_days(kind: str, first: date, last: date, jail: str | None, country: s
 
 def counts(filtered: QuerySet, start: datetime, end: datetime, group: str | None, *,
            jail: str | None = None, country: str | None = None,
-           origin: str | None = None, cache_days: bool = False) -> dict:
+           origin: str | None = None, node: str | None = None,
+           cache_days: bool = False) -> dict:
     """Bans with ``start <= banned_at <= end`` among ``filtered`` (BanEvent
     rows already filtered by the same jail / country / origin given here,
     but not by time), keyed by ``group``: ``"day"`` (a ``date``),
@@ -283,7 +285,7 @@ def counts(filtered: QuerySet, start: datetime, end: datetime, group: str | None
     whole days' part from the last ``DAYS_CACHE_SECONDS`` (see there); the
     edge days are always read. For filters the rollup does not know (an IP
     search), count the archive with :func:`count_rows`."""
-    kind = _kind_for(group, jail, country)
+    kind = None if node else _kind_for(group, jail, country)  # node: see answers()
     days = full_days(start, end) if kind else None
     if days is None:
         return count_rows(filtered.filter(banned_at__gte=start, banned_at__lte=end), group)

@@ -8,7 +8,8 @@ copies new rows before that happens:
 - the file is opened read-only (``file:...?mode=ro``) and read in short
   keyset pages (``rowid > ? ORDER BY rowid LIMIT n``), so fail2ban is never
   blocked for long by a reader holding its lock;
-- each page is inserted with ``ON CONFLICT (jail, ip, banned_at) DO NOTHING``
+- each page is inserted with ``ON CONFLICT (node, jail, ip, banned_at) DO
+  NOTHING`` (``node``: this process's ``BANGUI_NODE``, whose fail2ban it is)
   and the cursor (:class:`SyncState`) moves in the same transaction, so a
   crash between pages neither loses nor duplicates rows;
 - ``rowid`` is insertion order, so bans whose ``timeofban`` (the time of the
@@ -68,8 +69,9 @@ UNBAN_CHUNK = 500  # IPs per archive query when noting unbans
 # Column order of the raw INSERT; matches _event_values().
 _INSERT_COLUMNS = (
     "ip", "jail", "banned_at", "bantime", "ban_count", "failures", "matches", "origin",
-    "country_code", "created_at", "ip_key",
+    "country_code", "created_at", "ip_key", "node",
 )
+_CONFLICT = ("node", "jail", "ip", "banned_at")
 _IP, _JAIL, _BANNED_AT, _BANTIME, _BAN_COUNT, _FAILURES, _MATCHES, _ORIGIN, _COUNTRY = range(9)
 
 
@@ -258,8 +260,9 @@ def _insert(values: list[list], now: datetime) -> int:
              else connection.ops.adapt_datetimefield_value)
     table = qn(BanEvent._meta.db_table)
     columns = ", ".join(qn(c) for c in _INSERT_COLUMNS)
-    conflict = ", ".join(qn(c) for c in ("jail", "ip", "banned_at"))
+    conflict = ", ".join(qn(c) for c in _CONFLICT)
     created = connection.ops.adapt_datetimefield_value(now)
+    node = settings.BANGUI_NODE
     one_row = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
     inserted = 0
     with connection.cursor() as cursor:
@@ -269,7 +272,7 @@ def _insert(values: list[list], now: datetime) -> int:
             for v in chunk:
                 params += [v[_IP], v[_JAIL], adapt(v[_BANNED_AT]), v[_BANTIME], v[_BAN_COUNT],
                            v[_FAILURES], v[_MATCHES], v[_ORIGIN], v[_COUNTRY], created,
-                           ip_sort_key(v[_IP])]
+                           ip_sort_key(v[_IP]), node]
             # Only quoted model identifiers are formatted in; values are bound.
             sql = (f"INSERT INTO {table} ({columns}) "  # noqa: S608
                    f"VALUES {', '.join([one_row] * len(chunk))} "
@@ -286,18 +289,20 @@ def _insert_postgresql(values: list[list], now: datetime) -> int:
     qn = connection.ops.quote_name
     table = qn(BanEvent._meta.db_table)
     columns = ", ".join(qn(c) for c in _INSERT_COLUMNS)
-    conflict = ", ".join(qn(c) for c in ("jail", "ip", "banned_at"))
+    conflict = ", ".join(qn(c) for c in _CONFLICT)
+    node = settings.BANGUI_NODE
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS bangui_ban_import ("
             "ip varchar(45), jail varchar(64), banned_at timestamptz, bantime bigint, "
             "ban_count integer, failures integer, matches text, origin varchar(16), "
-            "country_code varchar(2), created_at timestamptz, ip_key varchar(32)) "
+            "country_code varchar(2), created_at timestamptz, ip_key varchar(32), "
+            "node varchar(63)) "
             "ON COMMIT DELETE ROWS")
         raw = cursor.cursor  # psycopg's own cursor, for COPY
         with raw.copy(f"COPY bangui_ban_import ({columns}) FROM STDIN") as copy:
             for v in values:
-                copy.write_row((*v[:_COUNTRY + 1], now, ip_sort_key(v[_IP])))
+                copy.write_row((*v[:_COUNTRY + 1], now, ip_sort_key(v[_IP]), node))
         cursor.execute(f"INSERT INTO {table} ({columns}) "  # noqa: S608 (identifiers only)
                        f"SELECT {columns} FROM bangui_ban_import "
                        f"ON CONFLICT ({conflict}) DO NOTHING")
@@ -315,7 +320,7 @@ def _adopt_manual(values: list[list]) -> None:
         return
     times = [v[_BANNED_AT] for v in manual]
     candidates = list(BanEvent.objects.filter(
-        ip__in={v[_IP] for v in manual},
+        node=settings.BANGUI_NODE, ip__in={v[_IP] for v in manual},
         banned_at__gte=min(times) - MANUAL_MATCH_SLACK,
         banned_at__lte=max(times) + MANUAL_MATCH_SLACK,
         origin__in=[Origin.MANUAL, Origin.BLOCKLIST],
@@ -482,7 +487,7 @@ def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
     time, and after a crash at any point."""
     started = time.monotonic()
     path = str(Path(db_path or fail2ban_db_path()).resolve())
-    state, _ = SyncState.objects.get_or_create(db_path=path)
+    state, _ = SyncState.objects.get_or_create(node=settings.BANGUI_NODE, db_path=path)
     run_at = timezone.now()
     try:
         ensure_indexes()
@@ -616,14 +621,15 @@ def record_manual(ip: str, jail: str, user: str | None, bantime: int | None = No
             bantime = -1
     with transaction.atomic():
         existing = (BanEvent.objects.filter(
-            jail=jail, ip=ip, banned_at__gte=banned_at - MANUAL_MATCH_SLACK,
+            node=settings.BANGUI_NODE, jail=jail, ip=ip,
+            banned_at__gte=banned_at - MANUAL_MATCH_SLACK,
             banned_at__lte=banned_at + MANUAL_MATCH_SLACK).order_by("-banned_at").first())
         if existing is not None:
             existing.origin, existing.actor = origin, user or existing.actor
             existing.save(update_fields=["origin", "actor"])
             return existing
         return BanEvent.objects.create(
-            ip=ip, jail=jail, banned_at=banned_at,
+            node=settings.BANGUI_NODE, ip=ip, jail=jail, banned_at=banned_at,
             bantime=int(bantime), failures=0, origin=origin, actor=user or None,
         )
 
@@ -643,7 +649,7 @@ def record_unban(ip: str, user: str | None, jail: str | None = None) -> int:
 def record_unbans(ips: Iterable[str], user: str | None, jail: str | None = None) -> int:
     """Note unbans made through BanGUI (one IP, "unban all" on a jail, a jail
     stopped) on each IP's latest event per jail (all jails when ``jail`` is
-    None) that is still running by its bantime. Returns how many events
+    None) of this node's fail2ban that is still running by its bantime. Returns how many events
     were marked. Expiry is not recorded: it follows from ``banned_at +
     bantime``; live state comes from fail2ban."""
     # What fail2ban listed may hold text it accepted as an "IP": skip it.
@@ -652,7 +658,8 @@ def record_unbans(ips: Iterable[str], user: str | None, jail: str | None = None)
     now = timezone.now()
     marked = 0
     for start in range(0, len(ips), UNBAN_CHUNK):
-        events = BanEvent.objects.filter(ip__in=ips[start:start + UNBAN_CHUNK],
+        events = BanEvent.objects.filter(node=settings.BANGUI_NODE,
+                                         ip__in=ips[start:start + UNBAN_CHUNK],
                                          unbanned_at__isnull=True)
         if jail is not None:
             events = events.filter(jail=jail)

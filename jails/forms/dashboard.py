@@ -6,7 +6,7 @@ from django import forms
 
 from jails.constants import BAN_TABLE_SORTS, UNKNOWN_COUNTRY, Origin, Window
 from jails.fail2ban import validation
-from jails.forms.fields import CheckedField
+from jails.forms.fields import CheckedField, NodeField
 
 DEFAULT_SORT = "-banned_at"
 PER_PAGE_CHOICES = (10, 25, 50, 100, 200)
@@ -22,6 +22,7 @@ class BanTableFilterForm(forms.Form):
     country = forms.CharField(max_length=7, required=False)
     origin = forms.ChoiceField(choices=[("", "any"), *Origin.choices], required=False)
     ip = forms.CharField(label="IP", max_length=45, required=False)
+    node = NodeField()
     sort = forms.ChoiceField(choices=[(s, s) for f in BAN_TABLE_SORTS for s in (f, f"-{f}")],
                              required=False)
     page = forms.IntegerField(min_value=1, max_value=10**9, required=False)
@@ -29,7 +30,7 @@ class BanTableFilterForm(forms.Form):
                                       required=False, empty_value=DEFAULT_PER_PAGE)
 
     DEFAULTS = {"window": Window.DAY.value, "jail": "", "country": "", "origin": "", "ip": "",
-                "sort": DEFAULT_SORT, "page": 1, "per_page": DEFAULT_PER_PAGE}
+                "node": "", "sort": DEFAULT_SORT, "page": 1, "per_page": DEFAULT_PER_PAGE}
 
     def clean_country(self) -> str:
         value = self.cleaned_data["country"].strip()

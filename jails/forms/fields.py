@@ -7,6 +7,7 @@ import re
 
 from django import forms
 
+from bangui import nodename
 from jails.fail2ban import InvalidInput
 
 
@@ -29,6 +30,20 @@ class CheckedField(forms.CharField):
     def to_python(self, value):
         value = super().to_python(value)
         return value if value in self.empty_values else checked(self.check, value)
+
+
+def _node_name(value: str) -> str:
+    try:
+        return nodename.clean(value)
+    except nodename.BadNodeName as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+class NodeField(CheckedField):
+    """A fleet node's name (the node scope of a page); optional."""
+
+    def __init__(self, **kwargs):
+        super().__init__(_node_name, max_length=63, required=False, **kwargs)
 
 
 def split_list(text: str) -> list[str]:

@@ -22,9 +22,12 @@ HOST_ZONE_FILE = "/etc/localtime"
 
 
 def socket_path() -> str:
-    """The runtime setting (changed on /settings/, read from the database:
-    one primary-key lookup per request, or per call outside one), else
-    ``settings.FAIL2BAN_SOCKET``."""
+    """``BANGUI_FAIL2BAN_SOCKET`` when this host's environment sets it, else
+    the runtime setting (changed on /settings/, read from the database: one
+    primary-key lookup per request, or per call outside one), else the
+    default path."""
+    if settings.FAIL2BAN_SOCKET_FROM_ENV:
+        return settings.FAIL2BAN_SOCKET
     return once_per_request("socket_path", lambda: RuntimeSettings.load().socket_path)
 
 

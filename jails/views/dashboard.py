@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
@@ -20,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import operate
+from bangui import nodes as fleet
 from bangui.htmx import render_page, wants_fragment
 from jails.archive import charts
 from jails.archive import queries as queries
@@ -52,7 +54,10 @@ BUCKET_FORMAT = {Window.DAY: "%H:%M", Window.WEEK: "%a %H:%M", Window.MONTH: "%b
 
 # --- fail2ban's live state ----------------------------------------------------------------
 def live_state(row: BanEvent, live: live_bans.LiveState, now: datetime) -> dict:
-    """The "Now" cell of one archive row."""
+    """The "Now" cell of one archive row. ``live`` is this host's fail2ban:
+    it says nothing about a ban another node holds (docs/fleet.md)."""
+    if row.node != settings.BANGUI_NODE:
+        return {"state": "elsewhere", "node": row.node}
     return live.row_state(row.jail, row.ip, row.banned_at, row.bantime, row.unbanned_at,
                           row.unbanned_by, now)
 
@@ -72,7 +77,8 @@ def _bucket_label(start: datetime, window: str) -> str:
 def _scope(f: dict, *leave_out: str) -> dict:
     """The filters as the archive queries take them (empty: None)."""
     scope = {"jail": f["jail"] or None, "country": f["country"] or None,
-             "origin": f["origin"] or None, "ip_query": f["ip"] or None}
+             "origin": f["origin"] or None, "ip_query": f["ip"] or None,
+             "node": f["node"] or None}
     return {k: v for k, v in scope.items() if k not in leave_out}
 
 
@@ -96,10 +102,13 @@ def _charts(f: dict) -> dict:
     }
 
 
-def _columns(f: dict) -> list[dict]:
+def _columns(f: dict, multi_node: bool = False) -> list[dict]:
     current = f["sort"]
     out = []
-    for label, field, numeric in COLUMNS:
+    columns = COLUMNS
+    if multi_node:  # which node's fail2ban holds the ban, after the jail
+        columns = (*COLUMNS[:3], ("Node", None, False), *COLUMNS[3:])
+    for label, field, numeric in columns:
         col = {"label": label, "numeric": numeric, "field": field,
                "key": label.lower()}  # CSS hook: phones hide the less needed columns
         if field:
@@ -123,7 +132,8 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
     live = live_bans.read([row.ip for row in table.object_list], client=client)
     now = timezone.now()
     rows = [(row, live_state(row, live, now)) for row in table.object_list]
-    filtered = any(f[k] for k in ("jail", "country", "origin", "ip"))
+    filtered = any(f[k] for k in ("jail", "country", "origin", "ip", "node"))
+    node_names, multi_node = fleet.scope_choices(f["node"])
     chart_context = _charts(f)
     figures = queries.summary(f["window"], **_scope(f), total=table.paginator.count)
     filter_jails = sorted(set(live.jails) | set(chart_context.pop("archive_jails"))
@@ -138,17 +148,18 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
         "can_operate": request.user.has_perm("accounts.operate"),
         "filter_jails": filter_jails,
         "figures": figures, "server": status.read_state(),
+        "multi_node": multi_node, "node_names": node_names,
         # The newest ban shown (epoch seconds): the poll counts bans after it.
         "newest_at": (f"{table.object_list[0].banned_at.timestamp():.6f}" if table.object_list
                       and f["sort"] == "-banned_at" and table.number == 1 else None),
-        **_links(f, table), **chart_context,
+        **_links(f, table, multi_node), **chart_context,
     }
 
 
-def _links(f: dict, table) -> dict:
+def _links(f: dict, table, multi_node: bool = False) -> dict:
     """The table's query strings: sort headers, pages, actions, the poll."""
     return {
-        "columns": _columns(f), "query": _query(f),
+        "columns": _columns(f, multi_node), "query": _query(f),
         "prev_query": _query(f, page=table.number - 1),
         "next_query": _query(f, page=table.number + 1),
         "ban_url": f"{reverse('dashboard_ban')}?{_query(f)}",

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import operate
+from bangui import nodes
 from bangui.htmx import render_page
 from geo.service import get_cache
 from jails.fail2ban import InvalidInput, validation
@@ -71,6 +72,8 @@ def _context(ip: str, ban_form: ManualBanForm | None = None) -> dict:
     manual = live_bans.MANUAL_JAIL if live_bans.MANUAL_JAIL in running else \
         (running[0] if running else "")
     return {
+        # one IP across every node: the history names the node when there are several
+        "multi_node": nodes.scope_choices()[1],
         "ip": ip, "events": list(events[:MAX_EVENTS]), "total": total, "max_events": MAX_EVENTS,
         "geo": geo, "live": live, "running": running, "error": error,
         "ban_form": ban_form or ManualBanForm(jails=running, initial={"ip": ip, "jail": manual}),

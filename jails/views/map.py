@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
+from bangui import nodes
 from bangui.htmx import render_page, wants_fragment
 from geo.countries import country_name
 from jails.archive.map_data import world_map
@@ -31,6 +32,7 @@ def _filters(request: HttpRequest) -> tuple[dict, list[str]]:
         "origin": data["origin"] or "",
         "country": data["country"] or "",
         "page": data["page"] or 1,
+        "node": data["node"] or "",
     }, notices
 
 
@@ -47,7 +49,9 @@ def world_map_page(request: HttpRequest) -> HttpResponse:
     table = None
     if country:
         table = ban_table(filters["window"], country=country, origin=filters["origin"] or None,
-                          page=filters["page"], per_page=BANS_PER_PAGE)
+                          page=filters["page"], per_page=BANS_PER_PAGE,
+                          node=filters["node"] or None)
+    node_names, multi_node = nodes.scope_choices(filters["node"])
     fragment = "map-bans" if request.htmx and request.htmx.target == "map-bans" else "map-view"
     context = {
         "filters": filters,
@@ -58,11 +62,12 @@ def world_map_page(request: HttpRequest) -> HttpResponse:
         "country_label": ("unresolved addresses" if country == UNKNOWN_COUNTRY
                           else country_name(country) or country),
         "table": table,
-        # window and origin for the links that add a country or a page
-        "query": urlencode({k: v for k, v in (("window", filters["window"]),
-                                             ("origin", filters["origin"])) if v}),
+        "node_names": node_names, "multi_node": multi_node,
+        # window, origin and node for the links that add a country or a page
+        "query": urlencode({k: filters[k] for k in ("window", "origin", "node") if filters[k]}),
         "oob": fragment == "map-bans" and wants_fragment(request),
     }
     if fragment == "map-view" or not wants_fragment(request):
-        context["map"] = world_map(filters["window"], filters["origin"] or None)
+        context["map"] = world_map(filters["window"], filters["origin"] or None,
+                                   node=filters["node"] or None)
     return render_page(request, "jails/map.html", fragment, context)
