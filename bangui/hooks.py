@@ -9,7 +9,8 @@ fail2ban and the setup wizard pings its socket.
 Hooks in use: ``health_checks`` and ``metrics`` (bangui/health.py),
 ``socket_check`` (accounts/forms.py), ``credits`` (the footer's data credits,
 bangui/context_processors.py), ``node_facts`` (what a node's worker
-publishes about its fail2ban, bangui/worker.py).
+publishes about its fail2ban) and ``node_tick`` (what it does every few
+seconds), both bangui/worker.py.
 """
 
 from __future__ import annotations

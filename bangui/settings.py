@@ -332,6 +332,10 @@ Q_CLUSTER = {
 BANGUI_COMMAND_WAIT_SECONDS = env_int("BANGUI_COMMAND_WAIT_SECONDS", 10, minimum=1, maximum=120)
 BANGUI_COMMAND_DEADLINE_SECONDS = env_int("BANGUI_COMMAND_DEADLINE_SECONDS", 60, minimum=5,
                                           maximum=3600)
+# Every this many seconds a node's cluster publishes its facts (fail2ban up,
+# version, jails) and queues itself a tick (archive sync: a node's bans reach
+# the dashboard within seconds). 0: facts with the lease only, no tick.
+BANGUI_NODE_TICK_SECONDS = env_int("BANGUI_NODE_TICK_SECONDS", 5, minimum=0, maximum=300)
 # The database lease that keeps a second cluster from starting
 # (bangui/worker.py): renewed every third of this, taken over this long after
 # its holder died.

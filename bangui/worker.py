@@ -125,12 +125,16 @@ class Heartbeat(threading.Thread):
     no longer ours or could not be renewed for a whole lease time (the
     caller then stops the cluster: another one may have taken over)."""
 
-    def __init__(self, lease: Lease, facts_seconds: float = 5.0) -> None:
+    def __init__(self, lease: Lease, facts_seconds: float | None = None) -> None:
+        from django.conf import settings
+
         super().__init__(name="bangui-lease-heartbeat", daemon=True)
         self.lease = lease
-        # The facts (fail2ban up, jails) go out every few seconds; the lease
-        # is renewed with every tick, which comes at least that often.
-        self.interval = max(min(lease.seconds / 3, facts_seconds), 0.5)
+        # The facts (fail2ban up, jails) and the node tick go out every few
+        # seconds; the lease is renewed with every beat, at least that often.
+        tick = settings.BANGUI_NODE_TICK_SECONDS if facts_seconds is None else facts_seconds
+        self.interval = max(min(lease.seconds / 3, tick or 5), 0.5)
+        self.ticks = bool(tick)
         self.lost = threading.Event()
         self._halt = threading.Event()
 
@@ -145,6 +149,8 @@ class Heartbeat(threading.Thread):
                         return
                     last_ok = time.monotonic()
                     publish_facts(self.lease.node)
+                    if self.ticks:
+                        queue_tick(self.lease.node)
                 except DatabaseError:
                     logger.exception("worker lease heartbeat failed")
                     connections.close_all()
@@ -158,6 +164,36 @@ class Heartbeat(threading.Thread):
         self._halt.set()
         if self.is_alive():
             self.join(timeout=5)
+
+
+def queue_tick(node: str) -> bool:
+    """Queue the apps' ``node_tick`` hooks (jails: sync the archive) to the
+    node's own cluster, unless its queue already holds a task: at most one
+    tick waits, however long the worker is busy. True when queued. The tick
+    runs in the worker like any task, so it never races the scheduled work."""
+    from django_q.models import OrmQ
+    from django_q.tasks import async_task
+
+    from bangui import nodename
+
+    queue = nodename.queue(node)
+    if OrmQ.objects.filter(key=queue).exists():
+        return False
+    async_task("bangui.worker.run_tick", cluster=queue, save=False, task_name="node tick")
+    return True
+
+
+def run_tick() -> None:
+    """The tick task: every app's ``node_tick`` hook. Quiet on failure (the
+    scheduled runs record errors; a tick every few seconds would flood the
+    failed-task list)."""
+    from bangui.hooks import app_hooks
+
+    for name, hook in app_hooks("node_tick"):
+        try:
+            hook()
+        except Exception as exc:
+            logger.debug("node tick %s failed: %s", name, exc)
 
 
 def die_with_parent() -> None:

@@ -13,6 +13,7 @@ class JailsConfig(AppConfig):
     health_checks = {"fail2ban": "jails.health.fail2ban"}
     metrics = "jails.health.metrics"
     node_facts = "jails.health.node_facts"  # bangui/worker.py publish_facts
+    node_tick = "jails.tasks.node_tick"  # bangui/worker.py run_tick, every few seconds
     socket_check = "jails.live.link.check_socket"  # the setup wizard's ping (accounts)
 
     def ready(self):

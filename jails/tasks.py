@@ -11,5 +11,14 @@ def sync_archive() -> str:
     return str(archive.sync())
 
 
+def node_tick() -> None:
+    """Every few seconds on each node (bangui/worker.py): copy fail2ban's new
+    bans into the archive, so the dashboard shows a node's bans seconds
+    after fail2ban made them. Cheap when nothing is new (one read of the
+    cursor row); the scheduled sync stays as the fallback and the one that
+    records errors."""
+    archive.sync()
+
+
 def purge_archive(retention_days: int | None = None) -> str:
     return f"purged {archive.purge(retention_days)} archived bans"

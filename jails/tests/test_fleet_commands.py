@@ -94,3 +94,24 @@ def test_a_down_node_fails_at_once_and_a_stale_command_is_dropped(two_nodes):
         "print(r.ok, r.message)"))
     assert done.stdout.strip().splitlines()[-1].startswith("False dropped: it reached node a")
     assert _banned(boxes["a"]) == set()
+
+
+def test_a_ban_fail2ban_makes_on_a_node_reaches_the_archive_with_its_node(two_nodes):
+    """No command, no schedule: node b's own tick syncs its fail2ban's new
+    ban into the shared archive within seconds (BANGUI_NODE_TICK_SECONDS)."""
+    proj, boxes, _ = two_nodes
+    # Only the tick can bring it: b's scheduled sync is gone.
+    gone = proj.run("shell", "-c", "from django_q.models import Schedule\n"
+                    "print(Schedule.objects.filter(name='bangui:archive-sync@b').delete()[0])")
+    assert gone.stdout.strip().splitlines()[-1] == "1", gone.stderr
+    boxes["b"].write_failures("sshd", "198.51.100.77", 3)
+    assert wait_for(lambda: "198.51.100.77" in _banned(boxes["b"]), timeout=15)
+
+    def archived():
+        done = proj.run("shell", "-c", (
+            "from jails.models import BanEvent\n"
+            "print(sorted(BanEvent.objects.filter(ip='198.51.100.77')"
+            ".values_list('node', 'origin')))"))
+        return done.stdout.strip().splitlines()[-1] if done.returncode == 0 else ""
+
+    assert wait_for(lambda: archived() == "[('b', 'detected')]", timeout=30, interval=0.5)
