@@ -115,3 +115,34 @@ def test_a_ban_fail2ban_makes_on_a_node_reaches_the_archive_with_its_node(two_no
         return done.stdout.strip().splitlines()[-1] if done.returncode == 0 else ""
 
     assert wait_for(lambda: archived() == "[('b', 'detected')]", timeout=30, interval=0.5)
+
+
+def test_the_dashboard_bans_on_a_chosen_node_and_everywhere(two_nodes, settings):
+    """Through the web tier's views, as an operator does it: ban on node b
+    only, then on every node; unban on b from b's row. The web process here
+    is the test's, on the project's database."""
+    proj, boxes, _ = two_nodes
+    done = proj.run("shell", "-c", (
+        "from django.test import Client\n"
+        "from django.contrib.auth.models import User\n"
+        "from accounts.models import SetupCompletion\n"
+        "SetupCompletion.objects.create(method='test')\n"
+        "u = User.objects.create_superuser('root', password='x' * 20)\n"
+        "c = Client(HTTP_HOST='localhost'); c.force_login(u)\n"
+        "r = c.post('/bans/ban/', {'ip': '192.0.2.60', 'jail': 'sshd', 'node': 'b'},"
+        " HTTP_HX_REQUEST='true')\n"
+        "print('ONE', r.status_code, 'Banned 192.0.2.60 in sshd on b.' in r.content.decode())\n"
+        "r = c.post('/bans/ban/', {'ip': '192.0.2.61', 'jail': 'sshd', 'node': '*'},"
+        " HTTP_HX_REQUEST='true')\n"
+        "print('ALL', r.status_code, 'Banned 192.0.2.61 in sshd on a, b.' in r.content.decode())\n"
+        "r = c.get('/')\n"
+        "print('ROW', 'Unban on b' in r.content.decode())\n"
+        "r = c.post('/bans/unban/', {'ip': '192.0.2.60', 'jail': 'sshd', 'node': 'b'},"
+        " HTTP_HX_REQUEST='true')\n"
+        "print('UNBAN', 'Unbanned 192.0.2.60 from sshd on b.' in r.content.decode())\n"))
+    lines = [line for line in done.stdout.splitlines() if line.split()[:1] in
+             (["ONE"], ["ALL"], ["ROW"], ["UNBAN"])]
+    assert lines == ["ONE 200 True", "ALL 200 True", "ROW True", "UNBAN True"], \
+        done.stdout + done.stderr
+    assert _banned(boxes["a"]) == {"192.0.2.61"}
+    assert _banned(boxes["b"]) == {"192.0.2.61"}

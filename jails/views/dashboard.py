@@ -57,7 +57,9 @@ def live_state(row: BanEvent, live: live_bans.LiveState, now: datetime) -> dict:
     """The "Now" cell of one archive row. ``live`` is this host's fail2ban:
     it says nothing about a ban another node holds (docs/fleet.md)."""
     if row.node != settings.BANGUI_NODE:
-        return {"state": "elsewhere", "node": row.node}
+        # What the archive says: not unbanned through BanGUI, time not up.
+        running = row.unbanned_at is None and (row.ends_at is None or row.ends_at > now)
+        return {"state": "elsewhere", "node": row.node, "running": running}
     return live.row_state(row.jail, row.ip, row.banned_at, row.bantime, row.unbanned_at,
                           row.unbanned_by, now)
 
@@ -186,9 +188,19 @@ def _render(request: HttpRequest, data: QueryDict, result: Result | None = None)
     if not context["is_fragment"]:
         live = context["live"]
         context["purge_warning"] = _purge_warning(client) if live.reachable else None
-        context["ban_form"] = ManualBanForm(
-            jails=live.jails, initial={"jail": live.default_jail()})
+        context["ban_form"] = _ban_form(live, context["multi_node"])
     return render_page(request, "jails/dashboard.html", "ban-table", context)
+
+
+def _ban_form(live: live_bans.LiveState, multi_node: bool) -> ManualBanForm:
+    """The manual ban: this host's jails, and in a fleet every node's (as
+    their workers last reported them) and a choice of node."""
+    if not multi_node:
+        return ManualBanForm(jails=live.jails, initial={"jail": live.default_jail()})
+    states = fleet.fleet()
+    jails = sorted(set(live.jails).union(*(s.jails for s in states)))
+    others = [s.name for s in states if s.name != settings.BANGUI_NODE]
+    return ManualBanForm(jails=jails, nodes=others, initial={"jail": live.default_jail()})
 
 
 @login_required
@@ -207,12 +219,15 @@ def _answer(request: HttpRequest, result: Result) -> HttpResponse:
 @require_POST
 @operate
 def ban(request: HttpRequest) -> HttpResponse:
-    form = ManualBanForm(request.POST, jails=[request.POST.get("jail", "")])
+    node = request.POST.get("node", "")
+    form = ManualBanForm(request.POST, jails=[request.POST.get("jail", "")],
+                         nodes=[node] if node else None)
     if not form.is_valid():
         return _answer(request, refused(request, "ban", request.POST.get("ip", "")[:100], form,
                                         "Nothing was banned: "))
     ip, jail = form.cleaned_data["ip"], form.cleaned_data["jail"]
-    return _answer(request, results.ban(request, jail, [ip], {"ip": ip, "jail": jail}))
+    return _answer(request, results.ban(request, jail, [ip], {"ip": ip, "jail": jail},
+                                        node=form.cleaned_data.get("node", "")))
 
 
 @require_POST
@@ -223,7 +238,7 @@ def unban(request: HttpRequest) -> HttpResponse:
         return _answer(request, refused(request, "unban", request.POST.get("ip", "")[:100],
                                         form, "Nothing was unbanned: "))
     return _answer(request, results.unban(request, form.cleaned_data["ip"],
-                                          form.cleaned_data["jail"]))
+                                          form.cleaned_data["jail"], form.cleaned_data["node"]))
 
 
 @login_required

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -24,6 +25,8 @@ from bangui.htmx import wants_fragment
 from bangui.views import form_errors
 from jails.config import files as config_files
 from jails.fail2ban import Fail2banError
+from jails.fleet import commands as fleet_commands
+from jails.forms.bans import EVERY_NODE
 from jails.live import actions
 
 
@@ -71,17 +74,55 @@ def perform(request: HttpRequest, action: str, target: str, func: Callable,
     return Result(True, success(detail) if callable(success) else success.format(detail=detail))
 
 
-def ban(request: HttpRequest, jail: str, ips: list[str], confirm: dict) -> Result:
+def on_nodes(request: HttpRequest, action: str, target: str, nodes: list[str], command: str,
+             args: dict, done: str) -> Result:
+    """Send a command to fleet nodes' clusters (jails.fleet.commands: a
+    bounded wait, a deadline) and say, in one message, where it was
+    ``done`` and where not and why; one audit row per node."""
+    try:
+        replies = fleet_commands.send(nodes, command, args, request.user.get_username())
+    except Fail2banError as exc:  # bad input: nothing sent
+        audit.record(request, action, target=target, result=audit.FAILED, detail=str(exc))
+        return Result(False, str(exc))
+    for reply in replies:
+        audit.record(request, action, target=f"{target} on {reply.node}"[:200],
+                     result=audit.OK if reply.ok else audit.FAILED,
+                     detail=reply.message[:500])
+    worked = [r.node for r in replies if r.ok]
+    failed = [r for r in replies if not r.ok]
+    parts = [f"{done} on {', '.join(worked)}."] if worked else []
+    if failed:
+        parts.append("Not done on " + "; ".join(f"{r.node} ({r.message})" for r in failed)
+                     + ".")
+    return Result(not failed, " ".join(parts) or "No node to send it to.")
+
+
+def node_targets(node: str) -> list[str] | None:
+    """The nodes a form's ``node`` means: None for this host (the direct
+    path), every registered node for "*", else that one."""
+    if not node or node == settings.BANGUI_NODE:
+        return None
+    return fleet_commands.all_nodes() if node == EVERY_NODE else [node]
+
+
+def ban(request: HttpRequest, jail: str, ips: list[str], confirm: dict,
+        node: str = "") -> Result:
     """Ban ``ips`` in ``jail`` (archived at once), audited. An address of
     the jail's ignore list, or the admin's own, is banned only once the form
     comes back with ``confirm``: until then the Result asks, carrying
-    ``confirm`` (the fields to send again)."""
+    ``confirm`` (the fields to send again). ``node``: another fleet node,
+    or "*" for every node (sent to their clusters; this host's ignore list
+    says nothing about theirs, so no question is asked)."""
+    shown = ", ".join(ips[:5]) + (" …" if len(ips) > 5 else "")
+    targets = node_targets(node)
+    if targets is not None:
+        return on_nodes(request, "ban", f"{jail} {' '.join(ips)}"[:150], targets, "ban",
+                        {"jail": jail, "ips": ips}, f"Banned {shown} in {jail}")
     if not request.POST.get("confirm"):
         reasons = actions.ban_warnings(jail, ips, client_ip(request))
         if reasons:
             return Result(False, "Not banned yet: " + "; ".join(reasons) + ". Ban anyway?",
                           confirm=confirm)
-    shown = ", ".join(ips[:5]) + (" …" if len(ips) > 5 else "")
 
     def said(newly) -> str:
         if len(ips) > 1:
@@ -94,9 +135,15 @@ def ban(request: HttpRequest, jail: str, ips: list[str], confirm: dict) -> Resul
                                                   f"{result.message}")
 
 
-def unban(request: HttpRequest, ip: str, jail: str = "") -> Result:
-    """Unban from one jail (or every jail), noted in the archive, audited."""
+def unban(request: HttpRequest, ip: str, jail: str = "", node: str = "") -> Result:
+    """Unban from one jail (or every jail), noted in the archive, audited;
+    on another fleet node (or "*": every node) through its cluster."""
     where = f"from {jail}" if jail else "from every jail"
+    targets = node_targets(node)
+    if targets is not None:
+        args = {"ips": [ip], **({"jail": jail} if jail else {})}
+        return on_nodes(request, "unban", f"{jail} {ip}".strip(), targets, "unban", args,
+                        f"Unbanned {ip} {where}")
 
     def said(n) -> str:
         return f"Unbanned {ip} {where}." if n else f"{ip} was not banned {where}; nothing to do."
