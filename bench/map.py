@@ -40,9 +40,10 @@ COUNTRIES = ["CN", "US", "RU", "DE", "BR", "IN", "VN", "KR", "FR", "GB", "NL", "
              "RO", "BG", "ZA", "EG", "PK", "BD", "CO", "CL", "PH", "MY", "SE", "CH", "AU"]
 
 
-def fill(rows: int, ips: int, now: datetime) -> int:
+def fill(rows: int, ips: int, now: datetime, nodes: list[str] | None = None) -> int:
     """Fill the archive like a backfill: the daily rollup's triggers off,
-    the rollup counted once at the end. Returns the rollup's row count."""
+    the rollup counted once at the end. Returns the rollup's row count.
+    ``nodes``: spread the rows over these fleet nodes (default: this one)."""
     from jails.archive import rollup
     from jails.constants import Origin
     from jails.models import BanEvent, ip_sort_key
@@ -62,8 +63,9 @@ def fill(rows: int, ips: int, now: datetime) -> int:
     batch: list[BanEvent] = []
     for i in range(rows):
         ip, code = pool[i % ips] if i < ips else rng.choice(pool)
+        extra = {"node": nodes[i % len(nodes)]} if nodes else {}
         batch.append(BanEvent(
-            ip=ip, ip_key=ip_sort_key(ip), jail=rng.choice(JAILS), country_code=code,
+            **extra, ip=ip, ip_key=ip_sort_key(ip), jail=rng.choice(JAILS), country_code=code,
             origin=rng.choice(origins),
             banned_at=now - timedelta(seconds=rng.randrange(span), microseconds=i % 1_000_000),
             bantime=600))
