@@ -82,3 +82,12 @@ def scope_choices(selected: str = "") -> tuple[list[str], bool]:
     process's registered), unless a node is already chosen."""
     names = list(Node.objects.order_by("name").values_list("name", flat=True))
     return names, bool(set(names) - {settings.BANGUI_NODE}) or bool(selected)
+
+
+def bar_summary() -> FleetSummary | None:
+    """The status bar's "N nodes up, M down", or None on a single host (no
+    node but this process's registered)."""
+    states = fleet()
+    if not {s.name for s in states} - {settings.BANGUI_NODE}:
+        return None
+    return summary(states)

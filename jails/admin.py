@@ -1,10 +1,12 @@
 """Django admin for superusers: the archive is read-only (it mirrors
-fail2ban); blocklist sources are editable, their runs read-only."""
+fail2ban); blocklist sources and shared-ban rules are editable, runs
+read-only."""
 
 from django.contrib import admin
 
 from jails.blocklists import schedules
 from jails.blocklists.models import BlocklistSource, ImportRun
+from jails.fleet.models import SharedBanRule
 from jails.models import BanEvent, SyncState
 
 
@@ -18,8 +20,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(BanEvent)
 class BanEventAdmin(ReadOnlyAdmin):
-    list_display = ("banned_at", "ip", "jail", "country_code", "origin", "bantime", "actor")
-    list_filter = ("origin", "jail")
+    list_display = ("banned_at", "ip", "jail", "node", "country_code", "origin", "bantime",
+                    "actor", "shared_from")
+    list_filter = ("origin", "node", "jail")
     search_fields = ("ip",)
     date_hierarchy = "banned_at"
     show_full_result_count = False  # the archive may hold millions of rows
@@ -27,7 +30,17 @@ class BanEventAdmin(ReadOnlyAdmin):
 
 @admin.register(SyncState)
 class SyncStateAdmin(ReadOnlyAdmin):
-    list_display = ("db_path", "last_rowid", "last_success_at", "last_inserted", "last_error")
+    list_display = ("node", "db_path", "last_rowid", "last_success_at", "last_inserted",
+                    "last_error")
+
+
+@admin.register(SharedBanRule)
+class SharedBanRuleAdmin(admin.ModelAdmin):
+    """docs/fleet.md, "Shared bans": target nodes' workers apply the rules
+    on their next tick."""
+
+    list_display = ("name", "jail", "source_label", "target_label", "enabled")
+    list_filter = ("enabled",)
 
 
 @admin.register(BlocklistSource)

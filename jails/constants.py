@@ -13,11 +13,15 @@ class Origin(models.TextChoices):
     DETECTED = "detected", "detected"  # fail2ban found failures in a log
     MANUAL = "manual", "manual"  # banned by hand (BanGUI, fail2ban-client)
     BLOCKLIST = "blocklist", "blocklist"  # imported from a blocklist source
+    SHARED = "shared", "shared"  # applied from another node's ban (docs/fleet.md)
 
 
 # The jail BanGUI provisions for blocklist imports; the sync marks its bans
 # as Origin.BLOCKLIST without the importer having to say so.
 BLOCKLIST_JAIL = "blocklist-import"
+# The jail BanGUI provisions for shared bans (jails/fleet/shared.py); the sync
+# marks its bans as Origin.SHARED.
+SHARED_JAIL = "shared-bans"
 
 # Matched log lines kept per ban. fail2ban itself keeps at most 10 lines per
 # ban (Fail2BanDb.maxMatches); the byte caps keep one pathological line (or a

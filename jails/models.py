@@ -78,6 +78,10 @@ class BanEvent(models.Model):
         null=True, blank=True, help_text="Set when unbanned through BanGUI.",
     )
     unbanned_by = models.CharField(max_length=150, null=True, blank=True)  # noqa: DJ001
+    # A shared ban (origin "shared"): the node whose ban this one copies.
+    # NULL, not "": adding a nullable column keeps SQLite's table (and the
+    # rollup's triggers) as they are.
+    shared_from = models.CharField(max_length=63, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -202,8 +206,10 @@ class SyncState(models.Model):
         return f"{self.node}:{self.db_path} @ rowid {self.last_rowid}"
 
 
-# Blocklist models live beside their code; importing them here registers them
-# with the jails app.
+# Blocklist and fleet models live beside their code; importing them here
+# registers them with the jails app.
 from jails.blocklists.models import BlocklistSource, ImportRun  # noqa: E402
+from jails.fleet.models import SharedBanRule, SharedBanState  # noqa: E402
 
-__all__ = ["BanDay", "BanEvent", "BlocklistSource", "ImportRun", "SyncState"]
+__all__ = ["BanDay", "BanEvent", "BlocklistSource", "ImportRun", "SharedBanRule",
+           "SharedBanState", "SyncState"]

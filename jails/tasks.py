@@ -5,6 +5,7 @@ django-q2 stores as the task result."""
 from __future__ import annotations
 
 from jails.archive import sync as archive
+from jails.fleet import shared
 
 
 def sync_archive() -> str:
@@ -16,8 +17,10 @@ def node_tick() -> None:
     bans into the archive, so the dashboard shows a node's bans seconds
     after fail2ban made them. Cheap when nothing is new (one read of the
     cursor row); the scheduled sync stays as the fallback and the one that
-    records errors."""
+    records errors. Then the bans other nodes share with this one
+    (jails/fleet/shared.py; nothing to do without rules)."""
     archive.sync()
+    shared.apply()
 
 
 def purge_archive(retention_days: int | None = None) -> str:

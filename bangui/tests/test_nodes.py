@@ -187,3 +187,13 @@ def test_clusters_of_different_nodes_run_side_by_side(project, f2b_sandbox):
         assert proc.wait(timeout=60) == 0
     assert wait_for(lambda: not any(n["up"] for n in json.loads(
         project.run("nodes", "--json").stdout)), timeout=10)
+
+
+@pytest.mark.django_db
+def test_the_status_bar_summarises_the_fleet_only_in_a_fleet(admin_client):
+    _node(settings.BANGUI_NODE, age=2)
+    assert "fleet-summary" not in admin_client.get(reverse("status_bar")).content.decode()
+    _node("web-2", age=300)
+    _node("web-3", age=1)
+    html = admin_client.get(reverse("status_bar")).content.decode()
+    assert "2 nodes up</a>" in html and "<strong>1 down</strong>" in html

@@ -47,6 +47,7 @@ from jails.constants import (
     MATCHES_MAX_BYTES,
     MATCHES_MAX_LINE_BYTES,
     MATCHES_MAX_LINES,
+    SHARED_JAIL,
     SYNC_REWIND_OVERLAP,
     Origin,
 )
@@ -172,6 +173,8 @@ def bound_matches(matches) -> str:
 def _origin(jail: str, failures: int, matches: str) -> str:
     if jail == BLOCKLIST_JAIL:
         return Origin.BLOCKLIST
+    if jail == SHARED_JAIL:
+        return Origin.SHARED
     # ``banip`` (BanGUI, fail2ban-client) stores {"matches": [], "failures": 0}.
     if failures == 0 and not matches:
         return Origin.MANUAL
@@ -323,7 +326,7 @@ def _adopt_manual(values: list[list]) -> None:
         node=settings.BANGUI_NODE, ip__in={v[_IP] for v in manual},
         banned_at__gte=min(times) - MANUAL_MATCH_SLACK,
         banned_at__lte=max(times) + MANUAL_MATCH_SLACK,
-        origin__in=[Origin.MANUAL, Origin.BLOCKLIST],
+        origin__in=[Origin.MANUAL, Origin.BLOCKLIST, Origin.SHARED],
     ).order_by())
     if not candidates:
         return

@@ -56,6 +56,9 @@ BANGUI_JAILS = (
     BanguiJail("blocklist-import", "jail.d/bangui-blocklist-import.local",
                "IPs imported from blocklists", 90000,
                "blocklist imports ban into it; 25 hours, so a daily list never lapses"),
+    BanguiJail("shared-bans", "jail.d/bangui-shared-bans.local",
+               "bans other fleet nodes shared with this one", 86400,
+               "shared-ban rules apply other nodes' bans into it (docs/fleet.md): a day"),
 )
 
 

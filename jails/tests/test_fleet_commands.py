@@ -96,6 +96,30 @@ def test_a_down_node_fails_at_once_and_a_stale_command_is_dropped(two_nodes):
     assert _banned(boxes["a"]) == set()
 
 
+    # While b's cluster is gone its fail2ban keeps banning; restarted, b
+    # catches up from its cursor: the bans arrive once, nothing twice.
+    boxes["b"].write_failures("sshd", "198.51.100.90", 3)
+    boxes["b"].write_failures("sshd", "198.51.100.91", 3)
+    assert wait_for(lambda: {"198.51.100.90", "198.51.100.91"} <= _banned(boxes["b"]))
+    proj.start("qcluster", log="b2.log",
+               env={"BANGUI_NODE": "b", "BANGUI_FAIL2BAN_SOCKET": str(boxes["b"].socket),
+                    "BANGUI_FAIL2BAN_CONFIG_DIR": str(boxes["b"].confdir)})
+    wait_for_text(proj.data_dir / "b2.log", "running.", timeout=30)
+
+    def b_rows():
+        done = proj.run("shell", "-c", (
+            "from jails.models import BanEvent\n"
+            "print(sorted(BanEvent.objects.filter(node='b').values_list('ip', flat=True)))"))
+        return done.stdout.strip().splitlines()[-1] if done.returncode == 0 else ""
+
+    both = "['198.51.100.90', '198.51.100.91']"
+    assert wait_for(lambda: b_rows() == both, timeout=30, interval=0.5)
+    again = proj.run("sync_bans", env={"BANGUI_NODE": "b",
+                                      "BANGUI_FAIL2BAN_SOCKET": str(boxes["b"].socket)})
+    assert again.returncode == 0, again.stderr
+    assert b_rows() == both  # another sync from the cursor adds nothing
+
+
 def test_a_ban_fail2ban_makes_on_a_node_reaches_the_archive_with_its_node(two_nodes):
     """No command, no schedule: node b's own tick syncs its fail2ban's new
     ban into the shared archive within seconds (BANGUI_NODE_TICK_SECONDS)."""
