@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -71,13 +72,24 @@ def _context(ip: str, ban_form: ManualBanForm | None = None) -> dict:
     live, running, error = _banned_now(ip)
     manual = live_bans.MANUAL_JAIL if live_bans.MANUAL_JAIL in running else \
         (running[0] if running else "")
+    multi_node = nodes.scope_choices()[1]
     return {
         # one IP across every node: the history names the node when there are several
-        "multi_node": nodes.scope_choices()[1],
+        "multi_node": multi_node,
         "ip": ip, "events": list(events[:MAX_EVENTS]), "total": total, "max_events": MAX_EVENTS,
         "geo": geo, "live": live, "running": running, "error": error,
-        "ban_form": ban_form or ManualBanForm(jails=running, initial={"ip": ip, "jail": manual}),
+        "ban_form": ban_form or _ban_form(ip, running, manual, multi_node),
     }
+
+
+def _ban_form(ip: str, running: list[str], manual: str, multi_node: bool) -> ManualBanForm:
+    """This host's running jails; in a fleet also every node's and the node choice."""
+    if not multi_node:
+        return ManualBanForm(jails=running, initial={"ip": ip, "jail": manual})
+    states = nodes.fleet()
+    jails = sorted(set(running).union(*(s.jails for s in states)))
+    others = [s.name for s in states if s.name != settings.BANGUI_NODE]
+    return ManualBanForm(jails=jails, nodes=others, initial={"ip": ip, "jail": manual})
 
 
 def _invalid(request: HttpRequest, raw: str) -> HttpResponse:
@@ -120,14 +132,16 @@ def ban(request: HttpRequest, ip: str) -> HttpResponse:
     canonical = _canonical(ip)
     if canonical is None:
         return _invalid(request, ip)
-    form = ManualBanForm({"ip": canonical, "jail": request.POST.get("jail", "")},
-                         jails=[request.POST.get("jail", "")])
+    node = request.POST.get("node", "")
+    form = ManualBanForm({"ip": canonical, "jail": request.POST.get("jail", ""), "node": node},
+                         jails=[request.POST.get("jail", "")], nodes=[node] if node else None)
     if not form.is_valid():
         return _answer(request, canonical, refused(request, "ban", canonical, form,
                                                    "Nothing was banned: "))
     jail = form.cleaned_data["jail"]
     return _answer(request, canonical, results.ban(request, jail, [canonical],
-                                                   {"ip": canonical, "jail": jail}))
+                                                   {"ip": canonical, "jail": jail},
+                                                   node=form.cleaned_data.get("node", "")))
 
 
 @require_POST
