@@ -194,3 +194,14 @@ def send(nodes: list[str], command: str, args: dict, actor: str, *,
 def all_nodes() -> list[str]:
     """Every registered node's name (``--all-nodes``, ban everywhere)."""
     return [s.name for s in fleet()]
+
+
+def labelled(label: str) -> list[str]:
+    """The registered nodes carrying ``label`` (``--label``, "every node
+    labelled …"); labels are set in Django admin → Nodes."""
+    return [s.name for s in fleet() if label in s.labels]
+
+
+def labels() -> list[str]:
+    """Every label some registered node carries."""
+    return sorted({label for s in fleet() for label in s.labels})

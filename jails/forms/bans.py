@@ -21,6 +21,7 @@ class BanForm(forms.Form):
 
 
 EVERY_NODE = "*"
+LABEL_PREFIX = "@"  # "@web": every node labelled web
 
 
 class UnbanForm(forms.Form):
@@ -37,9 +38,10 @@ class ManualBanForm(forms.Form):
     node = forms.ChoiceField(label="On node", required=False)
 
     def __init__(self, *args, jails: list[str] | None = None, nodes: list[str] | None = None,
-                 **kwargs):
-        """``nodes``: the fleet's other nodes, offered beside this host and
-        "every node" (docs/fleet.md); None on a single host."""
+                 labels: list[str] = (), **kwargs):
+        """``nodes``: the fleet's other nodes, offered beside this host,
+        "every node" and every node of each of ``labels`` (docs/fleet.md);
+        None on a single host."""
         kwargs.setdefault("auto_id", "ban-%s")
         super().__init__(*args, **kwargs)
         self.fields["jail"].choices = [(j, j) for j in (jails or [])]
@@ -47,8 +49,24 @@ class ManualBanForm(forms.Form):
             del self.fields["node"]
         else:
             here = f"this host ({settings.BANGUI_NODE})"
-            self.fields["node"].choices = [("", here), *((n, n) for n in nodes),
-                                           (EVERY_NODE, "every node")]
+            self.fields["node"].choices = [
+                ("", here), *((n, n) for n in nodes), (EVERY_NODE, "every node"),
+                *((LABEL_PREFIX + label, f"every node labelled {label}") for label in labels)]
+
+    @classmethod
+    def here_and_fleet(cls, jails: list[str], initial: dict, multi_node: bool) -> ManualBanForm:
+        """The form a page shows: this host's ``jails``; in a fleet also every
+        node's (as their workers last reported them), the other nodes and
+        their labels."""
+        if not multi_node:
+            return cls(jails=jails, initial=initial)
+        from bangui.nodes import fleet
+
+        states = fleet()
+        return cls(jails=sorted(set(jails).union(*(s.jails for s in states))),
+                   nodes=[s.name for s in states if s.name != settings.BANGUI_NODE],
+                   labels=sorted({label for s in states for label in s.labels}),
+                   initial=initial)
 
     def clean_jail(self) -> str:
         return checked(validation.jail_name, self.cleaned_data["jail"])

@@ -57,7 +57,7 @@ def test_a_command_runs_on_its_node_only_and_everywhere_on_all(two_nodes):
     assert sorted(done.stdout.splitlines()) == ["a: banned 1 new of 1 in sshd",
                                                 "b: banned 1 new of 1 in sshd"]
     assert _banned(boxes["a"]) == {"192.0.2.8"}
-    assert _banned(boxes["b"]) == {"192.0.2.7", "192.0.2.8"}
+    assert _banned(boxes["b"]) == {"192.0.2.7", "192.0.2.8"}  # (before the label part)
 
     done = proj.run("f2b", "--node", "a", "--node", "b", "status", "sshd")
     assert "a: sshd: 1 banned now" in done.stdout and "b: sshd: 2 banned now" in done.stdout
@@ -65,6 +65,15 @@ def test_a_command_runs_on_its_node_only_and_everywhere_on_all(two_nodes):
     done = proj.run("f2b", "--node", "b", "unban", "sshd", "192.0.2.7")
     assert done.returncode == 0 and done.stdout.strip() == "b: unbanned 1 from sshd"
     assert _banned(boxes["b"]) == {"192.0.2.8"}
+
+    # Every node carrying a label (set in Django admin -> Nodes).
+    proj.run("shell", "-c", "from bangui.models import Node\n"
+             "Node.objects.filter(name='a').update(labels=['web'])")
+    done = proj.run("f2b", "--label", "web", "ban", "sshd", "192.0.2.70")
+    assert done.returncode == 0 and done.stdout.strip() == "a: banned 1 new of 1 in sshd"
+    assert "192.0.2.70" in _banned(boxes["a"]) and "192.0.2.70" not in _banned(boxes["b"])
+    done = proj.run("f2b", "--label", "db", "ban", "sshd", "192.0.2.71")
+    assert done.returncode == 1 and "no registered node matches" in done.stderr
 
     # Bad input is refused before anything is queued.
     done = proj.run("f2b", "--all-nodes", "ban", "sshd", "192.0.2.999")

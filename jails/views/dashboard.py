@@ -188,19 +188,9 @@ def _render(request: HttpRequest, data: QueryDict, result: Result | None = None)
     if not context["is_fragment"]:
         live = context["live"]
         context["purge_warning"] = _purge_warning(client) if live.reachable else None
-        context["ban_form"] = _ban_form(live, context["multi_node"])
+        context["ban_form"] = ManualBanForm.here_and_fleet(
+            live.jails, {"jail": live.default_jail()}, context["multi_node"])
     return render_page(request, "jails/dashboard.html", "ban-table", context)
-
-
-def _ban_form(live: live_bans.LiveState, multi_node: bool) -> ManualBanForm:
-    """The manual ban: this host's jails, and in a fleet every node's (as
-    their workers last reported them) and a choice of node."""
-    if not multi_node:
-        return ManualBanForm(jails=live.jails, initial={"jail": live.default_jail()})
-    states = fleet.fleet()
-    jails = sorted(set(live.jails).union(*(s.jails for s in states)))
-    others = [s.name for s in states if s.name != settings.BANGUI_NODE]
-    return ManualBanForm(jails=jails, nodes=others, initial={"jail": live.default_jail()})
 
 
 @login_required

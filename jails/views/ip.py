@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -78,18 +77,10 @@ def _context(ip: str, ban_form: ManualBanForm | None = None) -> dict:
         "multi_node": multi_node,
         "ip": ip, "events": list(events[:MAX_EVENTS]), "total": total, "max_events": MAX_EVENTS,
         "geo": geo, "live": live, "running": running, "error": error,
-        "ban_form": ban_form or _ban_form(ip, running, manual, multi_node),
+        "ban_form": ban_form or ManualBanForm.here_and_fleet(
+            running, {"ip": ip, "jail": manual}, multi_node),
     }
 
-
-def _ban_form(ip: str, running: list[str], manual: str, multi_node: bool) -> ManualBanForm:
-    """This host's running jails; in a fleet also every node's and the node choice."""
-    if not multi_node:
-        return ManualBanForm(jails=running, initial={"ip": ip, "jail": manual})
-    states = nodes.fleet()
-    jails = sorted(set(running).union(*(s.jails for s in states)))
-    others = [s.name for s in states if s.name != settings.BANGUI_NODE]
-    return ManualBanForm(jails=jails, nodes=others, initial={"ip": ip, "jail": manual})
 
 
 def _invalid(request: HttpRequest, raw: str) -> HttpResponse:

@@ -26,7 +26,7 @@ from bangui.views import form_errors
 from jails.config import files as config_files
 from jails.fail2ban import Fail2banError
 from jails.fleet import commands as fleet_commands
-from jails.forms.bans import EVERY_NODE
+from jails.forms.bans import EVERY_NODE, LABEL_PREFIX
 from jails.live import actions
 
 
@@ -99,10 +99,15 @@ def on_nodes(request: HttpRequest, action: str, target: str, nodes: list[str], c
 
 def node_targets(node: str) -> list[str] | None:
     """The nodes a form's ``node`` means: None for this host (the direct
-    path), every registered node for "*", else that one."""
+    path), every registered node for "*", the nodes labelled L for "@L",
+    else that one."""
     if not node or node == settings.BANGUI_NODE:
         return None
-    return fleet_commands.all_nodes() if node == EVERY_NODE else [node]
+    if node == EVERY_NODE:
+        return fleet_commands.all_nodes()
+    if node.startswith(LABEL_PREFIX):
+        return fleet_commands.labelled(node.removeprefix(LABEL_PREFIX))
+    return [node]
 
 
 def ban(request: HttpRequest, jail: str, ips: list[str], confirm: dict,

@@ -34,6 +34,8 @@ class Command(BaseCommand):
                            help="run on this node's task cluster (repeatable)")
         where.add_argument("--all-nodes", action="store_true",
                            help="run on every registered node")
+        where.add_argument("--label", metavar="LABEL",
+                           help="run on every node carrying this label")
         sub = parser.add_subparsers(dest="action", required=True)
         status = sub.add_parser("status", help="server status, or one jail's")
         status.add_argument("jail", nargs="?")
@@ -47,11 +49,13 @@ class Command(BaseCommand):
         sub.add_parser("reload", help="reload the config, or one jail").add_argument(
             "jail", nargs="?")
 
-    def handle(self, *args, action: str, node=None, all_nodes=False, **options) -> None:
+    def handle(self, *args, action: str, node=None, all_nodes=False, label=None,
+               **options) -> None:
         actor = f"cli:{getpass.getuser()}"
         try:
             command_args = _arguments(action, options)
-            nodes = commands.all_nodes() if all_nodes else node
+            nodes = (commands.all_nodes() if all_nodes else
+                     commands.labelled(label) if label is not None else node)
             if nodes is not None:
                 self._on_nodes(nodes, action, command_args, actor)
                 return
@@ -69,7 +73,7 @@ class Command(BaseCommand):
 
     def _on_nodes(self, nodes: list[str], action: str, args: dict, actor: str) -> None:
         if not nodes:
-            raise CommandError("no node has registered yet", returncode=EXIT_FAILED)
+            raise CommandError("no registered node matches", returncode=EXIT_FAILED)
         replies = commands.send(nodes, action, args, actor)
         for reply in replies:
             if action in commands.CHANGES:
