@@ -91,3 +91,11 @@ def bar_summary() -> FleetSummary | None:
     if not {s.name for s in states} - {settings.BANGUI_NODE}:
         return None
     return summary(states)
+
+
+def coordinator() -> str | None:
+    """The node that runs the fleet-wide schedules: the first by name whose
+    lease is fresh (a dead one's turn passes to the next within a lease
+    time). None when no node is up."""
+    return (Node.objects.filter(expires_at__gt=timezone.now()).exclude(holder="")
+            .order_by("name").values_list("name", flat=True).first())

@@ -53,6 +53,9 @@ class Task:
     schedule_type: str = MINUTES
     minutes: int | None = None  # for MINUTES
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # Work on the shared database, not on the node's fail2ban or memory: every
+    # node has the schedule, one node (the coordinator) runs it.
+    fleet_wide: bool = False
 
     def schedule_name_for(self, node: str) -> str:
         return f"{PREFIX}{self.name}@{node}"
@@ -70,16 +73,34 @@ def _every_minutes(seconds: int) -> int:
 SCHEDULES: tuple[Task, ...] = (
     Task("archive-sync", "jails.tasks.sync_archive",
          minutes=_every_minutes(settings.ARCHIVE_SYNC_SECONDS)),
-    Task("archive-purge", "jails.tasks.purge_archive", schedule_type=DAILY),
+    Task("archive-purge", "jails.tasks.purge_archive", schedule_type=DAILY, fleet_wide=True),
     Task("geo-flush", "geo.tasks.flush", minutes=1),
-    Task("geo-cleanup", "geo.tasks.cleanup", schedule_type=DAILY),
-    Task("geo-reresolve", "geo.tasks.reresolve", schedule_type=HOURLY),
+    Task("geo-cleanup", "geo.tasks.cleanup", schedule_type=DAILY, fleet_wide=True),
+    Task("geo-reresolve", "geo.tasks.reresolve", schedule_type=HOURLY, fleet_wide=True),
 )
 
 # Daily while BANGUI_MAXMIND_LICENSE_KEY, BANGUI_GEOIP_URL or
 # BANGUI_GEOIP_ASN_URL is set (docs/geo.md); MaxMind updates GeoLite2 twice a
 # week, so a day late at most. Its body lives with the download code.
 GEOIP_UPDATE = Task("geoip-update", "geo.update.scheduled_update", schedule_type=DAILY)
+
+
+FLEET_WIDE = "bangui.schedules.run_fleet_wide"
+
+
+def run_fleet_wide(task: str, **kwargs: Any) -> Any:
+    """The body of a fleet-wide schedule: run ``task`` only on the
+    coordinator node (bangui.nodes.coordinator: the first node by name whose
+    lease is fresh), so ten nodes do not purge the archive ten times. With
+    no node up (a lone ``manage.py``), it runs."""
+    from django.utils.module_loading import import_string
+
+    from bangui.nodes import coordinator
+
+    chosen = coordinator()
+    if chosen is not None and chosen != settings.BANGUI_NODE:
+        return f"skipped: node {chosen} runs the fleet-wide tasks"
+    return import_string(task)(**kwargs)
 
 
 def declared_schedules() -> tuple[Task, ...]:
@@ -115,9 +136,12 @@ def sync_schedules(schedule_model=None, declared: tuple[Task, ...] | None = None
     created, updated, unchanged = [], [], []
     with transaction.atomic():
         for task, name in zip(declared, names, strict=True):
+            func, kwargs = task.func, task.kwargs
+            if task.fleet_wide:
+                func, kwargs = FLEET_WIDE, {"task": task.func, **task.kwargs}
             wanted = {
-                "func": task.func,
-                "kwargs": repr(task.kwargs) if task.kwargs else None,
+                "func": func,
+                "kwargs": repr(kwargs) if kwargs else None,
                 "schedule_type": task.schedule_type,
                 "minutes": task.minutes if task.schedule_type == MINUTES else None,
                 "repeats": -1,

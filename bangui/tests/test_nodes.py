@@ -197,3 +197,25 @@ def test_the_status_bar_summarises_the_fleet_only_in_a_fleet(admin_client):
     _node("web-3", age=1)
     html = admin_client.get(reverse("status_bar")).content.decode()
     assert "2 nodes up</a>" in html and "<strong>1 down</strong>" in html
+
+
+@pytest.mark.django_db
+def test_fleet_wide_schedules_run_on_one_node(settings):
+    from bangui.schedules import FLEET_WIDE, SCHEDULES, run_fleet_wide
+
+    purge = next(t for t in SCHEDULES if t.name == "archive-purge")
+    sync_schedules(node="web-1")
+    row = Schedule.objects.get(name=purge.schedule_name_for("web-1"))
+    assert row.func == FLEET_WIDE and "jails.tasks.purge_archive" in row.kwargs
+    assert Schedule.objects.get(name="bangui:archive-sync@web-1").func == "jails.tasks.sync_archive"
+
+    _node("web-2", age=1)
+    _node("web-3", age=1)
+    settings.BANGUI_NODE = "web-3"
+    assert run_fleet_wide("jails.tasks.purge_archive") == (
+        "skipped: node web-2 runs the fleet-wide tasks")
+    settings.BANGUI_NODE = "web-2"
+    assert run_fleet_wide("jails.tasks.purge_archive") == "purged 0 archived bans"
+    Node.objects.filter(pk="web-2").update(expires_at=timezone.now())  # web-2 died
+    settings.BANGUI_NODE = "web-3"
+    assert run_fleet_wide("jails.tasks.purge_archive") == "purged 0 archived bans"
