@@ -154,11 +154,20 @@ def _node_families(now) -> list[Metric]:
     age = GaugeMetricFamily("bangui_node_heartbeat_age_seconds",
                             "Seconds since the node's cluster last renewed its lease.",
                             labels=["node"])
+    banned = GaugeMetricFamily("bangui_node_jail_banned", "Bans a node's jail holds now, as "
+                               "its worker last published (up nodes only).",
+                               labels=["node", "jail"])
+    failed = GaugeMetricFamily("bangui_node_jail_failed", "Addresses failing now in a node's "
+                               "jail, as its worker last published.", labels=["node", "jail"])
     for state in fleet():
         up.add_metric([state.name], int(state.up))
         if state.heartbeat_age is not None:
             age.add_metric([state.name], round(state.heartbeat_age, 1))
-    return [up, age]
+        if state.fail2ban_up:
+            for jail, counts in sorted(state.jail_counts.items()):
+                banned.add_metric([state.name, jail], counts.get("banned", 0))
+                failed.add_metric([state.name, jail], counts.get("failed", 0))
+    return [up, age, banned, failed]
 
 
 class _Collector:

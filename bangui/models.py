@@ -29,6 +29,8 @@ class Node(models.Model):
     fail2ban_up = models.BooleanField(default=False)
     fail2ban_version = models.CharField(max_length=40, blank=True, default="")
     jails = models.JSONField(default=list, blank=True)
+    # Per jail: {"banned": .., "failed": .., "total_banned": .., "total_failed": ..}
+    jail_counts = models.JSONField(default=dict, blank=True)
     archive_synced_at = models.DateTimeField(
         null=True, blank=True, help_text="When this node's fail2ban database was last synced "
                                          "into the archive.")

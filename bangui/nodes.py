@@ -28,6 +28,7 @@ class NodeState:
     fail2ban_up: bool
     fail2ban_version: str
     jails: list[str]
+    jail_counts: dict[str, dict[str, int]]
     archive_synced_at: datetime | None
     archive_lag: float | None  # seconds since the last archive sync
     local: bool  # this process's BANGUI_NODE
@@ -35,6 +36,13 @@ class NodeState:
     @property
     def stale_since(self) -> datetime | None:
         return None if self.up else self.heartbeat_at
+
+    @property
+    def banned(self) -> int | None:
+        """Bans its fail2ban holds now, as last published (None: not up)."""
+        if not self.fail2ban_up:
+            return None
+        return sum(c.get("banned", 0) for c in self.jail_counts.values())
 
 
 def _age(now: datetime, then: datetime | None) -> float | None:
@@ -49,7 +57,8 @@ def state_of(row: Node, now: datetime | None = None) -> NodeState:
         heartbeat_at=row.heartbeat_at, heartbeat_age=_age(now, row.heartbeat_at),
         # What a down node last said about its fail2ban is history, not state.
         fail2ban_up=up and row.fail2ban_up, fail2ban_version=row.fail2ban_version,
-        jails=list(row.jails or []), archive_synced_at=row.archive_synced_at,
+        jails=list(row.jails or []), jail_counts=dict(row.jail_counts or {}),
+        archive_synced_at=row.archive_synced_at,
         archive_lag=_age(now, row.archive_synced_at), local=row.name == settings.BANGUI_NODE,
     )
 

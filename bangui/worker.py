@@ -115,7 +115,7 @@ def publish_facts(node: str) -> None:
         except Exception:  # a hook must not stop the heartbeat
             logger.exception("node facts hook failed")
             facts = {"fail2ban_up": False}
-    allowed = {"fail2ban_up", "fail2ban_version", "jails", "archive_synced_at"}
+    allowed = {"fail2ban_up", "fail2ban_version", "jails", "jail_counts", "archive_synced_at"}
     Node.objects.filter(pk=node).update(
         facts_at=timezone.now(), **{k: v for k, v in facts.items() if k in allowed})
 

@@ -30,13 +30,18 @@ def fail2ban() -> dict:
 def node_facts() -> dict:
     """What this node's worker publishes on its Node row every few seconds
     (``bangui.worker.publish_facts``, found through ``JailsConfig.node_facts``):
-    whether fail2ban answers, its version and jails (one short connection,
-    2 s at most), and when the archive last synced."""
+    whether fail2ban answers, its version, its jails and their counters (one
+    connection: ``status`` and ``status JAIL short`` per jail, 2 s at most),
+    and when the archive last synced."""
     facts: dict = {"fail2ban_up": False}
     try:
-        status = link.client(connect_retries=0, timeout=2).server_status()
-        facts.update(fail2ban_up=True, fail2ban_version=status.version[:40],
-                     jails=list(status.jails))
+        overview = link.client(connect_retries=0, timeout=2).overview()
+        facts.update(
+            fail2ban_up=True, fail2ban_version=overview.version[:40],
+            jails=[j.name for j in overview.jails],
+            jail_counts={j.name: {"banned": j.currently_banned, "failed": j.currently_failed,
+                                  "total_banned": j.total_banned,
+                                  "total_failed": j.total_failed} for j in overview.jails})
     except Fail2banError:
         pass
     synced = (SyncState.objects.exclude(last_success_at=None)

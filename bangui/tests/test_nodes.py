@@ -141,11 +141,15 @@ def test_the_command_lists_nodes_with_their_state():
 
 @pytest.mark.django_db
 def test_metrics_carry_every_node():
-    _node("web-1", age=2)
-    _node("web-2", age=300)
+    _node("web-1", age=2, fail2ban_up=True,
+          jail_counts={"sshd": {"banned": 7, "failed": 2}})
+    _node("web-2", age=300, fail2ban_up=True, jail_counts={"sshd": {"banned": 9}})
     families = {f.name: f for f in text_string_to_metric_families(exposition().decode())}
     up = {s.labels["node"]: s.value for s in families["bangui_node_up"].samples}
     assert up == {"web-1": 1.0, "web-2": 0.0}
+    banned = {(s.labels["node"], s.labels["jail"]): s.value
+              for s in families["bangui_node_jail_banned"].samples}
+    assert banned == {("web-1", "sshd"): 7.0}  # a down node's last word is not current
 
 
 @pytest.mark.django_db
@@ -155,6 +159,10 @@ def test_the_worker_publishes_its_fail2ban(f2b):
     row = Node.objects.get(pk="web-1")
     assert row.fail2ban_up and row.fail2ban_version and row.fail2ban_version in f2b.version()
     assert set(row.jails) == {j.name for j in f2b.jails if j.enabled}
+    f2b.fail2ban_client("set", "sshd", "banip", "192.0.2.33")
+    publish_facts("web-1")
+    counts = Node.objects.get(pk="web-1").jail_counts
+    assert counts["sshd"]["banned"] == 1 and counts["sshd"]["total_banned"] >= 1
     f2b.stop()
     try:
         publish_facts("web-1")
