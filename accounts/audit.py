@@ -50,6 +50,7 @@ def record(
     result: str = OK,
     detail: str = "",
     request: HttpRequest | None = None,
+    node: str = "",
 ) -> AuditEntry:
     if request is None and isinstance(actor, HttpRequest):
         request = actor
@@ -64,4 +65,5 @@ def record(
         target=_text(target)[:255],
         result=result,
         detail=_text(detail),
+        node=node[:63],
     )

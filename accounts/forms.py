@@ -152,6 +152,7 @@ class AuditFilterForm(_NoColon, forms.Form):
                                choices=[(k, label) for k, (label, _) in WINDOWS.items()])
     result = forms.ChoiceField(required=False,
                                choices=[("", "any"), *AuditEntry.Result.choices])
+    node = forms.CharField(required=False, max_length=63)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -166,6 +167,8 @@ class AuditFilterForm(_NoColon, forms.Form):
             queryset = queryset.filter(action=data["action"])
         if data.get("result"):
             queryset = queryset.filter(result=data["result"])
+        if data.get("node"):
+            queryset = queryset.filter(node=data["node"])
         window = WINDOWS[data.get("window") or "7d"][1]
         if window is not None:
             queryset = queryset.filter(created_at__gte=now - window)

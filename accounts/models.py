@@ -153,6 +153,9 @@ class AuditEntry(models.Model):
     target = models.CharField(max_length=255, blank=True)
     result = models.CharField(max_length=8, choices=Result.choices, default=Result.OK)
     detail = models.TextField(blank=True)
+    # The fleet node whose fail2ban the action was for ("" for actions on
+    # BanGUI itself: logins, settings). docs/fleet.md.
+    node = models.CharField(max_length=63, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -117,3 +117,15 @@ def test_the_map_and_the_ip_page_carry_the_node(admin_client, settings):
     assert 'id="map-node"' in html and "France" in html
     ip_page = admin_client.get(reverse("ip_detail", args=["192.0.2.0"])).content.decode()
     assert "<th scope=\"col\">Node</th>" in ip_page and "<td>b</td>" in ip_page
+
+
+def test_the_audit_trail_names_and_filters_the_node(admin_client, settings):
+    from accounts import audit
+
+    _register(settings.BANGUI_NODE, "b")
+    audit.record("cli:root", "f2b.ban", target="sshd 192.0.2.1", node="b")
+    audit.record("cli:root", "f2b.ban", target="sshd 192.0.2.2", node=settings.BANGUI_NODE)
+    html = admin_client.get(reverse("audit")).content.decode()
+    assert 'id="audit-node"' in html and "<td>b</td>" in html
+    only_b = admin_client.get(reverse("audit"), {"node": "b"}).content.decode()
+    assert "192.0.2.1" in only_b and "192.0.2.2" not in only_b

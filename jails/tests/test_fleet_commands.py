@@ -175,10 +175,14 @@ def test_the_dashboard_bans_on_a_chosen_node_and_everywhere(two_nodes, settings)
         "print('UNBAN', 'Unbanned 192.0.2.60 from sshd on b.' in r.content.decode())\n"
         "r = c.post('/ip/192.0.2.62/ban/', {'jail': 'sshd', 'node': 'a'},"
         " HTTP_HX_REQUEST='true')\n"
-        "print('IP', 'Banned 192.0.2.62 in sshd on a.' in r.content.decode())\n"))
+        "print('IP', 'Banned 192.0.2.62 in sshd on a.' in r.content.decode())\n"
+        "from accounts.models import AuditEntry\n"
+        "print('AUDIT', sorted(AuditEntry.objects.filter(target='sshd 192.0.2.61')"
+        ".values_list('node', flat=True)))\n"))
     lines = [line for line in done.stdout.splitlines() if line.split()[:1] in
-             (["ONE"], ["ALL"], ["ROW"], ["UNBAN"], ["IP"])]
-    assert lines == ["ONE 200 True", "ALL 200 True", "ROW True", "UNBAN True", "IP True"], \
+             (["ONE"], ["ALL"], ["ROW"], ["UNBAN"], ["IP"], ["AUDIT"])]
+    assert lines == ["ONE 200 True", "ALL 200 True", "ROW True", "UNBAN True", "IP True",
+                     "AUDIT ['a', 'b']"], \
         done.stdout + done.stderr
     assert _banned(boxes["a"]) == {"192.0.2.61", "192.0.2.62"}
     assert _banned(boxes["b"]) == {"192.0.2.61"}

@@ -60,17 +60,21 @@ def perform(request: HttpRequest, action: str, target: str, func: Callable,
     ``{detail}`` (what ``func`` returned), or a function of it. fail2ban's
     and the config transaction's errors become a failed Result; a config
     Outcome keeps its own verdict."""
+    node = settings.BANGUI_NODE  # the direct path: this host's fail2ban
     try:
         detail = func()
     except (Fail2banError, config_files.ConfigError) as exc:
-        audit.record(request, action, target=target, result=audit.FAILED, detail=str(exc))
+        audit.record(request, action, target=target, result=audit.FAILED, detail=str(exc),
+                     node=node)
         return Result(False, str(exc))
     if isinstance(detail, config_files.Outcome):
         audit.record(request, action, target=target,
-                     result=audit.OK if detail.ok else audit.FAILED, detail=detail.message)
+                     result=audit.OK if detail.ok else audit.FAILED, detail=detail.message,
+                     node=node)
         said = success(detail) if callable(success) else success
         return Result.of(detail, f"{said} {detail.message}".strip() if said else None)
-    audit.record(request, action, target=target, detail=detail if detail is not None else "")
+    audit.record(request, action, target=target, detail=detail if detail is not None else "",
+                 node=node)
     return Result(True, success(detail) if callable(success) else success.format(detail=detail))
 
 
@@ -85,9 +89,8 @@ def on_nodes(request: HttpRequest, action: str, target: str, nodes: list[str], c
         audit.record(request, action, target=target, result=audit.FAILED, detail=str(exc))
         return Result(False, str(exc))
     for reply in replies:
-        audit.record(request, action, target=f"{target} on {reply.node}"[:200],
-                     result=audit.OK if reply.ok else audit.FAILED,
-                     detail=reply.message[:500])
+        audit.record(request, action, target=target, result=audit.OK if reply.ok
+                     else audit.FAILED, detail=reply.message[:500], node=reply.node)
     worked = [r.node for r in replies if r.ok]
     failed = [r for r in replies if not r.ok]
     parts = [f"{done} on {', '.join(worked)}."] if worked else []

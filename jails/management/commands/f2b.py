@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import getpass
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import audit
@@ -64,11 +65,11 @@ class Command(BaseCommand):
         except Fail2banError as exc:
             if action in commands.CHANGES:
                 audit.record(actor, f"f2b.{action}", target=_target(command_args),
-                             result=audit.FAILED, detail=str(exc))
+                             result=audit.FAILED, detail=str(exc), node=settings.BANGUI_NODE)
             raise CommandError(str(exc), returncode=EXIT_INPUT if isinstance(exc, InvalidInput)
                                else EXIT_FAILED) from None
         if action in commands.CHANGES:
-            audit.record(actor, f"f2b.{action}", target=target)
+            audit.record(actor, f"f2b.{action}", target=target, node=settings.BANGUI_NODE)
         self.stdout.write(message)
 
     def _on_nodes(self, nodes: list[str], action: str, args: dict, actor: str) -> None:
@@ -77,9 +78,9 @@ class Command(BaseCommand):
         replies = commands.send(nodes, action, args, actor)
         for reply in replies:
             if action in commands.CHANGES:
-                audit.record(actor, f"f2b.{action}", target=f"{_target(args)} on {reply.node}",
+                audit.record(actor, f"f2b.{action}", target=_target(args),
                              result=audit.OK if reply.ok else audit.FAILED,
-                             detail="" if reply.ok else reply.message)
+                             detail="" if reply.ok else reply.message, node=reply.node)
             for line in reply.message.splitlines():
                 (self.stdout if reply.ok else self.stderr).write(f"{reply.node}: {line}")
         failed = [r.node for r in replies if not r.ok]
