@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jails.views import blocklists, config, dashboard, ip, jails, map, status
+from jails.views import blocklists, config, dashboard, ip, jails, map, nodes, status
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -10,6 +10,9 @@ urlpatterns = [
     path("bans/ban/", dashboard.ban, name="dashboard_ban"),
     path("bans/unban/", dashboard.unban, name="dashboard_unban"),
     path("bans/new/", dashboard.new_bans, name="dashboard_new_bans"),
+    # a fleet node's jails (jails/views/nodes.py; the list is bangui's /nodes/)
+    path("nodes/<str:name>/", nodes.node_detail, name="node_detail"),
+    path("nodes/<str:name>/jail/", nodes.node_jail, name="node_jail"),
     path("ip/", ip.ip_search, name="ip_search"),
     path("ip/<str:ip>/", ip.ip_detail, name="ip_detail"),
     path("ip/<str:ip>/ban/", ip.ban, name="ip_ban"),

@@ -33,6 +33,8 @@ STATE_CHANGING: list[StateChanging] = [
     StateChanging("settings", permission="accounts.manage_settings",
                   data={"fail2ban_socket": "/run/x.sock", "time_zone": "UTC",
                         "session_hours": "8"}),
+    # a fleet node's jails (jails/views/nodes.py)
+    StateChanging("node_jail", {"name": "web-2"}, data={"action": "reload"}),
     # jails and config (jails/views/jails.py, jails/views/config.py)
     *(StateChanging(name, {"name": "sshd"}, data={"ips": "203.0.113.9", "ip": "203.0.113.9",
                                                   "value": "192.0.2.1", "maxretry": "5"})

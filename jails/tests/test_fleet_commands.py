@@ -186,3 +186,35 @@ def test_the_dashboard_bans_on_a_chosen_node_and_everywhere(two_nodes, settings)
         done.stdout + done.stderr
     assert _banned(boxes["a"]) == {"192.0.2.61", "192.0.2.62"}
     assert _banned(boxes["b"]) == {"192.0.2.61"}
+
+
+def test_the_node_page_shows_its_jails_and_controls_them(two_nodes):
+    proj, boxes, _ = two_nodes
+    Fail2banClient(str(boxes["b"].socket)).ban("sshd", ["192.0.2.80"])
+    b = Fail2banClient(str(boxes["b"].socket))
+    done = proj.run("shell", "-c", (
+        "import time\n"
+        "from django.test import Client\n"
+        "from django.contrib.auth.models import User\n"
+        "from accounts.models import SetupCompletion\n"
+        "from bangui.models import Node\n"
+        "SetupCompletion.objects.create(method='test')\n"
+        "u = User.objects.create_superuser('root', password='x' * 20)\n"
+        "c = Client(HTTP_HOST='localhost'); c.force_login(u)\n"
+        "deadline = time.monotonic() + 20\n"  # the next published counters
+        "while Node.objects.get(pk='b').jail_counts.get('sshd', {}).get('banned') != 1:\n"
+        "    assert time.monotonic() < deadline; time.sleep(0.2)\n"
+        "html = c.get('/nodes/b/').content.decode()\n"
+        "print('PAGE', 'data-jail=\"sshd\"' in html and '<td class=\"num\">1</td>' in html)\n"
+        "r = c.post('/nodes/b/jail/', {'action': 'stop', 'jail': 'sshd'},"
+        " HTTP_HX_REQUEST='true')\n"
+        "print('STOP', 'Stopped sshd on b.' in r.content.decode())\n"
+        "r = c.post('/nodes/b/jail/', {'action': 'stop'}, HTTP_HX_REQUEST='true')\n"
+        "print('BAD', 'Nothing was sent: say which jail' in r.content.decode())\n"
+        "print('MISSING', c.get('/nodes/nope/').status_code)\n"))
+    lines = [line for line in done.stdout.splitlines()
+             if line.split()[:1] in (["PAGE"], ["STOP"], ["BAD"], ["MISSING"])]
+    assert lines == ["PAGE True", "STOP True", "BAD True", "MISSING 404"], \
+        done.stdout + done.stderr
+    assert b.jail_names() == []  # stopped on b
+    assert Fail2banClient(str(boxes["a"].socket)).jail_names() == ["sshd"]  # a untouched
