@@ -36,6 +36,29 @@ def _filters(request: HttpRequest) -> tuple[dict, list[str]]:
     }, notices
 
 
+def _context(filters: dict) -> dict:
+    """Filters, the country's ban table (when one is chosen) and the links."""
+    country = filters["country"]
+    table = None
+    if country:
+        table = ban_table(filters["window"], country=country, origin=filters["origin"] or None,
+                          page=filters["page"], per_page=BANS_PER_PAGE,
+                          node=filters["node"] or None)
+    node_names, multi_node = nodes.scope_choices(filters["node"])
+    return {
+        "filters": filters,
+        "form": MapFilterForm(initial=filters),
+        "windows": Window.choices,
+        "window_label": Window(filters["window"]).label,
+        "country_label": ("unresolved addresses" if country == UNKNOWN_COUNTRY
+                          else country_name(country) or country),
+        "table": table,
+        "node_names": node_names, "multi_node": multi_node,
+        # window, origin and node for the links that add a country or a page
+        "query": urlencode({k: filters[k] for k in ("window", "origin", "node") if filters[k]}),
+    }
+
+
 @require_GET
 def world_map_page(request: HttpRequest) -> HttpResponse:
     """The map, its legend and side table, and the bans of one country.
@@ -45,28 +68,9 @@ def world_map_page(request: HttpRequest) -> HttpResponse:
     ``#map-view``; everything else the whole page. Reads only.
     """
     filters, notices = _filters(request)
-    country = filters["country"]
-    table = None
-    if country:
-        table = ban_table(filters["window"], country=country, origin=filters["origin"] or None,
-                          page=filters["page"], per_page=BANS_PER_PAGE,
-                          node=filters["node"] or None)
-    node_names, multi_node = nodes.scope_choices(filters["node"])
     fragment = "map-bans" if request.htmx and request.htmx.target == "map-bans" else "map-view"
-    context = {
-        "filters": filters,
-        "form": MapFilterForm(initial=filters),
-        "notices": notices,
-        "windows": Window.choices,
-        "window_label": Window(filters["window"]).label,
-        "country_label": ("unresolved addresses" if country == UNKNOWN_COUNTRY
-                          else country_name(country) or country),
-        "table": table,
-        "node_names": node_names, "multi_node": multi_node,
-        # window, origin and node for the links that add a country or a page
-        "query": urlencode({k: filters[k] for k in ("window", "origin", "node") if filters[k]}),
-        "oob": fragment == "map-bans" and wants_fragment(request),
-    }
+    context = {**_context(filters), "notices": notices,
+               "oob": fragment == "map-bans" and wants_fragment(request)}
     if fragment == "map-view" or not wants_fragment(request):
         context["map"] = world_map(filters["window"], filters["origin"] or None,
                                    node=filters["node"] or None)
