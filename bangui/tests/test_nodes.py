@@ -132,7 +132,8 @@ def test_the_command_lists_nodes_with_their_state():
     call_command("nodes", stdout=out)
     lines = out.getvalue().splitlines()
     assert lines[0].split()[:3] == ["NODE", "STATE", "HEARTBEAT"]
-    assert lines[1].split()[:4] == ["web-1", "up", "2", "s"]
+    name, state, age, unit = lines[1].split()[:4]
+    assert (name, state, unit) == ("web-1", "up", "s") and 2 <= int(age) < 60
     assert lines[2].startswith("web-2") and "down (stale since" in lines[2]
     out = io.StringIO()
     call_command("nodes", "--json", stdout=out)
