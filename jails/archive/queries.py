@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from django.core.cache import cache
 from django.core.paginator import Page
 from django.db import connection
-from django.db.models import CharField, Count, F, Func, QuerySet, Value
-from django.db.models.functions import Coalesce, TruncHour
+from django.db.models import F, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from bangui.paging import Counted, page_of
@@ -230,40 +230,23 @@ def _floor(dt: datetime, kind: str, size: timedelta) -> datetime:
     return day
 
 
-def _hour_expression():
-    """The UTC hour of ``banned_at``. SQLite stores datetimes as UTC text
-    ("YYYY-MM-DD HH:MM:SS[.ffffff]"), Django's Trunc there is a Python
-    function per row, and the text's first 13 characters are the hour."""
-    if connection.vendor != "sqlite":
-        return TruncHour("banned_at", tzinfo=UTC)
-    return Func(F("banned_at"), Value(1), Value(13), function="substr", output_field=CharField())
-
-
 def bans_over_time(window: str, jail: str | None = None, country: str | None = None,
                    origin: str | None = None, ip_query: str | None = None, *,
                    node: str | None = None, now: datetime | None = None) -> list[Bucket]:
     """Ban counts per bucket across the whole window, zero-filled: hourly
     for 24h, 6-hourly for 7d, daily for 30d, weekly (from Monday) for 365d.
-    Hours: one grouped query of the archive (6-hour buckets are folded from
-    hourly groups); days and weeks: :func:`window_counts` by day, folded."""
+    Hours: :func:`window_counts` by hour (6-hour buckets are folded from
+    hourly groups); days and weeks: by day, folded."""
     kind, size = WINDOW_BUCKET[Window(window)]
 
     def compute() -> dict[datetime, int]:
-        at = now or timezone.now()
         if kind in ("day", "week"):
             by_day = window_counts(window, "day", jail=jail, country=country, origin=origin,
                                    ip_query=ip_query, node=node, now=now)
             found = {datetime(d.year, d.month, d.day, tzinfo=UTC): n for d, n in by_day.items()}
-        else:  # hours: not in the rollup; 24h and 7d are few rows anyway
-            qs = events(window, jail=jail, country=country, origin=origin,
-                        ip_query=ip_query, node=node, now=at)
-            found = {}
-            grouped = (qs.order_by().annotate(bucket=_hour_expression())
-                       .values("bucket").annotate(n=Count("id")).values_list("bucket", "n"))
-            for bucket, n in grouped:
-                if isinstance(bucket, str):  # SQLite: "YYYY-MM-DD HH" text, in UTC
-                    bucket = datetime.fromisoformat(bucket).replace(tzinfo=UTC)
-                found[bucket] = found.get(bucket, 0) + n
+        else:  # hours: not in the rollup; the archive's settled hours cached a minute
+            found = window_counts(window, "hour", jail=jail, country=country, origin=origin,
+                                  ip_query=ip_query, node=node, now=now)
         counts: dict[datetime, int] = {}
         for bucket, n in found.items():
             key = _floor(bucket, kind, size)
@@ -334,6 +317,7 @@ class Summary:
 
 
 DISTINCT_IPS_MAX_SPAN = timedelta(days=7)
+DISTINCT_IPS_CACHE_ABOVE = 10_000  # bans in the window
 
 
 def summary(window: str, *, jail: str | None = None, country: str | None = None,
@@ -361,9 +345,24 @@ def summary(window: str, *, jail: str | None = None, country: str | None = None,
             origin=origin, node=node, cache_days=now is None)[None]
     distinct = None
     if span <= DISTINCT_IPS_MAX_SPAN:
-        distinct = (events(window, jail=jail, country=country, origin=origin,
+        def count_distinct() -> int:
+            return (events(window, jail=jail, country=country, origin=origin,
                            ip_query=ip_query, node=node, now=at)
                     .order_by().values("ip").distinct().count())
+
+        if now is None and total > DISTINCT_IPS_CACHE_ABOVE:
+            # Tens of thousands of bans in a day (a fleet): their distinct
+            # count costs more than the rest of the page; a minute old is
+            # fine for this figure. Smaller windows stay exact.
+            key = _CACHE_PREFIX + hashlib.sha256(repr(
+                ("distinct", str(window), jail, country, origin, ip_query, node)
+            ).encode()).hexdigest()[:32]
+            distinct = cache.get(key)
+            if distinct is None:
+                distinct = count_distinct()
+                cache.set(key, distinct, AGGREGATE_CACHE_SECONDS)
+        else:
+            distinct = count_distinct()
     return Summary(total, previous, distinct)
 
 

@@ -29,13 +29,15 @@ country) is counted in ``BanEvent`` over the whole window.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import operator
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import CharField, Count, F, Func, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, TruncDay
+from django.db.models.functions import Coalesce, TruncDay, TruncHour
 
 BANEVENT = "jails_banevent"
 BANDAY = "jails_banday"
@@ -222,6 +224,8 @@ def answers(group: str | None, *, jail: str | None = None, country: str | None =
 
 def _kind_for(group: str | None, jail: str | None, country: str | None) -> str | None:
     """Which half of the rollup answers this question, or None."""
+    if group == "hour":
+        return None
     if group == "day" or group is None:
         if jail and country:
             return None
@@ -235,6 +239,11 @@ def _sqlite_day():
     # SQLite keeps datetimes as UTC text: its first ten characters are the
     # day, far cheaper than Django's Trunc (a Python function per row there).
     return Func(F("banned_at"), Value(1), Value(10), function="substr", output_field=CharField())
+
+
+def _sqlite_hour():
+    # ... and its first 13 the hour ("YYYY-MM-DD HH").
+    return Func(F("banned_at"), Value(1), Value(13), function="substr", output_field=CharField())
 
 
 # The whole days' part of a count, for the views, from Django's cache (per
@@ -278,23 +287,22 @@ def counts(filtered: QuerySet, start: datetime, end: datetime, group: str | None
     """Bans with ``start <= banned_at <= end`` among ``filtered`` (BanEvent
     rows already filtered by the same jail / country / origin given here,
     but not by time), keyed by ``group``: ``"day"`` (a ``date``),
-    ``"jail"``, ``"country_code"`` (None: not resolved), or one total under
-    the key None. ``country`` is the dashboard's filter value: an ISO code
-    or ``"unknown"``. The whole days come from the rollup when it holds
-    that grouping, the edge days from the archive. ``cache_days``: take the
-    whole days' part from the last ``DAYS_CACHE_SECONDS`` (see there); the
-    edge days are always read. For filters the rollup does not know (an IP
-    search), count the archive with :func:`count_rows`."""
+    ``"hour"`` (an aware UTC ``datetime``), ``"jail"``, ``"country_code"``
+    (None: not resolved), or one total under the key None. ``country`` is
+    the dashboard's filter value: an ISO code or ``"unknown"``. The whole
+    days come from the rollup when it holds that grouping, the edge days
+    from the archive. ``cache_days``: take the settled part from the last
+    ``DAYS_CACHE_SECONDS`` — the rollup's whole days, and the archive's
+    whole past hours (see :func:`_archive_counts`); the current hour and
+    the window's first partial hour are always read. For filters the
+    rollup does not know (an IP search), count the archive with
+    :func:`count_rows`."""
     kind = None if node else _kind_for(group, jail, country)  # node: see answers()
     days = full_days(start, end) if kind else None
     if days is None:
-        return count_rows(filtered.filter(banned_at__gte=start, banned_at__lte=end), group)
+        return _archive_counts(filtered, [(start, end, True)], group, {}, cache_days, end)
     first, last = days
     after = _midnight(last + timedelta(days=1))
-    # Two explicit ranges, so the planner can read each from an index
-    # (SQLite: MULTI-INDEX OR) instead of scanning the window.
-    edges = filtered.filter(Q(banned_at__gte=start, banned_at__lt=_midnight(first))
-                            | Q(banned_at__gte=after, banned_at__lte=end))
     args = (kind, first, last, jail, country, origin, group)
     if cache_days:
         key = _DAYS_CACHE_PREFIX + hashlib.sha256(repr(args).encode()).hexdigest()[:32]
@@ -304,7 +312,59 @@ def counts(filtered: QuerySet, start: datetime, end: datetime, group: str | None
             cache.set(key, out, DAYS_CACHE_SECONDS)
     else:
         out = _whole_days(*args)
-    return count_rows(edges, group, dict(out))
+    ranges = [(start, _midnight(first), False), (after, end, True)]
+    return _archive_counts(filtered, ranges, group, dict(out), cache_days, end)
+
+
+# The archive's part of a count for the views, split at whole hours: the
+# whole hours before the current one are settled (only a late sync row,
+# geo or the purge changes them), so their counts are kept a minute like
+# the rollup's days; the current hour and the window's first partial hour
+# are always read. Without it, a dashboard over the last 24 hours with
+# ~50,000 bans in them (a fleet: docs/fleet.md "Speed") counts all of them
+# four times per render. The key holds the SQL of the filters and the hour
+# bounds, so the window moves on by itself at each full hour.
+_HOURS_CACHE_PREFIX = "bangui:archive-hours:"
+_HOUR = timedelta(hours=1)
+
+
+def _floor_hour(dt: datetime) -> datetime:
+    return dt.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _archive_counts(filtered: QuerySet, ranges: list[tuple[datetime, datetime, bool]],
+                    group: str | None, out: dict, cache_hours: bool, now: datetime) -> dict:
+    """Add the archive rows of ``ranges`` (``(low, high, high included)``,
+    lows always included) to ``out``, keyed by ``group``. Two explicit
+    ranges per query, so the planner reads each from an index (SQLite:
+    MULTI-INDEX OR) instead of scanning between them."""
+    read, settled = [], []
+    for low, high, inclusive in ranges:
+        if low > high or (low == high and not inclusive):
+            continue
+        top = Q(banned_at__lte=high) if inclusive else Q(banned_at__lt=high)
+        first_hour = _floor_hour(low) + (_HOUR if _floor_hour(low) != low else timedelta(0))
+        last_hour = min(_floor_hour(high), _floor_hour(now))
+        if not cache_hours or first_hour >= last_hour:
+            read.append(Q(banned_at__gte=low) & top)
+            continue
+        settled.append((first_hour, last_hour))
+        read += [Q(banned_at__gte=low, banned_at__lt=first_hour),
+                 Q(banned_at__gte=last_hour) & top]
+    if settled:
+        spans = functools.reduce(operator.or_, (Q(banned_at__gte=low, banned_at__lt=high)
+                                                for low, high in settled))
+        key = _HOURS_CACHE_PREFIX + hashlib.sha256(
+            repr((str(filtered.query), group, settled)).encode()).hexdigest()[:32]
+        part = cache.get(key)
+        if part is None:
+            part = count_rows(filtered.filter(spans), group)
+            cache.set(key, part, DAYS_CACHE_SECONDS)
+        for k, n in part.items():
+            out[k] = out.get(k, 0) + n
+    if not read:
+        return out
+    return count_rows(filtered.filter(functools.reduce(operator.or_, read)), group, out)
 
 
 def count_rows(rows: QuerySet, group: str | None, out: dict | None = None) -> dict:
@@ -320,6 +380,9 @@ def count_rows(rows: QuerySet, group: str | None, out: dict | None = None) -> di
     if group == "day":
         expression = _sqlite_day() if connection.vendor == "sqlite" else TruncDay(
             "banned_at", tzinfo=UTC)
+    elif group == "hour":
+        expression = _sqlite_hour() if connection.vendor == "sqlite" else TruncHour(
+            "banned_at", tzinfo=UTC)
     else:
         expression = Coalesce(group, Value(""))
     grouped = (edges.order_by().annotate(bucket=expression).values("bucket")
@@ -327,6 +390,9 @@ def count_rows(rows: QuerySet, group: str | None, out: dict | None = None) -> di
     for key, n in grouped:
         if group == "day":
             key = date.fromisoformat(key) if isinstance(key, str) else key.astimezone(UTC).date()
+        elif group == "hour":  # SQLite: "YYYY-MM-DD HH" text, in UTC
+            key = (datetime.fromisoformat(key).replace(tzinfo=UTC) if isinstance(key, str)
+                   else key.astimezone(UTC))
         elif group == "country_code":
             key = key or None
         out[key] = out.get(key, 0) + n

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
@@ -146,10 +147,22 @@ def test_aggregates_the_rollup_cannot_answer_are_cached_for_a_minute(
 
 
 @pytest.mark.django_db
-def test_short_windows_are_never_cached(locmem):
+def test_short_windows_read_the_current_hour_at_once_and_settled_hours_within_a_minute(
+        locmem):
+    """The 24-hour figures keep the archive's whole past hours a minute
+    (rollup._archive_counts); a new ban lands in the current hour, which is
+    always read. A late row in a settled hour shows once the minute is up."""
     assert dashboard.top_countries("24h") == []
-    _ban("192.0.2.1", timedelta(hours=1))
+    now = timezone.now()
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
+    _ban("192.0.2.1", min(timedelta(seconds=1), now - this_hour))
+    assert [(c.country_code, c.count) for c in dashboard.top_countries("24h")] == [("DE", 1)]
+    _ban("192.0.2.2", timedelta(hours=3), country="FR")  # a late sync row
     assert [c.country_code for c in dashboard.top_countries("24h")] == ["DE"]
+    assert dashboard.summary("24h", now=timezone.now()).total == 2  # uncached: seen
+    cache.clear()  # the minute is up
+    assert [c.country_code for c in dashboard.top_countries("24h")] == ["DE", "FR"]
+    assert dashboard.top_countries("24h", now=timezone.now())[1].country_code == "FR"
 
 
 @pytest.mark.django_db

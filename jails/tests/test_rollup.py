@@ -11,12 +11,13 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db.models.functions import TruncDate
+from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
 from jails.archive import queries as dashboard
 from jails.archive import rollup
 from jails.archive import sync as archive
+from jails.constants import WINDOW_SPAN, Window
 from jails.models import BanDay, BanEvent
 from jails.tests import fail2ban_db
 
@@ -122,6 +123,36 @@ def test_counts_equal_counting_the_archive(now):
             raw = Counter(events.annotate(d=TruncDate("banned_at", tzinfo=UTC))
                           .values_list("d", flat=True))
             assert count("day") == raw, (window, filters)
+            hours = Counter(events.annotate(h=TruncHour("banned_at", tzinfo=UTC))
+                            .values_list("h", flat=True))
+            assert count("hour") == hours, (window, filters)
+
+
+@pytest.mark.parametrize("now", [NOW, NOW.replace(minute=0, second=0, microsecond=0),
+                                 NOW.replace(hour=0, minute=0, second=0, microsecond=0),
+                                 NOW.replace(minute=59, second=59)])
+def test_the_views_cached_hours_add_up_to_the_exact_counts(now):
+    """The views' path (``cache_days``: settled days and hours from a
+    minute-old cache) gives what reading everything gives, cold and warm,
+    whatever the window's position against hours and days."""
+    from django.core.cache import cache
+
+    bans = _random_bans(3000, seed=5, span_days=10)
+    for ban in bans[::3]:
+        ban.node = "b"
+    BanEvent.objects.bulk_create(bans)
+    for window in ("24h", "7d", "30d"):
+        start, end = now - WINDOW_SPAN[Window(window)], now
+        for filters in ({}, {"jail": "sshd"}, {"country": "unknown"}, {"node": "b"},
+                        {"origin": "manual", "jail": "nginx"}):
+            base = dashboard.filtered(**filters)
+            for group in (None, "hour", "day", "jail", "country_code"):
+                exact = rollup.counts(base, start, end, group, **filters)
+                assert rollup.counts(base, start, end, group, cache_days=True,
+                                     **filters) == exact, (window, filters, group, "cold")
+                assert rollup.counts(base, start, end, group, cache_days=True,
+                                     **filters) == exact, (window, filters, group, "warm")
+    assert any(rollup._HOURS_CACHE_PREFIX in key for key in cache._cache)  # used
 
 
 def test_full_days_of_a_window():
