@@ -5,7 +5,7 @@ django-q2 stores as the task result."""
 from __future__ import annotations
 
 from jails.archive import sync as archive
-from jails.fleet import shared
+from jails.fleet import live, shared
 
 
 def sync_archive() -> str:
@@ -18,9 +18,18 @@ def node_tick() -> None:
     after fail2ban made them. Cheap when nothing is new (one read of the
     cursor row); the scheduled sync stays as the fallback and the one that
     records errors. Then the bans other nodes share with this one
-    (jails/fleet/shared.py; nothing to do without rules)."""
-    archive.sync()
-    shared.apply()
+    (jails/fleet/shared.py; nothing to do without rules), then this node's
+    live bans for the other nodes' pages (jails/fleet/live.py; one
+    fingerprint query when nothing changed). One step failing does not
+    skip the others; the first failure is raised at the end."""
+    failed = None
+    for step in (archive.sync, shared.apply, live.publish):
+        try:
+            step()
+        except Exception as exc:  # each step on its own; the first failure raised below
+            failed = failed or exc
+    if failed is not None:
+        raise failed
 
 
 def purge_archive(retention_days: int | None = None) -> str:

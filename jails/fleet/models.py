@@ -42,3 +42,45 @@ class SharedBanState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node}: checked through {self.checked_through}"
+
+
+class LiveBan(models.Model):
+    """One ban a node's fail2ban holds now, as that node's worker last
+    published it (jails/fleet/live.py): what the pages of the whole fleet
+    read for another node, since the web tier never asks a remote fail2ban."""
+
+    node = models.CharField(max_length=63)
+    jail = models.CharField(max_length=64)
+    ip = models.CharField(max_length=45)
+    banned_at = models.DateTimeField()
+    bantime = models.IntegerField()  # seconds; negative: permanent
+    ends_at = models.DateTimeField(null=True, blank=True)  # None: permanent
+    bancount = models.IntegerField(default=1)
+
+    class Meta:
+        app_label = "jails"
+        constraints = [models.UniqueConstraint(fields=["node", "jail", "ip"],
+                                               name="liveban_node_jail_ip")]
+        indexes = [models.Index(fields=["node", "ip"], name="liveban_node_ip"),
+                   models.Index(fields=["node", "-banned_at"], name="liveban_node_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.ip} in {self.jail} on {self.node}"
+
+
+class LiveBanState(models.Model):
+    """Whether one node's published live bans can be trusted: ``known``
+    False when its fail2ban did not answer or its ban database could not be
+    read (``note`` says why); ``checked_at`` when its worker last compared
+    them with fail2ban."""
+
+    node = models.CharField(max_length=63, primary_key=True)
+    checked_at = models.DateTimeField()
+    known = models.BooleanField(default=False)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        app_label = "jails"
+
+    def __str__(self) -> str:
+        return f"{self.node}: live bans checked {self.checked_at}"

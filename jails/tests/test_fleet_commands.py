@@ -168,8 +168,14 @@ def test_the_dashboard_bans_on_a_chosen_node_and_everywhere(two_nodes, settings)
         "r = c.post('/bans/ban/', {'ip': '192.0.2.61', 'jail': 'sshd', 'node': '*'},"
         " HTTP_HX_REQUEST='true')\n"
         "print('ALL', r.status_code, 'Banned 192.0.2.61 in sshd on a, b.' in r.content.decode())\n"
-        "r = c.get('/')\n"
-        "print('ROW', 'Unban on b' in r.content.decode())\n"
+        "import time\n"
+        "from jails.fleet.models import LiveBan\n"
+        "deadline = time.monotonic() + 20\n"  # b's worker publishes its live bans
+        "while not LiveBan.objects.filter(node='b', ip='192.0.2.60').exists():\n"
+        "    assert time.monotonic() < deadline; time.sleep(0.2)\n"
+        "html = c.get('/').content.decode()\n"
+        "row = html[html.index('data-ip=\"192.0.2.60\"'):].split('</tr>')[0]\n"
+        "print('ROW', 'Unban on b' in row and 'banned</span>' in row)\n"
         "r = c.post('/bans/unban/', {'ip': '192.0.2.60', 'jail': 'sshd', 'node': 'b'},"
         " HTTP_HX_REQUEST='true')\n"
         "print('UNBAN', 'Unbanned 192.0.2.60 from sshd on b.' in r.content.decode())\n"
@@ -206,15 +212,23 @@ def test_the_node_page_shows_its_jails_and_controls_them(two_nodes):
         "    assert time.monotonic() < deadline; time.sleep(0.2)\n"
         "html = c.get('/nodes/b/').content.decode()\n"
         "print('PAGE', 'data-jail=\"sshd\"' in html and '<td class=\"num\">1</td>' in html)\n"
+        "from jails.fleet.models import LiveBan\n"
+        "while not LiveBan.objects.filter(node='b', ip='192.0.2.80').exists():\n"
+        "    assert time.monotonic() < deadline; time.sleep(0.2)\n"
+        "html = c.get('/nodes/b/').content.decode()\n"
+        "print('LISTED', '192.0.2.80</a>' in html and '1\u20131 of 1' in html)\n"
+        "r = c.post('/nodes/b/unban/', {'ip': '192.0.2.80', 'jail': 'sshd'},"
+        " HTTP_HX_REQUEST='true')\n"
+        "print('UNBAN', 'Unbanned 192.0.2.80 from sshd on b.' in r.content.decode())\n"
         "r = c.post('/nodes/b/jail/', {'action': 'stop', 'jail': 'sshd'},"
         " HTTP_HX_REQUEST='true')\n"
         "print('STOP', 'Stopped sshd on b.' in r.content.decode())\n"
         "r = c.post('/nodes/b/jail/', {'action': 'stop'}, HTTP_HX_REQUEST='true')\n"
         "print('BAD', 'Nothing was sent: say which jail' in r.content.decode())\n"
         "print('MISSING', c.get('/nodes/nope/').status_code)\n"))
-    lines = [line for line in done.stdout.splitlines()
-             if line.split()[:1] in (["PAGE"], ["STOP"], ["BAD"], ["MISSING"])]
-    assert lines == ["PAGE True", "STOP True", "BAD True", "MISSING 404"], \
-        done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.split()[:1] in
+             (["PAGE"], ["LISTED"], ["UNBAN"], ["STOP"], ["BAD"], ["MISSING"])]
+    assert lines == ["PAGE True", "LISTED True", "UNBAN True", "STOP True", "BAD True",
+                     "MISSING 404"], done.stdout + done.stderr
     assert b.jail_names() == []  # stopped on b
     assert Fail2banClient(str(boxes["a"].socket)).jail_names() == ["sshd"]  # a untouched

@@ -32,6 +32,7 @@ from jails.constants import (
     Window,
 )
 from jails.fail2ban import Fail2banClient, Fail2banError
+from jails.fleet import live as fleet_live
 from jails.forms.bans import ManualBanForm, UnbanForm
 from jails.forms.dashboard import PER_PAGE_CHOICES, BanTableFilterForm
 from jails.live import link, status
@@ -53,15 +54,18 @@ BUCKET_FORMAT = {Window.DAY: "%H:%M", Window.WEEK: "%a %H:%M", Window.MONTH: "%b
 
 
 # --- fail2ban's live state ----------------------------------------------------------------
-def live_state(row: BanEvent, live: live_bans.LiveState, now: datetime) -> dict:
-    """The "Now" cell of one archive row. ``live`` is this host's fail2ban:
-    it says nothing about a ban another node holds (docs/fleet.md)."""
-    if row.node != settings.BANGUI_NODE:
-        # What the archive says: not unbanned through BanGUI, time not up.
-        running = row.unbanned_at is None and (row.ends_at is None or row.ends_at > now)
-        return {"state": "elsewhere", "node": row.node, "running": running}
-    return live.row_state(row.jail, row.ip, row.banned_at, row.bantime, row.unbanned_at,
-                          row.unbanned_by, now)
+def live_state(row: BanEvent, live: live_bans.LiveState,
+               others: dict[str, live_bans.LiveState], now: datetime) -> dict:
+    """The "Now" cell of one archive row: this host's fail2ban (``live``)
+    for its rows, what another node last published (``others``, by node:
+    jails/fleet/live.py) for that node's. ``node`` is set for another
+    node's row (its buttons go to that node); ``jail_running`` says whether
+    "Ban again" can go to that jail."""
+    here = row.node == settings.BANGUI_NODE
+    state = live if here else others.get(row.node) or live_bans.LiveState(False)
+    cell = state.row_state(row.jail, row.ip, row.banned_at, row.bantime, row.unbanned_at,
+                           row.unbanned_by, now)
+    return {**cell, "node": None if here else row.node, "jail_running": row.jail in state.jails}
 
 
 # --- the page --------------------------------------------------------------------------
@@ -131,9 +135,12 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
                               per_page=f["per_page"])
     # Live state of just the IPs on this page: its cost does not grow with
     # the bans fail2ban holds (jails.live.state).
-    live = live_bans.read([row.ip for row in table.object_list], client=client)
+    here = [row.ip for row in table.object_list if row.node == settings.BANGUI_NODE]
+    live = live_bans.read(here, client=client)
+    others = fleet_live.states({row.node for row in table.object_list} - {settings.BANGUI_NODE},
+                               [row.ip for row in table.object_list])
     now = timezone.now()
-    rows = [(row, live_state(row, live, now)) for row in table.object_list]
+    rows = [(row, live_state(row, live, others, now)) for row in table.object_list]
     filtered = any(f[k] for k in ("jail", "country", "origin", "ip", "node"))
     node_names, multi_node = fleet.scope_choices(f["node"])
     chart_context = _charts(f)

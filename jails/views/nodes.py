@@ -1,13 +1,14 @@
-"""One fleet node's page (/nodes/NAME/): its jails and their counters as its
-worker last published them, and jail control sent to its cluster (stop,
-start, reload: jails/fleet/commands.py). The fleet list is bangui's
-/nodes/."""
+"""One fleet node's page (/nodes/NAME/): its jails and their counters and
+its live bans as its worker last published them (jails/fleet/live.py), and
+commands sent to its cluster: unban, jail stop, start, reload
+(jails/fleet/commands.py). The fleet list is bangui's /nodes/."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -15,12 +16,16 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.roles import operate
 from bangui.models import Node
 from bangui.nodes import state_of
+from bangui.htmx import wants_fragment
 from jails.fail2ban import validation
+from jails.fleet import live as fleet_live
+from jails.forms.bans import UnbanForm
 from jails.forms.fields import CheckedField
 from jails.views import results
 from jails.views.results import Result, refused, respond
 
 DONE = {"stop": "Stopped", "start": "Started", "reload": "Reloaded"}
+PER_PAGE = 50
 
 
 class NodeJailForm(forms.Form):
@@ -34,19 +39,46 @@ class NodeJailForm(forms.Form):
         return data
 
 
-def _page(request: HttpRequest, name: str, result: Result | None = None) -> HttpResponse:
+def _page(request: HttpRequest, name: str, result: Result | None = None,
+          fragment: str | None = None) -> HttpResponse:
+    """The page, or (an HTMX search or page of its banned list) ``fragment``.
+    Commands answer with the whole page (their forms select #node-main)."""
     row = Node.objects.filter(pk=name).first()
     if row is None:
         return render(request, "jails/node_missing.html", {"name": name[:63]}, status=404)
     node = state_of(row)
     jails = [{"name": j, **node.jail_counts.get(j, {})} for j in node.jails]
-    return render(request, "jails/node.html", {"node": node, "jails": jails, "result": result})
+    query = request.GET.get("q", "").strip()[:64]
+    live = fleet_live.states([name])[name]
+    bans = None
+    if live.known:  # else: the page says why (down, not published, no database)
+        bans = Paginator(fleet_live.banned(name, query), PER_PAGE).get_page(request.GET.get("page"))
+    context = {"node": node, "jails": jails, "result": result, "live": live, "bans": bans,
+               "query": query}
+    if fragment and wants_fragment(request):
+        return render(request, f"jails/node.html#{fragment}", context)
+    return render(request, "jails/node.html", context)
 
 
 @login_required
 @require_GET
 def node_detail(request: HttpRequest, name: str) -> HttpResponse:
-    return _page(request, name)
+    return _page(request, name, fragment="node-banned")
+
+
+@require_POST
+@operate
+def node_unban(request: HttpRequest, name: str) -> HttpResponse:
+    """Unban an address from one of the node's jails, through its cluster."""
+    form = UnbanForm({**request.POST.dict(), "node": name})
+    if not form.is_valid():
+        result = refused(request, "unban", request.POST.get("ip", "")[:100], form,
+                         "Nothing was unbanned: ")
+    else:
+        result = results.unban(request, form.cleaned_data["ip"], form.cleaned_data["jail"],
+                               name)
+    return respond(request, result, lambda r: _page(request, name, r),
+                   reverse("node_detail", args=[name]))
 
 
 @require_POST

@@ -1,0 +1,175 @@
+"""Every node's live bans, published for the pages of the whole fleet
+(docs/fleet.md, "Live state of other nodes").
+
+The web tier never talks to another node's fail2ban, yet a fleet's pages
+need what each node's fail2ban holds now: the dashboard's "Now" column and
+its Unban button for a row of node b, b's page listing its banned
+addresses. So each node's worker, on its tick (``jails.tasks.node_tick``,
+every ``BANGUI_NODE_TICK_SECONDS``), compares its fail2ban's live bans — the
+``bips`` table the local pages read too (jails.fail2ban.database) — with
+what it last published, and writes only the difference to ``LiveBan``.
+One cheap fingerprint query of ``bips`` tells it when nothing changed (the
+usual case: it then only notes the time in ``LiveBanState``).
+
+Readers (:func:`states`) get one :class:`~jails.live.state.LiveState` per
+node, the same shape as this host's, so a row of node b is judged by the
+same code as a row of this host. A node that is down, whose fail2ban did
+not answer, or whose worker has not checked for ``STALE_AFTER`` gives
+"unknown" with the reason: never yesterday's bans as today's.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from bangui.models import Node
+from bangui.nodes import state_of
+from jails.fail2ban import Fail2banClient, Fail2banError, database
+from jails.fail2ban.results import BanEntry
+from jails.fleet.models import LiveBan, LiveBanState
+from jails.live import link
+from jails.live.state import LiveState
+
+STALE_AFTER = timedelta(seconds=60)  # twelve ticks missed: say "unknown"
+
+# What this process last wrote for its node: {(jail, ip): (timeofban,
+# bantime, bancount)} and the fingerprint it was read under. None after a
+# start or a failed write: the next publish rewrites the node's rows whole.
+_published: dict[tuple[str, str], tuple[float, int, int]] | None = None
+_fingerprint: tuple | None = None
+
+
+def _note(node: str, known: bool, note: str = "") -> None:
+    LiveBanState.objects.update_or_create(
+        node=node, defaults={"checked_at": timezone.now(), "known": known, "note": note[:300]})
+
+
+def _row(node: str, jail: str, ip: str, timeofban: float, bantime: int,
+         bancount: int) -> LiveBan:
+    banned_at = datetime.fromtimestamp(timeofban, UTC)
+    ends_at = None if bantime < 0 else banned_at + timedelta(seconds=bantime)
+    return LiveBan(node=node, jail=jail, ip=ip, banned_at=banned_at, bantime=bantime,
+                   ends_at=ends_at, bancount=bancount)
+
+
+def publish(client: Fail2banClient | None = None, node: str | None = None) -> str:
+    """Bring this node's ``LiveBan`` rows in line with its fail2ban. Returns
+    what it did, in words."""
+    global _published, _fingerprint
+    node = node or settings.BANGUI_NODE
+    client = client or link.client(connect_retries=0)
+    try:
+        running = sorted(client.jail_names())
+        dbfile = client.dbfile()
+    except Fail2banError as exc:
+        _note(node, False, f"fail2ban on {node} does not answer: {exc}")
+        return "fail2ban does not answer: live bans unknown"
+    if dbfile is None:
+        _note(node, False, f"fail2ban on {node} keeps no ban database")
+        return "no ban database: live bans unknown"
+    try:
+        con = database.connect(dbfile)
+    except database.Unreadable as exc:
+        _note(node, False, str(exc))
+        return "ban database unreadable: live bans unknown"
+    try:
+        # Every ban adds a row to ``bans`` (its newest rowid moves), an
+        # unban removes one from ``bips``, a longer ban changes its bantime;
+        # expiry needs no publish (readers compare ends_at with their clock).
+        fingerprint = (tuple(running), *con.execute(
+            "SELECT count(*), total(timeofban), total(bantime), total(bancount), "
+            "(SELECT max(rowid) FROM bans) FROM bips").fetchone())
+        if _published is not None and fingerprint == _fingerprint:
+            _note(node, True)
+            return "unchanged"
+        rows = con.execute(
+            "SELECT jail, ip, timeofban, bantime, bancount FROM bips "
+            "WHERE bantime < 0 OR timeofban + bantime > ?", [time.time()]).fetchall()
+    except sqlite3.Error as exc:
+        _note(node, False, f"cannot read fail2ban's live bans: {exc}")
+        return "ban database unreadable: live bans unknown"
+    finally:
+        con.close()
+    wanted = set(running)
+    current = {(jail, ip): (float(tob), int(bt), int(bc or 1))
+               for jail, ip, tob, bt, bc in rows if jail in wanted}
+    previous, _published = _published, None  # unknown until the write commits
+    with transaction.atomic():
+        if previous is None:
+            LiveBan.objects.filter(node=node).delete()
+            gone, new = [], list(current)
+        else:
+            gone = [key for key, value in previous.items() if current.get(key) != value]
+            new = [key for key, value in current.items() if previous.get(key) != value]
+        by_jail: dict[str, list[str]] = {}
+        for jail, ip in gone:
+            by_jail.setdefault(jail, []).append(ip)
+        for jail, ips in by_jail.items():
+            for start in range(0, len(ips), 500):
+                LiveBan.objects.filter(node=node, jail=jail, ip__in=ips[start:start + 500]).delete()
+        LiveBan.objects.bulk_create([_row(node, jail, ip, *current[(jail, ip)])
+                                     for jail, ip in new], batch_size=2000)
+        _note(node, True)
+    _published, _fingerprint = current, fingerprint
+    return f"{len(current)} live bans: {len(new)} written, {len(gone)} removed"
+
+
+def forget() -> None:
+    """Drop what this process thinks it published (tests; a new worker)."""
+    global _published, _fingerprint
+    _published = _fingerprint = None
+
+
+def states(nodes: Iterable[str], ips: Iterable[str] | None = None,
+           now: datetime | None = None) -> dict[str, LiveState]:
+    """A LiveState per node in ``nodes``, from what they published: the
+    live bans of ``ips`` (None: no bans, only the node's state)."""
+    names = sorted(set(nodes))
+    if not names:
+        return {}
+    now = now or timezone.now()
+    rows = {row.name: row for row in Node.objects.filter(name__in=names)}
+    checks = {c.node: c for c in LiveBanState.objects.filter(node__in=names)}
+    out: dict[str, LiveState] = {}
+    trusted = []
+    for name in names:
+        row, check = rows.get(name), checks.get(name)
+        if row is None:
+            out[name] = LiveState(False, note=f"node {name} is not registered")
+            continue
+        node = state_of(row, now)
+        if not node.up:
+            out[name] = LiveState(False, note=f"node {name} is down: its live bans are unknown")
+        elif check is None or now - check.checked_at > STALE_AFTER:
+            out[name] = LiveState(True, node.jails,
+                                  note=f"node {name} has not published its live bans lately")
+        elif not check.known:
+            out[name] = LiveState(True, node.jails, note=check.note)
+        else:
+            out[name] = LiveState(True, node.jails, known=True)
+            trusted.append(name)
+    wanted = sorted(set(ips or ()))
+    if trusted and wanted:
+        for start in range(0, len(wanted), 500):
+            for ban in LiveBan.objects.filter(node__in=trusted, ip__in=wanted[start:start + 500]):
+                if ban.ends_at is None or ban.ends_at > now:
+                    out[ban.node].bans[(ban.jail, ban.ip)] = BanEntry(
+                        ban.ip, ban.banned_at, ban.bantime, ban.ends_at)
+    return out
+
+
+def banned(node: str, query: str = "", now: datetime | None = None):
+    """A node's live bans, newest first (a queryset: the page pages it);
+    ``query``: part of the address."""
+    now = now or timezone.now()
+    qs = LiveBan.objects.filter(node=node).exclude(ends_at__lte=now)
+    if query:
+        qs = qs.filter(ip__contains=query.strip().lower())
+    return qs.order_by("-banned_at", "jail", "ip")

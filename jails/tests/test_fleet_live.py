@@ -1,0 +1,151 @@
+"""Live bans published by each node (jails/fleet/live.py) against the real
+sandboxed fail2ban, and how the pages read them for another node."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from bangui.models import Node
+from conftest import wait_for
+from jails.fail2ban import Fail2banClient
+from jails.fleet import live
+from jails.fleet.models import LiveBan, LiveBanState
+from jails.live import state as live_state
+from jails.models import BanEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_publisher():
+    live.forget()
+    yield
+    live.forget()
+
+
+def _published(node="b"):
+    return set(LiveBan.objects.filter(node=node).values_list("jail", "ip"))
+
+
+def _register(name, *, up=True):
+    now = timezone.now()
+    expires = now + timedelta(seconds=30) if up else now - timedelta(seconds=5)
+    return Node.objects.create(name=name, holder=f"{name}:1:x", heartbeat_at=now,
+                               expires_at=expires, fail2ban_up=True, jails=["sshd"])
+
+
+def test_a_node_publishes_its_live_bans_and_then_only_the_difference(f2b):
+    client = Fail2banClient(str(f2b.socket))
+    client.ban("sshd", ["192.0.2.1", "192.0.2.2"])
+    live_state.settle("sshd", ["192.0.2.1", "192.0.2.2"], client=client)
+    assert live.publish(node="b").startswith("2 live bans: 2 written")
+    assert _published() == {("sshd", "192.0.2.1"), ("sshd", "192.0.2.2")}
+    row = LiveBan.objects.get(node="b", ip="192.0.2.1")
+    assert row.ends_at is not None and row.ends_at > timezone.now()
+    assert live.publish(node="b") == "unchanged"
+
+    client.unban("sshd", ["192.0.2.1"])
+    client.ban("sshd", ["192.0.2.3"])
+    live_state.settle("sshd", ["192.0.2.3"], client=client)
+    assert wait_for(lambda: live_state.entry("sshd", "192.0.2.1", client=client) is None,
+                    timeout=5, interval=0.05)
+    assert live.publish(node="b") == "2 live bans: 1 written, 1 removed"
+    assert _published() == {("sshd", "192.0.2.2"), ("sshd", "192.0.2.3")}
+    assert LiveBanState.objects.get(node="b").known
+
+    live.forget()  # a new worker process: rewrites its rows whole
+    LiveBan.objects.create(node="b", jail="sshd", ip="198.51.100.9", bantime=600,
+                           banned_at=timezone.now())  # left over from before
+    live.publish(node="b")
+    assert _published() == {("sshd", "192.0.2.2"), ("sshd", "192.0.2.3")}
+
+
+def test_a_fail2ban_that_does_not_answer_makes_the_node_unknown(f2b, tmp_path):
+    client = Fail2banClient(str(tmp_path / "nothing.sock"))
+    assert "does not answer" in live.publish(client=client, node="b")
+    check = LiveBanState.objects.get(node="b")
+    assert not check.known and "does not answer" in check.note
+    _register("b")
+    assert "does not answer" in live.states(["b"])["b"].note
+
+
+def test_readers_trust_only_an_up_node_that_checked_lately():
+    now = timezone.now()
+    _register("b")
+    _register("c", up=False)
+    _register("d")
+    LiveBanState.objects.create(node="b", checked_at=now, known=True)
+    LiveBanState.objects.create(node="c", checked_at=now, known=True)
+    LiveBanState.objects.create(node="d", checked_at=now - timedelta(minutes=5), known=True)
+    for node in "bcd":
+        LiveBan.objects.create(node=node, jail="sshd", ip="192.0.2.7", bantime=600,
+                               banned_at=now, ends_at=now + timedelta(seconds=600))
+    LiveBan.objects.create(node="b", jail="sshd", ip="192.0.2.8", bantime=600,
+                           banned_at=now - timedelta(hours=1),
+                           ends_at=now - timedelta(seconds=1))  # expired: not live
+    states = live.states(["b", "c", "d", "e"], ["192.0.2.7", "192.0.2.8"])
+    assert states["b"].known and set(states["b"].bans) == {("sshd", "192.0.2.7")}
+    assert not states["c"].known and "down" in states["c"].note
+    assert not states["d"].known and "not published" in states["d"].note
+    assert not states["e"].known and "not registered" in states["e"].note
+    assert [b.ip for b in live.banned("b")] == ["192.0.2.7"]
+
+
+def _archived(node, ip, ago=timedelta(seconds=30)):
+    return BanEvent.objects.create(node=node, ip=ip, jail="sshd", bantime=600,
+                                   banned_at=timezone.now() - ago)
+
+
+def test_the_dashboard_says_what_another_node_holds_and_offers_its_buttons(admin_client):
+    now = timezone.now()
+    _register("b")
+    _register("c", up=False)
+    LiveBanState.objects.create(node="b", checked_at=now, known=True)
+    held = _archived("b", "192.0.2.20")
+    LiveBan.objects.create(node="b", jail="sshd", ip="192.0.2.20", bantime=600,
+                           banned_at=held.banned_at, ends_at=held.banned_at + timedelta(minutes=10))
+    _archived("b", "192.0.2.21")  # b does not hold it: lifted there
+    _archived("c", "192.0.2.22")
+    html = admin_client.get("/").content.decode()
+    row = {ip: html[html.index(f'data-ip="{ip}"'):][:4000].split("</tr>")[0]
+           for ip in ("192.0.2.20", "192.0.2.21", "192.0.2.22")}
+    assert "banned</span>" in row["192.0.2.20"] and "Unban on b" in row["192.0.2.20"]
+    assert 'name="node" value="b"' in row["192.0.2.20"]
+    assert "lifted" in row["192.0.2.21"] and "Ban again on b" in row["192.0.2.21"]
+    assert ">unknown<" in row["192.0.2.22"] and "node c is down" in row["192.0.2.22"]
+    assert "Unban on c" not in row["192.0.2.22"] and "Ban again" not in row["192.0.2.22"]
+
+
+def test_the_node_page_lists_its_live_bans_with_search_and_paging(admin_client):
+    now = timezone.now()
+    _register("b")
+    LiveBanState.objects.create(node="b", checked_at=now, known=True)
+    LiveBan.objects.bulk_create([
+        LiveBan(node="b", jail="sshd", ip=f"192.0.2.{i}", bantime=600,
+                banned_at=now - timedelta(seconds=i), ends_at=now + timedelta(seconds=600 - i))
+        for i in range(1, 61)])
+    html = admin_client.get("/nodes/b/").content.decode()
+    assert "1\u201350 of 60" in html and "192.0.2.1<" in html and "Unban" in html
+    assert "192.0.2.60<" not in html  # the oldest: page 2
+    page2 = admin_client.get("/nodes/b/?page=2", HTTP_HX_REQUEST="true").content.decode()
+    assert page2.lstrip().startswith('<section id="node-banned">') and "192.0.2.60<" in page2
+    found = admin_client.get("/nodes/b/?q=192.0.2.5").content.decode()
+    assert "1\u201311 of 11" in found  # .5 and .50 to .59
+    missing = admin_client.get("/nodes/b/?q=203.0.113.").content.decode()
+    assert "No address banned on b contains" in missing
+    Node.objects.filter(pk="b").update(expires_at=now - timedelta(seconds=1))
+    down = admin_client.get("/nodes/b/").content.decode()
+    assert "Its live bans are unknown: node b is down" in down and "192.0.2.1<" not in down
+
+
+def test_unban_on_a_node_page_is_validated_and_refused_for_a_down_node(admin_client):
+    _register("b", up=False)
+    bad = admin_client.post("/nodes/b/unban/", {"ip": "not-an-ip", "jail": "sshd"},
+                            HTTP_HX_REQUEST="true").content.decode()
+    assert "Nothing was unbanned" in bad
+    down = admin_client.post("/nodes/b/unban/", {"ip": "192.0.2.9", "jail": "sshd"},
+                             HTTP_HX_REQUEST="true").content.decode()
+    assert "node b is down" in down
