@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bangui.tests.conftest import wait_for_text
+from conftest import wait_for
 from jails.fail2ban import Fail2banClient
 from jails.fail2ban.testing import Sandbox, SandboxJail
 
@@ -58,6 +59,11 @@ def test_a_node_role_runs_node_tasks_and_reads_no_users(project):
         with psycopg.connect(node_url, autocommit=True) as conn:
             assert conn.execute("SELECT count(*) FROM jails_banevent WHERE node = 'n1'"
                                 ).fetchone()[0] >= 1
+            # Its tick published its live bans (jails/fleet/live.py), as the role.
+            assert wait_for(lambda: conn.execute(
+                "SELECT count(*) FROM jails_liveban l JOIN jails_livebanstate s "
+                "ON s.node = l.node WHERE l.node = 'n1' AND l.ip = '192.0.2.50' AND s.known"
+            ).fetchone()[0] == 1, timeout=20, interval=0.2), log.read_text()
             for table in REFUSED:
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     conn.execute(f"SELECT 1 FROM {table} LIMIT 1")  # noqa: S608

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
 from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import operate
+from bangui.htmx import wants_fragment
 from bangui.models import Node
 from bangui.nodes import state_of
-from bangui.htmx import wants_fragment
 from jails.fail2ban import validation
 from jails.fleet import live as fleet_live
 from jails.forms.bans import UnbanForm
