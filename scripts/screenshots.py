@@ -33,8 +33,8 @@ PASSWORD = "screenshot password 42"  # noqa: S105 (a throwaway admin)
 PAGES = ["/", "/?window=365d", "/map/", "/jails/", "/jails/sshd/", "/jails/nginx-http-auth/",
          "/ip/203.0.113.10/", "/config/", "/config/file/?path=jail.conf",
          "/config/file/?path=jail.d/bangui-demo.local", "/config/regex/", "/config/server/",
-         "/blocklists/", "/blocklists/new/", "/audit/", "/nodes/", "/settings/", "/no/such/page/",
-         "/login/"]
+         "/blocklists/", "/blocklists/new/", "/audit/", "/nodes/", "/nodes/bastion/", "/settings/",
+         "/no/such/page/", "/login/"]
 VIEWS = {"light": {"viewport": {"width": 1280, "height": 900}, "color_scheme": "light"},
          "dark": {"viewport": {"width": 1280, "height": 900}, "color_scheme": "dark"},
          "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
@@ -118,6 +118,24 @@ def shoot(base: str, pages: list[str], out: Path) -> int:
     return errors
 
 
+def _wait_for_live_bans(db: Path, node: str, timeout: float = 60) -> None:
+    """Until the worker's first tick published its live bans (the
+    dashboard's Now column and /nodes/NODE/ read them)."""
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(db, timeout=5) as con:
+                if con.execute("SELECT 1 FROM jails_livebanstate WHERE node = ? AND known",
+                               [node]).fetchone():
+                    return
+        except sqlite3.Error:
+            pass
+        time.sleep(0.5)
+    print(f"node {node} published no live bans in {timeout:.0f} s", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "var" / "screenshots"))
@@ -149,6 +167,7 @@ def main() -> None:
         worker = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"],
                                   cwd=ROOT, env={**env, "BANGUI_NODE": "bastion"},
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_live_bans(tmp / "data" / "bangui.sqlite3", "bastion")
         proc, port = serve(env, tmp)
         errors = shoot(f"http://127.0.0.1:{port}", args.pages.split(","), out)
         print(f"{errors} console error(s); screenshots in {out}")
