@@ -146,7 +146,7 @@ def states(nodes: Iterable[str], ips: Iterable[str] | None = None,
             continue
         node = state_of(row, now)
         if not node.up:
-            out[name] = LiveState(False, note=f"node {name} is down: its live bans are unknown")
+            out[name] = LiveState(False, note=f"node {name} is down")
         elif check is None or now - check.checked_at > STALE_AFTER:
             out[name] = LiveState(True, node.jails,
                                   note=f"node {name} has not published its live bans lately")

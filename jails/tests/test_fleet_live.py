@@ -149,3 +149,23 @@ def test_unban_on_a_node_page_is_validated_and_refused_for_a_down_node(admin_cli
     down = admin_client.post("/nodes/b/unban/", {"ip": "192.0.2.9", "jail": "sshd"},
                              HTTP_HX_REQUEST="true").content.decode()
     assert "node b is down" in down
+
+
+def test_the_ip_page_shows_the_other_nodes_word_on_the_address(admin_client):
+    now = timezone.now()
+    _register("b")
+    _register("c", up=False)
+    LiveBanState.objects.create(node="b", checked_at=now, known=True)
+    LiveBan.objects.create(node="b", jail="sshd", ip="192.0.2.30", bantime=600, banned_at=now,
+                           ends_at=now + timedelta(minutes=10))
+    _archived("b", "192.0.2.30")
+    html = admin_client.get("/ip/192.0.2.30/").content.decode()
+    part = html[html.index('data-testid="elsewhere"'):].split("</ul>")[0]
+    assert "banned</span> in sshd" in part and "Unban on b" in part
+    assert "c</a>: <span class=\"muted\">unknown (node c is down" in part
+    refused = admin_client.post("/ip/192.0.2.30/unban/", {"jail": "sshd", "node": "c"},
+                                HTTP_HX_REQUEST="true").content.decode()
+    assert "node c is down" in refused
+    bad = admin_client.post("/ip/192.0.2.30/unban/", {"jail": "sshd", "node": "../x"},
+                            HTTP_HX_REQUEST="true").content.decode()
+    assert "Nothing was unbanned" in bad

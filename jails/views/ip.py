@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,6 +23,7 @@ from bangui.htmx import render_page
 from geo.service import get_cache
 from jails.fail2ban import InvalidInput, validation
 from jails.fail2ban.results import BanEntry
+from jails.fleet import live as fleet_live
 from jails.forms.bans import ManualBanForm, UnbanForm
 from jails.forms.ip import IPSearchForm
 from jails.live import state as live_bans
@@ -64,6 +66,17 @@ def _banned_now(ip: str) -> tuple[list[LiveBan] | None, list[str], str]:
     return [LiveBan(jail, entry) for jail, entry in state.jails_of(ip)], state.jails, ""
 
 
+def _elsewhere(ip: str, names: list[str]) -> list[dict]:
+    """The other nodes' word on ``ip``, as they last published it
+    (jails/fleet/live.py): its bans there, or why that is unknown."""
+    others = [n for n in names if n != settings.BANGUI_NODE]
+    out = []
+    for name, state in fleet_live.states(others, [ip]).items():
+        bans = [LiveBan(jail, entry) for jail, entry in state.jails_of(ip)]
+        out.append({"node": name, "known": state.known, "note": state.note, "bans": bans})
+    return out
+
+
 def _context(ip: str, ban_form: ManualBanForm | None = None) -> dict:
     events = BanEvent.objects.filter(ip=ip).order_by("-banned_at", "-id")
     total = events.count()
@@ -71,10 +84,10 @@ def _context(ip: str, ban_form: ManualBanForm | None = None) -> dict:
     live, running, error = _banned_now(ip)
     manual = live_bans.MANUAL_JAIL if live_bans.MANUAL_JAIL in running else \
         (running[0] if running else "")
-    multi_node = nodes.scope_choices()[1]
+    node_names, multi_node = nodes.scope_choices()
     return {
         # one IP across every node: the history names the node when there are several
-        "multi_node": multi_node,
+        "multi_node": multi_node, "elsewhere": _elsewhere(ip, node_names) if multi_node else [],
         "ip": ip, "events": list(events[:MAX_EVENTS]), "total": total, "max_events": MAX_EVENTS,
         "geo": geo, "live": live, "running": running, "error": error,
         "ban_form": ban_form or ManualBanForm.here_and_fleet(
@@ -141,9 +154,11 @@ def unban(request: HttpRequest, ip: str) -> HttpResponse:
     canonical = _canonical(ip)
     if canonical is None:
         return _invalid(request, ip)
-    form = UnbanForm({"ip": canonical, "jail": request.POST.get("jail", "")})
+    form = UnbanForm({"ip": canonical, "jail": request.POST.get("jail", ""),
+                      "node": request.POST.get("node", "")})
     if not form.is_valid():
         return _answer(request, canonical, refused(request, "unban", canonical, form,
                                                    "Nothing was unbanned: "))
     return _answer(request, canonical, results.unban(request, canonical,
-                                                     form.cleaned_data["jail"]))
+                                                     form.cleaned_data["jail"],
+                                                     form.cleaned_data["node"]))
