@@ -31,6 +31,8 @@ class Node(models.Model):
     jails = models.JSONField(default=list, blank=True)
     # Per jail: {"banned": .., "failed": .., "total_banned": .., "total_failed": ..}
     jail_counts = models.JSONField(default=dict, blank=True)
+    # Per jail: {"bantime", "findtime", "maxretry", "ignore_ips", "ignore_self"}
+    jail_settings = models.JSONField(default=dict, blank=True)
     archive_synced_at = models.DateTimeField(
         null=True, blank=True, help_text="When this node's fail2ban database was last synced "
                                          "into the archive.")

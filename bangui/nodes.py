@@ -29,6 +29,7 @@ class NodeState:
     fail2ban_version: str
     jails: list[str]
     jail_counts: dict[str, dict[str, int]]
+    jail_settings: dict[str, dict]
     archive_synced_at: datetime | None
     archive_lag: float | None  # seconds since the last archive sync
     local: bool  # this process's BANGUI_NODE
@@ -58,6 +59,7 @@ def state_of(row: Node, now: datetime | None = None) -> NodeState:
         # What a down node last said about its fail2ban is history, not state.
         fail2ban_up=up and row.fail2ban_up, fail2ban_version=row.fail2ban_version,
         jails=list(row.jails or []), jail_counts=dict(row.jail_counts or {}),
+        jail_settings=dict(row.jail_settings or {}),
         archive_synced_at=row.archive_synced_at,
         archive_lag=_age(now, row.archive_synced_at), local=row.name == settings.BANGUI_NODE,
     )

@@ -4,6 +4,7 @@ socket and the ban archive. bangui/health.py finds these through
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -27,21 +28,54 @@ def fail2ban() -> dict:
         return {"ok": False, "error": "socket path unknown: database unavailable"}
 
 
+# The jails' settings a node publishes (bantime, findtime, maxretry, the
+# ignore list): several socket calls per jail, so read every
+# JAIL_SETTINGS_SECONDS, when the jail list changes, or right after a
+# command changed something here (jails.fleet.commands.execute).
+JAIL_SETTINGS_SECONDS = 30.0
+_jail_settings: dict = {"at": 0.0, "jails": None, "value": {}}
+
+
+def forget_jail_settings() -> None:
+    _jail_settings["at"] = 0.0
+
+
+def _published_settings(client, jails: list[str]) -> dict:
+    now = time.monotonic()
+    if (_jail_settings["jails"] == jails
+            and now - _jail_settings["at"] < JAIL_SETTINGS_SECONDS):
+        return _jail_settings["value"]
+    value = {}
+    for name in jails:
+        try:
+            js = client.jail_settings(name)
+        except Fail2banError:
+            continue  # stopped meanwhile: the next read has it or not
+        value[name] = {"bantime": js.bantime, "findtime": js.findtime,
+                       "maxretry": js.maxretry, "ignore_ips": js.ignore_ips[:200],
+                       "ignore_self": js.ignore_self}
+    _jail_settings.update(at=now, jails=list(jails), value=value)
+    return value
+
+
 def node_facts() -> dict:
     """What this node's worker publishes on its Node row every few seconds
     (``bangui.worker.publish_facts``, found through ``JailsConfig.node_facts``):
     whether fail2ban answers, its version, its jails and their counters (one
     connection: ``status`` and ``status JAIL short`` per jail, 2 s at most),
-    and when the archive last synced."""
+    their settings and ignore lists (re-read every ``JAIL_SETTINGS_SECONDS``
+    or after a change), and when the archive last synced."""
     facts: dict = {"fail2ban_up": False}
     try:
-        overview = link.client(connect_retries=0, timeout=2).overview()
+        client = link.client(connect_retries=0, timeout=2)
+        overview = client.overview()
+        names = [j.name for j in overview.jails]
         facts.update(
-            fail2ban_up=True, fail2ban_version=overview.version[:40],
-            jails=[j.name for j in overview.jails],
+            fail2ban_up=True, fail2ban_version=overview.version[:40], jails=names,
             jail_counts={j.name: {"banned": j.currently_banned, "failed": j.currently_failed,
                                   "total_banned": j.total_banned,
-                                  "total_failed": j.total_failed} for j in overview.jails})
+                                  "total_failed": j.total_failed} for j in overview.jails},
+            jail_settings=_published_settings(client, names))
     except Fail2banError:
         pass
     synced = (SyncState.objects.exclude(last_success_at=None)

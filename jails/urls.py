@@ -14,6 +14,7 @@ urlpatterns = [
     path("nodes/<str:name>/", nodes.node_detail, name="node_detail"),
     path("nodes/<str:name>/jail/", nodes.node_jail, name="node_jail"),
     path("nodes/<str:name>/unban/", nodes.node_unban, name="node_unban"),
+    path("nodes/<str:name>/ignore/", nodes.node_ignore, name="node_ignore"),
     path("ip/", ip.ip_search, name="ip_search"),
     path("ip/<str:ip>/", ip.ip_detail, name="ip_detail"),
     path("ip/<str:ip>/ban/", ip.ban, name="ip_ban"),

@@ -27,6 +27,7 @@ from django.conf import settings
 
 from bangui import nodename
 from bangui.nodes import fleet
+from jails import health
 from jails.fail2ban import Fail2banError, InvalidInput, validation
 from jails.live import actions, link
 
@@ -71,6 +72,20 @@ def _reload(*, actor: str, jail: str | None = None) -> str:
     return f"reloaded {jail or 'all jails'}"
 
 
+def _unbanall(*, jail: str, actor: str) -> str:
+    count = actions.unban_all(jail, actor)
+    return f"unbanned {count} from {jail}"
+
+
+def _ignore(*, jail: str, value: str, actor: str, remove: bool = False) -> str:
+    client = link.client()
+    if remove:
+        client.remove_ignore(jail, value)
+        return f"{jail} no longer ignores {value}"
+    client.add_ignore(jail, value)
+    return f"{jail} now ignores {value} (until fail2ban reloads)"
+
+
 def _status(*, actor: str, jail: str | None = None) -> str:
     client = link.client()
     if jail:
@@ -89,8 +104,8 @@ def _status(*, actor: str, jail: str | None = None) -> str:
 
 
 COMMANDS: dict[str, Callable[..., str]] = {
-    "ban": _ban, "unban": _unban, "start": _start, "stop": _stop, "reload": _reload,
-    "status": _status,
+    "ban": _ban, "unban": _unban, "unbanall": _unbanall, "ignore": _ignore, "start": _start,
+    "stop": _stop, "reload": _reload, "status": _status,
 }
 # Commands that change something (audited by the caller); status only reads.
 CHANGES = frozenset(COMMANDS) - {"status"}
@@ -108,6 +123,11 @@ def clean(command: str, args: dict) -> dict:
         out["ips"] = validation.ip_addresses(out["ips"])
         if not out["ips"]:
             raise InvalidInput("no IP address given")
+    if command in ("unbanall", "ignore") and not out.get("jail"):
+        raise InvalidInput(f"{command} needs a jail")
+    if command == "ignore":
+        out["value"] = validation.ip_or_network(str(out.get("value", "")))
+        out["remove"] = bool(out.get("remove", False))
     return out
 
 
@@ -131,7 +151,10 @@ def execute(command: str, args: dict, actor: str, node: str, deadline: float) ->
         return {"ok": False, "message": f"dropped: it reached node {node} {late:.0f} s after "
                                         "its deadline"}
     try:
-        return {"ok": True, "message": run_here(command, args, actor)}
+        message = run_here(command, args, actor)
+        if command in CHANGES:  # the next heartbeat re-reads the jails' settings
+            health.forget_jail_settings()
+        return {"ok": True, "message": message}
     except Fail2banError as exc:
         return {"ok": False, "message": str(exc)}
     except Exception:  # the sender must hear something

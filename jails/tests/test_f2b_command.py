@@ -120,3 +120,18 @@ def test_it_stops_and_starts_a_jail(f2b_cmd, f2b_client):
     result = f2b_cmd("start", "nginx-http-auth")
     assert result.returncode == 0, result.stderr
     assert sorted(f2b_client.jail_names()) == ["nginx-http-auth", "sshd"]
+
+
+def test_it_unbans_a_whole_jail_and_edits_its_ignore_list(f2b_cmd, f2b_client):
+    f2b_client.ban("sshd", ["203.0.113.20", "203.0.113.21"])
+    result = f2b_cmd("unbanall", "sshd")
+    assert (result.returncode, result.stdout.strip()) == (0, "unbanned 2 from sshd"), result.stderr
+    assert f2b_client.jail_status("sshd").banned_ips == []
+    result = f2b_cmd("ignore", "sshd", "198.51.100.0/24")
+    assert result.returncode == 0, result.stderr
+    assert "198.51.100.0/24" in f2b_client.ignore_list("sshd")
+    result = f2b_cmd("ignore", "--remove", "sshd", "198.51.100.0/24")
+    assert result.returncode == 0, result.stderr
+    assert "198.51.100.0/24" not in f2b_client.ignore_list("sshd")
+    bad = f2b_cmd("ignore", "sshd", "not/a/network")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

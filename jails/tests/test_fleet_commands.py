@@ -204,6 +204,7 @@ def test_the_node_page_shows_its_jails_and_controls_them(two_nodes):
         "from django.contrib.auth.models import User\n"
         "from accounts.models import SetupCompletion\n"
         "from bangui.models import Node\n"
+        "from jails.fail2ban import Fail2banClient\n"
         "SetupCompletion.objects.create(method='test')\n"
         "u = User.objects.create_superuser('root', password='x' * 20)\n"
         "c = Client(HTTP_HOST='localhost'); c.force_login(u)\n"
@@ -220,6 +221,10 @@ def test_the_node_page_shows_its_jails_and_controls_them(two_nodes):
         "r = c.post('/nodes/b/unban/', {'ip': '192.0.2.80', 'jail': 'sshd'},"
         " HTTP_HX_REQUEST='true')\n"
         "print('UNBAN', 'Unbanned 192.0.2.80 from sshd on b.' in r.content.decode())\n"
+        "r = c.post('/nodes/b/ignore/', {'jail': 'sshd', 'value': '198.51.100.0/24'},"
+        " HTTP_HX_REQUEST='true')\n"
+        "print('IGNORE', 'sshd now ignores 198.51.100.0/24 on b.' in r.content.decode(),"
+        f" '198.51.100.0/24' in Fail2banClient({str(boxes['b'].socket)!r}).ignore_list('sshd'))\n"
         "r = c.post('/nodes/b/jail/', {'action': 'stop', 'jail': 'sshd'},"
         " HTTP_HX_REQUEST='true')\n"
         "print('STOP', 'Stopped sshd on b.' in r.content.decode())\n"
@@ -227,8 +232,8 @@ def test_the_node_page_shows_its_jails_and_controls_them(two_nodes):
         "print('BAD', 'Nothing was sent: say which jail' in r.content.decode())\n"
         "print('MISSING', c.get('/nodes/nope/').status_code)\n"))
     lines = [line for line in done.stdout.splitlines() if line.split()[:1] in
-             (["PAGE"], ["LISTED"], ["UNBAN"], ["STOP"], ["BAD"], ["MISSING"])]
-    assert lines == ["PAGE True", "LISTED True", "UNBAN True", "STOP True", "BAD True",
-                     "MISSING 404"], done.stdout + done.stderr
+             (["PAGE"], ["LISTED"], ["UNBAN"], ["IGNORE"], ["STOP"], ["BAD"], ["MISSING"])]
+    assert lines == ["PAGE True", "LISTED True", "UNBAN True", "IGNORE True True", "STOP True",
+                     "BAD True", "MISSING 404"], done.stdout + done.stderr
     assert b.jail_names() == []  # stopped on b
     assert Fail2banClient(str(boxes["a"].socket)).jail_names() == ["sshd"]  # a untouched

@@ -3,6 +3,7 @@ sandboxed fail2ban, and how the pages read them for another node."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -169,3 +170,68 @@ def test_the_ip_page_shows_the_other_nodes_word_on_the_address(admin_client):
     bad = admin_client.post("/ip/192.0.2.30/unban/", {"jail": "sshd", "node": "../x"},
                             HTTP_HX_REQUEST="true").content.decode()
     assert "Nothing was unbanned" in bad
+
+
+def test_a_node_publishes_its_jails_settings_and_rereads_them_after_a_change(f2b):
+    from jails import health
+    from jails.fleet import commands
+
+    health.forget_jail_settings()
+    facts = health.node_facts()
+    sshd = facts["jail_settings"]["sshd"]
+    assert sshd["maxretry"] >= 1 and sshd["bantime"] != 0 and "192.0.2.77" not in sshd["ignore_ips"]
+    Fail2banClient(str(f2b.socket)).add_ignore("sshd", "192.0.2.77")
+    assert "192.0.2.77" not in health.node_facts()["jail_settings"]["sshd"]["ignore_ips"]  # kept
+    # A command run on this node (its worker's execute) makes the next facts re-read them.
+    reply = commands.execute("ignore", {"jail": "sshd", "value": "198.51.100.0/24"}, "root",
+                             settings_node(), deadline=time.time() + 60)
+    assert reply == {"ok": True, "message": "sshd now ignores 198.51.100.0/24 (until fail2ban "
+                                            "reloads)"}
+    ignores = health.node_facts()["jail_settings"]["sshd"]["ignore_ips"]
+    assert {"192.0.2.77", "198.51.100.0/24"} <= set(ignores)
+    reply = commands.execute("ignore", {"jail": "sshd", "value": "198.51.100.0/24",
+                                        "remove": True}, "root", settings_node(),
+                             deadline=time.time() + 60)
+    assert reply["ok"] and "198.51.100.0/24" not in health.node_facts()["jail_settings"][
+        "sshd"]["ignore_ips"]
+    Fail2banClient(str(f2b.socket)).remove_ignore("sshd", "192.0.2.77")
+
+
+def test_unban_all_and_ignore_are_commands_with_checked_arguments(f2b):
+    from jails.fail2ban import InvalidInput
+    from jails.fleet import commands
+
+    client = Fail2banClient(str(f2b.socket))
+    client.ban("sshd", ["192.0.2.40", "192.0.2.41"])
+    assert commands.run_here("unbanall", {"jail": "sshd"}, "root") == "unbanned 2 from sshd"
+    assert client.jail_status("sshd").banned_ips == []
+    for command, args in (("unbanall", {}), ("ignore", {"jail": "sshd", "value": "nope"}),
+                          ("ignore", {"value": "192.0.2.1"})):
+        with pytest.raises(InvalidInput):
+            commands.clean(command, args)
+
+
+def settings_node() -> str:
+    from django.conf import settings
+
+    return settings.BANGUI_NODE
+
+
+def test_the_node_page_shows_published_settings_and_checks_its_forms(admin_client):
+    now = timezone.now()
+    node = _register("b")
+    node.jail_settings = {"sshd": {"bantime": 600, "findtime": 300, "maxretry": 5,
+                                   "ignore_ips": ["192.0.2.0/24"], "ignore_self": True}}
+    node.jail_counts = {"sshd": {"banned": 2}}
+    node.save()
+    LiveBanState.objects.create(node="b", checked_at=now, known=True)
+    html = admin_client.get("/nodes/b/").content.decode()
+    part = html[html.index('data-testid="node-settings"'):].split("</table>")[0]
+    assert "10m" in part and "192.0.2.0/24" in part and "this host's own addresses" in part
+    assert "Unban all" in html
+    for data, said in (({"jail": "sshd", "value": "not an address"}, "Nothing was sent"),
+                       ({"jail": "../x", "value": "192.0.2.1"}, "Nothing was sent"),
+                       ({"action": "unbanall"}, "say which jail")):
+        url = "/nodes/b/jail/" if "action" in data else "/nodes/b/ignore/"
+        page = admin_client.post(url, data, HTTP_HX_REQUEST="true").content.decode()
+        assert said in page, (data, page[-2000:])

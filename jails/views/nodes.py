@@ -1,7 +1,7 @@
 """One fleet node's page (/nodes/NAME/): its jails and their counters and
 its live bans as its worker last published them (jails/fleet/live.py), and
-commands sent to its cluster: unban, jail stop, start, reload
-(jails/fleet/commands.py). The fleet list is bangui's /nodes/."""
+commands sent to its cluster: unban, unban all, ignore list, jail stop,
+start, reload (jails/fleet/commands.py). The fleet list is bangui's /nodes/."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from jails.forms.fields import CheckedField
 from jails.views import results
 from jails.views.results import Result, refused, respond
 
-DONE = {"stop": "Stopped", "start": "Started", "reload": "Reloaded"}
+DONE = {"stop": "Stopped", "start": "Started", "reload": "Reloaded",
+        "unbanall": "Unbanned everyone in"}
 PER_PAGE = 50
 
 
@@ -34,9 +35,15 @@ class NodeJailForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("action") in ("stop", "start") and not data.get("jail"):
+        if data.get("action") in ("stop", "start", "unbanall") and not data.get("jail"):
             raise forms.ValidationError("say which jail")
         return data
+
+
+class NodeIgnoreForm(forms.Form):
+    jail = CheckedField(validation.jail_name, max_length=64)
+    value = CheckedField(validation.ip_or_network, max_length=64)
+    remove = forms.BooleanField(required=False)
 
 
 def _page(request: HttpRequest, name: str, result: Result | None = None,
@@ -47,7 +54,8 @@ def _page(request: HttpRequest, name: str, result: Result | None = None,
     if row is None:
         return render(request, "jails/node_missing.html", {"name": name[:63]}, status=404)
     node = state_of(row)
-    jails = [{"name": j, **node.jail_counts.get(j, {})} for j in node.jails]
+    jails = [{"name": j, **node.jail_counts.get(j, {}), "settings": node.jail_settings.get(j)}
+             for j in node.jails]
     query = request.GET.get("q", "").strip()[:64]
     live = fleet_live.states([name])[name]
     bans = None
@@ -77,6 +85,25 @@ def node_unban(request: HttpRequest, name: str) -> HttpResponse:
     else:
         result = results.unban(request, form.cleaned_data["ip"], form.cleaned_data["jail"],
                                name)
+    return respond(request, result, lambda r: _page(request, name, r),
+                   reverse("node_detail", args=[name]))
+
+
+@require_POST
+@operate
+def node_ignore(request: HttpRequest, name: str) -> HttpResponse:
+    """Add an address or network to a jail's ignore list on the node, or
+    remove it (the running jail's list, as the jail page does here)."""
+    form = NodeIgnoreForm(request.POST)
+    if not form.is_valid():
+        result = refused(request, "jail.ignore", name, form, "Nothing was sent: ")
+    else:
+        jail, value = form.cleaned_data["jail"], form.cleaned_data["value"]
+        remove = form.cleaned_data["remove"]
+        done = f"{jail} no longer ignores {value}" if remove else f"{jail} now ignores {value}"
+        result = results.on_nodes(request, "jail.ignore_remove" if remove else "jail.ignore_add",
+                                  f"{jail} {value}", [name], "ignore",
+                                  {"jail": jail, "value": value, "remove": remove}, done)
     return respond(request, result, lambda r: _page(request, name, r),
                    reverse("node_detail", args=[name]))
 

@@ -47,6 +47,12 @@ class Command(BaseCommand):
         unban.add_argument("targets", nargs="+", metavar="[JAIL] IP")
         for name in ("start", "stop"):
             sub.add_parser(name, help=f"{name} a jail").add_argument("jail")
+        sub.add_parser("unbanall", help="unban every IP of a jail").add_argument("jail")
+        ignore = sub.add_parser("ignore", help="add an IP or network to a running jail's "
+                                               "ignore list (--remove: take it off)")
+        ignore.add_argument("jail")
+        ignore.add_argument("value", metavar="IP_OR_NETWORK")
+        ignore.add_argument("--remove", action="store_true")
         sub.add_parser("reload", help="reload the config, or one jail").add_argument(
             "jail", nargs="?")
 
@@ -101,8 +107,11 @@ def _arguments(action: str, options: dict) -> dict:
     out = {"jail": options.get("jail")}
     if action == "ban":
         out["ips"] = options["ips"]
+    if action == "ignore":
+        out.update(value=options["value"], remove=bool(options.get("remove")))
     return out
 
 
 def _target(args: dict) -> str:
-    return " ".join([args.get("jail") or "", *(args.get("ips") or [])]).strip()
+    return " ".join([args.get("jail") or "", *(args.get("ips") or []),
+                     args.get("value") or ""]).strip()
