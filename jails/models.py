@@ -208,8 +208,8 @@ class SyncState(models.Model):
 
 # Blocklist and fleet models live beside their code; importing them here
 # registers them with the jails app.
-from jails.blocklists.models import BlocklistSource, ImportRun  # noqa: E402
+from jails.blocklists.models import BlocklistClaim, BlocklistSource, ImportRun  # noqa: E402
 from jails.fleet.models import LiveBan, LiveBanState, SharedBanRule, SharedBanState  # noqa: E402
 
-__all__ = ["BanDay", "BanEvent", "BlocklistSource", "ImportRun", "LiveBan", "LiveBanState",
-           "SharedBanRule", "SharedBanState", "SyncState"]
+__all__ = ["BanDay", "BanEvent", "BlocklistClaim", "BlocklistSource", "ImportRun", "LiveBan",
+           "LiveBanState", "SharedBanRule", "SharedBanState", "SyncState"]

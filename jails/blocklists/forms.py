@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
+from bangui.nodes import fleet
 from jails.blocklists.download import DownloadError, check_target
 from jails.blocklists.models import BlocklistSource
 from jails.fail2ban import validation
@@ -13,6 +14,40 @@ class SourceForm(forms.ModelForm):
     interval_minutes = forms.TypedChoiceField(
         label="Schedule", coerce=int, choices=BlocklistSource.Every.choices,
         initial=BlocklistSource.Every.DAILY)
+    # Where it is imported (docs/fleet.md); shown once a second node registers.
+    target = forms.ChoiceField(label="Import on", required=False)
+    target_nodes = forms.MultipleChoiceField(label="Nodes", required=False,
+                                             widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        states = fleet()
+        names = [s.name for s in states]
+        labels = sorted({label for s in states for label in s.labels})
+        self.fleet_mode = bool(set(names) - {settings.BANGUI_NODE})
+        source = self.instance
+        # Nodes a source names stay choosable even when they have not registered.
+        chosen = list(source.target_nodes or []) if source.pk else []
+        self.fields["target_nodes"].choices = [(n, n) for n in sorted({*names, *chosen})]
+        self.fields["target"].choices = [
+            ("", "every node"), *[(f"label:{label}", f"every node labelled {label}")
+                                  for label in sorted({*labels, source.target_label} - {""})],
+            ("nodes", "the nodes chosen below")]
+        if source.pk and not self.is_bound:
+            self.initial["target"] = (f"label:{source.target_label}" if source.target_label
+                                      else "nodes" if source.target_nodes else "")
+            self.initial["target_nodes"] = chosen
+
+    def clean(self):
+        data = super().clean()
+        target = data.get("target") or ""
+        nodes = data.get("target_nodes") or []
+        if target == "nodes" and not nodes:
+            self.add_error("target_nodes", "choose at least one node")
+        self.instance.target_label = target.removeprefix("label:") if target.startswith(
+            "label:") else ""
+        self.instance.target_nodes = sorted(nodes) if target == "nodes" else []
+        return data
 
     class Meta:
         model = BlocklistSource

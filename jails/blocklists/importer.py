@@ -29,7 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jails.blocklists.download import DownloadError, DownloadPolicy, fetch
-from jails.blocklists.models import BlocklistSource, ImportRun
+from jails.blocklists.models import BlocklistClaim, BlocklistSource, ImportRun
 from jails.blocklists.parse import GarbageList, ParseResult, parse
 from jails.constants import BLOCKLIST_JAIL, Origin
 from jails.fail2ban import Fail2banClient, Fail2banError, database, validation
@@ -74,18 +74,22 @@ def preview_policy() -> DownloadPolicy:
     )
 
 
-def claim(source: BlocklistSource) -> bool:
-    """Claim-then-act: only one run per source at a time, across processes."""
+def claim(source: BlocklistSource, node: str | None = None) -> bool:
+    """Claim-then-act: only one run per source and node at a time, across
+    processes (each target node imports on its own)."""
+    node = node or settings.BANGUI_NODE
     now = timezone.now()
+    BlocklistClaim.objects.get_or_create(source=source, node=node)
     return bool(
-        BlocklistSource.objects.filter(pk=source.pk)
+        BlocklistClaim.objects.filter(source=source, node=node)
         .filter(Q(running_since__isnull=True) | Q(running_since__lt=now - STALE_CLAIM))
         .update(running_since=now)
     )
 
 
-def release(source: BlocklistSource) -> None:
-    BlocklistSource.objects.filter(pk=source.pk).update(running_since=None)
+def release(source: BlocklistSource, node: str | None = None) -> None:
+    BlocklistClaim.objects.filter(source=source, node=node or settings.BANGUI_NODE).update(
+        running_since=None)
 
 
 def runner_id() -> str:
@@ -130,7 +134,7 @@ def close_orphaned_runs(source: BlocklistSource | None = None) -> int:
                   "(killed or restarted); bans sent before that stay in fail2ban")
         if updated:
             closed += 1
-            release(run.source)
+            release(run.source, run.node or None)
             log.warning("closed orphaned import run %s of %s (runner %s gone)", run.pk,
                         run.source.name, who)
     return closed
@@ -221,8 +225,9 @@ def run_import(source: BlocklistSource, *, actor: str = "system",
     """Import ``source`` now. Raises AlreadyRunning if another run holds it."""
     close_orphaned_runs(source)
     if not claim(source):
-        raise AlreadyRunning(f"an import of {source.name} is already running")
-    run = ImportRun.objects.create(source=source, actor=actor, runner=runner_id())
+        raise AlreadyRunning(f"an import of {source.name} is already running on this node")
+    run = ImportRun.objects.create(source=source, actor=actor, runner=runner_id(),
+                                   node=settings.BANGUI_NODE)
     total = time.perf_counter()
     try:
         parsed = download_and_parse(source, run)

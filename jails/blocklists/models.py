@@ -25,9 +25,10 @@ class BlocklistSource(models.Model):
     interval_minutes = models.PositiveIntegerField(
         default=Every.DAILY, help_text="How often the list is imported.")
     jail = models.CharField(max_length=64, default=BLOCKLIST_JAIL)
-    # Claim for "two runs never overlap": set by a conditional UPDATE, cleared
-    # when the run ends; a claim older than the task timeout is stale.
-    running_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # Where it is imported (docs/fleet.md): every node when both are empty;
+    # else the nodes carrying ``target_label``, else the named nodes.
+    target_label = models.CharField(max_length=63, blank=True, default="")
+    target_nodes = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -38,8 +39,31 @@ class BlocklistSource(models.Model):
         return self.name
 
     @property
-    def schedule_name(self) -> str:
-        return f"blocklist:{self.pk}"
+    def targets_text(self) -> str:
+        """Where it is imported, in words."""
+        if self.target_label:
+            return f"nodes labelled {self.target_label}"
+        if self.target_nodes:
+            return ", ".join(self.target_nodes)
+        return "every node"
+
+
+class BlocklistClaim(models.Model):
+    """"Two runs of one source never overlap" on one node: set by a
+    conditional UPDATE, cleared when the run ends; a claim older than the
+    task timeout is stale. Each target node imports on its own, so each has
+    its own claim."""
+
+    source = models.ForeignKey(BlocklistSource, on_delete=models.CASCADE, related_name="claims")
+    node = models.CharField(max_length=63)
+    running_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "node"],
+                                               name="blocklistclaim_source_node")]
+
+    def __str__(self) -> str:
+        return f"{self.source} on {self.node}"
 
 
 class ImportRun(models.Model):
@@ -71,6 +95,8 @@ class ImportRun(models.Model):
     # "host:pid" of the process running the import: a run whose process is
     # gone is closed as failed (jails.blocklists.importer.close_orphaned_runs).
     runner = models.CharField(max_length=200, blank=True, default="", editable=False)
+    node = models.CharField(max_length=63, blank=True, default="",
+                            help_text="The fleet node whose worker ran it.")
 
     class Meta:
         ordering = ["-started_at", "-id"]

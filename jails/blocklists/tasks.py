@@ -1,9 +1,12 @@
-"""django-q2 task bodies for blocklists (run in the single worker)."""
+"""django-q2 task bodies for blocklists (run by each target node's worker)."""
 
 from __future__ import annotations
 
 import logging
 
+from django.conf import settings
+
+from jails.blocklists import schedules
 from jails.blocklists.importer import AlreadyRunning, run_import
 from jails.blocklists.models import BlocklistSource
 
@@ -11,9 +14,13 @@ log = logging.getLogger(__name__)
 
 
 def import_source(source_pk: int, actor: str = "schedule") -> str:
+    """Import one source on this node (its schedule or "Import now" queued
+    it to this node's cluster), unless it no longer targets this node."""
     source = BlocklistSource.objects.filter(pk=source_pk, enabled=True).first()
     if source is None:
         return "skipped: source gone or disabled"
+    if settings.BANGUI_NODE not in schedules.targets(source):
+        return f"skipped: {source.name} is no longer imported on node {settings.BANGUI_NODE}"
     try:
         run = run_import(source, actor=actor)
     except AlreadyRunning as exc:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from bangui.worker import worker_started
 from jails.blocklists import importer
-from jails.blocklists.models import BlocklistSource, ImportRun
+from jails.blocklists.models import BlocklistClaim, BlocklistSource, ImportRun
 
 pytestmark = pytest.mark.django_db
 
@@ -31,9 +31,13 @@ def source():
 
 
 def _orphan(source, runner: str, started_ago: timedelta = timedelta(seconds=5)) -> ImportRun:
+    from django.conf import settings
+
     now = timezone.now()
-    BlocklistSource.objects.filter(pk=source.pk).update(running_since=now - started_ago)
-    return ImportRun.objects.create(source=source, runner=runner, started_at=now - started_ago)
+    BlocklistClaim.objects.update_or_create(source=source, node=settings.BANGUI_NODE,
+                                            defaults={"running_since": now - started_ago})
+    return ImportRun.objects.create(source=source, runner=runner, started_at=now - started_ago,
+                                    node=settings.BANGUI_NODE)
 
 
 def test_a_new_worker_closes_runs_whose_process_is_gone(source):
@@ -42,8 +46,7 @@ def test_a_new_worker_closes_runs_whose_process_is_gone(source):
     dead.refresh_from_db()
     assert dead.status == ImportRun.Status.FAILED
     assert "stopped before it finished" in dead.error and dead.finished_at is not None
-    source.refresh_from_db()
-    assert source.running_since is None
+    assert BlocklistClaim.objects.get(source=source).running_since is None
 
 
 def test_a_run_of_a_live_process_stays_running(source):

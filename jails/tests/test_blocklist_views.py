@@ -40,18 +40,20 @@ def test_it_lists_sources_with_an_empty_state(viewer_client):
 
 
 def test_creating_disabling_and_deleting_manage_its_schedule_once(
-        operator_client, http_server, local_lists):
+        operator_client, http_server, local_lists, settings):
     response = create(operator_client, http_server)
     assert response.status_code == 302
     source = BlocklistSource.objects.get(name="list")
-    schedule = Schedule.objects.get(name=f"blocklist:{source.pk}")
+    # A single host: "every node" is this host's node (no node registered yet).
+    name = f"blocklist:{source.pk}@{settings.BANGUI_NODE}"
+    schedule = Schedule.objects.get(name=name)
     assert (schedule.minutes, schedule.repeats) == (60, -1)
     assert schedule.func == "jails.blocklists.tasks.import_source"
 
     operator_client.post(reverse("blocklist_toggle", args=[source.pk]))
-    assert Schedule.objects.get(name=f"blocklist:{source.pk}").repeats == 0  # paused
+    assert Schedule.objects.get(name=name).repeats == 0  # paused
     operator_client.post(reverse("blocklist_toggle", args=[source.pk]))
-    assert Schedule.objects.get(name=f"blocklist:{source.pk}").repeats == -1
+    assert Schedule.objects.get(name=name).repeats == -1
     assert Schedule.objects.filter(name__startswith="blocklist:").count() == 1
 
     operator_client.post(reverse("blocklist_delete", args=[source.pk]))

@@ -34,7 +34,8 @@ def two_nodes(project):  # noqa: F811 (the imported fixture)
             procs[node], _ = project.start(
                 "qcluster", log=f"{node}.log",
                 env={"BANGUI_NODE": node, "BANGUI_FAIL2BAN_SOCKET": str(box.socket),
-                     "BANGUI_FAIL2BAN_CONFIG_DIR": str(box.confdir)})
+                     "BANGUI_FAIL2BAN_CONFIG_DIR": str(box.confdir),
+                     "BANGUI_BLOCKLIST_ALLOW_PRIVATE": "1"})  # the test's list server
         for node in procs:
             wait_for_text(project.data_dir / f"{node}.log", "running.")
         yield project, boxes, procs
@@ -237,3 +238,44 @@ def test_the_node_page_shows_its_jails_and_controls_them(two_nodes):
                      "BAD True", "MISSING 404"], done.stdout + done.stderr
     assert b.jail_names() == []  # stopped on b
     assert Fail2banClient(str(boxes["a"].socket)).jail_names() == ["sshd"]  # a untouched
+
+
+def test_a_blocklist_aimed_at_a_label_is_imported_by_those_nodes_only(two_nodes, http_server):
+    """A source for nodes labelled "web" (b only): its schedules are b's;
+    "Import now" from the web tier queues it to b's cluster, which downloads
+    the list and bans it into b's fail2ban; a gets nothing."""
+    proj, boxes, _ = two_nodes
+    listed = ["203.0.113.91", "203.0.113.92"]
+    http_server.add("/web.txt", body="\n".join(listed).encode())
+    url = http_server.base + "/web.txt"
+    done = proj.run("shell", "-c", (
+        "import time\n"
+        "from django.test import Client\n"
+        "from django.contrib.auth.models import User\n"
+        "from accounts.models import SetupCompletion\n"
+        "from bangui.models import Node\n"
+        "from django_q.models import Schedule\n"
+        "from jails.blocklists import schedules\n"
+        "from jails.blocklists.models import BlocklistSource, ImportRun\n"
+        "SetupCompletion.objects.create(method='test')\n"
+        "u = User.objects.create_superuser('root', password='x' * 20)\n"
+        "c = Client(HTTP_HOST='localhost'); c.force_login(u)\n"
+        "Node.objects.filter(pk='b').update(labels=['web'])\n"
+        f"s = BlocklistSource.objects.create(name='web list', url={url!r}, jail='sshd',"
+        " target_label='web', interval_minutes=10080)\n"
+        "schedules.sync_source(s)\n"
+        "print('SCHED', sorted((n.replace(str(s.pk), 'ID'), q) for n, q in Schedule.objects"
+        ".filter(name__startswith='blocklist:').values_list('name', 'cluster')))\n"
+        "r = c.post(f'/blocklists/{s.pk}/import/')\n"
+        "deadline = time.monotonic() + 30\n"
+        "while not ImportRun.objects.filter(source=s).exclude(status='running').exists():\n"
+        "    assert time.monotonic() < deadline; time.sleep(0.2)\n"
+        "print('RUNS', sorted(ImportRun.objects.filter(source=s)"
+        ".values_list('node', 'status', 'newly_banned')))\n"))
+    lines = [line for line in done.stdout.splitlines() if line.split()[:1] in
+             (["SCHED"], ["RUNS"])]
+    assert lines == [
+        "SCHED [('blocklist:ID@b', 'node-b')]",
+        "RUNS [('b', 'ok', 2)]"], done.stdout + done.stderr
+    assert set(listed) <= _banned(boxes["b"])
+    assert not set(listed) & _banned(boxes["a"])

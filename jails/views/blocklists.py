@@ -14,7 +14,7 @@ from django_q.tasks import async_task
 
 from accounts import audit
 from accounts.roles import operate
-from bangui import nodename
+from bangui import nodename, nodes
 from bangui.htmx import render_page
 from jails.blocklists import schedules
 from jails.blocklists.download import DownloadError
@@ -37,7 +37,8 @@ def _sources():
 
 def _log_context() -> dict:
     runs = list(ImportRun.objects.select_related("source")[:50])
-    return {"runs": runs, "running": any(r.status == ImportRun.Status.RUNNING for r in runs)}
+    return {"runs": runs, "running": any(r.status == ImportRun.Status.RUNNING for r in runs),
+            "multi_node": nodes.scope_choices()[1]}
 
 
 @require_GET
@@ -49,8 +50,9 @@ def blocklist_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def blocklist_detail(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(BlocklistSource, pk=pk)
-    return render(request, "jails/blocklist_detail.html",
-                  {"source": source, "runs": source.runs.all()[:100]})
+    return render(request, "jails/blocklist_detail.html", {
+        "source": source, "runs": source.runs.all()[:100],
+        "multi_node": nodes.scope_choices()[1], "targets": schedules.targets(source)})
 
 
 @require_http_methods(["GET", "POST"])
@@ -106,12 +108,18 @@ def blocklist_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 @operate
 def blocklist_import(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(BlocklistSource, pk=pk)
-    # The download and the bans run in the worker, never in a web request.
-    async_task("jails.blocklists.tasks.import_source", source.pk,
-               f"{request.user.get_username()}", task_name=f"blocklist import {source.name}",
-               cluster=nodename.queue(settings.BANGUI_NODE))
-    audit.record(request, "blocklist.import", target=source.name, detail="queued")
-    messages.success(request, f"Import of {source.name} queued; the log below updates.")
+    # The download and the bans run in each target node's worker, never in
+    # a web request; the log shows each node's run.
+    nodes = schedules.targets(source)
+    for node in nodes:
+        async_task("jails.blocklists.tasks.import_source", source.pk,
+                   f"{request.user.get_username()}",
+                   task_name=f"blocklist import {source.name} on {node}",
+                   cluster=nodename.queue(node))
+        audit.record(request, "blocklist.import", target=source.name, detail="queued",
+                     node=node)
+    where = "" if nodes == [settings.BANGUI_NODE] else f" on {', '.join(nodes)}"
+    messages.success(request, f"Import of {source.name} queued{where}; the log below updates.")
     return redirect("blocklist_list")
 
 
