@@ -33,6 +33,7 @@ class Node(models.Model):
     jail_counts = models.JSONField(default=dict, blank=True)
     # Per jail: {"bantime", "findtime", "maxretry", "ignore_ips", "ignore_self"}
     jail_settings = models.JSONField(default=dict, blank=True)
+    filters = models.JSONField(default=list, blank=True)  # filter.d names (the regex tester)
     archive_synced_at = models.DateTimeField(
         null=True, blank=True, help_text="When this node's fail2ban database was last synced "
                                          "into the archive.")

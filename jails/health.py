@@ -29,22 +29,25 @@ def fail2ban() -> dict:
 
 
 # The jails' settings a node publishes (bantime, findtime, maxretry, the
-# ignore list): several socket calls per jail, so read every
-# JAIL_SETTINGS_SECONDS, when the jail list changes, or right after a
-# command changed something here (jails.fleet.commands.execute).
+# ignore list) and its filter.d names (the regex tester): several socket
+# calls per jail and a directory scan, so read every JAIL_SETTINGS_SECONDS,
+# when the jail list changes, or right after a command changed something
+# here (jails.fleet.commands.execute).
 JAIL_SETTINGS_SECONDS = 30.0
-_jail_settings: dict = {"at": 0.0, "jails": None, "value": {}}
+_jail_settings: dict = {"at": 0.0, "jails": None, "value": {}, "filters": []}
 
 
 def forget_jail_settings() -> None:
     _jail_settings["at"] = 0.0
 
 
-def _published_settings(client, jails: list[str]) -> dict:
+def _published_settings(client, jails: list[str]) -> tuple[dict, list[str]]:
+    from jails.config import regex
+
     now = time.monotonic()
     if (_jail_settings["jails"] == jails
             and now - _jail_settings["at"] < JAIL_SETTINGS_SECONDS):
-        return _jail_settings["value"]
+        return _jail_settings["value"], _jail_settings["filters"]
     value = {}
     for name in jails:
         try:
@@ -54,8 +57,9 @@ def _published_settings(client, jails: list[str]) -> dict:
         value[name] = {"bantime": js.bantime, "findtime": js.findtime,
                        "maxretry": js.maxretry, "ignore_ips": js.ignore_ips[:200],
                        "ignore_self": js.ignore_self}
-    _jail_settings.update(at=now, jails=list(jails), value=value)
-    return value
+    filters = regex.filter_names()[:1000]
+    _jail_settings.update(at=now, jails=list(jails), value=value, filters=filters)
+    return value, filters
 
 
 def node_facts() -> dict:
@@ -63,8 +67,9 @@ def node_facts() -> dict:
     (``bangui.worker.publish_facts``, found through ``JailsConfig.node_facts``):
     whether fail2ban answers, its version, its jails and their counters (one
     connection: ``status`` and ``status JAIL short`` per jail, 2 s at most),
-    their settings and ignore lists (re-read every ``JAIL_SETTINGS_SECONDS``
-    or after a change), and when the archive last synced."""
+    their settings and ignore lists and the filter.d names (re-read every
+    ``JAIL_SETTINGS_SECONDS`` or after a change), and when the archive last
+    synced."""
     facts: dict = {"fail2ban_up": False}
     try:
         client = link.client(connect_retries=0, timeout=2)
@@ -75,7 +80,8 @@ def node_facts() -> dict:
             jail_counts={j.name: {"banned": j.currently_banned, "failed": j.currently_failed,
                                   "total_banned": j.total_banned,
                                   "total_failed": j.total_failed} for j in overview.jails},
-            jail_settings=_published_settings(client, names))
+        )
+        facts["jail_settings"], facts["filters"] = _published_settings(client, names)
     except Fail2banError:
         pass
     synced = (SyncState.objects.exclude(last_success_at=None)

@@ -99,6 +99,7 @@ class Result:
     total: int = 0
     truncated: bool = False
     source: str = ""
+    clipped: bool = False  # a node's answer keeps the first lines of each list
 
     @property
     def hosts(self) -> list[str]:

@@ -43,6 +43,7 @@ class Reply:
     ok: bool
     message: str
     pending: bool = False  # queued, but no answer within the wait
+    data: dict | None = None  # a command's structured answer (regex), beside its words
 
 
 # -- the vocabulary: each takes validated keyword arguments and the actor, and
@@ -86,6 +87,30 @@ def _ignore(*, jail: str, value: str, actor: str, remove: bool = False) -> str:
     return f"{jail} now ignores {value} (until fail2ban reloads)"
 
 
+REGEX_MAX_LINES = 2000  # per list (matched, ignored, missed) in a node's answer
+
+
+def _regex(*, actor: str, **test) -> tuple[str, dict]:
+    """fail2ban-regex on this node (its filter.d, its log files): the
+    regex tester's run, its lists clipped for the answer's size."""
+    from dataclasses import asdict
+
+    from jails.config import regex
+
+    try:
+        result = regex.run(user=actor, **test)
+    except regex.TesterError as exc:
+        raise InvalidInput(str(exc)) from None
+    data = asdict(result)
+    clipped = False
+    for key in ("matched", "ignored", "missed"):
+        clipped = clipped or len(data[key]) > REGEX_MAX_LINES
+        data[key] = data[key][:REGEX_MAX_LINES]
+    data["clipped"] = clipped
+    return (f"{result.total} lines tested from {result.source}: {len(result.matched)} "
+            f"matched, {len(result.ignored)} ignored, {len(result.missed)} missed"), data
+
+
 def _status(*, actor: str, jail: str | None = None) -> str:
     client = link.client()
     if jail:
@@ -105,10 +130,12 @@ def _status(*, actor: str, jail: str | None = None) -> str:
 
 COMMANDS: dict[str, Callable[..., str]] = {
     "ban": _ban, "unban": _unban, "unbanall": _unbanall, "ignore": _ignore, "start": _start,
-    "stop": _stop, "reload": _reload, "status": _status,
+    "stop": _stop, "reload": _reload, "status": _status, "regex": _regex,
 }
-# Commands that change something (audited by the caller); status only reads.
-CHANGES = frozenset(COMMANDS) - {"status"}
+# Commands that change something (audited by the caller); status and regex only read.
+CHANGES = frozenset(COMMANDS) - {"status", "regex"}
+REGEX_FIELDS = {"lines": 1024 * 1024, "log_path": 500, "filter_name": 100,
+                "failregex": 20000, "ignoreregex": 20000, "datepattern": 200}
 
 
 def clean(command: str, args: dict) -> dict:
@@ -128,12 +155,29 @@ def clean(command: str, args: dict) -> dict:
     if command == "ignore":
         out["value"] = validation.ip_or_network(str(out.get("value", "")))
         out["remove"] = bool(out.get("remove", False))
+    if command == "regex":
+        unknown = set(out) - set(REGEX_FIELDS)
+        if unknown:
+            raise InvalidInput(f"regex takes no {', '.join(sorted(unknown))}")
+        for key, limit in REGEX_FIELDS.items():
+            value = out.get(key) or ""
+            if not isinstance(value, str) or len(value) > limit:
+                raise InvalidInput(f"{key}: text of at most {limit} characters")
+            out[key] = value
     return out
 
 
 def run_here(command: str, args: dict, actor: str) -> str:
-    """Run ``command`` against this process's fail2ban; raises Fail2banError."""
-    return COMMANDS[command](actor=actor, **clean(command, args))
+    """Run ``command`` against this process's fail2ban; raises Fail2banError.
+    Its words (a command with a structured answer: see :func:`answer`)."""
+    return answer(command, args, actor)[0]
+
+
+def answer(command: str, args: dict, actor: str) -> tuple[str, dict | None]:
+    """Run ``command`` here: its words and its structured answer (None for
+    the commands that have only words)."""
+    out = COMMANDS[command](actor=actor, **clean(command, args))
+    return out if isinstance(out, tuple) else (out, None)
 
 
 def execute(command: str, args: dict, actor: str, node: str, deadline: float) -> dict:
@@ -151,10 +195,10 @@ def execute(command: str, args: dict, actor: str, node: str, deadline: float) ->
         return {"ok": False, "message": f"dropped: it reached node {node} {late:.0f} s after "
                                         "its deadline"}
     try:
-        message = run_here(command, args, actor)
+        message, data = answer(command, args, actor)
         if command in CHANGES:  # the next heartbeat re-reads the jails' settings
             health.forget_jail_settings()
-        return {"ok": True, "message": message}
+        return {"ok": True, "message": message, **({"data": data} if data is not None else {})}
     except Fail2banError as exc:
         return {"ok": False, "message": str(exc)}
     except Exception:  # the sender must hear something
@@ -201,7 +245,9 @@ def send(nodes: list[str], command: str, args: dict, actor: str, *,
                 "id", "result"):
             node = pending.pop(task_id)
             if isinstance(result, dict):
-                replies[node] = Reply(node, bool(result.get("ok")), str(result.get("message")))
+                data = result.get("data")
+                replies[node] = Reply(node, bool(result.get("ok")), str(result.get("message")),
+                                      data=data if isinstance(data, dict) else None)
             else:  # killed by the task timeout, or a result we did not write
                 replies[node] = Reply(node, False, f"failed on node {node}: see its worker's log")
         if not pending or time.monotonic() >= give_up:
@@ -228,3 +274,20 @@ def labelled(label: str) -> list[str]:
 def labels() -> list[str]:
     """Every label some registered node carries."""
     return sorted({label for s in fleet() for label in s.labels})
+
+
+def regex_on(node: str, test: dict, actor: str):
+    """The regex tester's run by ``node``'s worker (its filter.d, its log
+    files), within the bounded wait, as a ``jails.config.regex.Result``;
+    TesterError with the node's reason when it was not run."""
+    from jails.config import regex
+
+    reply = send([node], "regex", test, actor)[0]
+    if not reply.ok or reply.data is None:
+        raise regex.TesterError(f"on {node}: {reply.message}")
+    data = reply.data
+    return regex.Result(
+        matched=[regex.Match(m["line"], list(m["hosts"])) for m in data["matched"]],
+        ignored=list(data["ignored"]), missed=list(data["missed"]), total=int(data["total"]),
+        truncated=bool(data["truncated"]), source=f"{data['source']} on {node}",
+        clipped=bool(data.get("clipped")))

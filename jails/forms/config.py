@@ -72,11 +72,20 @@ class RegexForm(forms.Form):
                             widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}))
     log_path = forms.CharField(label="…or a log file", required=False, max_length=500,
                                help_text="An absolute path inside the allowed directories.")
+    node = forms.ChoiceField(label="Run on", required=False)
 
-    def __init__(self, *args, filters: list[str] = (), **kwargs):
+    def __init__(self, *args, filters: list[str] = (), nodes: list[str] | None = None,
+                 **kwargs):
+        """``nodes``: the fleet's other nodes, where the test may run instead
+        (their filter.d and their log files; docs/fleet.md); None: a
+        single host, no choice shown."""
         super().__init__(*args, **kwargs)
         self.fields["filter_name"].choices = [("", "(paste a regex instead)")] + [
             (f, f) for f in filters]
+        if nodes is None:
+            del self.fields["node"]
+        else:
+            self.fields["node"].choices = [("", "this host")] + [(n, n) for n in nodes]
         self.fields["log_path"].help_text += " Allowed: " + ", ".join(
             settings.BANGUI_REGEX_LOG_DIRS) + "."
 

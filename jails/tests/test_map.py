@@ -176,15 +176,21 @@ def test_it_writes_nothing_while_rendering(admin_client):
     assert writes(ctx) == []
 
 
-def test_it_runs_two_grouped_queries_for_the_map(admin_client):
-    """The rollup's whole days and the archive's two edge days."""
+def test_it_runs_three_grouped_queries_for_the_map_then_one(admin_client):
+    """Cold: the rollup's whole days, the archive's settled whole hours of
+    the edge days, the rest of the edges (the current hour, the window's
+    first partial hour). Within the views' minute only the rest is read."""
     ban("192.0.2.1", "DE")
     with CaptureQueriesContext(connection) as ctx:
         world_map("365d")
     tables = [q["sql"] for q in ctx.captured_queries]
-    assert len(tables) == 2
+    assert len(tables) == 3
     assert all("GROUP BY" in sql.upper() for sql in tables)
-    assert "jails_banday" in tables[0] and "jails_banevent" in tables[1]
+    assert "jails_banday" in tables[0]
+    assert "jails_banevent" in tables[1] and "jails_banevent" in tables[2]
+    with CaptureQueriesContext(connection) as ctx:
+        world_map("365d")
+    assert [("jails_banevent" in q["sql"]) for q in ctx.captured_queries] == [True]
 
 
 def test_it_lets_a_viewer_see_the_map(viewer_client):

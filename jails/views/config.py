@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,12 +18,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import audit
 from accounts.models import AuditEntry
 from accounts.roles import config_editor, operate
+from bangui import nodes as fleet_nodes
 from bangui.htmx import render_page
 from jails.config import files as config_files
 from jails.config import jail as jail_config
 from jails.config import regex as regex_tester
 from jails.config import server as server_config
 from jails.fail2ban import Fail2banError
+from jails.fleet import commands as fleet_commands
 from jails.forms.config import FileEditForm, FilterForm, RegexForm, ServerSettingsForm
 from jails.live import link
 from jails.views.results import Result, perform, refused
@@ -160,28 +163,39 @@ def provision(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def regex(request: HttpRequest) -> HttpResponse:
-    filters = regex_tester.filter_names()
+    filters, others = regex_tester.filter_names(), _other_nodes()
+    if others:  # a node's filters too: the node checks the name again
+        filters = sorted({*filters, *(f for n in fleet_nodes.fleet() for f in n.filters)})
     result = error = None
     busy = False
+    node = ""
     if request.method == "POST":
-        form = RegexForm(request.POST, filters=filters)
+        form = RegexForm(request.POST, filters=filters, nodes=others)
         if form.is_valid():
             data = form.cleaned_data
+            node = data.get("node") or ""
+            test = {k: data[k] for k in ("lines", "log_path", "filter_name", "failregex",
+                                         "ignoreregex", "datepattern")}
+            user = request.user.get_username()
             try:
-                result = regex_tester.run(
-                    lines=data["lines"], log_path=data["log_path"],
-                    filter_name=data["filter_name"], failregex=data["failregex"],
-                    ignoreregex=data["ignoreregex"], datepattern=data["datepattern"],
-                    user=request.user.get_username())
+                result = (fleet_commands.regex_on(node, test, user) if node
+                          else regex_tester.run(**test, user=user))
             except regex_tester.TesterError as exc:
                 error = str(exc)
                 busy = isinstance(exc, regex_tester.Busy)
     else:
-        form = RegexForm(filters=filters, initial={"filter_name": request.GET.get("filter", "")})
+        form = RegexForm(filters=filters, nodes=others,
+                         initial={"filter_name": request.GET.get("filter", "")})
     return render_page(request, "jails/regex.html", "regex-result",
-                       {"form": form, "result": result, "error": error},
+                       {"form": form, "result": result, "error": error, "node": node},
                        status=429 if busy else
                        400 if error or (request.method == "POST" and form.errors) else 200)
+
+
+def _other_nodes() -> list[str] | None:
+    """The fleet's other nodes, or None on a single host."""
+    names, multi_node = fleet_nodes.scope_choices()
+    return [n for n in names if n != settings.BANGUI_NODE] if multi_node else None
 
 
 def _server_context(form: ServerSettingsForm | None = None, **extra) -> dict:
