@@ -30,6 +30,7 @@ class NodeState:
     jails: list[str]
     jail_counts: dict[str, dict[str, int]]
     jail_settings: dict[str, dict]
+    filters: list[str]
     archive_synced_at: datetime | None
     archive_lag: float | None  # seconds since the last archive sync
     local: bool  # this process's BANGUI_NODE
@@ -60,6 +61,7 @@ def state_of(row: Node, now: datetime | None = None) -> NodeState:
         fail2ban_up=up and row.fail2ban_up, fail2ban_version=row.fail2ban_version,
         jails=list(row.jails or []), jail_counts=dict(row.jail_counts or {}),
         jail_settings=dict(row.jail_settings or {}),
+        filters=list(row.filters or []),
         archive_synced_at=row.archive_synced_at,
         archive_lag=_age(now, row.archive_synced_at), local=row.name == settings.BANGUI_NODE,
     )

@@ -15,7 +15,7 @@ import pytest
 from bangui.tests.conftest import project, wait_for_text  # noqa: F401 (the fixture)
 from conftest import wait_for
 from jails.fail2ban import Fail2banClient
-from jails.fail2ban.testing import Sandbox, SandboxJail
+from jails.fail2ban.testing import Sandbox, SandboxJail, sshd_failure_line
 
 
 def _banned(box: Sandbox) -> set[str]:
@@ -279,3 +279,25 @@ def test_a_blocklist_aimed_at_a_label_is_imported_by_those_nodes_only(two_nodes,
         "RUNS [('b', 'ok', 2)]"], done.stdout + done.stderr
     assert set(listed) <= _banned(boxes["b"])
     assert not set(listed) & _banned(boxes["a"])
+
+
+def test_the_regex_tester_runs_on_a_chosen_node(two_nodes):
+    """The tester's "Run on b": b's worker runs fail2ban-regex with b's
+    filter.d and answers the lists the page shows."""
+    proj, _, _ = two_nodes
+    lines = (sshd_failure_line("192.0.2.10").replace("sshd[", "sshd[1")
+             + "Nov 23 14:03:09 host cron[2]: job done\n")
+    done = proj.run("shell", "-c", (
+        "from django.test import Client\n"
+        "from django.contrib.auth.models import User\n"
+        "from accounts.models import SetupCompletion\n"
+        "SetupCompletion.objects.create(method='test')\n"
+        "u = User.objects.create_superuser('root', password='x' * 20)\n"
+        "c = Client(HTTP_HOST='localhost'); c.force_login(u)\n"
+        f"r = c.post('/config/regex/', {{'lines': {lines!r}, 'filter_name': 'sshd',"
+        " 'node': 'b'}, HTTP_HX_REQUEST='true')\n"
+        "html = r.content.decode()\n"
+        "print('REGEX', r.status_code, 'tested from pasted lines on b' in html,"
+        " '192.0.2.10' in html, 'job done' in html)\n"))
+    lines_out = [line for line in done.stdout.splitlines() if line.startswith("REGEX")]
+    assert lines_out == ["REGEX 200 True True True"], done.stdout + done.stderr

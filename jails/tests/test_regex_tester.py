@@ -109,3 +109,39 @@ def test_the_tester_runs_a_bounded_number_of_tests_in_all(cfg, viewer_client):
         assert "the regex tester is busy" in response.content.decode()
         with pytest.raises(regex_tester.Busy), regex_tester.slot("a third"):
             pass
+
+
+def test_the_regex_command_answers_the_same_run_with_its_lists(cfg):
+    """What a node's worker runs for the tester of another host
+    (jails/fleet/commands.py): the same test, words plus the lists."""
+    from jails.fleet import commands
+
+    words, data = commands.answer("regex", {"lines": LINES, "filter_name": "sshd"}, "root")
+    assert words == "4 lines tested from pasted lines: 2 matched, 1 ignored, 1 missed"
+    assert [m["hosts"] for m in data["matched"]] == [["192.0.2.10"], ["2001:db8::7"]]
+    assert data["clipped"] is False
+    for args in ({"lines": LINES, "filter_name": "sshd", "rm": "-rf"},
+                 {"lines": "x" * (1024 * 1024 + 1), "filter_name": "sshd"},
+                 {"lines": LINES, "filter_name": "nosuchfilter"}):
+        with pytest.raises(commands.InvalidInput):
+            commands.answer("regex", args, "root")
+
+
+def test_the_tester_offers_the_fleet_and_says_why_a_node_did_not_run_it(cfg, admin_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from bangui.models import Node
+
+    page = admin_client.get("/config/regex/").content.decode()
+    assert "Run on" not in page  # a single host
+    now = timezone.now()
+    Node.objects.create(name="b", holder="b:1:x", heartbeat_at=now - timedelta(minutes=5),
+                        expires_at=now - timedelta(minutes=4), filters=["b-only"])
+    page = admin_client.get("/config/regex/").content.decode()
+    assert "Run on" in page and '<option value="b-only">' in page
+    response = admin_client.post("/config/regex/", {"lines": LINES, "filter_name": "b-only",
+                                                    "node": "b"}, **HX)
+    assert response.status_code == 400
+    assert "on b: node b is down" in response.content.decode()
