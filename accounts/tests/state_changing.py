@@ -37,6 +37,8 @@ STATE_CHANGING: list[StateChanging] = [
     StateChanging("node_jail", {"name": "web-2"}, data={"action": "reload"}),
     StateChanging("node_unban", {"name": "web-2"}, data={"ip": "192.0.2.9", "jail": "sshd"}),
     StateChanging("node_ignore", {"name": "web-2"}, data={"jail": "sshd", "value": "192.0.2.9"}),
+    StateChanging("node_config_save", {"name": "web-2"},
+                  data={"path": "jail.d/x.local", "version": "absent", "text": ""}),
     # jails and config (jails/views/jails.py, jails/views/config.py)
     *(StateChanging(name, {"name": "sshd"}, data={"ips": "203.0.113.9", "ip": "203.0.113.9",
                                                   "value": "192.0.2.1", "maxretry": "5"})

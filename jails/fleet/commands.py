@@ -111,6 +111,47 @@ def _regex(*, actor: str, **test) -> tuple[str, dict]:
             f"matched, {len(result.ignored)} ignored, {len(result.missed)} missed"), data
 
 
+# -- a node's config files (jails/fleet/config.py reads the answers) ----------
+def _config_list(*, actor: str) -> tuple[str, dict]:
+    from jails.config import files
+
+    listing = files.listing()
+    return f"{sum(len(v) for v in listing.values())} config files", {"files": listing}
+
+
+def _file_answer(current) -> dict:
+    return {"rel": current.rel, "text": current.text, "link": current.link}
+
+
+def _config_read(*, path: str, actor: str) -> tuple[str, dict]:
+    from jails.config import files
+
+    try:
+        current = files.read(path)
+    except files.ConfigError as exc:
+        raise InvalidInput(str(exc)) from None
+    return f"read {current.rel}", _file_answer(current)
+
+
+def _config_save(*, path: str, text: str, expected: str, actor: str) -> tuple[str, dict]:
+    """The config transaction on this node: write, ``fail2ban-client -t``,
+    reload, roll back on failure (jails.config.files.apply). A stale edit
+    answers the saved version, so the editor can show the difference."""
+    from dataclasses import asdict
+
+    from jails.config import files
+
+    try:
+        outcome = files.save(path, text, expected)
+    except files.StaleEdit as exc:
+        return str(exc), {"stale": {"current": exc.current, "current_hash": exc.current_hash,
+                                    "attempted": exc.attempted}}
+    except files.ConfigError as exc:
+        raise InvalidInput(str(exc)) from None
+    return outcome.message, {"outcome": asdict(outcome),
+                             "file": _file_answer(files.read(path))}
+
+
 def _status(*, actor: str, jail: str | None = None) -> str:
     client = link.client()
     if jail:
@@ -131,9 +172,11 @@ def _status(*, actor: str, jail: str | None = None) -> str:
 COMMANDS: dict[str, Callable[..., str]] = {
     "ban": _ban, "unban": _unban, "unbanall": _unbanall, "ignore": _ignore, "start": _start,
     "stop": _stop, "reload": _reload, "status": _status, "regex": _regex,
+    "config_list": _config_list, "config_read": _config_read, "config_save": _config_save,
 }
-# Commands that change something (audited by the caller); status and regex only read.
-CHANGES = frozenset(COMMANDS) - {"status", "regex"}
+# Commands that change something (audited by the caller); the others only read.
+CHANGES = frozenset(COMMANDS) - {"status", "regex", "config_list", "config_read"}
+CONFIG_FIELDS = {"path": 300, "text": 512 * 1024 + 1, "expected": 64}
 REGEX_FIELDS = {"lines": 1024 * 1024, "log_path": 500, "filter_name": 100,
                 "failregex": 20000, "ignoreregex": 20000, "datepattern": 200}
 
@@ -155,6 +198,13 @@ def clean(command: str, args: dict) -> dict:
     if command == "ignore":
         out["value"] = validation.ip_or_network(str(out.get("value", "")))
         out["remove"] = bool(out.get("remove", False))
+    if command in ("config_read", "config_save"):
+        wanted = {"path"} if command == "config_read" else set(CONFIG_FIELDS)
+        if set(out) != wanted:
+            raise InvalidInput(f"{command} takes {', '.join(sorted(wanted))}")
+        for key in wanted:
+            if not isinstance(out[key], str) or len(out[key]) > CONFIG_FIELDS[key]:
+                raise InvalidInput(f"{key}: text of at most {CONFIG_FIELDS[key]} characters")
     if command == "regex":
         unknown = set(out) - set(REGEX_FIELDS)
         if unknown:

@@ -301,3 +301,42 @@ def test_the_regex_tester_runs_on_a_chosen_node(two_nodes):
         " '192.0.2.10' in html, 'job done' in html)\n"))
     lines_out = [line for line in done.stdout.splitlines() if line.startswith("REGEX")]
     assert lines_out == ["REGEX 200 True True True"], done.stdout + done.stderr
+
+
+def test_a_nodes_config_files_are_listed_read_and_saved_by_that_node(two_nodes):
+    """/nodes/b/config/: b's worker lists and reads b's files and runs the
+    config transaction on b: a good .local lands in b's config dir and b's
+    fail2ban, a broken one is rolled back there; a is never touched."""
+    proj, boxes, _ = two_nodes
+    done = proj.run("shell", "-c", (
+        "from django.test import Client\n"
+        "from django.contrib.auth.models import User\n"
+        "from accounts.models import SetupCompletion, AuditEntry\n"
+        "SetupCompletion.objects.create(method='test')\n"
+        "u = User.objects.create_superuser('root', password='x' * 20)\n"
+        "c = Client(HTTP_HOST='localhost'); c.force_login(u)\n"
+        "html = c.get('/nodes/b/config/').content.decode()\n"
+        "print('LIST', 'jail.conf' in html and 'filter.d/sshd.conf' in html)\n"
+        "html = c.get('/nodes/b/config/file/?path=jail.d/bangui-fleet.local').content.decode()\n"
+        "print('READ', 'New file (does not exist yet)' in html and 'on b' in html)\n"
+        "r = c.post('/nodes/b/config/file/save/', {'path': 'jail.d/bangui-fleet.local',"
+        " 'version': 'absent', 'text': '[sshd]\\nmaxretry = 7\\n'}, HTTP_HX_REQUEST='true')\n"
+        "print('SAVE', r.status_code, 'Rolled back' not in r.content.decode())\n"
+        "import re\n"
+        "version = re.search(r'name=\"version\" value=\"([0-9a-f]+)\"', r.content.decode())[1]\n"
+        "r = c.post('/nodes/b/config/file/save/', {'path': 'jail.d/bangui-fleet.local',"
+        " 'version': version, 'text': '[sshd]\\nmaxretry = seven\\n'}, HTTP_HX_REQUEST='true')\n"
+        "print('BROKEN', 'maxretry = seven' in r.content.decode(),"
+        " 'Not done' in r.content.decode() or 'Rolled back' in r.content.decode())\n"
+        "print('STALE', c.post('/nodes/b/config/file/save/', {'path': 'jail.d/bangui-fleet.local',"
+        " 'version': 'absent', 'text': 'x'}, HTTP_HX_REQUEST='true').status_code)\n"
+        "print('AUDIT', sorted(set(AuditEntry.objects.filter(action='config.save')"
+        ".values_list('node', flat=True))))\n"))
+    lines = [line for line in done.stdout.splitlines() if line.split()[:1] in
+             (["LIST"], ["READ"], ["SAVE"], ["BROKEN"], ["STALE"], ["AUDIT"])]
+    assert lines == ["LIST True", "READ True", "SAVE 200 True", "BROKEN True True",
+                     "STALE 409", "AUDIT ['b']"], done.stdout + done.stderr
+    written = boxes["b"].confdir / "jail.d" / "bangui-fleet.local"
+    assert written.read_text() == "[sshd]\nmaxretry = 7\n"  # the broken save rolled back
+    assert Fail2banClient(str(boxes["b"].socket)).jail_settings("sshd").maxretry == 7
+    assert not (boxes["a"].confdir / "jail.d" / "bangui-fleet.local").exists()

@@ -13,6 +13,7 @@ import contextlib
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import audit
@@ -63,9 +64,17 @@ def config_home(request: HttpRequest) -> HttpResponse:
 
 
 def _file_context(rel: str, form: FileEditForm | None = None, **extra) -> dict:
-    current = config_files.read(rel)
+    return editor_context(config_files.read(rel), form, save_url=reverse("config_save"),
+                          back_url=reverse("config"), back_label="Config files",
+                          file_url=reverse("config_file"), **extra)
+
+
+def editor_context(current: config_files.ConfigFile, form: FileEditForm | None = None,
+                   **extra) -> dict:
+    """What config_file.html needs: the file, its form, and where its links
+    and its save go (this host's editor, or a node's: jails/views/node_config.py)."""
     if form is None:
-        form = FileEditForm(initial={"path": rel, "version": current.version,
+        form = FileEditForm(initial={"path": current.rel, "version": current.version,
                                      "text": current.text or ""})
     return {"file": current, "form": form, **extra}
 

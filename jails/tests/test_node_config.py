@@ -1,0 +1,60 @@
+"""A node's config files (jails/fleet/config.py, jails/views/node_config.py):
+the commands on the real sandbox, and what the pages say when the node
+cannot answer. The round trip through a real node is in
+test_fleet_commands.py."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from bangui.models import Node
+from jails.config import files
+from jails.fleet import commands
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cfg(f2b, settings, tmp_path):
+    settings.DATA_DIR = tmp_path / "data"
+    return f2b
+
+
+def test_the_config_commands_read_and_save_with_the_local_transaction(cfg):
+    words, listing = commands.answer("config_list", {}, "root")
+    assert "jail.conf" in listing["files"]["."] and words.endswith("config files")
+    _, read = commands.answer("config_read", {"path": "jail.d/fleet-test.local"}, "root")
+    assert read == {"rel": "jail.d/fleet-test.local", "text": None, "link": None}
+    _, saved = commands.answer("config_save", {"path": "jail.d/fleet-test.local",
+                                               "text": "[sshd]\nmaxretry = 6\n",
+                                               "expected": files.ABSENT}, "root")
+    assert saved["outcome"]["ok"] and saved["file"]["text"] == "[sshd]\nmaxretry = 6\n"
+    _, stale = commands.answer("config_save", {"path": "jail.d/fleet-test.local",
+                                               "text": "x", "expected": files.ABSENT}, "root")
+    assert stale["stale"]["current"] == "[sshd]\nmaxretry = 6\n"
+    (cfg.confdir / "jail.d" / "fleet-test.local").unlink()
+    for command, args in (("config_read", {"path": "../../etc/passwd"}),
+                          ("config_read", {"path": "jail.conf", "extra": "x"}),
+                          ("config_save", {"path": "jail.conf", "text": "x",
+                                           "expected": files.ABSENT})):
+        with pytest.raises(commands.InvalidInput):
+            commands.answer(command, args, "root")
+
+
+def test_a_down_node_says_so_on_its_config_pages(admin_client):
+    now = timezone.now()
+    Node.objects.create(name="b", holder="b:1:x", heartbeat_at=now - timedelta(minutes=5),
+                        expires_at=now - timedelta(minutes=4))
+    listing = admin_client.get("/nodes/b/config/")
+    assert listing.status_code == 503
+    assert "Its files cannot be listed: on b: node b is down" in listing.content.decode()
+    page = admin_client.get("/nodes/b/config/file/?path=jail.d/x.local")
+    assert page.status_code == 400 and "node b is down" in page.content.decode()
+    save = admin_client.post("/nodes/b/config/file/save/", {
+        "path": "jail.d/x.local", "version": files.ABSENT, "text": "[sshd]\n"},
+        HTTP_HX_REQUEST="true")
+    assert save.status_code == 400 and "node b is down" in save.content.decode()
+    assert "Back to the config files" not in save.content.decode()  # the editor, kept
