@@ -61,7 +61,9 @@ def _row(node: str, jail: str, ip: str, timeofban: float, bantime: int,
 
 def publish(client: Fail2banClient | None = None, node: str | None = None) -> str:
     """Bring this node's ``LiveBan`` rows in line with its fail2ban. Returns
-    what it did, in words."""
+    what it did, in words. Also a node alone in the database publishes: the
+    web tier may run on another host under another name (a web-only host
+    in front of one fail2ban host), and the node cannot know."""
     global _published, _fingerprint
     node = node or settings.BANGUI_NODE
     client = client or link.client(connect_retries=0)
