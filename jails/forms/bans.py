@@ -38,7 +38,7 @@ class ManualBanForm(forms.Form):
     node = forms.ChoiceField(label="On node", required=False)
 
     def __init__(self, *args, jails: list[str] | None = None, nodes: list[str] | None = None,
-                 labels: list[str] = (), **kwargs):
+                 labels: list[str] = (), here: bool = True, **kwargs):
         """``nodes``: the fleet's other nodes, offered beside this host,
         "every node" and every node of each of ``labels`` (docs/fleet.md);
         None on a single host."""
@@ -48,9 +48,11 @@ class ManualBanForm(forms.Form):
         if nodes is None:
             del self.fields["node"]
         else:
-            here = f"this host ({settings.BANGUI_NODE})"
+            # ``here`` False: this host is no node (a web-only host), so its
+            # own fail2ban is not offered.
             self.fields["node"].choices = [
-                ("", here), *((n, n) for n in nodes), (EVERY_NODE, "every node"),
+                *([("", f"this host ({settings.BANGUI_NODE})")] if here else []),
+                *((n, n) for n in nodes), (EVERY_NODE, "every node"),
                 *((LABEL_PREFIX + label, f"every node labelled {label}") for label in labels)]
 
     @classmethod
@@ -66,7 +68,7 @@ class ManualBanForm(forms.Form):
         return cls(jails=sorted(set(jails).union(*(s.jails for s in states))),
                    nodes=[s.name for s in states if s.name != settings.BANGUI_NODE],
                    labels=sorted({label for s in states for label in s.labels}),
-                   initial=initial)
+                   here=any(s.name == settings.BANGUI_NODE for s in states), initial=initial)
 
     def clean_jail(self) -> str:
         return checked(validation.jail_name, self.cleaned_data["jail"])

@@ -130,3 +130,12 @@ def test_the_audit_trail_names_and_filters_the_node(admin_client, settings):
     assert 'id="audit-node"' in html and "<td>b</td>" in html
     only_b = admin_client.get(reverse("audit"), {"node": "b"}).content.decode()
     assert "192.0.2.1" in only_b and "192.0.2.2" not in only_b
+
+
+def test_the_ban_form_offers_this_host_only_when_it_is_a_node(admin_client, settings):
+    _register(settings.BANGUI_NODE, "b")
+    html = admin_client.get(reverse("dashboard")).content.decode()
+    assert f"this host ({settings.BANGUI_NODE})" in html and '<option value="b">b</option>' in html
+    Node.objects.filter(pk=settings.BANGUI_NODE).delete()  # a web-only host: no node here
+    html = admin_client.get(reverse("dashboard")).content.decode()
+    assert "this host (" not in html and '<option value="b">b</option>' in html
