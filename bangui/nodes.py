@@ -77,6 +77,9 @@ def fleet() -> list[NodeState]:
 class FleetSummary:
     up: int
     down: int
+    here: bool = True  # this process's host is one of the nodes
+    banned: int = 0  # bans the up nodes' fail2bans hold now, as they published
+
 
     @property
     def total(self) -> int:
@@ -86,7 +89,9 @@ class FleetSummary:
 def summary(states: list[NodeState] | None = None) -> FleetSummary:
     states = fleet() if states is None else states
     up = sum(1 for s in states if s.up)
-    return FleetSummary(up, len(states) - up)
+    return FleetSummary(up, len(states) - up,
+                        here=any(s.name == settings.BANGUI_NODE for s in states),
+                        banned=sum(s.banned or 0 for s in states if s.up))
 
 
 def scope_choices(selected: str = "") -> tuple[list[str], bool]:

@@ -209,6 +209,25 @@ def test_the_status_bar_summarises_the_fleet_only_in_a_fleet(admin_client):
 
 
 @pytest.mark.django_db
+def test_a_web_only_host_shows_the_fleet_not_its_missing_fail2ban(admin_client, settings):
+    """The web tier on a host of its own (not a node): no red "fail2ban
+    unreachable" on every page; the fleet, and the bans its nodes hold."""
+    settings.FAIL2BAN_SOCKET = "/nonexistent/fail2ban.sock"
+    _node("web-2", age=1, fail2ban_up=True, jail_counts={"sshd": {"banned": 40}})
+    _node("web-3", age=1, fail2ban_up=True, jail_counts={"sshd": {"banned": 2}})
+    html = admin_client.get(reverse("status_bar")).content.decode()
+    assert "fail2ban unreachable" not in html and "is-ok" in html
+    assert "2 nodes up</a>" in html and 'data-testid="fleet-banned">42<' in html
+    page = admin_client.get(reverse("dashboard")).content.decode()
+    assert "42</span><span class=\"figure-label\">banned now (on all nodes)" in page
+    page = admin_client.get(reverse("dashboard"), {"node": "web-3"}).content.decode()
+    assert "2</span><span class=\"figure-label\">banned now (on web-3)" in page
+    _node(settings.BANGUI_NODE, age=1)  # this host becomes a node: its own fail2ban again
+    html = admin_client.get(reverse("status_bar")).content.decode()
+    assert "fail2ban unreachable" in html and 'data-testid="fleet-summary"' in html
+
+
+@pytest.mark.django_db
 def test_fleet_wide_schedules_run_on_one_node(settings):
     from bangui.schedules import FLEET_WIDE, SCHEDULES, run_fleet_wide
 

@@ -39,3 +39,16 @@ def _read_state() -> ServerState:
     stopped = sum(1 for j in jail_config.configured_jails().values()
                   if j.enabled and j.name not in running)
     return ServerState(client.socket_path, overview, None, stopped)
+
+
+def bar_context() -> dict:
+    """What the status bar shows: this host's fail2ban, and the fleet's
+    "N nodes up, M down" once a second node registers. A web-only host (not
+    a node itself) has no fail2ban of its own to speak for: it shows the
+    fleet alone, not a red "fail2ban unreachable" on every page."""
+    from bangui.nodes import bar_summary
+
+    fleet = bar_summary()
+    if fleet is not None and not fleet.here:
+        return {"state": None, "fleet": fleet}
+    return {"state": read_state(), "fleet": fleet}

@@ -1,11 +1,10 @@
 from django import template
 
-from bangui.nodes import bar_summary
-from jails.live.status import read_state
+from jails.live.status import bar_context
 
 register = template.Library()
 
 
 @register.inclusion_tag("partials/status_bar.html")
 def status_bar():
-    return {"state": read_state(), "fleet": bar_summary()}
+    return bar_context()

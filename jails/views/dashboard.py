@@ -69,6 +69,22 @@ def live_state(row: BanEvent, live: live_bans.LiveState,
 
 
 # --- the page --------------------------------------------------------------------------
+def banned_now(server, node: str, multi_node: bool) -> dict:
+    """The "banned now" figure: this host's fail2ban on a single host; in a
+    fleet, what the chosen node (or every up node, summed) last published."""
+    if not multi_node:
+        return {"value": server.overview.currently_banned if server.reachable else None,
+                "note": "" if server.reachable else "fail2ban not answering"}
+    states = [s for s in fleet.fleet() if not node or s.name == node]
+    known = [s.banned for s in states if s.banned is not None]
+    where = f"on {node}" if node else "on all nodes"
+    if not known:
+        return {"value": None, "note": f"{where}: no node answering"}
+    missing = len(states) - len(known)
+    return {"value": sum(known), "note": where + (f", {missing} not answering" if missing
+                                                  else "")}
+
+
 def _query(filters: dict, **override) -> str:
     """The query string for ``filters`` with ``override``, defaults left out."""
     merged = {**filters, **override}
@@ -157,6 +173,7 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
         "can_operate": request.user.has_perm("accounts.operate"),
         "filter_jails": filter_jails,
         "figures": figures, "server": status.read_state(),
+        "banned_now": banned_now(status.read_state(), f["node"], multi_node),
         "multi_node": multi_node, "node_names": node_names,
         # The newest ban shown (epoch seconds): the poll counts bans after it.
         "newest_at": (f"{table.object_list[0].banned_at.timestamp():.6f}" if table.object_list
