@@ -32,9 +32,19 @@ def _blocklist_schedules(sender, plan=None, **_):
 
 
 def _blocklist_schedules_after_node_change(**_):
+    """Never in the way of a node registering (this runs inside its save)."""
+    import logging
+
+    from django.db import DatabaseError, transaction
+
     from jails.blocklists.schedules import sync_all
 
-    sync_all()
+    try:
+        with transaction.atomic():
+            sync_all()
+    except DatabaseError:
+        logging.getLogger(__name__).exception("blocklist schedules not synced after a node "
+                                              "change; the next save or start does it")
 
 
 class JailsConfig(AppConfig):
