@@ -102,6 +102,15 @@ def scope_choices(selected: str = "") -> tuple[list[str], bool]:
     return names, bool(set(names) - {settings.BANGUI_NODE}) or bool(selected)
 
 
+def other_nodes() -> tuple[list[NodeState], bool]:
+    """The fleet's nodes other than this host's, and whether this host has
+    a fail2ban of its own to show: yes on a single host (no other node) and
+    when it is a registered node; no on a web-only host in a fleet."""
+    states = fleet()
+    others = [s for s in states if s.name != settings.BANGUI_NODE]
+    return others, not others or len(others) < len(states)
+
+
 def bar_summary() -> FleetSummary | None:
     """The status bar's "N nodes up, M down", or None on a single host (no
     node but this process's registered)."""

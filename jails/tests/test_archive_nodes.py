@@ -139,3 +139,23 @@ def test_the_ban_form_offers_this_host_only_when_it_is_a_node(admin_client, sett
     Node.objects.filter(pk=settings.BANGUI_NODE).delete()  # a web-only host: no node here
     html = admin_client.get(reverse("dashboard")).content.decode()
     assert "this host (" not in html and '<option value="b">b</option>' in html
+
+
+def test_the_jails_page_lists_the_other_nodes_jails_and_a_web_only_host_none_of_its_own(
+        admin_client, settings, f2b):
+    now = timezone.now()
+    _register(settings.BANGUI_NODE)
+    Node.objects.create(name="b", holder="b:1:x", heartbeat_at=now,
+                        expires_at=now + timedelta(seconds=30), fail2ban_up=True,
+                        jails=["sshd"], jail_counts={"sshd": {"banned": 12, "failed": 3}},
+                        jail_settings={"sshd": {"bantime": 600, "findtime": 300,
+                                                "maxretry": 4}})
+    html = admin_client.get(reverse("jail_list")).content.decode()
+    assert "<h2>This host</h2>" in html and "Stopped and disabled jails" in html
+    part = html[html.index('data-testid="node-jails-b"'):].split("</table>")[0]
+    assert ">12<" in part and ">600<" in part and ">4<" in part
+    Node.objects.filter(pk=settings.BANGUI_NODE).delete()  # a web-only host
+    settings.FAIL2BAN_SOCKET = "/nonexistent/fail2ban.sock"
+    html = admin_client.get(reverse("jail_list")).content.decode()
+    assert 'data-testid="web-only"' in html and "Live jail state is unavailable" not in html
+    assert "Stopped and disabled jails" not in html and 'data-testid="node-jails-b"' in html

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import audit
 from accounts.models import AuditEntry
 from accounts.roles import operate
+from bangui import nodes as fleet_nodes
 from bangui.htmx import render_page, wants_fragment
 from jails.config import jail as jail_config
 from jails.config import regex as regex_tester
@@ -61,11 +62,16 @@ def _running_jails() -> tuple[list[JailRow], str | None]:
 @login_required
 @require_GET
 def jail_list(request: HttpRequest) -> HttpResponse:
-    rows, error = _running_jails()
-    running = [r.name for r in rows]
-    context = {"rows": rows, "error": error,
-               "inactive": jail_config.inactive_jails(running) if not error else
-               [j for j in jail_config.configured_jails().values() if not j.enabled]}
+    others, here = fleet_nodes.other_nodes()
+    context = {"others": [{"node": n, "jails": [
+        {"name": j, **n.jail_counts.get(j, {}), "settings": n.jail_settings.get(j)}
+        for j in n.jails]} for n in others], "here": here}
+    if here:  # a web-only host has no fail2ban of its own to list
+        rows, error = _running_jails()
+        running = [r.name for r in rows]
+        context.update(rows=rows, error=error,
+                       inactive=jail_config.inactive_jails(running) if not error else
+                       [j for j in jail_config.configured_jails().values() if not j.enabled])
     return render_page(request, "jails/jails.html", "jail-table", context)
 
 
