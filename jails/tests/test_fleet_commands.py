@@ -17,6 +17,17 @@ from conftest import wait_for
 from jails.fail2ban import Fail2banClient
 from jails.fail2ban.testing import Sandbox, SandboxJail, sshd_failure_line
 
+# The start of a ``manage.py shell -c`` script that drives the web tier's
+# views as a signed-in superuser (``c``), on the project's database.
+SIGNED_IN = (
+    "from django.test import Client\n"
+    "from django.contrib.auth.models import User\n"
+    "from accounts.models import SetupCompletion\n"
+    "SetupCompletion.objects.create(method='test')\n"
+    "u = User.objects.create_superuser('root', password='x' * 20)\n"
+    "c = Client(HTTP_HOST='localhost'); c.force_login(u)\n"
+)
+
 
 def _banned(box: Sandbox) -> set[str]:
     return set(Fail2banClient(str(box.socket)).jail_status("sshd").banned_ips)
@@ -157,12 +168,7 @@ def test_the_dashboard_bans_on_a_chosen_node_and_everywhere(two_nodes, settings)
     is the test's, on the project's database."""
     proj, boxes, _ = two_nodes
     done = proj.run("shell", "-c", (
-        "from django.test import Client\n"
-        "from django.contrib.auth.models import User\n"
-        "from accounts.models import SetupCompletion\n"
-        "SetupCompletion.objects.create(method='test')\n"
-        "u = User.objects.create_superuser('root', password='x' * 20)\n"
-        "c = Client(HTTP_HOST='localhost'); c.force_login(u)\n"
+        SIGNED_IN +
         "r = c.post('/bans/ban/', {'ip': '192.0.2.60', 'jail': 'sshd', 'node': 'b'},"
         " HTTP_HX_REQUEST='true')\n"
         "print('ONE', r.status_code, 'Banned 192.0.2.60 in sshd on b.' in r.content.decode())\n"
@@ -200,15 +206,10 @@ def test_the_node_page_shows_its_jails_and_controls_them(two_nodes):
     Fail2banClient(str(boxes["b"].socket)).ban("sshd", ["192.0.2.80"])
     b = Fail2banClient(str(boxes["b"].socket))
     done = proj.run("shell", "-c", (
+        SIGNED_IN +
         "import time\n"
-        "from django.test import Client\n"
-        "from django.contrib.auth.models import User\n"
-        "from accounts.models import SetupCompletion\n"
         "from bangui.models import Node\n"
         "from jails.fail2ban import Fail2banClient\n"
-        "SetupCompletion.objects.create(method='test')\n"
-        "u = User.objects.create_superuser('root', password='x' * 20)\n"
-        "c = Client(HTTP_HOST='localhost'); c.force_login(u)\n"
         "deadline = time.monotonic() + 20\n"  # the next published counters
         "while Node.objects.get(pk='b').jail_counts.get('sshd', {}).get('banned') != 1:\n"
         "    assert time.monotonic() < deadline; time.sleep(0.2)\n"
@@ -249,17 +250,12 @@ def test_a_blocklist_aimed_at_a_label_is_imported_by_those_nodes_only(two_nodes,
     http_server.add("/web.txt", body="\n".join(listed).encode())
     url = http_server.base + "/web.txt"
     done = proj.run("shell", "-c", (
+        SIGNED_IN +
         "import time\n"
-        "from django.test import Client\n"
-        "from django.contrib.auth.models import User\n"
-        "from accounts.models import SetupCompletion\n"
         "from bangui.models import Node\n"
         "from django_q.models import Schedule\n"
         "from jails.blocklists import schedules\n"
         "from jails.blocklists.models import BlocklistSource, ImportRun\n"
-        "SetupCompletion.objects.create(method='test')\n"
-        "u = User.objects.create_superuser('root', password='x' * 20)\n"
-        "c = Client(HTTP_HOST='localhost'); c.force_login(u)\n"
         "Node.objects.filter(pk='b').update(labels=['web'])\n"
         f"s = BlocklistSource.objects.create(name='web list', url={url!r}, jail='sshd',"
         " target_label='web', interval_minutes=10080)\n"
@@ -288,12 +284,7 @@ def test_the_regex_tester_runs_on_a_chosen_node(two_nodes):
     lines = (sshd_failure_line("192.0.2.10").replace("sshd[", "sshd[1")
              + "Nov 23 14:03:09 host cron[2]: job done\n")
     done = proj.run("shell", "-c", (
-        "from django.test import Client\n"
-        "from django.contrib.auth.models import User\n"
-        "from accounts.models import SetupCompletion\n"
-        "SetupCompletion.objects.create(method='test')\n"
-        "u = User.objects.create_superuser('root', password='x' * 20)\n"
-        "c = Client(HTTP_HOST='localhost'); c.force_login(u)\n"
+        SIGNED_IN +
         f"r = c.post('/config/regex/', {{'lines': {lines!r}, 'filter_name': 'sshd',"
         " 'node': 'b'}, HTTP_HX_REQUEST='true')\n"
         "html = r.content.decode()\n"
@@ -309,12 +300,8 @@ def test_a_nodes_config_files_are_listed_read_and_saved_by_that_node(two_nodes):
     fail2ban, a broken one is rolled back there; a is never touched."""
     proj, boxes, _ = two_nodes
     done = proj.run("shell", "-c", (
-        "from django.test import Client\n"
-        "from django.contrib.auth.models import User\n"
-        "from accounts.models import SetupCompletion, AuditEntry\n"
-        "SetupCompletion.objects.create(method='test')\n"
-        "u = User.objects.create_superuser('root', password='x' * 20)\n"
-        "c = Client(HTTP_HOST='localhost'); c.force_login(u)\n"
+        SIGNED_IN +
+        "from accounts.models import AuditEntry\n"
         "html = c.get('/nodes/b/config/').content.decode()\n"
         "print('LIST', 'jail.conf' in html and 'filter.d/sshd.conf' in html)\n"
         "html = c.get('/nodes/b/config/file/?path=jail.d/bangui-fleet.local').content.decode()\n"
