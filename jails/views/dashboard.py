@@ -161,6 +161,7 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
     node_names, multi_node = fleet.scope_choices(f["node"])
     chart_context = _charts(f)
     figures = queries.summary(f["window"], **_scope(f), total=table.paginator.count)
+    server = status.read_state()
     filter_jails = sorted(set(live.jails) | set(chart_context.pop("archive_jails"))
                           | ({f["jail"]} if f["jail"] else set()))
     return {
@@ -172,8 +173,8 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
         # once per render, not per row
         "can_operate": request.user.has_perm("accounts.operate"),
         "filter_jails": filter_jails,
-        "figures": figures, "server": status.read_state(),
-        "banned_now": banned_now(status.read_state(), f["node"], multi_node),
+        "figures": figures, "server": server,
+        "banned_now": banned_now(server, f["node"], multi_node),
         "multi_node": multi_node, "node_names": node_names,
         # The newest ban shown (epoch seconds): the poll counts bans after it.
         "newest_at": (f"{table.object_list[0].banned_at.timestamp():.6f}" if table.object_list
