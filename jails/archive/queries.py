@@ -8,12 +8,10 @@ Live state (still banned, time left) is fail2ban's: :mod:`jails.live.state`.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.core.cache import cache
 from django.core.paginator import Page
 from django.db import connection
 from django.db.models import F, QuerySet
@@ -80,13 +78,8 @@ def cached_aggregate(name: str, window: str, now: datetime | None, key: tuple, c
             or rollup.answers(group, jail=jail, country=country, ip_query=ip_query,
                               node=node)):
         return compute()
-    digest = hashlib.sha256(repr((name, str(window), key)).encode()).hexdigest()[:32]
-    cache_key = _CACHE_PREFIX + digest
-    value = cache.get(cache_key)
-    if value is None:
-        value = compute()
-        cache.set(cache_key, value, AGGREGATE_CACHE_SECONDS)
-    return value
+    return rollup.remembered(_CACHE_PREFIX, (name, str(window), key), compute,
+                             AGGREGATE_CACHE_SECONDS)
 
 
 def window_start(window: str, now: datetime | None = None) -> datetime:
@@ -354,13 +347,9 @@ def summary(window: str, *, jail: str | None = None, country: str | None = None,
             # Tens of thousands of bans in a day (a fleet): their distinct
             # count costs more than the rest of the page; a minute old is
             # fine for this figure. Smaller windows stay exact.
-            key = _CACHE_PREFIX + hashlib.sha256(repr(
-                ("distinct", str(window), jail, country, origin, ip_query, node)
-            ).encode()).hexdigest()[:32]
-            distinct = cache.get(key)
-            if distinct is None:
-                distinct = count_distinct()
-                cache.set(key, distinct, AGGREGATE_CACHE_SECONDS)
+            distinct = rollup.remembered(
+                _CACHE_PREFIX, ("distinct", str(window), jail, country, origin, ip_query, node),
+                count_distinct, AGGREGATE_CACHE_SECONDS)
         else:
             distinct = count_distinct()
     return Summary(total, previous, distinct)

@@ -256,6 +256,19 @@ DAYS_CACHE_SECONDS = 60
 _DAYS_CACHE_PREFIX = "bangui:rollup-days:"
 
 
+def remembered(prefix: str, parts: tuple, compute, seconds: float = DAYS_CACHE_SECONDS):
+    """``compute()``, or what it gave in the last ``seconds`` for the same
+    ``parts`` (anything with a stable ``repr``; the value must pickle):
+    the one read-through cache of the archive's aggregates (this module's
+    settled days and hours, jails.archive.queries' long windows)."""
+    key = prefix + hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, seconds)
+    return value
+
+
 def _whole_days(kind: str, first: date, last: date, jail: str | None, country: str | None,
                 origin: str | None, group: str | None) -> dict:
     """Sums of the rollup rows of ``kind`` for ``first`` .. ``last``."""
@@ -304,14 +317,8 @@ def counts(filtered: QuerySet, start: datetime, end: datetime, group: str | None
     first, last = days
     after = _midnight(last + timedelta(days=1))
     args = (kind, first, last, jail, country, origin, group)
-    if cache_days:
-        key = _DAYS_CACHE_PREFIX + hashlib.sha256(repr(args).encode()).hexdigest()[:32]
-        out = cache.get(key)
-        if out is None:
-            out = _whole_days(*args)
-            cache.set(key, out, DAYS_CACHE_SECONDS)
-    else:
-        out = _whole_days(*args)
+    out = (remembered(_DAYS_CACHE_PREFIX, args, lambda: _whole_days(*args)) if cache_days
+           else _whole_days(*args))
     ranges = [(start, _midnight(first), False), (after, end, True)]
     return _archive_counts(filtered, ranges, group, dict(out), cache_days, end)
 
@@ -354,12 +361,8 @@ def _archive_counts(filtered: QuerySet, ranges: list[tuple[datetime, datetime, b
     if settled:
         spans = functools.reduce(operator.or_, (Q(banned_at__gte=low, banned_at__lt=high)
                                                 for low, high in settled))
-        key = _HOURS_CACHE_PREFIX + hashlib.sha256(
-            repr((str(filtered.query), group, settled)).encode()).hexdigest()[:32]
-        part = cache.get(key)
-        if part is None:
-            part = count_rows(filtered.filter(spans), group)
-            cache.set(key, part, DAYS_CACHE_SECONDS)
+        part = remembered(_HOURS_CACHE_PREFIX, (str(filtered.query), group, settled),
+                          lambda: count_rows(filtered.filter(spans), group))
         for k, n in part.items():
             out[k] = out.get(k, 0) + n
     if not read:
