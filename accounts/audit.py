@@ -20,6 +20,7 @@ from bangui.clientip import client_ip
 
 OK = AuditEntry.Result.OK
 FAILED = AuditEntry.Result.FAILED
+PENDING = AuditEntry.Result.PENDING
 
 
 def _actor(actor: object) -> tuple[AbstractBaseUser | None, str]:
@@ -51,6 +52,7 @@ def record(
     detail: str = "",
     request: HttpRequest | None = None,
     node: str = "",
+    ref: str = "",
 ) -> AuditEntry:
     if request is None and isinstance(actor, HttpRequest):
         request = actor
@@ -66,4 +68,5 @@ def record(
         result=result,
         detail=_text(detail),
         node=node[:63],
+        ref=ref[:32],
     )

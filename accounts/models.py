@@ -141,6 +141,9 @@ class AuditEntry(models.Model):
     class Result(models.TextChoices):
         OK = "ok", "ok"
         FAILED = "failed", "failed"
+        # Sent to a fleet node's queue, its answer not read yet (settled by
+        # whoever reads it: the page that sent it, the CLI; docs/fleet.md).
+        PENDING = "pending", "pending"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
@@ -156,6 +159,9 @@ class AuditEntry(models.Model):
     # The fleet node whose fail2ban the action was for ("" for actions on
     # BanGUI itself: logins, settings). docs/fleet.md.
     node = models.CharField(max_length=63, blank=True, default="")
+    # The rows of one command sent to several nodes share it (the task group
+    # of jails/fleet/dispatch.py); "" for everything else.
+    ref = models.CharField(max_length=32, blank=True, default="", db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

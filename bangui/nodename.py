@@ -16,6 +16,10 @@ import socket
 
 NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
 QUEUE_PREFIX = "node-"
+# Commands (ban, unban, config saves, regex tests: jails/fleet/dispatch.py)
+# go to a second queue per node, read by a second one-worker cluster of the
+# same node, so they never wait behind a blocklist download or a backfill.
+COMMAND_QUEUE_PREFIX = "cmd-"
 
 
 class BadNodeName(ValueError):
@@ -42,6 +46,11 @@ def from_host(hostname: str | None = None) -> str:
 def queue(node: str) -> str:
     """The django-q2 queue (``cluster=``) of a node's task cluster."""
     return QUEUE_PREFIX + node
+
+
+def command_queue(node: str) -> str:
+    """The django-q2 queue of a node's command lane (see COMMAND_QUEUE_PREFIX)."""
+    return COMMAND_QUEUE_PREFIX + node
 
 
 def local() -> str:

@@ -3,8 +3,9 @@
 ``manage.py qcluster`` (BanGUI's override, ``bangui/management/commands``)
 claims its node's :class:`~bangui.models.Node` row (``BANGUI_NODE``) before
 it starts django-q2's cluster, renews it from a :class:`Heartbeat` thread
-in its main process every third of the lease time (publishing the node's
-facts with it, :func:`publish_facts`), and releases it on a clean shutdown.
+in its main process every third of the lease time (queueing the node's
+facts, :func:`queue_facts`, and its tick: the thread itself never talks to
+fail2ban), and releases it on a clean shutdown.
 A second cluster for the same node finds the lease held and refuses to
 start; clusters of other nodes hold their own rows. A cluster killed with
 ``kill -9`` stops renewing, and the next start takes over once
@@ -150,7 +151,8 @@ class Heartbeat(threading.Thread):
                         self.lost.set()
                         return
                     last_ok = time.monotonic()
-                    publish_facts(self.lease.node)
+                    # Database rows only: the lease must never wait on fail2ban.
+                    queue_facts(self.lease.node)
                     if self.ticks:
                         queue_tick(self.lease.node)
                 except DatabaseError:
@@ -168,21 +170,42 @@ class Heartbeat(threading.Thread):
             self.join(timeout=5)
 
 
-def queue_tick(node: str) -> bool:
-    """Queue the apps' ``node_tick`` hooks (jails: sync the archive) to the
-    node's own cluster, unless its queue already holds a task: at most one
-    tick waits, however long the worker is busy. True when queued. The tick
-    runs in the worker like any task, so it never races the scheduled work."""
+def _queue_once(queue: str, func: str, name: str) -> bool:
+    """Queue ``func`` unless ``queue`` already holds a task: at most one
+    waits, however long the lane is busy. True when queued."""
     from django_q.models import OrmQ
     from django_q.tasks import async_task
 
-    from bangui import nodename
-
-    queue = nodename.queue(node)
     if OrmQ.objects.filter(key=queue).exists():
         return False
-    async_task("bangui.worker.run_tick", cluster=queue, save=False, task_name="node tick")
+    async_task(func, cluster=queue, save=False, task_name=name)
     return True
+
+
+def queue_tick(node: str) -> bool:
+    """Queue the apps' ``node_tick`` hooks (jails: sync the archive) to the
+    node's main lane. The tick runs in the worker like any task, so it never
+    races the scheduled work."""
+    from bangui import nodename
+
+    return _queue_once(nodename.queue(node), "bangui.worker.run_tick", "node tick")
+
+
+def queue_facts(node: str) -> bool:
+    """Queue :func:`publish_facts` to the node's command lane: it asks
+    fail2ban (up, version, jails), which the heartbeat thread must not, and
+    the command lane is never busy for long, so the facts stay fresh while
+    the main lane downloads a blocklist."""
+    from bangui import nodename
+
+    return _queue_once(nodename.command_queue(node), "bangui.worker.run_facts", "node facts")
+
+
+def run_facts() -> None:
+    """The facts task, on the node it runs on."""
+    from django.conf import settings
+
+    publish_facts(settings.BANGUI_NODE)
 
 
 def run_tick() -> None:

@@ -8,7 +8,7 @@ its own ``manage.py qcluster`` (BANGUI_NODE), one PostgreSQL, one web tier.
 
 Prints, from one run (docs/fleet.md quotes it):
 
-- **ban everywhere**: ``jails.fleet.commands.send`` to every node (what the
+- **ban everywhere**: ``jails.fleet.dispatch.send`` to every node (what the
   dashboard's "every node" and ``f2b --all-nodes`` do), --rounds times, a
   new IP each time; p50/p99 until every node answered (target p50 < 2 s).
 - **detection to dashboard**: failed-login lines written into one node's
@@ -80,14 +80,14 @@ def fill_child(rows: int, nodes: int) -> None:
 def everywhere_child(rounds: int) -> None:
     """``rounds`` bans on every node, each timed until all answered."""
     _django()
-    from jails.fleet import commands
+    from jails.fleet import dispatch
 
-    nodes = commands.all_nodes()
+    nodes = dispatch.all_nodes()
     out = []
     for r in range(rounds):
         ip = f"198.18.{r // 250}.{r % 250 + 1}"
         start = time.perf_counter()
-        replies = commands.send(nodes, "ban", {"jail": "sshd", "ips": [ip]}, "bench",
+        replies = dispatch.send(nodes, "ban", {"jail": "sshd", "ips": [ip]}, "bench",
                                 wait=30)
         out.append({"seconds": time.perf_counter() - start,
                     "ok": sum(r.ok for r in replies), "of": len(replies),

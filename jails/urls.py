@@ -2,6 +2,7 @@ from django.urls import path
 
 from jails.views import (
     blocklists,
+    commands,
     config,
     dashboard,
     ip,
@@ -21,6 +22,7 @@ urlpatterns = [
     path("bans/unban/", dashboard.unban, name="dashboard_unban"),
     path("bans/new/", dashboard.new_bans, name="dashboard_new_bans"),
     # a fleet node's jails (jails/views/nodes.py; the list is bangui's /nodes/)
+    path("commands/<slug:group>/", commands.command_answer, name="command_answer"),
     path("nodes/<str:name>/", nodes.node_detail, name="node_detail"),
     path("nodes/<str:name>/jail/", nodes.node_jail, name="node_jail"),
     path("nodes/<str:name>/unban/", nodes.node_unban, name="node_unban"),

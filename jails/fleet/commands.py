@@ -1,18 +1,9 @@
-"""Commands to a fail2ban, run where that fail2ban is (docs/fleet.md).
-
-One vocabulary (:data:`COMMANDS`) for both ways a command reaches fail2ban:
-:func:`run_here` runs it against this process's fail2ban (``manage.py f2b``
-without ``--node``), and :func:`send` queues it to each chosen node's task
-cluster (django-q2 ``cluster=`` the node's queue), where :func:`execute`
-runs the same function. The sender waits a bounded time
-(``BANGUI_COMMAND_WAIT_SECONDS``) for every node's answer and says which did
-not answer. A command carries a deadline (``BANGUI_COMMAND_DEADLINE_SECONDS``
-after it was sent): a node that takes it later (its worker was busy, down,
-or cut off) drops it instead of running a stale ban. A node that is down
-(no fresh heartbeat) or unknown is not sent anything: its reply says so at
-once.
-
-Wall-clock deadlines assume the hosts' clocks agree (NTP), as the leases do.
+"""The commands to a fail2ban: one vocabulary (:data:`COMMANDS`), what each
+does and says, validated once (:func:`clean`) and run by :func:`run`
+wherever that fail2ban is: in the process that sent it when the node is
+this process's own, else by :func:`execute` on the node's command lane.
+How a command gets there (and its answer back) is jails/fleet/dispatch.py;
+docs/fleet.md has the decisions.
 """
 
 from __future__ import annotations
@@ -20,71 +11,66 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from django.conf import settings
 
-from bangui import nodename
-from bangui.nodes import fleet
 from jails import health
 from jails.fail2ban import Fail2banError, InvalidInput, validation
 from jails.live import actions, link
 
 logger = logging.getLogger(__name__)
 
-TASK = "jails.fleet.commands.execute"
-POLL_SECONDS = 0.05
-
-
-@dataclass(frozen=True)
-class Reply:
-    node: str
-    ok: bool
-    message: str
-    pending: bool = False  # queued, but no answer within the wait
-    data: dict | None = None  # a command's structured answer (regex), beside its words
-
-
 # -- the vocabulary: each takes validated keyword arguments and the actor, and
-# returns one line (or a few) for a person --------------------------------------
+# returns what happened in a sentence for a person (the web shows it, the CLI
+# prints it) --------------------------------------------------------------------
+def shown(ips: list[str]) -> str:
+    return ", ".join(ips[:5]) + (" …" if len(ips) > 5 else "")
+
+
 def _ban(*, jail: str, ips: list[str], actor: str) -> str:
     count = actions.ban(jail, ips, actor)
-    return f"banned {count} new of {len(ips)} in {jail}"
+    if len(ips) > 1:
+        return f"Banned {shown(ips)} in {jail} ({count} newly banned)."
+    return f"Banned {ips[0]} in {jail}." if count else f"{ips[0]} was already banned in {jail}."
 
 
 def _unban(*, ips: list[str], actor: str, jail: str | None = None) -> str:
     count = actions.unban(ips, actor, jail)
-    return f"unbanned {count} from {jail or 'all jails'}"
+    where = f"from {jail}" if jail else "from every jail"
+    if len(ips) > 1:
+        return f"Unbanned {shown(ips)} {where} ({count} were banned)."
+    return (f"Unbanned {ips[0]} {where}." if count
+            else f"{ips[0]} was not banned {where}; nothing to do.")
 
 
 def _start(*, jail: str, actor: str) -> str:
     link.cli().start_jail(jail)
-    return f"started {jail}"
+    return f"Started {jail}."
 
 
 def _stop(*, jail: str, actor: str) -> str:
     lifted = actions.stop_jail(jail, actor)
-    return f"stopped {jail}; {lifted} bans lifted"
+    return f"Stopped {jail}; its {lifted} bans were lifted. Start it again from its config."
 
 
 def _reload(*, actor: str, jail: str | None = None) -> str:
     link.cli().reload(jail)
-    return f"reloaded {jail or 'all jails'}"
+    return f"Reloaded {jail} from its config." if jail else "Reloaded every jail from the config."
 
 
 def _unbanall(*, jail: str, actor: str) -> str:
     count = actions.unban_all(jail, actor)
-    return f"unbanned {count} from {jail}"
+    return f"Unbanned all {count} IPs from {jail}."
 
 
 def _ignore(*, jail: str, value: str, actor: str, remove: bool = False) -> str:
     client = link.client()
     if remove:
         client.remove_ignore(jail, value)
-        return f"{jail} no longer ignores {value}"
+        return f"{jail} no longer ignores {value}."
     client.add_ignore(jail, value)
-    return f"{jail} now ignores {value} (until fail2ban reloads)"
+    return (f"{jail} now ignores {value} (until fail2ban reloads; put it in the jail's .local "
+            "to keep it).")
 
 
 REGEX_MAX_LINES = 2000  # per list (matched, ignored, missed) in a node's answer
@@ -99,6 +85,8 @@ def _regex(*, actor: str, **test) -> tuple[str, dict]:
 
     try:
         result = regex.run(user=actor, **test)
+    except regex.Busy as exc:  # the caller says "try again" (429), not "wrong"
+        return str(exc), {"busy": True}
     except regex.TesterError as exc:
         raise InvalidInput(str(exc)) from None
     data = asdict(result)
@@ -176,9 +164,40 @@ COMMANDS: dict[str, Callable[..., str]] = {
 }
 # Commands that change something (audited by the caller); the others only read.
 CHANGES = frozenset(COMMANDS) - {"status", "regex", "config_list", "config_read"}
+AUDIT_ACTIONS = {"unbanall": "jail.unban_all", "start": "jail.start", "stop": "jail.stop",
+                 "reload": "jail.reload", "config_save": "config.save"}
 CONFIG_FIELDS = {"path": 300, "text": 512 * 1024 + 1, "expected": 64}
 REGEX_FIELDS = {"lines": 1024 * 1024, "log_path": 500, "filter_name": 100,
                 "failregex": 20000, "ignoreregex": 20000, "datepattern": 200}
+
+
+def attempt(command: str, args: dict) -> str:
+    """What a command tried, for "Could not …"."""
+    jail, ips = args.get("jail"), shown(list(args.get("ips") or []))
+    return {
+        "ban": f"ban {ips} in {jail}", "unban": f"unban {ips}" + (f" from {jail}" if jail else ""),
+        "unbanall": f"unban everyone in {jail}", "start": f"start {jail}",
+        "stop": f"stop {jail}", "reload": f"reload {jail or 'the config'}",
+        "ignore": (f"change the ignore list of {jail}"),
+        "status": "read fail2ban's status", "regex": "run the regex test",
+        "config_list": "list the config files", "config_read": f"read {args.get('path')}",
+        "config_save": f"save {args.get('path')}",
+    }.get(command, command)
+
+
+def audit_action(command: str, args: dict) -> str:
+    """The audit trail's name of a command that changes something."""
+    if command == "ignore":
+        return "jail.ignore_remove" if args.get("remove") else "jail.ignore_add"
+    return AUDIT_ACTIONS.get(command, command)
+
+
+def audit_target(command: str, args: dict) -> str:
+    """What a command acts on, as the audit trail shows it."""
+    if command == "config_save":
+        return str(args.get("path", ""))
+    words = [args.get("jail") or "", *(args.get("ips") or []), args.get("value") or ""]
+    return " ".join(w for w in words if w)[:200] or "all jails"
 
 
 def clean(command: str, args: dict) -> dict:
@@ -217,12 +236,6 @@ def clean(command: str, args: dict) -> dict:
     return out
 
 
-def run_here(command: str, args: dict, actor: str) -> str:
-    """Run ``command`` against this process's fail2ban; raises Fail2banError.
-    Its words (a command with a structured answer: see :func:`answer`)."""
-    return answer(command, args, actor)[0]
-
-
 def answer(command: str, args: dict, actor: str) -> tuple[str, dict | None]:
     """Run ``command`` here: its words and its structured answer (None for
     the commands that have only words)."""
@@ -230,10 +243,24 @@ def answer(command: str, args: dict, actor: str) -> tuple[str, dict | None]:
     return out if isinstance(out, tuple) else (out, None)
 
 
+def run(command: str, args: dict, actor: str) -> dict:
+    """Run ``command`` against this process's fail2ban. Never raises: the
+    answer is ``{"ok", "message"[, "data"]}``, the same shape wherever it ran."""
+    try:
+        message, data = answer(command, args, actor)
+    except Fail2banError as exc:
+        return {"ok": False, "message": f"Could not {attempt(command, args)}: {exc}"}
+    except Exception:  # the sender must hear something
+        logger.exception("command %s failed on node %s", command, settings.BANGUI_NODE)
+        return {"ok": False, "message": f"failed on node {settings.BANGUI_NODE}: see its log"}
+    if command in CHANGES:  # the next facts re-read the jails' settings
+        health.forget_jail_settings()
+    return {"ok": True, "message": message, **({"data": data} if data is not None else {})}
+
+
 def execute(command: str, args: dict, actor: str, node: str, deadline: float) -> dict:
-    """The task body on the node: run the command unless it is past its
-    deadline or was meant for another node. Never raises: the sender reads
-    ``{"ok": ..., "message": ...}``."""
+    """The task body on a node's command lane: :func:`run`, unless the
+    command is past its deadline or was meant for another node."""
     here = settings.BANGUI_NODE
     if node != here:
         return {"ok": False, "message": f"meant for node {node} but taken by node {here}: "
@@ -244,100 +271,4 @@ def execute(command: str, args: dict, actor: str, node: str, deadline: float) ->
                        node, late)
         return {"ok": False, "message": f"dropped: it reached node {node} {late:.0f} s after "
                                         "its deadline"}
-    try:
-        message, data = answer(command, args, actor)
-        if command in CHANGES:  # the next heartbeat re-reads the jails' settings
-            health.forget_jail_settings()
-        return {"ok": True, "message": message, **({"data": data} if data is not None else {})}
-    except Fail2banError as exc:
-        return {"ok": False, "message": str(exc)}
-    except Exception:  # the sender must hear something
-        logger.exception("command %s failed on node %s", command, node)
-        return {"ok": False, "message": f"failed on node {node}: see its worker's log"}
-
-
-def _when(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S UTC")
-
-
-def send(nodes: list[str], command: str, args: dict, actor: str, *,
-         wait: float | None = None, deadline_seconds: float | None = None) -> list[Reply]:
-    """Queue ``command`` to every node in ``nodes`` and wait (bounded) for
-    their answers; one Reply per node, in order. Raises InvalidInput for bad
-    arguments (nothing sent)."""
-    from django_q.models import Task
-    from django_q.tasks import async_task
-
-    args = clean(command, args)
-    wait = settings.BANGUI_COMMAND_WAIT_SECONDS if wait is None else wait
-    deadline = time.time() + (settings.BANGUI_COMMAND_DEADLINE_SECONDS
-                              if deadline_seconds is None else deadline_seconds)
-    states = {s.name: s for s in fleet()}
-    replies: dict[str, Reply] = {}
-    pending: dict[str, str] = {}  # task id -> node
-    for node in dict.fromkeys(nodes):
-        state = states.get(node)
-        if state is None:
-            replies[node] = Reply(node, False, f"no node named {node!r} has registered")
-        elif not state.up:
-            since = (f" since {state.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
-                     if state.heartbeat_at else "")
-            replies[node] = Reply(node, False, f"node {node} is down (no heartbeat{since}): "
-                                               "not sent")
-        else:
-            task_id = async_task(TASK, command, args, actor, node, deadline,
-                                 cluster=nodename.queue(node),
-                                 task_name=f"{command} on {node}")
-            pending[task_id] = node
-    give_up = time.monotonic() + wait
-    while pending:
-        for task_id, result in Task.objects.filter(id__in=list(pending)).values_list(
-                "id", "result"):
-            node = pending.pop(task_id)
-            if isinstance(result, dict):
-                data = result.get("data")
-                replies[node] = Reply(node, bool(result.get("ok")), str(result.get("message")),
-                                      data=data if isinstance(data, dict) else None)
-            else:  # killed by the task timeout, or a result we did not write
-                replies[node] = Reply(node, False, f"failed on node {node}: see its worker's log")
-        if not pending or time.monotonic() >= give_up:
-            break
-        time.sleep(POLL_SECONDS)
-    for node in pending.values():
-        replies[node] = Reply(node, False, f"no answer from node {node} within {wait:g} s; "
-                                           f"it will not run after {_when(deadline)}",
-                              pending=True)
-    return [replies[n] for n in dict.fromkeys(nodes)]
-
-
-def all_nodes() -> list[str]:
-    """Every registered node's name (``--all-nodes``, ban everywhere)."""
-    return [s.name for s in fleet()]
-
-
-def labelled(label: str) -> list[str]:
-    """The registered nodes carrying ``label`` (``--label``, "every node
-    labelled …"); labels are set in Django admin → Nodes."""
-    return [s.name for s in fleet() if label in s.labels]
-
-
-def labels() -> list[str]:
-    """Every label some registered node carries."""
-    return sorted({label for s in fleet() for label in s.labels})
-
-
-def regex_on(node: str, test: dict, actor: str):
-    """The regex tester's run by ``node``'s worker (its filter.d, its log
-    files), within the bounded wait, as a ``jails.config.regex.Result``;
-    TesterError with the node's reason when it was not run."""
-    from jails.config import regex
-
-    reply = send([node], "regex", test, actor)[0]
-    if not reply.ok or reply.data is None:
-        raise regex.TesterError(f"on {node}: {reply.message}")
-    data = reply.data
-    return regex.Result(
-        matched=[regex.Match(m["line"], list(m["hosts"])) for m in data["matched"]],
-        ignored=list(data["ignored"]), missed=list(data["missed"]), total=int(data["total"]),
-        truncated=bool(data["truncated"]), source=f"{data['source']} on {node}",
-        clipped=bool(data.get("clipped")))
+    return run(command, args, actor)

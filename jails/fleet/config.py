@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jails.config import files
-from jails.fleet import commands
+from jails.fleet import dispatch
 
 
 class NotAnswered(files.ConfigError):
@@ -23,7 +23,7 @@ class NotAnswered(files.ConfigError):
 
 
 def _ask(node: str, command: str, args: dict, actor: str) -> dict:
-    reply = commands.send([node], command, args, actor)[0]
+    reply = dispatch.send([node], command, args, actor)[0]
     if not reply.ok or reply.data is None:
         raise NotAnswered(f"on {node}: {reply.message}")
     return reply.data

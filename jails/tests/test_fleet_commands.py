@@ -26,6 +26,16 @@ SIGNED_IN = (
     "SetupCompletion.objects.create(method='test')\n"
     "u = User.objects.create_superuser('root', password='x' * 20)\n"
     "c = Client(HTTP_HOST='localhost'); c.force_login(u)\n"
+    # A command for another node answers at once with a fragment that polls
+    # for the answer (every 1s in a browser); this follows it to the end.
+    "import re as _re, time as _time\n"
+    "def settled(r):\n"
+    "    html = r.content.decode(); give_up = _time.monotonic() + 20\n"
+    "    while (m := _re.search(r'hx-get=\"(/commands/[0-9a-f]+/)\"', html)):\n"
+    "        assert _time.monotonic() < give_up, html\n"
+    "        _time.sleep(0.1)\n"
+    "        html = c.get(m.group(1), HTTP_HX_REQUEST='true').content.decode()\n"
+    "    return html\n"
 )
 
 
@@ -60,14 +70,14 @@ def test_a_command_runs_on_its_node_only_and_everywhere_on_all(two_nodes):
     proj, boxes, _ = two_nodes
     done = proj.run("f2b", "--node", "b", "ban", "sshd", "192.0.2.7")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "b: banned 1 new of 1 in sshd"
+    assert done.stdout.strip() == "b: Banned 192.0.2.7 in sshd."
     assert _banned(boxes["b"]) == {"192.0.2.7"}
     assert _banned(boxes["a"]) == set()
 
     done = proj.run("f2b", "--all-nodes", "ban", "sshd", "192.0.2.8")
     assert done.returncode == 0, done.stderr
-    assert sorted(done.stdout.splitlines()) == ["a: banned 1 new of 1 in sshd",
-                                                "b: banned 1 new of 1 in sshd"]
+    assert sorted(done.stdout.splitlines()) == ["a: Banned 192.0.2.8 in sshd.",
+                                                "b: Banned 192.0.2.8 in sshd."]
     assert _banned(boxes["a"]) == {"192.0.2.8"}
     assert _banned(boxes["b"]) == {"192.0.2.7", "192.0.2.8"}  # (before the label part)
 
@@ -75,14 +85,14 @@ def test_a_command_runs_on_its_node_only_and_everywhere_on_all(two_nodes):
     assert "a: sshd: 1 banned now" in done.stdout and "b: sshd: 2 banned now" in done.stdout
 
     done = proj.run("f2b", "--node", "b", "unban", "sshd", "192.0.2.7")
-    assert done.returncode == 0 and done.stdout.strip() == "b: unbanned 1 from sshd"
+    assert done.returncode == 0 and done.stdout.strip() == "b: Unbanned 192.0.2.7 from sshd."
     assert _banned(boxes["b"]) == {"192.0.2.8"}
 
     # Every node carrying a label (set in Django admin -> Nodes).
     proj.run("shell", "-c", "from bangui.models import Node\n"
              "Node.objects.filter(name='a').update(labels=['web'])")
     done = proj.run("f2b", "--label", "web", "ban", "sshd", "192.0.2.70")
-    assert done.returncode == 0 and done.stdout.strip() == "a: banned 1 new of 1 in sshd"
+    assert done.returncode == 0 and done.stdout.strip() == "a: Banned 192.0.2.70 in sshd."
     assert "192.0.2.70" in _banned(boxes["a"]) and "192.0.2.70" not in _banned(boxes["b"])
     done = proj.run("f2b", "--label", "db", "ban", "sshd", "192.0.2.71")
     assert done.returncode == 1 and "no registered node matches" in done.stderr
@@ -109,7 +119,7 @@ def test_a_down_node_fails_at_once_and_a_stale_command_is_dropped(two_nodes):
 
     # Past its deadline when node a takes it: dropped, not run.
     done = proj.run("shell", "-c", (
-        "from jails.fleet.commands import send\n"
+        "from jails.fleet.dispatch import send\n"
         "(r,) = send(['a'], 'ban', {'jail': 'sshd', 'ips': ['192.0.2.10']}, 'test', "
         "deadline_seconds=-1)\n"
         "print(r.ok, r.message)"))
@@ -171,10 +181,11 @@ def test_the_dashboard_bans_on_a_chosen_node_and_everywhere(two_nodes, settings)
         SIGNED_IN +
         "r = c.post('/bans/ban/', {'ip': '192.0.2.60', 'jail': 'sshd', 'node': 'b'},"
         " HTTP_HX_REQUEST='true')\n"
-        "print('ONE', r.status_code, 'Banned 192.0.2.60 in sshd on b.' in r.content.decode())\n"
+        "print('ONE', r.status_code, 'Waiting for b to answer' in r.content.decode(),"
+        " 'On b: Banned 192.0.2.60 in sshd.' in settled(r))\n"
         "r = c.post('/bans/ban/', {'ip': '192.0.2.61', 'jail': 'sshd', 'node': '*'},"
         " HTTP_HX_REQUEST='true')\n"
-        "print('ALL', r.status_code, 'Banned 192.0.2.61 in sshd on a, b.' in r.content.decode())\n"
+        "print('ALL', r.status_code, 'On a, b: Banned 192.0.2.61 in sshd.' in settled(r))\n"
         "import time\n"
         "from jails.fleet.models import LiveBan\n"
         "deadline = time.monotonic() + 20\n"  # b's worker publishes its live bans
@@ -185,16 +196,16 @@ def test_the_dashboard_bans_on_a_chosen_node_and_everywhere(two_nodes, settings)
         "print('ROW', 'Unban on b' in row and 'banned</span>' in row)\n"
         "r = c.post('/bans/unban/', {'ip': '192.0.2.60', 'jail': 'sshd', 'node': 'b'},"
         " HTTP_HX_REQUEST='true')\n"
-        "print('UNBAN', 'Unbanned 192.0.2.60 from sshd on b.' in r.content.decode())\n"
+        "print('UNBAN', 'On b: Unbanned 192.0.2.60 from sshd.' in settled(r))\n"
         "r = c.post('/ip/192.0.2.62/ban/', {'jail': 'sshd', 'node': 'a'},"
         " HTTP_HX_REQUEST='true')\n"
-        "print('IP', 'Banned 192.0.2.62 in sshd on a.' in r.content.decode())\n"
+        "print('IP', 'On a: Banned 192.0.2.62 in sshd.' in settled(r))\n"
         "from accounts.models import AuditEntry\n"
         "print('AUDIT', sorted(AuditEntry.objects.filter(target='sshd 192.0.2.61')"
         ".values_list('node', flat=True)))\n"))
     lines = [line for line in done.stdout.splitlines() if line.split()[:1] in
              (["ONE"], ["ALL"], ["ROW"], ["UNBAN"], ["IP"], ["AUDIT"])]
-    assert lines == ["ONE 200 True", "ALL 200 True", "ROW True", "UNBAN True", "IP True",
+    assert lines == ["ONE 200 True True", "ALL 200 True", "ROW True", "UNBAN True", "IP True",
                      "AUDIT ['a', 'b']"], \
         done.stdout + done.stderr
     assert _banned(boxes["a"]) == {"192.0.2.61", "192.0.2.62"}
@@ -222,14 +233,14 @@ def test_the_node_page_shows_its_jails_and_controls_them(two_nodes):
         "print('LISTED', '192.0.2.80</a>' in html and '1\u20131 of 1' in html)\n"
         "r = c.post('/nodes/b/unban/', {'ip': '192.0.2.80', 'jail': 'sshd'},"
         " HTTP_HX_REQUEST='true')\n"
-        "print('UNBAN', 'Unbanned 192.0.2.80 from sshd on b.' in r.content.decode())\n"
+        "print('UNBAN', 'On b: Unbanned 192.0.2.80 from sshd.' in settled(r))\n"
         "r = c.post('/nodes/b/ignore/', {'jail': 'sshd', 'value': '198.51.100.0/24'},"
         " HTTP_HX_REQUEST='true')\n"
-        "print('IGNORE', 'sshd now ignores 198.51.100.0/24 on b.' in r.content.decode(),"
+        "print('IGNORE', 'On b: sshd now ignores 198.51.100.0/24' in settled(r),"
         f" '198.51.100.0/24' in Fail2banClient({str(boxes['b'].socket)!r}).ignore_list('sshd'))\n"
         "r = c.post('/nodes/b/jail/', {'action': 'stop', 'jail': 'sshd'},"
         " HTTP_HX_REQUEST='true')\n"
-        "print('STOP', 'Stopped sshd on b.' in r.content.decode())\n"
+        "print('STOP', 'On b: Stopped sshd;' in settled(r))\n"
         "r = c.post('/nodes/b/jail/', {'action': 'stop'}, HTTP_HX_REQUEST='true')\n"
         "print('BAD', 'Nothing was sent: say which jail' in r.content.decode())\n"
         "print('MISSING', c.get('/nodes/nope/').status_code)\n"))

@@ -186,7 +186,7 @@ def test_a_node_publishes_its_jails_settings_and_rereads_them_after_a_change(f2b
     reply = commands.execute("ignore", {"jail": "sshd", "value": "198.51.100.0/24"}, "root",
                              settings_node(), deadline=time.time() + 60)
     assert reply == {"ok": True, "message": "sshd now ignores 198.51.100.0/24 (until fail2ban "
-                                            "reloads)"}
+                                            "reloads; put it in the jail's .local to keep it)."}
     ignores = health.node_facts()["jail_settings"]["sshd"]["ignore_ips"]
     assert {"192.0.2.77", "198.51.100.0/24"} <= set(ignores)
     reply = commands.execute("ignore", {"jail": "sshd", "value": "198.51.100.0/24",
@@ -203,7 +203,8 @@ def test_unban_all_and_ignore_are_commands_with_checked_arguments(f2b):
 
     client = Fail2banClient(str(f2b.socket))
     client.ban("sshd", ["192.0.2.40", "192.0.2.41"])
-    assert commands.run_here("unbanall", {"jail": "sshd"}, "root") == "unbanned 2 from sshd"
+    assert commands.run("unbanall", {"jail": "sshd"}, "root") == {
+        "ok": True, "message": "Unbanned all 2 IPs from sshd."}
     assert client.jail_status("sshd").banned_ips == []
     for command, args in (("unbanall", {}), ("ignore", {"jail": "sshd", "value": "nope"}),
                           ("ignore", {"value": "192.0.2.1"})):

@@ -41,7 +41,7 @@ def test_a_node_page_lists_searches_and_refuses_when_down(page: Page, live_serve
     Node.objects.filter(pk="edge-2").update(expires_at=now - timedelta(seconds=1))
     page.once("dialog", lambda d: d.accept())
     table.get_by_role("button", name="Unban").click()
-    expect(page.locator("#node-main .banner").first).to_contain_text(
+    expect(page.get_by_test_id("result")).to_contain_text(
         "Not done on edge-2 (node edge-2 is down")
     expect(page.get_by_test_id("node-banned-unknown")).to_contain_text(
         "Its live bans are unknown: node edge-2 is down")

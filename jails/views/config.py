@@ -26,7 +26,7 @@ from jails.config import jail as jail_config
 from jails.config import regex as regex_tester
 from jails.config import server as server_config
 from jails.fail2ban import Fail2banError
-from jails.fleet import commands as fleet_commands
+from jails.fleet import dispatch
 from jails.forms.config import FileEditForm, FilterForm, RegexForm, ServerSettingsForm
 from jails.live import link
 from jails.views.results import Result, perform, refused
@@ -187,8 +187,7 @@ def regex(request: HttpRequest) -> HttpResponse:
                                          "ignoreregex", "datepattern")}
             user = request.user.get_username()
             try:
-                result = (fleet_commands.regex_on(node, test, user) if node
-                          else regex_tester.run(**test, user=user))
+                result = dispatch.regex_on(node or settings.BANGUI_NODE, test, user)
             except regex_tester.TesterError as exc:
                 error = str(exc)
                 busy = isinstance(exc, regex_tester.Busy)

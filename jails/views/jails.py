@@ -27,7 +27,7 @@ from jails.fail2ban import Fail2banError, InvalidInput, validation
 from jails.fail2ban.results import JailSettings, JailStatus
 from jails.forms.bans import BanForm, UnbanForm
 from jails.forms.jails import IdleForm, IgnoreForm, IgnoreSelfForm, JailSettingsForm
-from jails.live import actions, banned, link
+from jails.live import banned, link
 from jails.live import status as server_status
 from jails.views import results
 from jails.views.results import Result, perform, refused, respond
@@ -212,38 +212,34 @@ def unban(request: HttpRequest, name: str) -> HttpResponse:
     return _answer(request, name, results.unban(request, form.cleaned_data["ip"], name))
 
 
+def _command(request: HttpRequest, name: str, command: str, args: dict) -> HttpResponse:
+    """A command for this jail on this host's node, through the one dispatch."""
+    return _answer(request, name, results.command(request, results.node_targets(""), command,
+                                                  {"jail": name, **args}))
+
+
 @require_POST
 @operate
 def unban_all(request: HttpRequest, name: str) -> HttpResponse:
-    def act():
-        return actions.unban_all(name, request.user.get_username())
-
-    return _run(request, name, "jail.unban_all", name, act,
-                "Unbanned all {detail} IPs from " + name + ".")
+    return _command(request, name, "unbanall", {})
 
 
 @require_POST
 @operate
 def start(request: HttpRequest, name: str) -> HttpResponse:
-    return _run(request, name, "jail.start", name, lambda: link.cli().start_jail(name),
-                f"Started {name}.")
+    return _command(request, name, "start", {})
 
 
 @require_POST
 @operate
 def stop(request: HttpRequest, name: str) -> HttpResponse:
-    def act():
-        return actions.stop_jail(name, request.user.get_username())
-
-    return _run(request, name, "jail.stop", name, act,
-                f"Stopped {name}; its {{detail}} bans were lifted. Start it again from its config.")
+    return _command(request, name, "stop", {})
 
 
 @require_POST
 @operate
 def reload(request: HttpRequest, name: str) -> HttpResponse:
-    return _run(request, name, "jail.reload", name, lambda: link.cli().reload(name),
-                f"Reloaded {name} from its config.")
+    return _command(request, name, "reload", {})
 
 
 def _switch(request: HttpRequest, name: str, action: str, form_class, call, said) -> HttpResponse:
@@ -255,13 +251,13 @@ def _switch(request: HttpRequest, name: str, action: str, form_class, call, said
                 said(on))
 
 
-def _ignore_change(request: HttpRequest, name: str, action: str, call, said) -> HttpResponse:
-    """Add or remove one ignoreip entry: ``call(value)``, ``said(value)``."""
+def _ignore_change(request: HttpRequest, name: str, action: str, remove: bool) -> HttpResponse:
+    """Add or remove one ignoreip entry of the running jail."""
     form = IgnoreForm(request.POST)
     if not form.is_valid():
         return _refused(request, name, action, form)
-    value = form.cleaned_data["value"]
-    return _run(request, name, action, f"{name} {value}", lambda: call(value), said(value))
+    return _command(request, name, "ignore", {"value": form.cleaned_data["value"],
+                                             "remove": remove})
 
 
 @require_POST
@@ -276,18 +272,13 @@ def idle(request: HttpRequest, name: str) -> HttpResponse:
 @require_POST
 @operate
 def ignore_add(request: HttpRequest, name: str) -> HttpResponse:
-    return _ignore_change(request, name, "jail.ignore_add",
-                          lambda value: link.client().add_ignore(name, value),
-                          lambda value: f"{name} now ignores {value} (until fail2ban reloads; "
-                                        "put it in the jail's .local to keep it).")
+    return _ignore_change(request, name, "jail.ignore_add", remove=False)
 
 
 @require_POST
 @operate
 def ignore_remove(request: HttpRequest, name: str) -> HttpResponse:
-    return _ignore_change(request, name, "jail.ignore_remove",
-                          lambda value: link.client().remove_ignore(name, value),
-                          lambda value: f"{name} no longer ignores {value}.")
+    return _ignore_change(request, name, "jail.ignore_remove", remove=True)
 
 
 @require_POST

@@ -98,12 +98,7 @@ def node_ignore(request: HttpRequest, name: str) -> HttpResponse:
     if not form.is_valid():
         result = refused(request, "jail.ignore", name, form, "Nothing was sent: ")
     else:
-        jail, value = form.cleaned_data["jail"], form.cleaned_data["value"]
-        remove = form.cleaned_data["remove"]
-        done = f"{jail} no longer ignores {value}" if remove else f"{jail} now ignores {value}"
-        result = results.on_nodes(request, "jail.ignore_remove" if remove else "jail.ignore_add",
-                                  f"{jail} {value}", [name], "ignore",
-                                  {"jail": jail, "value": value, "remove": remove}, done)
+        result = results.command(request, [name], "ignore", form.cleaned_data)
     return respond(request, result, lambda r: _page(request, name, r),
                    reverse("node_detail", args=[name]))
 
@@ -117,9 +112,7 @@ def node_jail(request: HttpRequest, name: str) -> HttpResponse:
     if not form.is_valid():
         result = refused(request, "jail.command", name, form, "Nothing was sent: ")
     else:
-        action, jail = form.cleaned_data["action"], form.cleaned_data["jail"] or None
-        what = jail or "all jails"
-        result = results.on_nodes(request, f"jail.{action}", what, [name], action,
-                                  {"jail": jail}, f"{DONE[action]} {what}")
+        result = results.command(request, [name], form.cleaned_data["action"],
+                                 {"jail": form.cleaned_data["jail"] or None})
     return respond(request, result, lambda r: _page(request, name, r),
                    reverse("node_detail", args=[name]))

@@ -25,7 +25,7 @@ from bangui.htmx import wants_fragment
 from bangui.views import form_errors
 from jails.config import files as config_files
 from jails.fail2ban import Fail2banError
-from jails.fleet import commands as fleet_commands
+from jails.fleet import dispatch
 from jails.forms.bans import EVERY_NODE, LABEL_PREFIX
 from jails.live import actions
 
@@ -36,6 +36,7 @@ class Result:
     message: str
     confirm: dict | None = None  # the fields a "… anyway?" form sends again
     rolled_back: bool = False  # a config change fail2ban refused, undone
+    pending: str = ""  # nodes still to answer: the ticket the page polls (dispatch)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -78,88 +79,72 @@ def perform(request: HttpRequest, action: str, target: str, func: Callable,
     return Result(True, success(detail) if callable(success) else success.format(detail=detail))
 
 
-def on_nodes(request: HttpRequest, action: str, target: str, nodes: list[str], command: str,
-             args: dict, done: str) -> Result:
-    """Send a command to fleet nodes' clusters (jails.fleet.commands: a
-    bounded wait, a deadline) and say, in one message, where it was
-    ``done`` and where not and why; one audit row per node."""
+def command(request: HttpRequest, nodes: list[str], name: str, args: dict) -> Result:
+    """Send fail2ban command ``name`` (jails/fleet/commands.py) to ``nodes``
+    through the one dispatch: run here now for this host's node, queued for
+    the others (the Result then carries the ticket, and the page polls for
+    the answers). Audited by the dispatch, one row per node."""
     try:
-        replies = fleet_commands.send(nodes, command, args, request.user.get_username())
-    except Fail2banError as exc:  # bad input: nothing sent
-        audit.record(request, action, target=target, result=audit.FAILED, detail=str(exc))
+        ticket = dispatch.submit(nodes, name, args, request.user.get_username(), by=request)
+    except Fail2banError as exc:  # bad input: nothing sent (audited as refused)
         return Result(False, str(exc))
-    for reply in replies:
-        audit.record(request, action, target=target, result=audit.OK if reply.ok
-                     else audit.FAILED, detail=reply.message[:500], node=reply.node)
-    worked = [r.node for r in replies if r.ok]
-    failed = [r for r in replies if not r.ok]
-    parts = [f"{done} on {', '.join(worked)}."] if worked else []
+    return of_ticket(ticket)
+
+
+def of_ticket(ticket: dispatch.Ticket) -> Result:
+    """What a ticket says in one message: each answer once with the nodes
+    that gave it, who is still to answer, and where it was not done and why.
+    This host's node is not named on a single host's page."""
+    here = settings.BANGUI_NODE
+    alone = [r.node for r in ticket.replies] == [here]
+    done: dict[str, list[str]] = {}
+    for r in ticket.replies:
+        if r.ok:
+            done.setdefault(r.message, []).append(r.node)
+    parts = [message if alone else f"On {', '.join(nodes)}: {message}"
+             for message, nodes in done.items()]
+    failed = [r for r in ticket.replies if not r.ok and not r.pending]
     if failed:
-        parts.append("Not done on " + "; ".join(f"{r.node} ({r.message})" for r in failed)
-                     + ".")
-    return Result(not failed, " ".join(parts) or "No node to send it to.")
+        parts.append(failed[0].message if alone else
+                     "Not done on " + "; ".join(f"{r.node} ({r.message})" for r in failed) + ".")
+    if ticket.pending:
+        parts.append(f"Waiting for {', '.join(ticket.pending)} to answer…")
+    return Result(not failed, " ".join(parts) or "No node to send it to.",
+                  pending=ticket.group if ticket.pending else "")
 
 
-def node_targets(node: str) -> list[str] | None:
-    """The nodes a form's ``node`` means: None for this host (the direct
-    path), every registered node for "*", the nodes labelled L for "@L",
-    else that one."""
-    if not node or node == settings.BANGUI_NODE:
-        return None
+def node_targets(node: str) -> list[str]:
+    """The nodes a form's ``node`` means: this host's for "", every
+    registered node for "*", the nodes labelled L for "@L", else that one."""
+    if not node:
+        return [settings.BANGUI_NODE]
     if node == EVERY_NODE:
-        return fleet_commands.all_nodes()
+        return dispatch.all_nodes()
     if node.startswith(LABEL_PREFIX):
-        return fleet_commands.labelled(node.removeprefix(LABEL_PREFIX))
+        return dispatch.labelled(node.removeprefix(LABEL_PREFIX))
     return [node]
 
 
 def ban(request: HttpRequest, jail: str, ips: list[str], confirm: dict,
         node: str = "") -> Result:
-    """Ban ``ips`` in ``jail`` (archived at once), audited. An address of
-    the jail's ignore list, or the admin's own, is banned only once the form
-    comes back with ``confirm``: until then the Result asks, carrying
-    ``confirm`` (the fields to send again). ``node``: another fleet node,
-    or "*" for every node (sent to their clusters; this host's ignore list
-    says nothing about theirs, so no question is asked)."""
-    shown = ", ".join(ips[:5]) + (" …" if len(ips) > 5 else "")
+    """Ban ``ips`` in ``jail`` on ``node`` (see :func:`node_targets`). On
+    this host, an address of the jail's ignore list, or the admin's own, is
+    banned only once the form comes back with ``confirm``: until then the
+    Result asks, carrying ``confirm`` (the fields to send again). Other
+    nodes' ignore lists are theirs: no question is asked there."""
     targets = node_targets(node)
-    if targets is not None:
-        return on_nodes(request, "ban", f"{jail} {' '.join(ips)}"[:150], targets, "ban",
-                        {"jail": jail, "ips": ips}, f"Banned {shown} in {jail}")
-    if not request.POST.get("confirm"):
+    if targets == [settings.BANGUI_NODE] and not request.POST.get("confirm"):
         reasons = actions.ban_warnings(jail, ips, client_ip(request))
         if reasons:
             return Result(False, "Not banned yet: " + "; ".join(reasons) + ". Ban anyway?",
                           confirm=confirm)
-
-    def said(newly) -> str:
-        if len(ips) > 1:
-            return f"Banned {shown} in {jail} ({newly} newly banned)."
-        return f"Banned {shown} in {jail}." if newly else f"{shown} was already banned in {jail}."
-
-    result = perform(request, "ban", f"{jail} {' '.join(ips)[:200]}",
-                     lambda: actions.ban(jail, ips, request.user.get_username()), said)
-    return result if result.ok else Result(False, f"Could not ban {shown} in {jail}: "
-                                                  f"{result.message}")
+    return command(request, targets, "ban", {"jail": jail, "ips": ips})
 
 
 def unban(request: HttpRequest, ip: str, jail: str = "", node: str = "") -> Result:
-    """Unban from one jail (or every jail), noted in the archive, audited;
-    on another fleet node (or "*": every node) through its cluster."""
-    where = f"from {jail}" if jail else "from every jail"
-    targets = node_targets(node)
-    if targets is not None:
-        args = {"ips": [ip], **({"jail": jail} if jail else {})}
-        return on_nodes(request, "unban", f"{jail} {ip}".strip(), targets, "unban", args,
-                        f"Unbanned {ip} {where}")
-
-    def said(n) -> str:
-        return f"Unbanned {ip} {where}." if n else f"{ip} was not banned {where}; nothing to do."
-
-    result = perform(request, "unban", f"{jail} {ip}" if jail else ip,
-                     lambda: actions.unban([ip], request.user.get_username(), jail or None),
-                     said)
-    return result if result.ok else Result(False, f"Could not unban {ip}: {result.message}")
+    """Unban from one jail (or every jail) on ``node``, noted in the archive."""
+    return command(request, node_targets(node), "unban",
+                   {"ips": [ip], **({"jail": jail} if jail else {})})
 
 
 def respond(request: HttpRequest, result: Result, fragment: Callable[[Result], HttpResponse],

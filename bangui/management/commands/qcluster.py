@@ -7,7 +7,9 @@ more than one worker (``bangui.checks``, also with ``--skip-checks``),
 claims the node's lease (``bangui.worker``), publishes the node's facts and
 writes the node's schedules (``bangui.schedules``); while the cluster runs a
 heartbeat thread renews the lease; on shutdown the lease is released. The
-cluster reads only its node's queue (``Q_CLUSTER["cluster_name"]``).
+node runs two one-worker lanes (:func:`_start_clusters`): its main queue
+(``Q_CLUSTER["cluster_name"]``: schedules, ticks, imports) and its command
+queue (``bangui.nodename.command_queue``); the node stops when either dies.
 Exit codes: 0 after a clean stop, 1 when refused or when the lease was lost.
 """
 
@@ -23,6 +25,7 @@ from django.core.management.base import CommandError
 from django.db import connections
 from django_q.management.commands.qcluster import Command as QclusterCommand
 
+from bangui import nodename
 from bangui.checks import worker_errors
 from bangui.schedules import sync_schedules
 from bangui.worker import (
@@ -71,31 +74,30 @@ class Command(QclusterCommand):
         heartbeat = Heartbeat(lease)
         lost = False
         try:
-            from django_q.cluster import Cluster
-
-            cluster = Cluster()
-            cluster.start()
+            commands, cluster = _start_clusters(node)
             if options.get("run_once"):
                 cluster.stop()
+                commands.stop()
                 return
             heartbeat.start()  # after the fork: no thread is copied into the sentinel
             stop_requested = threading.Event()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda *_: stop_requested.set())
-            while cluster.sentinel.is_alive():
+            both = (cluster, commands)
+            while all(c.sentinel.is_alive() for c in both):
                 if heartbeat.lost.is_set():
                     lost = True
                     logger.error("worker lease lost: stopping the cluster")
-                    cluster.stop()
                     break
                 if stop_requested.wait(0.5):
                     # A signal sent to the whole process group (systemd's
-                    # default, `timeout`) also killed the sentinel; setting
-                    # django-q2's stop event then would wait forever for it.
+                    # default, `timeout`) also killed the sentinels; setting
+                    # django-q2's stop event then would wait forever for them.
                     time.sleep(0.5)
-                    if cluster.sentinel.is_alive():
-                        cluster.stop()
                     break
+            for c in both:  # one lane gone (or a stop): the node stops whole
+                if c.sentinel.is_alive():
+                    c.stop()
         finally:
             heartbeat.stop()
             if not lost:
@@ -106,3 +108,27 @@ class Command(QclusterCommand):
                     logger.exception("could not release the worker lease; it expires by itself")
         if lost:
             raise CommandError("The worker lease was lost; the cluster stopped.")
+
+
+def _start_clusters(node: str):
+    """The node's two lanes, each a one-worker django-q2 cluster: the
+    command lane (``nodename.command_queue``: ban, unban, config saves,
+    regex tests, the node's facts) and the main lane (``nodename.queue``:
+    schedules, the tick, blocklist imports). A ban then never waits behind a
+    120 s download. Only the main lane runs django-q2's scheduler: the
+    command lane's sentinel is forked with it switched off (Conf is read in
+    the sentinel process, a copy made at the fork)."""
+    from django_q.brokers import get_broker
+    from django_q.cluster import Cluster
+    from django_q.conf import Conf
+
+    scheduler = Conf.SCHEDULER
+    Conf.SCHEDULER = False
+    try:
+        commands = Cluster(get_broker(nodename.command_queue(node)))
+        commands.start()
+    finally:
+        Conf.SCHEDULER = scheduler
+    cluster = Cluster()
+    cluster.start()
+    return commands, cluster

@@ -1,10 +1,12 @@
 """Ops interface to fail2ban: ``manage.py f2b [--node NAME | --all-nodes]
 status|ban|unban|start|stop|reload``.
 
-Without ``--node`` the command talks to this host's fail2ban directly; with
-``--node NAME`` (repeatable) or ``--all-nodes`` it is queued to those nodes'
-task clusters and each node's answer is printed as ``NAME: …`` (one
-vocabulary for both: jails/fleet/commands.py).
+Without ``--node`` the command runs against this host's fail2ban, in this
+process; with ``--node NAME`` (repeatable), ``--label`` or ``--all-nodes`` it
+goes to those nodes' command lanes and each node's answer is printed as
+``NAME: …``. One dispatch for both (jails/fleet/dispatch.py), which also
+writes the audit trail; unlike the web, the CLI waits for the answers
+(``BANGUI_COMMAND_WAIT_SECONDS``).
 
 Exit code 0 on success; on failure one ``CommandError:`` line on stderr and exit code 1
 (fail2ban refused or unreachable, or a node failed, was down or did not answer) or 2
@@ -18,9 +20,8 @@ import getpass
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts import audit
-from jails.fail2ban import Fail2banError, InvalidInput, validation
-from jails.fleet import commands
+from jails.fail2ban import InvalidInput, validation
+from jails.fleet import dispatch
 
 EXIT_FAILED = 1
 EXIT_INPUT = 2
@@ -59,34 +60,22 @@ class Command(BaseCommand):
     def handle(self, *args, action: str, node=None, all_nodes=False, label=None,
                **options) -> None:
         actor = f"cli:{getpass.getuser()}"
+        here = not (node or all_nodes or label is not None)
         try:
             command_args = _arguments(action, options)
-            nodes = (commands.all_nodes() if all_nodes else
-                     commands.labelled(label) if label is not None else node)
-            if nodes is not None:
-                self._on_nodes(nodes, action, command_args, actor)
-                return
-            target = _target(command_args)
-            message = commands.run_here(action, command_args, actor)
-        except Fail2banError as exc:
-            if action in commands.CHANGES:
-                audit.record(actor, f"f2b.{action}", target=_target(command_args),
-                             result=audit.FAILED, detail=str(exc), node=settings.BANGUI_NODE)
-            raise CommandError(str(exc), returncode=EXIT_INPUT if isinstance(exc, InvalidInput)
-                               else EXIT_FAILED) from None
-        if action in commands.CHANGES:
-            audit.record(actor, f"f2b.{action}", target=target, node=settings.BANGUI_NODE)
-        self.stdout.write(message)
-
-    def _on_nodes(self, nodes: list[str], action: str, args: dict, actor: str) -> None:
-        if not nodes:
-            raise CommandError("no registered node matches", returncode=EXIT_FAILED)
-        replies = commands.send(nodes, action, args, actor)
+            nodes = ([settings.BANGUI_NODE] if here else dispatch.all_nodes() if all_nodes else
+                     dispatch.labelled(label) if label is not None else node)
+            if not nodes:
+                raise CommandError("no registered node matches", returncode=EXIT_FAILED)
+            replies = dispatch.send(nodes, action, command_args, actor)
+        except InvalidInput as exc:  # nothing sent (the dispatch audited the refusal)
+            raise CommandError(str(exc), returncode=EXIT_INPUT) from None
+        if here:  # this host's fail2ban: its words alone, as fail2ban-client would
+            if not replies[0].ok:
+                raise CommandError(replies[0].message, returncode=EXIT_FAILED)
+            self.stdout.write(replies[0].message)
+            return
         for reply in replies:
-            if action in commands.CHANGES:
-                audit.record(actor, f"f2b.{action}", target=_target(args),
-                             result=audit.OK if reply.ok else audit.FAILED,
-                             detail="" if reply.ok else reply.message, node=reply.node)
             for line in reply.message.splitlines():
                 (self.stdout if reply.ok else self.stderr).write(f"{reply.node}: {line}")
         failed = [r.node for r in replies if not r.ok]
@@ -110,8 +99,3 @@ def _arguments(action: str, options: dict) -> dict:
     if action == "ignore":
         out.update(value=options["value"], remove=bool(options.get("remove")))
     return out
-
-
-def _target(args: dict) -> str:
-    return " ".join([args.get("jail") or "", *(args.get("ips") or []),
-                     args.get("value") or ""]).strip()
