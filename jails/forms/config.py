@@ -57,6 +57,16 @@ class FileEditForm(forms.Form):
         return text
 
 
+class NodeChoiceField(forms.ChoiceField):
+    """A choice of node where "" is this host: this host's node by its name
+    is taken as "" too (a link or a script may name it; one dispatch runs
+    it here either way)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return "" if value == settings.BANGUI_NODE else value
+
+
 class RegexForm(forms.Form):
     filter_name = forms.ChoiceField(label="Existing filter", required=False)
     failregex = forms.CharField(label="…or failregex", required=False, max_length=20000,
@@ -72,7 +82,7 @@ class RegexForm(forms.Form):
                             widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}))
     log_path = forms.CharField(label="…or a log file", required=False, max_length=500,
                                help_text="An absolute path inside the allowed directories.")
-    node = forms.ChoiceField(label="Run on", required=False)
+    node = NodeChoiceField(label="Run on", required=False)
 
     def __init__(self, *args, filters: list[str] = (), nodes: list[str] | None = None,
                  **kwargs):

@@ -1,0 +1,154 @@
+"""One dispatch for every fail2ban action (jails/fleet/dispatch.py), with real
+processes: two sandboxed fail2ban-servers and a ``qcluster`` for each (nodes
+a and b), and a web tier whose own node is a (``BANGUI_NODE=a``, a's socket).
+The same actions, through the same views, with the same assertions, run
+once against a (in the web's process) and once against b (queued to b's
+command lane, answered while the page polls)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bangui.tests.conftest import project, wait_for_text  # noqa: F401 (the fixture)
+from jails.fail2ban import Fail2banClient
+from jails.fail2ban.testing import sshd_failure_line
+from jails.tests.test_fleet_commands import SIGNED_IN, two_nodes  # noqa: F401 (fixture)
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+# Each step: (what the view is asked, text its settled answer must show).
+STEPS = (
+    "r = c.post('/bans/ban/', {'ip': '192.0.2.90', 'jail': 'sshd', 'node': N}, **HX)\n"
+    "say('BAN', 'Banned 192.0.2.90 in sshd.' in settled(r), banned())\n"
+    "r = c.post(f'/nodes/{N}/ignore/', {'jail': 'sshd', 'value': '198.51.100.0/24'}, **HX)\n"
+    "say('IGNORE', 'sshd now ignores 198.51.100.0/24' in settled(r),"
+    " '198.51.100.0/24' in f2b.ignore_list('sshd'))\n"
+    "r = c.post(f'/nodes/{N}/ignore/', {'jail': 'sshd', 'value': '198.51.100.0/24',"
+    " 'remove': 'on'}, **HX)\n"
+    "say('UNIGNORE', 'sshd no longer ignores 198.51.100.0/24.' in settled(r),"
+    " '198.51.100.0/24' in f2b.ignore_list('sshd'))\n"
+    "r = c.post(f'/nodes/{N}/unban/', {'ip': '192.0.2.90', 'jail': 'sshd'}, **HX)\n"
+    "say('UNBAN', 'Unbanned 192.0.2.90 from sshd.' in settled(r), banned())\n"
+    "f2b.ban('sshd', ['192.0.2.91', '192.0.2.92'])\n"
+    "r = c.post(f'/nodes/{N}/jail/', {'action': 'unbanall', 'jail': 'sshd'}, **HX)\n"
+    "say('UNBANALL', 'Unbanned all 2 IPs from sshd.' in settled(r), banned())\n"
+    "r = c.post(f'/nodes/{N}/jail/', {'action': 'reload', 'jail': 'sshd'}, **HX)\n"
+    "say('RELOAD', 'Reloaded sshd from its config.' in settled(r))\n"
+    "r = c.post(f'/nodes/{N}/jail/', {'action': 'stop', 'jail': 'sshd'}, **HX)\n"
+    "say('STOP', 'Stopped sshd; its 0 bans were lifted.' in settled(r), f2b.jail_names())\n"
+    "r = c.post(f'/nodes/{N}/jail/', {'action': 'start', 'jail': 'sshd'}, **HX)\n"
+    "say('START', 'Started sshd.' in settled(r), f2b.jail_names())\n"
+    "r = c.post('/config/regex/', {'lines': LINES, 'filter_name': 'sshd', 'node': N}, **HX)\n"
+    "say('REGEX', r.status_code, '192.0.2.10' in r.content.decode())\n"
+    "r = c.post('/bans/ban/', {'ip': '192.0.2.999', 'jail': 'sshd', 'node': N}, **HX)\n"
+    "say('BAD', 'is not a valid' in settled(r))\n"
+    "from accounts.models import AuditEntry\n"
+    "rows = AuditEntry.objects.filter(node=N)\n"
+    "say('AUDIT', rows.count(), sorted(set(rows.values_list('result', flat=True))))\n"
+    "from jails.models import BanEvent\n"
+    "e = BanEvent.objects.get(ip='192.0.2.90')\n"
+    "say('ARCHIVE', e.node == N, e.actor, e.unbanned_by)\n"
+)
+EXPECTED = ["BAN True ['192.0.2.90']", "IGNORE True True", "UNIGNORE True False",
+            "UNBAN True []", "UNBANALL True []", "RELOAD True", "STOP True []",
+            "START True ['sshd']", "REGEX 200 True", "BAD True",
+            "AUDIT 8 ['ok']", "ARCHIVE True root root"]
+
+
+@pytest.mark.parametrize("node", ["a", "b"], ids=["this-host-in-process", "other-node-queued"])
+def test_every_action_works_the_same_on_this_hosts_node_and_on_another(two_nodes, node):  # noqa: F811
+    proj, boxes, _ = two_nodes
+    lines = sshd_failure_line("192.0.2.10").replace("sshd[", "sshd[1")
+    done = proj.run("shell", "-c", (
+        SIGNED_IN +
+        "from jails.fail2ban import Fail2banClient\n"
+        f"N = {node!r}; LINES = {lines!r}; HX = {{'HTTP_HX_REQUEST': 'true'}}\n"
+        f"f2b = Fail2banClient({str(boxes[node].socket)!r})\n"
+        "def banned(): return f2b.jail_status('sshd').banned_ips\n"
+        "def say(*words): print('STEP', *words)\n" + STEPS),
+        env={"BANGUI_NODE": "a", "BANGUI_FAIL2BAN_SOCKET": str(boxes["a"].socket),
+             "BANGUI_FAIL2BAN_CONFIG_DIR": str(boxes["a"].confdir)}, timeout=180)
+    steps = [line.removeprefix("STEP ") for line in done.stdout.splitlines()
+             if line.startswith("STEP ")]
+    assert steps == EXPECTED, done.stdout + done.stderr
+    other = "b" if node == "a" else "a"  # nothing reached the other node
+    assert Fail2banClient(str(boxes[other].socket)).jail_status("sshd").total_banned == 0
+
+
+def test_a_command_to_a_node_does_not_wait_behind_its_long_tasks(two_nodes):  # noqa: F811
+    """b's main lane runs a 60 s task; a ban for b still lands at once: the
+    CLI gets b's answer within a 2 s wait (it would say "no answer" if the
+    ban had queued behind the task)."""
+    proj, boxes, _ = two_nodes
+    started = proj.run("shell", "-c", (
+        "import time\n"
+        "from django_q.models import OrmQ\n"
+        "from django_q.tasks import async_task\n"
+        "async_task('time.sleep', 60, cluster='node-b', task_name='a long task')\n"
+        "deadline = time.monotonic() + 20\n"  # b's worker has taken it
+        "from django.utils import timezone\n"  # a taken task's lock is in the future
+        "def waiting(): return OrmQ.objects.filter(key='node-b', lock__lte=timezone.now())"
+        ".exists()\n"
+        "while waiting() and time.monotonic() < deadline: time.sleep(0.1)\n"
+        "time.sleep(0.5)\n"  # (the worker starts it as soon as the queue hands it over)
+        "print('TAKEN', not waiting())"))
+    assert started.stdout.strip().splitlines()[-1] == "TAKEN True", started.stderr
+    done = proj.run("f2b", "--node", "b", "ban", "sshd", "192.0.2.95",
+                    env={"BANGUI_COMMAND_WAIT_SECONDS": "2"})
+    assert (done.returncode, done.stdout.strip()) == (0, "b: Banned 192.0.2.95 in sshd."), (
+        done.stderr)
+    assert "192.0.2.95" in Fail2banClient(str(boxes["b"].socket)).jail_status("sshd").banned_ips
+
+
+def _gunicorn(proj, env: dict) -> tuple[subprocess.Popen, str]:
+    assert proj.run("collectstatic", "--noinput", "-v0", env=env).returncode == 0
+    errors = proj.data_dir / "gunicorn.log"
+    errors.touch()
+    proc = subprocess.Popen(
+        [str(GUNICORN), "bangui.wsgi", "--workers", "2", "--bind", "127.0.0.1:0",
+         "--error-logfile", str(errors)], cwd=ROOT, env={**proj.env, **env},
+        stdin=subprocess.DEVNULL, start_new_session=True)
+    proj.procs.append(proc)
+    text = wait_for_text(errors, "Booting worker", timeout=60)
+    return proc, re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", text).group(1)
+
+
+@pytest.mark.browser
+def test_a_ban_on_another_node_shows_pending_then_its_answer(two_nodes, page):  # noqa: F811
+    """In Chromium: the dashboard's ban form aimed at node b answers at once
+    with "Waiting for b…"; b's answer replaces it without a reload."""
+    proj, boxes, _ = two_nodes
+    if "DATABASE_URL" in proj.env:
+        pytest.skip("a page test: SQLite is enough")
+    env = {"BANGUI_NODE": "a", "BANGUI_FAIL2BAN_SOCKET": str(boxes["a"].socket)}
+    made = proj.run("shell", "-c", SIGNED_IN.replace("'x' * 20", "'browser password 42'"),
+                    env=env)
+    assert made.returncode == 0, made.stderr
+    _, base = _gunicorn(proj, env)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{base}/login/?next=/")
+    page.get_by_label("Username").fill("root")
+    page.get_by_label("Password").fill("browser password 42")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/login/" not in url)
+    form = page.locator("section.manual-ban form")
+    form.get_by_label("IP address").fill("192.0.2.97")
+    form.get_by_label("On node").select_option("b")
+    page.once("dialog", lambda d: d.accept())  # "Ban this IP now?"
+    page.evaluate("() => { window.notReloaded = true; }")
+    form.get_by_role("button", name="Ban").click()
+    result = page.get_by_test_id("result")
+    from playwright.sync_api import expect
+
+    expect(result).to_contain_text("Waiting for b to answer")
+    expect(result).to_have_text("On b: Banned 192.0.2.97 in sshd.", timeout=15_000)
+    assert page.evaluate("() => window.notReloaded") is True  # answered in place
+    assert "192.0.2.97" in Fail2banClient(str(boxes["b"].socket)).jail_status("sshd").banned_ips
+    assert errors == []
