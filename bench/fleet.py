@@ -11,6 +11,13 @@ Prints, from one run (docs/fleet.md quotes it):
 - **ban everywhere**: ``jails.fleet.dispatch.send`` to every node (what the
   dashboard's "every node" and ``f2b --all-nodes`` do), --rounds times, a
   new IP each time; p50/p99 until every node answered (target p50 < 2 s).
+- **ban everywhere while every node imports a dripping list**: a list
+  server on 127.0.0.1 that sends one byte a second; "Import now" on every
+  node (their main lanes are then busy for minutes), then the same rounds
+  (target p99 < 2 s: commands go to each node's command lane).
+- **a node command from the web**: the dashboard's ban form aimed at one
+  other node over gunicorn, --rounds times: the request's time (target
+  < 200 ms: it answers "waiting for …" at once and the page polls).
 - **detection to dashboard**: failed-login lines written into one node's
   sshd log; time until the ban is in the shared archive with that node (what
   the dashboard reads), --detections times round the nodes (target p50 <
@@ -95,6 +102,69 @@ def everywhere_child(rounds: int) -> None:
     print(json.dumps(out), flush=True)
 
 
+def importing_child(url: str) -> None:
+    """A blocklist source at ``url`` for every node, imported now on each."""
+    _django()
+    from jails.blocklists import schedules
+    from jails.blocklists.models import BlocklistSource
+
+    source = BlocklistSource.objects.create(name="drip", url=url, jail="sshd",
+                                            interval_minutes=10080)
+    print(json.dumps(schedules.import_now(source, "bench")), flush=True)
+
+
+class Drip:
+    """An HTTP server that answers every GET with one byte a second, for
+    ``seconds`` (each byte resets the downloader's read timeout), then stops."""
+
+    def __init__(self, seconds: float) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        stop = self.stop = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                end = time.monotonic() + seconds
+                while time.monotonic() < end and not stop.wait(1):
+                    try:
+                        self.wfile.write(b"#")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/drip.txt"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+
+
+def everywhere(web: dict, rounds: int, label: str, nodes: int) -> None:
+    done = subprocess.run([PY, __file__, "--everywhere-child", str(rounds)],
+                          cwd=ROOT, env=web, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"ban everywhere failed:\n{done.stderr[-3000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    seconds = [r["seconds"] for r in out]
+    complete = sum(r["ok"] == r["of"] for r in out)
+    print(f"ban everywhere{label} ({nodes} nodes, {len(out)} rounds): "
+          f"p50 {statistics.median(seconds):.2f} s  p99 {pct(seconds, 0.99):.2f} s  "
+          f"(target p99 < 2 s); all nodes answered in {complete}/{len(out)}", flush=True)
+    for r in out:
+        if r["failed"]:
+            print(f"   not done: {r['failed']}", flush=True)
+
+
 # --- the parent ----------------------------------------------------------------------
 def rss_kib(pid: int) -> int:
     """The RSS of ``pid`` and every descendant (KiB), from /proc."""
@@ -172,7 +242,8 @@ def run(args) -> None:
                 env = {**base, "BANGUI_NODE": node_name(i),
                        "BANGUI_DATA_DIR": str(tmp / f"d{i}"),
                        "BANGUI_FAIL2BAN_SOCKET": str(box.socket),
-                       "BANGUI_FAIL2BAN_CONFIG_DIR": str(box.confdir)}
+                       "BANGUI_FAIL2BAN_CONFIG_DIR": str(box.confdir),
+                       "BANGUI_BLOCKLIST_ALLOW_PRIVATE": "1"}  # the drip server on loopback
                 log = (tmp / f"node{i}.log").open("w")
                 procs.append(subprocess.Popen([PY, "manage.py", "qcluster"], cwd=ROOT, env=env,
                                               stdout=log, stderr=subprocess.STDOUT,
@@ -196,21 +267,22 @@ def run(args) -> None:
             archived = psql(url, "SELECT count(*) FROM jails_banevent")[0][0]
             print(f"   {args.nodes} nodes up; archive holds {archived:,} bans", flush=True)
 
-            # -- ban everywhere
-            done = subprocess.run([PY, __file__, "--everywhere-child", str(args.rounds)],
-                                  cwd=ROOT, env=web, capture_output=True, text=True)
+            # -- ban everywhere, idle nodes and then nodes busy with a download
+            everywhere(web, args.rounds, "", args.nodes)
+            drip = Drip(seconds=600)
+            stack.callback(drip.close)
+            done = subprocess.run([PY, __file__, "--importing-child", drip.url], cwd=ROOT,
+                                  env=web, capture_output=True, text=True)
             if done.returncode:
-                sys.exit(f"ban everywhere failed:\n{done.stderr[-3000:]}")
-            rounds = json.loads(done.stdout.strip().splitlines()[-1])
-            seconds = [r["seconds"] for r in rounds]
-            complete = sum(r["ok"] == r["of"] for r in rounds)
-            print(f"ban everywhere ({args.nodes} nodes, {len(rounds)} rounds): "
-                  f"p50 {statistics.median(seconds):.2f} s  p99 {pct(seconds, 0.99):.2f} s  "
-                  f"(target p50 < 2 s); all nodes answered in {complete}/{len(rounds)}",
-                  flush=True)
-            for r in rounds:
-                if r["failed"]:
-                    print(f"   not done: {r['failed']}", flush=True)
+                sys.exit(f"queueing the imports failed:\n{done.stderr[-3000:]}")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and psql(
+                    url, "SELECT count(*) FROM jails_blocklistclaim")[0][0] < args.nodes:
+                time.sleep(0.5)
+            claimed = psql(url, "SELECT count(*) FROM jails_blocklistclaim")[0][0]
+            print(f"   {claimed} of {args.nodes} nodes are downloading a list that drips "
+                  "1 byte a second", flush=True)
+            everywhere(web, args.rounds, " while every node imports", args.nodes)
 
             # -- detection to dashboard
             latencies = []
@@ -243,6 +315,21 @@ def run(args) -> None:
                                             f"/?window=365d&node={node_name(1)}")]
             with bench_load.gunicorn(web, 2, tmp) as port:
                 cookie = bench_load.login(port)
+                csrf = cookie.split("csrftoken=")[1].split(";")[0]
+                post = {"Cookie": cookie, "X-CSRFToken": csrf, "HX-Request": "true",
+                        "Content-Type": "application/x-www-form-urlencoded",
+                        "Referer": f"http://127.0.0.1:{port}/"}
+                took, pending = [], 0
+                for k in range(args.rounds):
+                    body = f"ip=198.18.200.{k + 1}&jail=sshd&node={node_name(k % args.nodes)}"
+                    start = time.perf_counter()
+                    answer = bench_load.request(port, "/bans/ban/", post, "POST", body)
+                    took.append((time.perf_counter() - start) * 1000)
+                    pending += answer.status == 200 and b"to answer" in answer.body
+                print(f"web request of a node command ({len(took)} bans on one other node "
+                      f"each): p50 {statistics.median(took):.1f} ms  p99 {pct(took, 0.99):.1f}"
+                      f" ms (target < 200 ms); answered 'waiting' at once in {pending}",
+                      flush=True)
                 for label, path in pages:
                     # The first request fills its worker's minute-long
                     # caches (settled days and hours): what one request a
@@ -271,6 +358,9 @@ def run(args) -> None:
 def main() -> None:
     if sys.argv[1:2] == ["--fill-child"]:
         fill_child(int(sys.argv[2]), int(sys.argv[3]))
+        return
+    if sys.argv[1:2] == ["--importing-child"]:
+        importing_child(sys.argv[2])
         return
     if sys.argv[1:2] == ["--everywhere-child"]:
         everywhere_child(int(sys.argv[2]))

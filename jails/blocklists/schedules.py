@@ -74,6 +74,19 @@ def sync_source(source: BlocklistSource, registered: list | None = None) -> list
     return written
 
 
+def import_now(source: BlocklistSource, actor: str) -> list[str]:
+    """Queue one run of ``source`` to every target node's main lane (a
+    download may take minutes: never the command lane, never a web
+    request); returns the nodes."""
+    from django_q.tasks import async_task
+
+    nodes = targets(source)
+    for node in nodes:
+        async_task(TASK, source.pk, actor, task_name=f"blocklist import {source.name} on {node}",
+                   cluster=nodename.queue(node))
+    return nodes
+
+
 def remove_source(source_pk: int) -> None:
     Schedule.objects.filter(name__startswith=f"{PREFIX}{source_pk}@").delete()
     Schedule.objects.filter(name=f"{PREFIX}{source_pk}").delete()

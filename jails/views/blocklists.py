@@ -10,11 +10,10 @@ from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_q.tasks import async_task
 
 from accounts import audit
 from accounts.roles import operate
-from bangui import nodename, nodes
+from bangui import nodes
 from bangui.htmx import render_page
 from jails.blocklists import schedules
 from jails.blocklists.download import DownloadError
@@ -110,12 +109,8 @@ def blocklist_import(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(BlocklistSource, pk=pk)
     # The download and the bans run in each target node's worker, never in
     # a web request; the log shows each node's run.
-    nodes = schedules.targets(source)
+    nodes = schedules.import_now(source, request.user.get_username())
     for node in nodes:
-        async_task("jails.blocklists.tasks.import_source", source.pk,
-                   f"{request.user.get_username()}",
-                   task_name=f"blocklist import {source.name} on {node}",
-                   cluster=nodename.queue(node))
         audit.record(request, "blocklist.import", target=source.name, detail="queued",
                      node=node)
     where = "" if nodes == [settings.BANGUI_NODE] else f" on {', '.join(nodes)}"
