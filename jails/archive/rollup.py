@@ -12,10 +12,17 @@ whoever writes (the sync, manual bans, geo filling countries, the purge,
 the admin, tests). No Django code writes ``BanDay``; :func:`rebuild`
 recomputes it from scratch (``manage.py sync_bans --rebuild-rollup``).
 
+**Who installs them**: migrations 0004 and 0008, from a frozen copy of
+this module's SQL (a migration imports no app code); after that only the
+owner's commands, through :mod:`jails.archive.backfill`. The sync a node
+runs never creates, drops or recounts anything here (its database role
+may not: only the table's owner may).
+
 - SQLite: row triggers with an upsert. The archive stores ``banned_at`` as
-  UTC text, so the day is its first ten characters. A first backfill drops
-  them and rebuilds once at the end (``jails.archive.sync``): two upserts per
-  row would add half again to a million-row copy.
+  UTC text, so the day is its first ten characters. The owner's
+  ``sync_bans --backfill`` drops them and rebuilds once at the end
+  (``jails.archive.backfill``): two upserts per row would add half again to
+  a million-row copy.
 - PostgreSQL: statement triggers with transition tables: one grouped upsert
   per statement, so a 50,000-row insert costs one ``GROUP BY`` of its rows.
 
@@ -134,7 +141,10 @@ PG_TRIGGERS = {
 
 
 def install_triggers(conn=None) -> None:
-    """Create the triggers (idempotent). Migration 0004 calls it."""
+    """Create the triggers (idempotent): the backfill command and
+    ``--rebuild-rollup``. Migrations 0004 and 0008 run a frozen copy of
+    this SQL; should it change, a new migration installs the new text
+    (jails/tests/test_migrations_frozen.py compares the two)."""
     conn = conn or connection
     with conn.cursor() as cursor:
         if conn.vendor == "sqlite":
@@ -180,8 +190,8 @@ def triggers_present(conn=None) -> bool:
 def rebuild(conn=None) -> int:
     """Recompute the whole rollup from the archive (one grouped scan per
     kind); returns the number of rollup rows. Callers run it inside a
-    transaction, or with the archive quiet (a migration, the end of a
-    backfill)."""
+    transaction, or with the archive quiet (the end of the owner's
+    backfill; migration 0004 runs a frozen copy)."""
     conn = conn or connection
     day = "substr(banned_at, 1, 10)" if conn.vendor == "sqlite" else _PG_DAY
     with conn.cursor() as cursor:

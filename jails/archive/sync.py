@@ -18,7 +18,11 @@ copies new rows before that happens:
 - SQLite hands out ``max(rowid) + 1``, so after fail2ban deletes the newest
   rows their rowids come back. The cursor keeps a fingerprint of the row it
   stopped at; when that row is gone or different, the run re-reads every row
-  from a day before its last success (the unique key absorbs the overlap).
+  from a day before its last success (the unique key absorbs the overlap);
+- it writes rows only, never the schema: every node runs it, under a
+  database role that may not create or drop indexes or triggers. The
+  owner's faster first backfill (indexes deferred) is
+  :mod:`jails.archive.backfill`, run by ``sync_bans --backfill``.
 
 See docs/archive.md for the decisions and their limits.
 """
@@ -58,13 +62,10 @@ from jails.models import BanEvent, SyncState, ip_sort_key
 
 log = logging.getLogger(__name__)
 
+# Rows read per page of fail2ban's db, and written per transaction: a node's
+# sync holds SQLite's write lock (or PostgreSQL's row locks) for one page at
+# a time, whatever the size of the history it copies.
 DEFAULT_BATCH_SIZE = 5000
-# A first sync of at least this many rows into an empty archive is a
-# backfill: it writes BACKFILL_WRITE_ROWS rows per transaction (and, with
-# DEFER_INDEXES, builds the secondary indexes after the copy; see sync()).
-DEFER_INDEXES_MIN_ROWS = 50_000
-BACKFILL_WRITE_ROWS = 50_000
-DEFER_INDEXES = True
 _ROWS_PER_STATEMENT = 500
 UNBAN_CHUNK = 500  # IPs per archive query when noting unbans
 # Column order of the raw INSERT; matches _event_values().
@@ -363,9 +364,10 @@ def _store_batch(state: SyncState, values: list[list], cursor_row: Sequence,
 
 @contextmanager
 def _index_cache(kib: int = 128 * 1024):
-    """SQLite: a bigger page cache while syncing. A backfill inserts into six
-    indexes in random key order; with SQLite's default 2 MB cache most of
-    those inserts go to disk. Restored afterwards."""
+    """SQLite: a bigger page cache while syncing (a connection setting, not
+    the schema). Rows go into the archive's indexes in random key order;
+    with SQLite's default 2 MB cache most of those inserts go to disk on a
+    long first sync. Restored afterwards."""
     if connection.vendor != "sqlite":
         yield
         return
@@ -380,125 +382,27 @@ def _index_cache(kib: int = 128 * 1024):
             cursor.execute(f"PRAGMA cache_size = {old}")
 
 
-def _index_names() -> set[str]:
-    """Names of the indexes BanEvent's table has in the database (one query)."""
-    table = BanEvent._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
-                           "AND tbl_name = %s", [table])
-        elif connection.vendor == "postgresql":
-            cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s "
-                           "AND schemaname = current_schema()", [table])
-        else:  # pragma: no cover (SQLite and PostgreSQL are the supported databases)
-            return set(connection.introspection.get_constraints(cursor, table))
-        return {row[0] for row in cursor.fetchall()}
-
-
-def ensure_indexes() -> list[str]:
-    """Create BanEvent's secondary indexes (``Meta.indexes``) that are
-    missing, e.g. after a backfill that deferred them was killed; returns
-    their names. One query when none is missing."""
-    present = _index_names()
-    missing = [index for index in BanEvent._meta.indexes if index.name not in present]
-    if missing:
-        with connection.schema_editor() as editor:  # one transaction
-            for index in missing:
-                editor.add_index(BanEvent, index)
-        log.info("archive: created indexes %s", ", ".join(i.name for i in missing))
-    return [index.name for index in missing]
-
-
-def ensure_rollup() -> bool:
-    """Re-create the daily rollup's triggers and recount it when they are
-    missing (a backfill dropped them, and ended or was killed); True when
-    it did. One query when they are there."""
-    if rollup.triggers_present():
-        return False
-    with transaction.atomic():
-        rollup.install_triggers()
-        rows = rollup.rebuild()
-    log.info("archive: daily rollup rebuilt (%d rows)", rows)
-    return True
-
-
-# Kept while a backfill defers the others: _adopt_manual looks rows up by ip
-# and time in every batch, which without it would scan the growing table.
-_KEPT_DURING_BACKFILL = frozenset({"banevent_ip_time"})
-
-
-def _drop_secondary_indexes() -> None:
-    present = _index_names()
-    with connection.schema_editor() as editor:
-        for index in BanEvent._meta.indexes:
-            if index.name in present and index.name not in _KEPT_DURING_BACKFILL:
-                editor.remove_index(BanEvent, index)
-
-
-@contextmanager
-def _deferred_indexes(enabled: bool):
-    """A first backfill into an empty archive: drop the secondary indexes
-    (but ``_KEPT_DURING_BACKFILL``), copy, create them again. Inserting a
-    million rows into B-trees in random key order costs more than sorting
-    each column set once. The unique key stays (the insert's ON CONFLICT
-    needs it). The indexes come
-    back in ``finally`` and, should the process be killed in between, at the
-    start of the next sync (:func:`ensure_indexes`); until then the dashboard
-    is slow, not wrong."""
-    if not enabled:
-        yield
-        return
-    _drop_secondary_indexes()
-    if connection.vendor == "sqlite":
-        # Row triggers would upsert the daily rollup twice per row: cheaper
-        # to count once at the end (PostgreSQL's statement triggers already
-        # count a whole batch at once). See jails/archive/rollup.py.
-        rollup.drop_triggers()
-    try:
-        yield
-    finally:
-        ensure_indexes()
-        ensure_rollup()
-        if connection.vendor == "sqlite":
-            # Statistics for the planner: without them SQLite picks the
-            # range index over the covering one for the 365-day map (2.8 s
-            # against 0.55 s at a million rows). PostgreSQL's autovacuum
-            # analyzes by itself.
-            with connection.cursor() as cursor:
-                cursor.execute(f"ANALYZE {connection.ops.quote_name(BanEvent._meta.db_table)}")
-
-
-def _is_backfill(path: str, state: SyncState, full: bool) -> bool:
-    """A first sync of many rows into an empty archive."""
-    if state.last_rowid and not full:
-        return False
-    if BanEvent.objects.exists():
-        return False
-    con = open_readonly(path)
-    try:
-        # rowid order: max - min is an upper bound of the row count, without a scan
-        low, high = con.execute("SELECT min(rowid), max(rowid) FROM bans").fetchone()
-    finally:
-        con.close()
-    return high is not None and high - low + 1 >= DEFER_INDEXES_MIN_ROWS
-
-
 def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
-         full: bool = False, fill_geo: bool = True) -> SyncResult:
+         full: bool = False, fill_geo: bool = True,
+         write_rows: int | None = None) -> SyncResult:
     """Copy ban rows fail2ban added since the last run (all of them on the
     first run, or with ``full``) into the archive. Safe to run again at any
-    time, and after a crash at any point."""
+    time, and after a crash at any point.
+
+    Rows only: it never creates or drops an index or trigger, nor recounts
+    the daily rollup (a node's database role may not, and every node syncs;
+    the schema is the migrations' business). A first sync of a long history
+    is this same loop, one transaction per ``batch_size`` rows. ``write_rows``
+    (more rows per transaction) is for ``sync_bans --backfill``
+    (:mod:`jails.archive.backfill`), which the archive's owner runs."""
     started = time.monotonic()
     path = str(Path(db_path or fail2ban_db_path()).resolve())
     state, _ = SyncState.objects.get_or_create(node=settings.BANGUI_NODE, db_path=path)
     run_at = timezone.now()
     try:
-        ensure_indexes()
-        ensure_rollup()
-        backfill = _is_backfill(path, state, full)
-        with _index_cache(), _deferred_indexes(backfill and DEFER_INDEXES):
+        with _index_cache():
             result = _sync(path, state, batch_size=batch_size, full=full, fill_geo=fill_geo,
-                           started=started, backfill=backfill)
+                           started=started, write_rows=write_rows or batch_size)
     except Exception as exc:
         SyncState.objects.filter(pk=state.pk).update(
             last_run_at=run_at, last_error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -506,11 +410,18 @@ def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
     SyncState.objects.filter(pk=state.pk).update(
         last_run_at=run_at, last_success_at=run_at, last_inserted=result.inserted,
         last_error="")
+    if result.inserted and not rollup.triggers_present():
+        # Only a SQLite backfill leaves them out (jails.archive.backfill),
+        # until it ends; one that was killed needs the owner's repair (a
+        # node may not create triggers): say so, once per run that wrote.
+        log.warning("archive: the daily rollup's triggers are missing (a sync_bans --backfill "
+                    "running, or interrupted): unless one is running, run manage.py sync_bans "
+                    "--rebuild-rollup as the database's owner")
     return result
 
 
 def _sync(path: str, state: SyncState, *, batch_size: int, full: bool, fill_geo: bool,
-          started: float, backfill: bool = False) -> SyncResult:
+          started: float, write_rows: int) -> SyncResult:
     con = open_readonly(path)
     try:
         # The newest row now: where the cursor rests when a rewind reads nothing.
@@ -530,10 +441,11 @@ def _sync(path: str, state: SyncState, *, batch_size: int, full: bool, fill_geo:
             after = old_last
         read = inserted = invalid = 0
         last_row = None
-        # Pages are read short (fail2ban's lock) but, on a backfill, written
-        # in larger transactions: each commit writes every page it dirtied,
-        # and a bigger batch dirties fewer pages per row.
-        write_rows = max(batch_size, BACKFILL_WRITE_ROWS if backfill else batch_size)
+        # Pages are read short (fail2ban's lock) and written one per
+        # transaction; the owner's backfill writes several per transaction
+        # (each commit writes every page it dirtied, and a bigger batch
+        # dirties fewer pages per row).
+        write_rows = max(batch_size, write_rows)
         pending: list[list] = []
         pending_rows = pending_max = 0
         while True:

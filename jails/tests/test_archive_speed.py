@@ -1,21 +1,27 @@
 """What makes the archive fast at a million rows, checked for correctness
-(timings live in bench/archive.py and bench/map.py, never in tests):
-deferred indexes on a first backfill, the read-through cache of long-window
-aggregates, and the SQLite prefix range of the IP search."""
+(timings live in bench/archive.py and bench/map.py, never in tests): the
+owner's ``sync_bans --backfill`` with deferred indexes (and a plain sync,
+a node's, that never touches the schema however long the history), the
+read-through cache of long-window aggregates, and the SQLite prefix range
+of the IP search."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.core.management import CommandError, call_command
 from django.db import connection
+from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jails.archive import map_data
+from jails.archive import backfill, map_data, rollup
 from jails.archive import queries as dashboard
 from jails.archive import sync as archive
-from jails.models import BanEvent
+from jails.models import BanDay, BanEvent
 from jails.tests import fail2ban_db
 from jails.tests.fail2ban_db import ban_data
 
@@ -36,38 +42,118 @@ def source(tmp_path):
     return fail2ban_db.create(tmp_path / "fail2ban.sqlite3")
 
 
+def _schema() -> tuple[set[str], set[str]]:
+    """The archive table's index and trigger names, as the database has them."""
+    table = BanEvent._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                           "AND tbl_name = %s", [table])
+        else:
+            cursor.execute("SELECT t.tgname FROM pg_trigger t JOIN pg_class c "
+                           "ON c.oid = t.tgrelid WHERE c.relname = %s AND NOT t.tgisinternal",
+                           [table])
+        triggers = {row[0] for row in cursor.fetchall()}
+    return backfill.index_names(), triggers
+
+
+def _rolled() -> dict[str, int]:
+    return dict(BanDay.objects.order_by().values("kind").annotate(n=Sum("bans"))
+                .values_list("kind", "n"))
+
+
+def _backfill(source, *args: str) -> str:
+    out = io.StringIO()
+    call_command("sync_bans", "--backfill", "--db", str(source), "--no-geo", *args, stdout=out)
+    return out.getvalue()
+
+
 @pytest.mark.django_db(transaction=True)
-def test_a_first_backfill_defers_the_indexes_and_creates_them_after(source, monkeypatch):
+def test_a_plain_first_sync_of_a_long_history_changes_no_schema(source, monkeypatch):
+    """What a node's role may do: rows only, in transactions of one page,
+    however long the history it finds (50,000 rows: what the sync once
+    took for a backfill and dropped the indexes for)."""
+    fail2ban_db.add_bans(source, _rows(50_000))
+    before = _schema()
+    assert _secondary() <= before[0] and len(before[1]) == 3
+    written, real_store = [], archive._store_batch
+    monkeypatch.setattr(archive, "_store_batch",
+                        lambda state, values, *a: (written.append(len(values)),
+                                                   real_store(state, values, *a))[1])
+    with CaptureQueriesContext(connection) as queries:
+        result = archive.sync(str(source), fill_geo=False)
+
+    assert result.inserted == 50_000 and BanEvent.objects.count() == 50_000
+    assert _schema() == before
+    ddl = [q["sql"][:80] for q in queries.captured_queries
+           if q["sql"].lstrip().upper().startswith(("CREATE", "DROP", "ALTER", "ANALYZE"))
+           and not q["sql"].startswith("CREATE TEMP TABLE IF NOT EXISTS bangui_ban_import")]
+    assert ddl == []  # (PostgreSQL's COPY goes through a temp table of the session)
+    assert max(written) == archive.DEFAULT_BATCH_SIZE and len(written) == 10
+    assert _rolled() == {"jail": 50_000, "country": 50_000}  # counted by the triggers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_backfill_command_defers_the_indexes_and_creates_them_after(source, monkeypatch):
     fail2ban_db.add_bans(source, _rows(30))
-    monkeypatch.setattr(archive, "DEFER_INDEXES_MIN_ROWS", 10)
-    dropped = []
-    real_drop = archive._drop_secondary_indexes
-    monkeypatch.setattr(archive, "_drop_secondary_indexes",
-                        lambda: (dropped.append(True), real_drop()))
+    monkeypatch.setattr(backfill, "BACKFILL_WRITE_ROWS", 14)
+    before = _schema()
+    prepared, written = [], []
+    real_prepare, real_store = backfill._prepare, archive._store_batch
 
-    result = archive.sync(str(source), batch_size=7, fill_geo=False)
+    def prepare():
+        real_prepare()
+        prepared.append(_schema())
 
-    assert dropped == [True]
-    assert result.inserted == 30 and BanEvent.objects.count() == 30
-    assert _secondary() <= archive._index_names()
+    monkeypatch.setattr(backfill, "_prepare", prepare)
+    monkeypatch.setattr(archive, "_store_batch",
+                        lambda state, values, *a: (written.append(len(values)),
+                                                   real_store(state, values, *a))[1])
+
+    assert "inserted 30, skipped 0" in _backfill(source, "--batch-size", "7")
+
+    indexes, triggers = prepared[0]
+    assert indexes & _secondary() == backfill.KEPT  # the rest were dropped for the copy
+    assert triggers == (set() if connection.vendor == "sqlite" else before[1])
+    assert written == [14, 14, 2]  # pages of 7, two per write transaction
+    assert BanEvent.objects.count() == 30
+    assert _schema() == before  # all back
+    assert _rolled() == {"jail": 30, "country": 30}
     if connection.vendor == "sqlite":  # analyzed for the planner after the backfill
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM sqlite_stat1 WHERE tbl = %s",
                            [BanEvent._meta.db_table])
             assert cursor.fetchone()[0] > 0
-    # The next (incremental) run keeps them and does not drop anything.
+    # The next (incremental) run is a plain sync: one page per transaction.
     fail2ban_db.add_bans(source, _rows(20, start=30))
-    assert archive.sync(str(source), fill_geo=False).inserted == 20
-    assert dropped == [True]
-    assert _secondary() <= archive._index_names()
+    written.clear()
+    assert archive.sync(str(source), batch_size=7, fill_geo=False).inserted == 20
+    assert written == [7, 7, 6] and len(prepared) == 1
+    assert _schema() == before
+    assert _rolled() == {"jail": 50, "country": 50}
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_crashed_backfill_gets_its_indexes_back_and_resumes(source, monkeypatch):
+def test_the_backfill_refuses_an_archive_with_rows_and_changes_nothing(source):
     fail2ban_db.add_bans(source, _rows(30))
-    monkeypatch.setattr(archive, "DEFER_INDEXES_MIN_ROWS", 10)
+    BanEvent.objects.create(node="other", ip="198.51.100.1", jail="sshd", bantime=600,
+                            banned_at=timezone.now())  # another node's, in a shared archive
+    before = _schema()
+    with pytest.raises(CommandError, match="archive is not empty") as refused:
+        _backfill(source)
+    assert "--rebuild-rollup" not in str(refused.value)
+    assert _schema() == before
+    assert BanEvent.objects.count() == 1 and not archive.SyncState.objects.exists()
+    with pytest.raises(CommandError, match="do not go together"):
+        call_command("sync_bans", "--backfill", "--rebuild-rollup")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_crashed_backfill_gets_its_indexes_back_and_the_sync_resumes(source, monkeypatch):
+    fail2ban_db.add_bans(source, _rows(30))
     # A backfill writes several read pages per transaction: pages of 5, 10 rows.
-    monkeypatch.setattr(archive, "BACKFILL_WRITE_ROWS", 10)
+    monkeypatch.setattr(backfill, "BACKFILL_WRITE_ROWS", 10)
+    before = _schema()
     real_store, calls = archive._store_batch, []
 
     def failing_store(*args, **kwargs):
@@ -78,30 +164,34 @@ def test_a_crashed_backfill_gets_its_indexes_back_and_resumes(source, monkeypatc
 
     monkeypatch.setattr(archive, "_store_batch", failing_store)
     with pytest.raises(RuntimeError):
-        archive.sync(str(source), batch_size=5, fill_geo=False)
+        _backfill(source, "--batch-size", "5")
     assert BanEvent.objects.count() == 10  # the first write, committed with its cursor
     assert archive.SyncState.objects.get().last_rowid == 10
-    assert _secondary() <= archive._index_names()  # restored in finally
+    assert _schema() == before  # restored in finally, the rollup recounted
+    assert _rolled() == {"jail": 10, "country": 10}
 
-    # A process killed mid-backfill leaves no finally behind: the next run
-    # creates whatever is missing before it starts.
+    # A process killed mid-backfill leaves no finally behind: an index
+    # (and, on SQLite, the triggers) stay out. The plain sync resumes from
+    # the cursor but repairs nothing (a node's role may not); a second
+    # backfill refuses; the owner's --rebuild-rollup puts them back.
     with connection.schema_editor() as editor:
         editor.remove_index(BanEvent, BanEvent._meta.indexes[0])
+    if connection.vendor == "sqlite":
+        rollup.drop_triggers()
+    broken = _schema()
     monkeypatch.setattr(archive, "_store_batch", real_store)
     result = archive.sync(str(source), batch_size=10, fill_geo=False)
     assert result.inserted == 20
     assert BanEvent.objects.count() == 30
     assert len(set(BanEvent.objects.values_list("ip", "banned_at"))) == 30
-    assert _secondary() <= archive._index_names()
-
-
-@pytest.mark.django_db
-def test_a_small_first_sync_keeps_the_indexes(source, monkeypatch):
-    fail2ban_db.add_bans(source, _rows(5))
-    monkeypatch.setattr(archive, "_drop_secondary_indexes",
-                        lambda: pytest.fail("indexes dropped for 5 rows"))
-    assert archive.sync(str(source), fill_geo=False).inserted == 5
-    assert archive.ensure_indexes() == []
+    assert _schema() == broken
+    with pytest.raises(CommandError, match="run sync_bans --rebuild-rollup first"):
+        _backfill(source)
+    out = io.StringIO()
+    call_command("sync_bans", "--rebuild-rollup", stdout=out)
+    assert f"created indexes: {BanEvent._meta.indexes[0].name}" in out.getvalue()
+    assert _schema() == before
+    assert _rolled() == {"jail": 30, "country": 30}
 
 
 @pytest.fixture

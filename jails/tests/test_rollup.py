@@ -180,17 +180,20 @@ def test_long_windows_read_the_rollup_and_short_ones_the_archive():
     assert dashboard.window_counts("365d", None, now=NOW)[None] == before["365d"]
 
 
-def test_a_backfill_counts_once_at_the_end_and_a_killed_one_is_repaired(tmp_path, monkeypatch):
-    """SQLite drops its row triggers for a first backfill and rebuilds the
-    rollup after; should the process die in between, the next sync puts
-    the triggers back and recounts. (PostgreSQL keeps its statement
-    triggers throughout.)"""
+def test_a_backfill_counts_once_at_the_end_and_a_killed_one_is_repaired(tmp_path):
+    """SQLite's ``sync_bans --backfill`` drops its row triggers and rebuilds
+    the rollup after; should the process die in between, the plain sync
+    (a node's) leaves them out, and the owner's ``--rebuild-rollup`` puts
+    them back and recounts. (PostgreSQL keeps its statement triggers
+    throughout.)"""
+    from django.core.management import call_command
+
     path = fail2ban_db.create(tmp_path / "f2b.sqlite3", JAILS)
     start = int(NOW.timestamp())
     fail2ban_db.add_bans(path, [("sshd", f"198.51.100.{i % 200}", start - i * 3000, 600, 1,
                                  fail2ban_db.ban_data()) for i in range(400)])
-    monkeypatch.setattr(archive, "DEFER_INDEXES_MIN_ROWS", 100)
-    archive.sync(str(path), fill_geo=False, batch_size=50)
+    call_command("sync_bans", "--backfill", "--db", str(path), "--no-geo", "--batch-size",
+                 "50", stdout=io.StringIO())
     assert rollup.triggers_present()
     assert _rolled() == _expected() and sum(_rolled().values()) == 800
 
@@ -198,6 +201,8 @@ def test_a_backfill_counts_once_at_the_end_and_a_killed_one_is_repaired(tmp_path
     BanEvent.objects.filter(ip="198.51.100.1").delete()  # unseen by the rollup
     assert _rolled() != _expected()
     archive.sync(str(path), fill_geo=False)
+    assert not rollup.triggers_present()  # a node's sync changes no schema
+    call_command("sync_bans", "--rebuild-rollup", stdout=io.StringIO())
     assert rollup.triggers_present()
     assert _rolled() == _expected()
 
