@@ -64,7 +64,7 @@ def _check_worker() -> dict:
     if state is None:
         return {"ok": False, "error": "no task cluster has ever started"}
     age = state.heartbeat_age()
-    out = {"ok": state.fresh(), "heartbeat_at": state.heartbeat_at,
+    out = {"ok": state.is_up(), "heartbeat_at": state.heartbeat_at,
            "heartbeat_age_seconds": None if age is None else round(age, 1)}
     if not out["ok"]:
         out["error"] = ("no task cluster is running (lease released)" if not state.holder
@@ -137,7 +137,7 @@ def _own_families(now) -> Iterator[Metric]:
 
     state = lease_state()
     yield _gauge("bangui_worker_up", "1 when the task cluster holds a fresh lease.",
-                 int(bool(state and state.fresh(now))))
+                 int(bool(state and state.is_up(now))))
     age = state.heartbeat_age(now) if state else None
     if age is not None:
         yield _gauge("bangui_worker_heartbeat_age_seconds",

@@ -1,6 +1,15 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
+from django.utils import timezone
+
+
+class NodeQuerySet(models.QuerySet):
+    def up(self, now: datetime | None = None) -> NodeQuerySet:
+        """The nodes whose lease is fresh (see :meth:`Node.is_up`)."""
+        return self.filter(expires_at__gt=now or timezone.now()).exclude(holder="")
 
 
 class Node(models.Model):
@@ -39,8 +48,23 @@ class Node(models.Model):
                                          "into the archive.")
     facts_at = models.DateTimeField(null=True, blank=True)
 
+    objects = NodeQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def is_up(self, now: datetime | None = None) -> bool:
+        """Up while its lease is held and not expired: its cluster renews it
+        every few seconds, so a dead one is down within a lease time. The
+        one definition of "a node is up" (:meth:`NodeQuerySet.up` in SQL)."""
+        return (bool(self.holder) and self.expires_at is not None
+                and self.expires_at > (now or timezone.now()))
+
+    def heartbeat_age(self, now: datetime | None = None) -> float | None:
+        """Seconds since its cluster last renewed the lease (None: never)."""
+        if self.heartbeat_at is None:
+            return None
+        return max(((now or timezone.now()) - self.heartbeat_at).total_seconds(), 0.0)

@@ -53,10 +53,10 @@ def _age(now: datetime, then: datetime | None) -> float | None:
 
 def state_of(row: Node, now: datetime | None = None) -> NodeState:
     now = now or timezone.now()
-    up = bool(row.holder) and row.expires_at is not None and row.expires_at > now
+    up = row.is_up(now)
     return NodeState(
         name=row.name, labels=list(row.labels or []), up=up, holder=row.holder,
-        heartbeat_at=row.heartbeat_at, heartbeat_age=_age(now, row.heartbeat_at),
+        heartbeat_at=row.heartbeat_at, heartbeat_age=row.heartbeat_age(now),
         # What a down node last said about its fail2ban is history, not state.
         fail2ban_up=up and row.fail2ban_up, fail2ban_version=row.fail2ban_version,
         jails=list(row.jails or []), jail_counts=dict(row.jail_counts or {}),
@@ -124,5 +124,4 @@ def coordinator() -> str | None:
     """The node that runs the fleet-wide schedules: the first by name whose
     lease is fresh (a dead one's turn passes to the next within a lease
     time). None when no node is up."""
-    return (Node.objects.filter(expires_at__gt=timezone.now()).exclude(holder="")
-            .order_by("name").values_list("name", flat=True).first())
+    return Node.objects.up().order_by("name").values_list("name", flat=True).first()

@@ -243,29 +243,10 @@ def die_with_parent() -> None:
     os.register_at_fork(after_in_child=_in_child)
 
 
-@dataclass(frozen=True)
-class LeaseState:
-    holder: str
-    heartbeat_at: datetime | None
-    expires_at: datetime | None
-
-    def heartbeat_age(self, now: datetime | None = None) -> float | None:
-        if self.heartbeat_at is None:
-            return None
-        return ((now or timezone.now()) - self.heartbeat_at).total_seconds()
-
-    def fresh(self, now: datetime | None = None) -> bool:
-        """Held and not expired: a cluster is running and renewing."""
-        now = now or timezone.now()
-        return bool(self.holder) and self.expires_at is not None and self.expires_at > now
-
-
-def lease_state(node: str | None = None) -> LeaseState | None:
-    """A node's lease (default: this process's node, ``BANGUI_NODE``) as
-    /health/ready and /metrics report it; None if its cluster never started."""
+def lease_state(node: str | None = None) -> Node | None:
+    """A node's row (default: this process's node, ``BANGUI_NODE``), whose
+    lease /health/ready and /metrics report; None if its cluster never
+    started."""
     from django.conf import settings
 
-    row = Node.objects.filter(pk=node or settings.BANGUI_NODE).first()
-    if row is None:
-        return None
-    return LeaseState(row.holder, row.heartbeat_at, row.expires_at)
+    return Node.objects.filter(pk=node or settings.BANGUI_NODE).first()

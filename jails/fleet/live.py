@@ -30,7 +30,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from bangui.models import Node
-from bangui.nodes import state_of
 from jails.fail2ban import Fail2banClient, Fail2banError, database
 from jails.fail2ban.results import BanEntry
 from jails.fleet.models import LiveBan, LiveBanState
@@ -146,16 +145,16 @@ def states(nodes: Iterable[str], ips: Iterable[str] | None = None,
         if row is None:
             out[name] = LiveState(False, note=f"node {name} is not registered")
             continue
-        node = state_of(row, now)
-        if not node.up:
+        jails = list(row.jails or [])
+        if not row.is_up(now):
             out[name] = LiveState(False, note=f"node {name} is down")
         elif check is None or now - check.checked_at > STALE_AFTER:
-            out[name] = LiveState(True, node.jails,
+            out[name] = LiveState(True, jails,
                                   note=f"node {name} has not published its live bans lately")
         elif not check.known:
-            out[name] = LiveState(True, node.jails, note=check.note)
+            out[name] = LiveState(True, jails, note=check.note)
         else:
-            out[name] = LiveState(True, node.jails, known=True)
+            out[name] = LiveState(True, jails, known=True)
             trusted.append(name)
     wanted = sorted(set(ips or ()))
     if trusted and wanted:

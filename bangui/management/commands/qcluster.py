@@ -126,9 +126,13 @@ def _start_clusters(node: str):
     Conf.SCHEDULER = False
     try:
         commands = Cluster(get_broker(nodename.command_queue(node)))
+        # The ORM broker opened this process's connection: a forked sentinel
+        # must not share it (its exit would close it here).
+        connections.close_all()
         commands.start()
     finally:
         Conf.SCHEDULER = scheduler
+    connections.close_all()
     cluster = Cluster()
     cluster.start()
     return commands, cluster
