@@ -31,6 +31,11 @@ _CHUNK = 500
 BUSY_TIMEOUT = 2.0  # s: fail2ban holds its write lock for milliseconds
 
 
+# What a read of an open file may raise (a lock held too long, a file
+# replaced underneath): callers catch this name, not sqlite3's.
+Error = sqlite3.Error
+
+
 class Unreadable(Exception):
     """The file is missing, not a database, or BanGUI may not read it."""
 
@@ -144,3 +149,22 @@ def count_bans_since(con: sqlite3.Connection, jail: str, since: int) -> int:
     """Rows of ``bans`` for ``jail`` with ``timeofban >= since`` (epoch s)."""
     return con.execute("SELECT count(*) FROM bans WHERE jail = ? AND timeofban >= ?",
                        (jail, since)).fetchone()[0]
+
+
+def live_fingerprint(con: sqlite3.Connection) -> tuple:
+    """One cheap read that moves whenever the live bans change: every ban
+    adds a ``bans`` row (its newest rowid moves), an unban removes a
+    ``bips`` row, a longer ban changes its bantime. Expiry does not move it
+    (readers compare the end with their clock)."""
+    return tuple(con.execute(
+        "SELECT count(*), total(timeofban), total(bantime), total(bancount), "
+        "(SELECT max(rowid) FROM bans) FROM bips").fetchone())
+
+
+def all_live_bans(con: sqlite3.Connection, now: float | None = None) -> list[tuple]:
+    """Every ban still running by its time, of every jail: (jail, ip,
+    timeofban, bantime, bancount)."""
+    return con.execute(
+        "SELECT jail, ip, timeofban, bantime, bancount FROM bips "
+        "WHERE bantime < 0 OR timeofban + bantime > ?",
+        [time.time() if now is None else now]).fetchall()

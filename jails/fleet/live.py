@@ -20,8 +20,6 @@ not answer, or whose worker has not checked for ``STALE_AFTER`` gives
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -38,16 +36,12 @@ from jails.live.state import LiveState
 
 STALE_AFTER = timedelta(seconds=60)  # twelve ticks missed: say "unknown"
 
-# What this process last wrote for its node: {(jail, ip): (timeofban,
-# bantime, bancount)} and the fingerprint it was read under. None after a
-# start or a failed write: the next publish rewrites the node's rows whole.
-_published: dict[tuple[str, str], tuple[float, int, int]] | None = None
-_fingerprint: tuple | None = None
 
 
-def _note(node: str, known: bool, note: str = "") -> None:
+def _note(node: str, known: bool, note: str = "", fingerprint: str = "") -> None:
     LiveBanState.objects.update_or_create(
-        node=node, defaults={"checked_at": timezone.now(), "known": known, "note": note[:300]})
+        node=node, defaults={"checked_at": timezone.now(), "known": known, "note": note[:300],
+                             "fingerprint": fingerprint})
 
 
 def _row(node: str, jail: str, ip: str, timeofban: float, bantime: int,
@@ -62,8 +56,12 @@ def publish(client: Fail2banClient | None = None, node: str | None = None) -> st
     """Bring this node's ``LiveBan`` rows in line with its fail2ban. Returns
     what it did, in words. Also a node alone in the database publishes: the
     web tier may run on another host under another name (a web-only host
-    in front of one fail2ban host), and the node cannot know."""
-    global _published, _fingerprint
+    in front of one fail2ban host), and the node cannot know.
+
+    What was published is the database's, not this process's: the rows
+    themselves, and the fingerprint they were read under
+    (``LiveBanState.fingerprint``). fail2ban is read first, then one short
+    transaction writes the difference."""
     node = node or settings.BANGUI_NODE
     client = client or link.client(connect_retries=0)
     try:
@@ -81,34 +79,26 @@ def publish(client: Fail2banClient | None = None, node: str | None = None) -> st
         _note(node, False, str(exc))
         return "ban database unreadable: live bans unknown"
     try:
-        # Every ban adds a row to ``bans`` (its newest rowid moves), an
-        # unban removes one from ``bips``, a longer ban changes its bantime;
-        # expiry needs no publish (readers compare ends_at with their clock).
-        fingerprint = (tuple(running), *con.execute(
-            "SELECT count(*), total(timeofban), total(bantime), total(bancount), "
-            "(SELECT max(rowid) FROM bans) FROM bips").fetchone())
-        if _published is not None and fingerprint == _fingerprint:
-            _note(node, True)
+        fingerprint = repr((running, database.live_fingerprint(con)))[:200]
+        check = LiveBanState.objects.filter(node=node).first()
+        if check is not None and check.known and check.fingerprint == fingerprint:
+            _note(node, True, fingerprint=fingerprint)
             return "unchanged"
-        rows = con.execute(
-            "SELECT jail, ip, timeofban, bantime, bancount FROM bips "
-            "WHERE bantime < 0 OR timeofban + bantime > ?", [time.time()]).fetchall()
-    except sqlite3.Error as exc:
+        rows = database.all_live_bans(con)
+    except database.Error as exc:
         _note(node, False, f"cannot read fail2ban's live bans: {exc}")
         return "ban database unreadable: live bans unknown"
     finally:
         con.close()
     wanted = set(running)
-    current = {(jail, ip): (float(tob), int(bt), int(bc or 1))
+    current = {(jail, ip): (round(float(tob), 6), int(bt), int(bc or 1))
                for jail, ip, tob, bt, bc in rows if jail in wanted}
-    previous, _published = _published, None  # unknown until the write commits
     with transaction.atomic():
-        if previous is None:
-            LiveBan.objects.filter(node=node).delete()
-            gone, new = [], list(current)
-        else:
-            gone = [key for key, value in previous.items() if current.get(key) != value]
-            new = [key for key, value in current.items() if previous.get(key) != value]
+        previous = {(b.jail, b.ip): (round(b.banned_at.timestamp(), 6), b.bantime, b.bancount)
+                    for b in LiveBan.objects.filter(node=node).only(
+                        "jail", "ip", "banned_at", "bantime", "bancount")}
+        gone = [key for key, value in previous.items() if current.get(key) != value]
+        new = [key for key, value in current.items() if previous.get(key) != value]
         by_jail: dict[str, list[str]] = {}
         for jail, ip in gone:
             by_jail.setdefault(jail, []).append(ip)
@@ -117,15 +107,16 @@ def publish(client: Fail2banClient | None = None, node: str | None = None) -> st
                 LiveBan.objects.filter(node=node, jail=jail, ip__in=ips[start:start + 500]).delete()
         LiveBan.objects.bulk_create([_row(node, jail, ip, *current[(jail, ip)])
                                      for jail, ip in new], batch_size=2000)
-        _note(node, True)
-    _published, _fingerprint = current, fingerprint
+        _note(node, True, fingerprint=fingerprint)
     return f"{len(current)} live bans: {len(new)} written, {len(gone)} removed"
 
 
-def forget() -> None:
-    """Drop what this process thinks it published (tests; a new worker)."""
-    global _published, _fingerprint
-    _published = _fingerprint = None
+def forget(node: str | None = None) -> None:
+    """Make the next publish compare the rows whole, even when fail2ban's
+    fingerprint did not move (tests; rows written by someone else)."""
+    checks = LiveBanState.objects.all() if node is None else LiveBanState.objects.filter(
+        node=node)
+    checks.update(fingerprint="")
 
 
 def states(nodes: Iterable[str], ips: Iterable[str] | None = None,

@@ -78,6 +78,9 @@ class LiveBanState(models.Model):
     checked_at = models.DateTimeField()
     known = models.BooleanField(default=False)
     note = models.CharField(max_length=300, blank=True)
+    # fail2ban's live-ban fingerprint the rows were last compared under
+    # (jails.fail2ban.database.live_fingerprint): unchanged, nothing to read.
+    fingerprint = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         app_label = "jails"

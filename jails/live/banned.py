@@ -11,7 +11,6 @@ the list comes from one socket read cached for a few seconds.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -108,7 +107,7 @@ def banned_page(jail: str, query: str = "", page: int | str = 1, per_page: int =
     if dbfile:
         try:
             return _from_db(dbfile, jail, query, page, per_page, total)
-        except (database.Unreadable, sqlite3.Error):
+        except (database.Unreadable, database.Error):
             pass  # unreadable (permissions, locked, old schema): use the socket
     return _from_socket(jail, query, page, per_page)
 

@@ -21,7 +21,6 @@ docs/archive.md, "Live state".
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -111,7 +110,7 @@ def read(ips: Iterable[str], *, jails: Iterable[str] | None = None,
         return LiveState(True, running, note=f"{exc}; BanGUI needs read access to it")
     try:
         bans = database.live_bans(con, ips, wanted)
-    except sqlite3.Error as exc:
+    except database.Error as exc:
         return LiveState(True, running, note=f"cannot read fail2ban's live bans: {exc}")
     finally:
         con.close()
