@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
@@ -117,7 +116,7 @@ def fail2ban_db_path(client: Fail2banClient | None = None) -> str:
     return path
 
 
-def open_readonly(path: str | Path) -> sqlite3.Connection:
+def open_readonly(path: str | Path) -> database.Connection:
     """fail2ban's sqlite file, read-only (:mod:`jails.fail2ban.database`)."""
     try:
         return database.connect(path, timeout=10)
@@ -131,7 +130,7 @@ def _fingerprint(row: Sequence) -> str:
     return f"{row[0]}\x1f{row[1]}\x1f{row[2]}"[:200]
 
 
-def _row_fingerprint(con: sqlite3.Connection, rowid: int) -> str | None:
+def _row_fingerprint(con: database.Connection, rowid: int) -> str | None:
     row = database.bans_row(con, rowid)
     return _fingerprint(row[1:4]) if row else None
 
@@ -425,8 +424,7 @@ def _sync(path: str, state: SyncState, *, batch_size: int, full: bool, fill_geo:
     con = open_readonly(path)
     try:
         # The newest row now: where the cursor rests when a rewind reads nothing.
-        newest = con.execute("SELECT rowid, jail, ip, timeofban FROM bans "
-                             "ORDER BY rowid DESC LIMIT 1").fetchone()
+        newest = database.newest_ban(con)
         old_last, since, rewound = state.last_rowid, None, False
         if full:
             after = 0

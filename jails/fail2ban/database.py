@@ -34,6 +34,7 @@ BUSY_TIMEOUT = 2.0  # s: fail2ban holds its write lock for milliseconds
 # What a read of an open file may raise (a lock held too long, a file
 # replaced underneath): callers catch this name, not sqlite3's.
 Error = sqlite3.Error
+Connection = sqlite3.Connection
 
 
 class Unreadable(Exception):
@@ -168,3 +169,9 @@ def all_live_bans(con: sqlite3.Connection, now: float | None = None) -> list[tup
         "SELECT jail, ip, timeofban, bantime, bancount FROM bips "
         "WHERE bantime < 0 OR timeofban + bantime > ?",
         [time.time() if now is None else now]).fetchall()
+
+
+def newest_ban(con: sqlite3.Connection) -> tuple | None:
+    """The newest ``bans`` row: (rowid, jail, ip, timeofban), None when empty."""
+    return con.execute("SELECT rowid, jail, ip, timeofban FROM bans "
+                       "ORDER BY rowid DESC LIMIT 1").fetchone()

@@ -17,10 +17,10 @@ from bangui import nodes
 from bangui.htmx import render_page
 from jails.blocklists import schedules
 from jails.blocklists.download import DownloadError
-from jails.blocklists.forms import PreviewForm, SourceForm
 from jails.blocklists.importer import preview
 from jails.blocklists.models import BlocklistSource, ImportRun
 from jails.blocklists.parse import GarbageList
+from jails.forms.blocklists import PreviewForm, SourceForm
 
 
 def _sources():
