@@ -40,6 +40,8 @@ from bangui.worker import (
 
 logger = logging.getLogger("bangui.worker")
 
+COMMAND_POLL_SECONDS = 0.25
+
 
 class Command(QclusterCommand):
     help = ("Start this node's django-q2 task cluster (BANGUI_NODE; one worker, under the "
@@ -117,13 +119,15 @@ def _start_clusters(node: str):
     schedules, the tick, blocklist imports). A ban then never waits behind a
     120 s download. Only the main lane runs django-q2's scheduler: the
     command lane's sentinel is forked with it switched off (Conf is read in
-    the sentinel process, a copy made at the fork)."""
+    the sentinel process, a copy made at the fork), and it looks at its
+    queue every COMMAND_POLL_SECONDS instead of the main lane's second (a
+    command's latency is that poll: one small indexed query per look)."""
     from django_q.brokers import get_broker
     from django_q.cluster import Cluster
     from django_q.conf import Conf
 
-    scheduler = Conf.SCHEDULER
-    Conf.SCHEDULER = False
+    scheduler, poll = Conf.SCHEDULER, Conf.POLL
+    Conf.SCHEDULER, Conf.POLL = False, COMMAND_POLL_SECONDS
     try:
         commands = Cluster(get_broker(nodename.command_queue(node)))
         # The ORM broker opened this process's connection: a forked sentinel
@@ -131,7 +135,7 @@ def _start_clusters(node: str):
         connections.close_all()
         commands.start()
     finally:
-        Conf.SCHEDULER = scheduler
+        Conf.SCHEDULER, Conf.POLL = scheduler, poll
     connections.close_all()
     cluster = Cluster()
     cluster.start()
