@@ -4,10 +4,10 @@ socket and the ban archive. bangui/health.py finds these through
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -30,24 +30,24 @@ def fail2ban() -> dict:
 
 # The jails' settings a node publishes (bantime, findtime, maxretry, the
 # ignore list) and its filter.d names (the regex tester): several socket
-# calls per jail and a directory scan, so read every JAIL_SETTINGS_SECONDS,
-# when the jail list changes, or right after a command changed something
-# here (jails.fleet.commands.execute).
-JAIL_SETTINGS_SECONDS = 30.0
-_jail_settings: dict = {"at": 0.0, "jails": None, "value": {}, "filters": []}
+# calls per jail and a directory scan, so kept in the process's cache (the
+# command lane's worker, where the facts task runs) for
+# JAIL_SETTINGS_SECONDS, re-read when the jail list changes or right after a
+# command changed something here (jails.fleet.commands.run).
+JAIL_SETTINGS_SECONDS = 30
+_SETTINGS_KEY = "jails:published-jail-settings"
 
 
 def forget_jail_settings() -> None:
-    _jail_settings["at"] = 0.0
+    cache.delete(_SETTINGS_KEY)
 
 
 def _published_settings(client, jails: list[str]) -> tuple[dict, list[str]]:
     from jails.config import regex
 
-    now = time.monotonic()
-    if (_jail_settings["jails"] == jails
-            and now - _jail_settings["at"] < JAIL_SETTINGS_SECONDS):
-        return _jail_settings["value"], _jail_settings["filters"]
+    kept = cache.get(_SETTINGS_KEY)
+    if kept is not None and kept["jails"] == jails:
+        return kept["value"], kept["filters"]
     value = {}
     for name in jails:
         try:
@@ -58,7 +58,8 @@ def _published_settings(client, jails: list[str]) -> tuple[dict, list[str]]:
                        "maxretry": js.maxretry, "ignore_ips": js.ignore_ips[:200],
                        "ignore_self": js.ignore_self}
     filters = regex.filter_names()[:1000]
-    _jail_settings.update(at=now, jails=list(jails), value=value, filters=filters)
+    cache.set(_SETTINGS_KEY, {"jails": list(jails), "value": value, "filters": filters},
+              JAIL_SETTINGS_SECONDS)
     return value, filters
 
 
@@ -105,20 +106,12 @@ def archive_rows() -> int:
     return BanEvent.objects.count()
 
 
-# The jail settings fail2ban-prometheus-exporter exports, in _jail_config's order.
+# The jail settings fail2ban-prometheus-exporter exports, in jail_times' order.
 _CONFIG_FAMILIES = (
     ("f2b_config_jail_ban_time", "How long this jail bans an address (seconds; -1: for ever)."),
     ("f2b_config_jail_find_time", "How far back this jail's filter counts failures (seconds)."),
     ("f2b_config_jail_max_retries", "Failures within the find time that make a ban."),
 )
-
-
-def _jail_config(client, jails: list[str]) -> dict[str, tuple[int, int, int]]:
-    """(bantime, findtime, maxretry) per jail, on one connection."""
-    with client.session() as conn:
-        return {name: tuple(int(conn.call("get", name, key))
-                            for key in ("bantime", "findtime", "maxretry"))
-                for name in jails}
 
 
 def _per_jail(kind, name: str, help_text: str, values) -> Metric:
@@ -170,7 +163,7 @@ def fail2ban_metrics() -> Iterator[Metric]:
                     "Failures found by this jail's filter since it started.",
                     values("total_failed"))
     try:
-        config = _jail_config(client, [jail.name for jail in jails])
+        config = client.jail_times(jail.name for jail in jails)
     except (Fail2banError, TypeError, ValueError):  # e.g. a jail stopped in between
         config = {}
     if config:

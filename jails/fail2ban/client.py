@@ -326,6 +326,14 @@ class Fail2banClient:
                 actions=list(get("actions")),
             )
 
+    def jail_times(self, jails: Iterable[str]) -> dict[str, tuple[int, int, int]]:
+        """(bantime, findtime, maxretry) of each jail, on one connection
+        (/metrics' f2b_config_jail_* families)."""
+        with self.session() as conn:
+            return {name: tuple(int(conn.call("get", name, key))
+                                for key in ("bantime", "findtime", "maxretry"))
+                    for name in jails}
+
     def bantime(self, jail: str) -> int:
         """The jail's ban time in seconds (-1: permanent)."""
         return int(self.call("get", validation.jail_name(jail), "bantime"))
