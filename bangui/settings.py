@@ -1,13 +1,18 @@
 """BanGUI settings. Every knob is a BANGUI_* environment variable (see
-``.env.example``); the defaults run the embedded demo: SQLite under ``var/``,
-DEBUG off, a secret key generated once and kept in ``var/``.
+``.env.example``; DATABASE_URL is the one standard name, docs/config.md);
+the defaults run the embedded demo: SQLite under ``var/``, DEBUG off, a
+secret key generated once and kept in ``var/``.
+
+Importing this module reads the environment and files, and writes nothing:
+the data directory, the static root and the generated secret key are made
+on start-up by ``BanguiConfig.ready()`` (bangui/apps.py), and
+``bangui/checks.py`` says when that could not be done.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,30 +40,24 @@ _default_data = (BASE_DIR / "var" if SOURCE_TREE else
                  Path("/var/lib/bangui") if os.geteuid() == 0 else
                  Path.home() / ".local" / "share" / "bangui")
 DATA_DIR = Path(env_str("BANGUI_DATA_DIR", str(_default_data))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("BANGUI_DEBUG", False)
 # Production flips the cookie and HSTS settings on; see docs/deployment.md.
 SECURE = env_bool("BANGUI_SECURE", False)
 
 
-def _secret_key() -> str:
-    key = env_str("BANGUI_SECRET_KEY")
-    if key:
-        if len(key) < 50:
-            raise ImproperEnv("BANGUI_SECRET_KEY must be at least 50 characters long")
-        return key
-    # Demo convenience: generate once, keep it beside the SQLite database so
-    # sessions survive restarts. Production sets BANGUI_SECRET_KEY.
-    path = DATA_DIR / "secret_key"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(64))
-    return path.read_text().strip()
-
-
-SECRET_KEY = _secret_key()
+_secret_key = env_str("BANGUI_SECRET_KEY")
+if _secret_key and len(_secret_key) < 50:
+    raise ImproperEnv("BANGUI_SECRET_KEY must be at least 50 characters long")
+# Demo convenience, without BANGUI_SECRET_KEY: a key generated once and kept
+# beside the SQLite database, so sessions survive restarts (production sets
+# BANGUI_SECRET_KEY). Read here when it exists; the first start of a fresh
+# installation has none yet: BanguiConfig.ready() makes it and sets
+# SECRET_KEY (empty until then).
+SECRET_KEY_FILE = None if _secret_key else DATA_DIR / "secret_key"
+if SECRET_KEY_FILE is not None and SECRET_KEY_FILE.is_file():
+    _secret_key = SECRET_KEY_FILE.read_text().strip()
+SECRET_KEY = _secret_key
 ALLOWED_HOSTS = env_list("BANGUI_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("BANGUI_CSRF_TRUSTED_ORIGINS", [])
 
@@ -144,6 +143,22 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- cache --------------------------------------------------------------------
+# Local memory, per process, on purpose (no BANGUI_CACHE_URL): the cache is
+# only ever a read-through cache of answers any process can recompute (the
+# archive's settled aggregates for a minute, the parsed jail config keyed on
+# its files' mtimes, the socket fallback's banned list for 5 s), so a gunicorn
+# worker that misses computes the same answer once and nothing needs sharing;
+# state that must be shared lives in the database. Some keys are this host's
+# own (the fail2ban socket path, local config files): a cache shared by a
+# fleet's hosts would mix their answers.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "bangui",
+    }
+}
+
 # --- auth and sessions ------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -164,7 +179,9 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE
-SECURE_SSL_REDIRECT = SECURE and env_bool("BANGUI_SSL_REDIRECT", True)
+# (Read even when SECURE is off: a bad value of any variable stops the start.)
+_ssl_redirect = env_bool("BANGUI_SSL_REDIRECT", True)
+SECURE_SSL_REDIRECT = SECURE and _ssl_redirect
 SECURE_HSTS_SECONDS = env_int("BANGUI_HSTS_SECONDS", 31536000 if SECURE else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
 SECURE_HSTS_PRELOAD = env_bool("BANGUI_HSTS_PRELOAD", False)
@@ -220,7 +237,7 @@ USE_TZ = True
 STATIC_URL = env_str("BANGUI_STATIC_URL", f"{_base_path}/static/")
 STATIC_ROOT = Path(env_str("BANGUI_STATIC_ROOT", str(DATA_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"] if SOURCE_TREE else []
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
+# (Made by BanguiConfig.ready() when missing: whitenoise warns without it.)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
