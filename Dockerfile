@@ -69,7 +69,7 @@ COPY docker/entrypoint.sh /usr/local/bin/bangui-entrypoint
 COPY docker/healthcheck.py docker/healthcheck.py
 
 # Hashed, compressed static files, once, at build time (root-owned, read-only
-# at run time). settings.py creates the data dir's parent paths on import:
+# at run time). BanGUI makes its data dir at start (bangui/apps.py ready()):
 # a throwaway data dir and key keep build-time state out of the image.
 RUN BANGUI_DATA_DIR=/tmp/build-data BANGUI_SECRET_KEY=build-only-not-a-secret-collectstatic-xxxxxxxxxxxxxxxxxxxxxxxx \
         bangui collectstatic --noinput -v 0 \

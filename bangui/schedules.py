@@ -56,6 +56,9 @@ class Task:
     # Work on the shared database, not on the node's fail2ban or memory: every
     # node has the schedule, one node (the coordinator) runs it.
     fleet_wide: bool = False
+    # Short work that must not wait behind a download: queued to the node's
+    # command lane (the archive sync, beside the tick), else its main lane.
+    command_lane: bool = False
 
     def schedule_name_for(self, node: str) -> str:
         return f"{PREFIX}{self.name}@{node}"
@@ -72,7 +75,7 @@ def _every_minutes(seconds: int) -> int:
 
 SCHEDULES: tuple[Task, ...] = (
     Task("archive-sync", "jails.tasks.sync_archive",
-         minutes=_every_minutes(settings.ARCHIVE_SYNC_SECONDS)),
+         minutes=_every_minutes(settings.ARCHIVE_SYNC_SECONDS), command_lane=True),
     Task("archive-purge", "jails.tasks.purge_archive", schedule_type=DAILY, fleet_wide=True),
     Task("geo-flush", "geo.tasks.flush", minutes=1),
     Task("geo-cleanup", "geo.tasks.cleanup", schedule_type=DAILY, fleet_wide=True),
@@ -146,7 +149,8 @@ def sync_schedules(schedule_model=None, declared: tuple[Task, ...] | None = None
                 "minutes": task.minutes if task.schedule_type == MINUTES else None,
                 "repeats": -1,
                 "cron": None,
-                "cluster": nodename.queue(node),
+                "cluster": (nodename.command_queue(node) if task.command_lane
+                            else nodename.queue(node)),
             }
             row, was_created = schedule_model.objects.get_or_create(
                 name=name, defaults={**wanted, "next_run": timezone.now()})

@@ -3,9 +3,9 @@
 ``manage.py qcluster`` (BanGUI's override, ``bangui/management/commands``)
 claims its node's :class:`~bangui.models.Node` row (``BANGUI_NODE``) before
 it starts django-q2's cluster, renews it from a :class:`Heartbeat` thread
-in its main process every third of the lease time (queueing the node's
-facts, :func:`queue_facts`, and its tick: the thread itself never talks to
-fail2ban), and releases it on a clean shutdown.
+in its main process every third of the lease time (and queues the node's
+tick, :func:`queue_tick`: the thread itself never talks to fail2ban), and
+releases it on a clean shutdown.
 A second cluster for the same node finds the lease held and refuses to
 start; clusters of other nodes hold their own rows. A cluster killed with
 ``kill -9`` stops renewing, and the next start takes over once
@@ -152,9 +152,7 @@ class Heartbeat(threading.Thread):
                         return
                     last_ok = time.monotonic()
                     # Database rows only: the lease must never wait on fail2ban.
-                    queue_facts(self.lease.node)
-                    if self.ticks:
-                        queue_tick(self.lease.node)
+                    queue_tick(self.lease.node, hooks=self.ticks)
                 except DatabaseError:
                     logger.exception("worker lease heartbeat failed")
                     connections.close_all()
@@ -170,50 +168,39 @@ class Heartbeat(threading.Thread):
             self.join(timeout=5)
 
 
-def _queue_once(queue: str, func: str, name: str) -> bool:
-    """Queue ``func`` unless ``queue`` already holds a task: at most one
-    waits, however long the lane is busy. True when queued."""
+def queue_tick(node: str, hooks: bool = True) -> bool:
+    """Queue the node's tick to its command lane, unless that queue already
+    holds a task: at most one waits. The tick publishes the node's facts
+    (:func:`publish_facts`: it asks fail2ban, which the heartbeat thread
+    must not) and, with ``hooks``, runs the apps' ``node_tick`` hooks (jails:
+    sync the archive, bounded per tick; shared bans; live bans). On the
+    command lane, never behind a 120 s download of the main lane, and never
+    beside the scheduled archive sync, which runs there too. True when
+    queued."""
     from django_q.models import OrmQ
     from django_q.tasks import async_task
 
+    from bangui import nodename
+
+    queue = nodename.command_queue(node)
     if OrmQ.objects.filter(key=queue).exists():
         return False
-    async_task(func, cluster=queue, save=False, task_name=name)
+    async_task("bangui.worker.run_tick", hooks, cluster=queue, save=False,
+               task_name="node tick")
     return True
 
 
-def queue_tick(node: str) -> bool:
-    """Queue the apps' ``node_tick`` hooks (jails: sync the archive) to the
-    node's main lane. The tick runs in the worker like any task, so it never
-    races the scheduled work."""
-    from bangui import nodename
-
-    return _queue_once(nodename.queue(node), "bangui.worker.run_tick", "node tick")
-
-
-def queue_facts(node: str) -> bool:
-    """Queue :func:`publish_facts` to the node's command lane: it asks
-    fail2ban (up, version, jails), which the heartbeat thread must not, and
-    the command lane is never busy for long, so the facts stay fresh while
-    the main lane downloads a blocklist."""
-    from bangui import nodename
-
-    return _queue_once(nodename.command_queue(node), "bangui.worker.run_facts", "node facts")
-
-
-def run_facts() -> None:
-    """The facts task, on the node it runs on."""
+def run_tick(hooks: bool = True) -> None:
+    """The tick task, on the node it runs on: its facts, then every app's
+    ``node_tick`` hook. Quiet on failure (the scheduled runs record errors;
+    a tick every few seconds would flood the failed-task list)."""
     from django.conf import settings
 
-    publish_facts(settings.BANGUI_NODE)
-
-
-def run_tick() -> None:
-    """The tick task: every app's ``node_tick`` hook. Quiet on failure (the
-    scheduled runs record errors; a tick every few seconds would flood the
-    failed-task list)."""
     from bangui.hooks import app_hooks
 
+    publish_facts(settings.BANGUI_NODE)
+    if not hooks:
+        return
     for name, hook in app_hooks("node_tick"):
         try:
             hook()

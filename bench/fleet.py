@@ -28,7 +28,7 @@ Prints, from one run (docs/fleet.md quotes it):
   the nodes' fail2bans (and synced into the archive by them): dashboard
   24h/365d, the world map 365d, one IP's page, /nodes/; p50 of
   --sequential requests in a row (target < 100 ms).
-- **memory** of one node's worker: the RSS of its cluster's processes.
+- **memory** of one node's worker: the PSS of its processes (both lanes).
 """
 
 from __future__ import annotations
@@ -166,8 +166,10 @@ def everywhere(web: dict, rounds: int, label: str, nodes: int) -> None:
 
 
 # --- the parent ----------------------------------------------------------------------
-def rss_kib(pid: int) -> int:
-    """The RSS of ``pid`` and every descendant (KiB), from /proc."""
+def pss_kib(pid: int) -> int:
+    """The PSS of ``pid`` and every descendant (KiB), from
+    /proc/*/smaps_rollup: forked processes share pages, which RSS counts
+    once per process and PSS divides among them."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -182,8 +184,8 @@ def rss_kib(pid: int) -> int:
         p = todo.pop()
         todo += children.get(p, [])
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     total += int(line.split()[1])
         except OSError:
             pass
@@ -302,9 +304,9 @@ def run(args) -> None:
                   f"(target p50 < 10 s at default intervals)", flush=True)
 
             # -- memory of one node's worker
-            rss = [rss_kib(p.pid) for p in procs]
-            print(f"node worker memory (RSS of a cluster's processes): median "
-                  f"{statistics.median(rss) / 1024:.0f} MiB, max {max(rss) / 1024:.0f} MiB",
+            pss = [pss_kib(p.pid) for p in procs]
+            print(f"node worker memory (PSS of a node's processes, both lanes): median "
+                  f"{statistics.median(pss) / 1024:.0f} MiB, max {max(pss) / 1024:.0f} MiB",
                   flush=True)
 
             # -- pages

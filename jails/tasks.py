@@ -7,9 +7,20 @@ from __future__ import annotations
 from jails.archive import sync as archive
 from jails.fleet import live, shared
 
+# The tick shares the node's command lane with the commands: a long history
+# (a node joining with months of bans) arrives over several ticks, each a
+# few seconds at most, so a ban waits at most that long behind one.
+TICK_MAX_ROWS = 20_000
+
 
 def sync_archive() -> str:
-    return str(archive.sync())
+    """The scheduled sync (on the command lane, like the tick): bounded the
+    same way; a long history goes on at the next tick."""
+    return str(archive.sync(max_rows=TICK_MAX_ROWS))
+
+
+def _sync_some() -> None:
+    archive.sync(max_rows=TICK_MAX_ROWS)
 
 
 def node_tick() -> None:
@@ -23,7 +34,7 @@ def node_tick() -> None:
     fingerprint query when nothing changed). One step failing does not
     skip the others; the first failure is raised at the end."""
     failed = None
-    for step in (archive.sync, shared.apply, live.publish):
+    for step in (_sync_some, shared.apply, live.publish):
         try:
             step()
         except Exception as exc:  # each step on its own; the first failure raised below

@@ -146,8 +146,8 @@ def test_a_restore_under_a_process_that_has_the_database_open(installation):
     live = sqlite3.connect(_database(installation))
     try:
         live.execute("INSERT INTO accounts_auditentry (created_at, actor_name, action, target, "
-                     "result, detail, node) VALUES ('2026-01-01', 'web', 'open', '', 'ok', '', "
-                     "'')")
+                     "result, detail, node, ref) VALUES ('2026-01-01', 'web', 'open', '', 'ok', "
+                     "'', '', '')")
         live.commit()
         assert Path(f"{_database(installation)}-wal").stat().st_size > 0
 

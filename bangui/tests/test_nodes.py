@@ -78,7 +78,7 @@ def test_schedules_belong_to_their_node():
     for node in ("web-1", "web-2"):
         rows = Schedule.objects.filter(name__endswith=f"@{node}")
         assert {r.name for r in rows} == {t.schedule_name_for(node) for t in SCHEDULES}
-        assert {r.cluster for r in rows} == {f"node-{node}"}
+        assert {r.cluster for r in rows} == {f"node-{node}", f"cmd-{node}"}
     # Pruning one node's rows leaves the other's alone.
     report = sync_schedules(declared=SCHEDULES[:1], node="web-1")
     assert len(report.deleted) == len(SCHEDULES) - 1

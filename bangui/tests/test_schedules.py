@@ -27,7 +27,10 @@ def test_migrate_already_created_the_declared_schedules():
     assert names == {t.schedule_name for t in SCHEDULES}
     sync = Schedule.objects.get(name=f"bangui:archive-sync@{NODE}")
     assert (sync.func, sync.schedule_type, sync.minutes) == ("jails.tasks.sync_archive", "I", 1)
-    assert sync.cluster == f"node-{NODE}"  # only this node's cluster runs it
+    # Only this node runs it, on its command lane (beside the tick, never
+    # behind a download on its main lane).
+    assert sync.cluster == f"cmd-{NODE}"
+    assert Schedule.objects.get(name=f"bangui:geo-flush@{NODE}").cluster == f"node-{NODE}"
     assert Schedule.objects.get(name=f"bangui:archive-purge@{NODE}").schedule_type == "D"
 
 

@@ -383,7 +383,7 @@ def _index_cache(kib: int = 128 * 1024):
 
 def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
          full: bool = False, fill_geo: bool = True,
-         write_rows: int | None = None) -> SyncResult:
+         write_rows: int | None = None, max_rows: int | None = None) -> SyncResult:
     """Copy ban rows fail2ban added since the last run (all of them on the
     first run, or with ``full``) into the archive. Safe to run again at any
     time, and after a crash at any point.
@@ -393,7 +393,9 @@ def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
     the schema is the migrations' business). A first sync of a long history
     is this same loop, one transaction per ``batch_size`` rows. ``write_rows``
     (more rows per transaction) is for ``sync_bans --backfill``
-    (:mod:`jails.archive.backfill`), which the archive's owner runs."""
+    (:mod:`jails.archive.backfill`), which the archive's owner runs.
+    ``max_rows``: stop after about that many rows (the node's tick, which
+    shares the command lane: a long history arrives over several ticks)."""
     started = time.monotonic()
     path = str(Path(db_path or fail2ban_db_path()).resolve())
     state, _ = SyncState.objects.get_or_create(node=settings.BANGUI_NODE, db_path=path)
@@ -401,7 +403,8 @@ def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
     try:
         with _index_cache():
             result = _sync(path, state, batch_size=batch_size, full=full, fill_geo=fill_geo,
-                           started=started, write_rows=write_rows or batch_size)
+                           started=started, write_rows=write_rows or batch_size,
+                           max_rows=max_rows)
     except Exception as exc:
         SyncState.objects.filter(pk=state.pk).update(
             last_run_at=run_at, last_error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -420,7 +423,7 @@ def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
 
 
 def _sync(path: str, state: SyncState, *, batch_size: int, full: bool, fill_geo: bool,
-          started: float, write_rows: int) -> SyncResult:
+          started: float, write_rows: int, max_rows: int | None = None) -> SyncResult:
     con = open_readonly(path)
     try:
         # The newest row now: where the cursor rests when a rewind reads nothing.
@@ -466,11 +469,14 @@ def _sync(path: str, state: SyncState, *, batch_size: int, full: bool, fill_geo:
                 pending_max = max(pending_max, max(r[3] for r in rows))
                 read += len(rows)
                 after = last_row[0]
-            if pending_rows and (not rows or pending_rows >= write_rows):
+            # A bounded run (the tick) stops after max_rows; the cursor keeps
+            # its place and the next run goes on. A rewind reads to the end.
+            enough = bool(max_rows) and read >= max_rows and not rewound
+            if pending_rows and (not rows or pending_rows >= write_rows or enough):
                 # The cursor moves with the rows it covers, in one transaction.
                 inserted += _store_batch(state, pending, last_row[:4], pending_max)
                 pending, pending_rows, pending_max = [], 0, 0
-            if not rows:
+            if not rows or enough:
                 break
         if rewound and newest and (last_row is None or newest[0] > last_row[0]):
             # Rows between the last one read and the newest are old rows the

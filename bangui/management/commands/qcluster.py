@@ -114,20 +114,24 @@ class Command(QclusterCommand):
 
 def _start_clusters(node: str):
     """The node's two lanes, each a one-worker django-q2 cluster: the
-    command lane (``nodename.command_queue``: ban, unban, config saves,
-    regex tests, the node's facts) and the main lane (``nodename.queue``:
-    schedules, the tick, blocklist imports). A ban then never waits behind a
-    120 s download. Only the main lane runs django-q2's scheduler: the
-    command lane's sentinel is forked with it switched off (Conf is read in
-    the sentinel process, a copy made at the fork), and it looks at its
-    queue every COMMAND_POLL_SECONDS instead of the main lane's second (a
-    command's latency is that poll: one small indexed query per look)."""
+    command lane (``nodename.command_queue``: fail2ban commands, the tick,
+    the archive sync) and the main lane (``nodename.queue``: the other
+    schedules, blocklist imports). A ban then never waits behind a 120 s
+    download. Each lane's scheduler runs only the schedules stored with its
+    queue (``Schedule.cluster``), so every schedule still runs in exactly
+    one worker of the node. The command lane looks at its queue every
+    COMMAND_POLL_SECONDS instead of the main lane's second (a command's
+    latency is that poll: one small indexed query per look)."""
     from django_q.brokers import get_broker
     from django_q.cluster import Cluster
     from django_q.conf import Conf
 
-    scheduler, poll = Conf.SCHEDULER, Conf.POLL
-    Conf.SCHEDULER, Conf.POLL = False, COMMAND_POLL_SECONDS
+    main = Conf.CLUSTER_NAME, Conf.POLL
+    # The command lane's sentinel is forked with its own name (its
+    # scheduler then runs the schedules of that queue: the archive sync) and
+    # a quicker poll; Conf is read in the sentinel process, a copy made at
+    # the fork.
+    Conf.CLUSTER_NAME, Conf.POLL = nodename.command_queue(node), COMMAND_POLL_SECONDS
     try:
         commands = Cluster(get_broker(nodename.command_queue(node)))
         # The ORM broker opened this process's connection: a forked sentinel
@@ -135,7 +139,7 @@ def _start_clusters(node: str):
         connections.close_all()
         commands.start()
     finally:
-        Conf.SCHEDULER, Conf.POLL = scheduler, poll
+        Conf.CLUSTER_NAME, Conf.POLL = main
     connections.close_all()
     cluster = Cluster()
     cluster.start()
