@@ -11,7 +11,8 @@ Every schedule belongs to one node (docs/fleet.md): it is stored as
 that node's cluster runs it. A node's cluster writes its own rows when it
 starts (``manage.py qcluster``); ``migrate`` and ``manage.py
 sync_schedules`` write this process's node's (``BANGUI_NODE``). Pruning
-touches only the node's own rows (and the pre-fleet rows without ``@``).
+touches only the node's own rows (the pre-fleet rows without ``@`` went in
+migration ``bangui 0005``).
 
 To add a task: append a :class:`Task` to :data:`SCHEDULES`. Task bodies live
 in ``<app>/tasks.py``, take only keyword arguments and are safe to run twice.
@@ -31,7 +32,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from bangui import nodename
@@ -78,6 +78,10 @@ SCHEDULES: tuple[Task, ...] = (
          minutes=_every_minutes(settings.ARCHIVE_SYNC_SECONDS), command_lane=True),
     Task("archive-purge", "jails.tasks.purge_archive", schedule_type=DAILY, fleet_wide=True),
     Task("geo-flush", "geo.tasks.flush", minutes=1),
+    # Each node imports the blocklist sources due on it (decided from the
+    # sources and its import log: jails/blocklists/schedules.py), on its
+    # main lane: a download may take minutes.
+    Task("blocklist-imports", "jails.blocklists.tasks.import_due", minutes=1),
     Task("geo-cleanup", "geo.tasks.cleanup", schedule_type=DAILY, fleet_wide=True),
     Task("geo-reresolve", "geo.tasks.reresolve", schedule_type=HOURLY, fleet_wide=True),
 )
@@ -165,8 +169,8 @@ def sync_schedules(schedule_model=None, declared: tuple[Task, ...] | None = None
                 updated.append(name)
             else:
                 unchanged.append(name)
-        stale = (schedule_model.objects.filter(name__startswith=PREFIX)
-                 .filter(Q(name__endswith=f"@{node}") | ~Q(name__contains="@"))
+        stale = (schedule_model.objects.filter(name__startswith=PREFIX,
+                                               name__endswith=f"@{node}")
                  .exclude(name__in=names))
         deleted = list(stale.values_list("name", flat=True))
         stale.delete()

@@ -4,7 +4,6 @@ read-only."""
 
 from django.contrib import admin
 
-from jails.blocklists import schedules
 from jails.blocklists.models import BlocklistSource, ImportRun
 from jails.fleet.models import SharedBanRule
 from jails.models import BanEvent, SyncState
@@ -48,18 +47,6 @@ class BlocklistSourceAdmin(admin.ModelAdmin):
     list_display = ("name", "url", "enabled", "interval_minutes", "jail")
     list_filter = ("enabled",)
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        schedules.sync_source(obj)
-
-    def delete_model(self, request, obj):
-        schedules.remove_source(obj.pk)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        for pk in queryset.values_list("pk", flat=True):
-            schedules.remove_source(pk)
-        super().delete_queryset(request, queryset)
 
 
 @admin.register(ImportRun)

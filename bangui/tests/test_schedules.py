@@ -46,8 +46,8 @@ def test_it_is_idempotent():
 def test_it_updates_changed_and_removes_stale_bangui_schedules_only():
     Schedule.objects.filter(name=f"bangui:archive-sync@{NODE}").update(minutes=99)
     Schedule.objects.create(name=f"bangui:retired-task@{NODE}", func="jails.tasks.gone")
-    # A pre-fleet row (no node in its name) goes; another node's row stays.
-    Schedule.objects.create(name="bangui:archive-sync", func="jails.tasks.sync_archive")
+    # Another node's row stays (pre-fleet rows without a node: migration
+    # bangui 0005, not every sync).
     Schedule.objects.create(name="bangui:archive-sync@other", func="jails.tasks.sync_archive")
     Schedule.objects.create(name="admin's own", func="jails.tasks.sync_archive")
     Schedule.objects.create(name="blocklist:7", func="jails.blocklists.tasks.import_source")
@@ -55,7 +55,7 @@ def test_it_updates_changed_and_removes_stale_bangui_schedules_only():
     report = sync_schedules()
 
     assert report.updated == [f"bangui:archive-sync@{NODE}"]
-    assert sorted(report.deleted) == ["bangui:archive-sync", f"bangui:retired-task@{NODE}"]
+    assert sorted(report.deleted) == [f"bangui:retired-task@{NODE}"]
     assert Schedule.objects.filter(name="bangui:archive-sync@other").exists()  # its node's
     assert Schedule.objects.get(name=f"bangui:archive-sync@{NODE}").minutes == 1
     assert Schedule.objects.filter(name__in=["admin's own", "blocklist:7"]).count() == 2

@@ -1,36 +1,30 @@
-"""django-q2 schedules of the blocklist sources: one per source and target
-node, kept in step with the sources and the fleet.
+"""When each node imports each blocklist source: decided from the data, by
+the node itself (docs/blocklists.md, docs/fleet.md "Blocklists in a fleet").
 
-Named ``blocklist:<id>@<node>`` (not ``bangui:``: those are the fixed
-schedules that ``bangui/schedules.py`` owns and prunes), run by that node's
-cluster (``Schedule.cluster``): each target node downloads the list and
-bans it into its own fail2ban (docs/fleet.md, "Blocklists in a fleet").
-Enabled sources repeat forever; a disabled source's schedules are paused
-(``repeats = 0``, which django-q2's scheduler skips); a deleted source's, or
-a node's that is no longer a target, are removed. Idempotent.
-
-Who writes them: saving a source (its targets now), ``migrate`` (every
-source: :func:`sync_all`), and each node's cluster when it starts
-(:func:`sync_node`: a node that registered after a source aimed at "every
-node" or its label gets its schedules).
+There is one schedule writer in BanGUI (bangui/schedules.py) and it writes
+fixed tasks only; among them ``blocklist-imports``, every minute on every
+node's main lane (``jails.blocklists.tasks.import_due``). That task imports,
+one after the other, the enabled sources that target this node (:func:`targets`)
+and are due (:func:`due`: never run on this node, or its last run here
+started ``interval_minutes`` ago). So saving, disabling, deleting or
+re-aiming a source, or a node registering or changing labels, needs no
+schedule rewrite: the next minute's look sees it. "Import now" queues one
+run per target node (:func:`import_now`).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
+from django.db.models import Max
 from django.utils import timezone
-from django_q.models import Schedule
 
 from bangui import nodename
 from bangui.nodes import fleet
-from jails.blocklists.models import BlocklistSource
+from jails.blocklists.models import BlocklistSource, ImportRun
 
-PREFIX = "blocklist:"
 TASK = "jails.blocklists.tasks.import_source"
-
-
-def name_for(source_pk: int, node: str) -> str:
-    return f"{PREFIX}{source_pk}@{node}"
 
 
 def targets(source: BlocklistSource, registered: list | None = None) -> list[str]:
@@ -46,34 +40,6 @@ def targets(source: BlocklistSource, registered: list | None = None) -> list[str
     return sorted(s.name for s in states) or [settings.BANGUI_NODE]
 
 
-def _write(source: BlocklistSource, node: str) -> Schedule:
-    wanted = {
-        "func": TASK,
-        "args": repr((source.pk,)),
-        "schedule_type": Schedule.MINUTES,
-        "minutes": source.interval_minutes,
-        "repeats": -1 if source.enabled else 0,
-        "cluster": nodename.queue(node),
-    }
-    schedule, created = Schedule.objects.get_or_create(
-        name=name_for(source.pk, node), defaults={**wanted, "next_run": timezone.now()})
-    if not created and any(getattr(schedule, k) != v for k, v in wanted.items()):
-        for k, v in wanted.items():
-            setattr(schedule, k, v)
-        schedule.save()
-    return schedule
-
-
-def sync_source(source: BlocklistSource, registered: list | None = None) -> list[Schedule]:
-    """The source's schedules: one per target node; others removed
-    (including a pre-fleet ``blocklist:<id>``)."""
-    written = [_write(source, node) for node in targets(source, registered)]
-    (Schedule.objects.filter(name__startswith=f"{PREFIX}{source.pk}@")
-     .exclude(name__in=[s.name for s in written]).delete())
-    Schedule.objects.filter(name=f"{PREFIX}{source.pk}").delete()
-    return written
-
-
 def import_now(source: BlocklistSource, actor: str) -> list[str]:
     """Queue one run of ``source`` to every target node's main lane (a
     download may take minutes: never the command lane, never a web
@@ -87,29 +53,22 @@ def import_now(source: BlocklistSource, actor: str) -> list[str]:
     return nodes
 
 
-def remove_source(source_pk: int) -> None:
-    Schedule.objects.filter(name__startswith=f"{PREFIX}{source_pk}@").delete()
-    Schedule.objects.filter(name=f"{PREFIX}{source_pk}").delete()
-
-
-def sync_all() -> None:
-    """Bring every source's schedules in line; drop orphans (sources gone,
-    pre-fleet names)."""
-    registered = fleet()
-    keep = set()
-    for source in BlocklistSource.objects.all():
-        keep.update(s.name for s in sync_source(source, registered))
-    Schedule.objects.filter(name__startswith=PREFIX).exclude(name__in=keep).delete()
-
-
-def sync_node(node: str | None = None) -> None:
-    """This node's blocklist schedules, as its cluster starts: written for
-    every source that targets it, removed for those that no longer do."""
+def due(node: str | None = None, now: datetime | None = None) -> list[BlocklistSource]:
+    """The enabled sources ``node`` (default: this one) should import now:
+    aimed at it, and never run there or last started there at least
+    ``interval_minutes`` ago (a failed run counts: it waits its interval
+    too, no retry storm). Oldest first."""
     node = node or settings.BANGUI_NODE
+    now = now or timezone.now()
     registered = fleet()
-    keep = set()
-    for source in BlocklistSource.objects.all():
-        if node in targets(source, registered):
-            keep.add(_write(source, node).name)
-    (Schedule.objects.filter(name__startswith=PREFIX, name__endswith=f"@{node}")
-     .exclude(name__in=keep).delete())
+    sources = [s for s in BlocklistSource.objects.filter(enabled=True).order_by("pk")
+               if node in targets(s, registered)]
+    last = dict(ImportRun.objects.filter(source__in=sources, node=node).order_by()
+                .values("source").annotate(started=Max("started_at"))
+                .values_list("source", "started"))
+    out = []
+    for source in sources:
+        started = last.get(source.pk)
+        if started is None or now - started >= timedelta(minutes=source.interval_minutes):
+            out.append(source)
+    return sorted(out, key=lambda s: last.get(s.pk) or datetime.min.replace(tzinfo=now.tzinfo))

@@ -28,3 +28,12 @@ def import_source(source_pk: int, actor: str = "schedule") -> str:
     log.info("blocklist %s: %s, %d new bans, %d invalid lines", source.name, run.status,
              run.newly_banned, run.invalid)
     return f"{run.status}: {run.newly_banned} new bans"
+
+
+def import_due() -> str:
+    """The ``blocklist-imports`` schedule (every minute, each node's main
+    lane): import, one after the other, the sources due on this node
+    (jails.blocklists.schedules.due). Each run has its own claim, log row
+    and deadlines; one failing does not stop the next."""
+    done = [f"{source.name}: {import_source(source.pk)}" for source in schedules.due()]
+    return "; ".join(done) or "nothing due"

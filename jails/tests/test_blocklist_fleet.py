@@ -1,7 +1,8 @@
 """Blocklist sources aimed at nodes (docs/fleet.md, "Blocklists in a
-fleet"): which nodes a source targets, the schedules that follows, the
-form's choice, "Import now" per node, and a node that is no longer a
-target skipping a queued run. The real import on a chosen node is in
+fleet"): which nodes a source targets, which sources are due on a node
+(decided from the data: no schedule row per source), the form's choice,
+"Import now" per node, and a node that is no longer a target skipping a
+queued run. The real import on a chosen node is in
 test_fleet_commands.py."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django_q.models import OrmQ, Schedule
 
 from bangui.models import Node
 from jails.blocklists import schedules, tasks
-from jails.blocklists.models import BlocklistSource
+from jails.blocklists.models import BlocklistSource, ImportRun
 
 pytestmark = pytest.mark.django_db
 
@@ -32,11 +33,6 @@ def _source(**kw):
                                           jail="sshd", **kw)
 
 
-def _schedules():
-    return sorted(Schedule.objects.filter(name__startswith="blocklist:")
-                  .values_list("name", "cluster"))
-
-
 def test_targets_every_node_a_label_or_chosen_nodes(settings):
     every = _source()
     assert schedules.targets(every) == [settings.BANGUI_NODE]  # none registered yet
@@ -50,35 +46,39 @@ def test_targets_every_node_a_label_or_chosen_nodes(settings):
                                      target_nodes=["c", "later"])) == ["c", "later"]
 
 
-def test_schedules_follow_the_targets_and_drop_pre_fleet_names():
+def test_a_node_imports_the_sources_aimed_at_it_once_per_interval():
     _node("a", ["web"])
     _node("b")
-    source = _source(target_label="web")
-    Schedule.objects.create(name=f"blocklist:{source.pk}", func=schedules.TASK)  # pre-fleet
-    schedules.sync_source(source)
-    assert _schedules() == [(f"blocklist:{source.pk}@a", "node-a")]
-    source.target_label, source.target_nodes = "", ["b"]
-    source.save()
-    schedules.sync_source(source)
-    assert _schedules() == [(f"blocklist:{source.pk}@b", "node-b")]
-    schedules.remove_source(source.pk)
-    assert _schedules() == []
+    web = _source(target_label="web", interval_minutes=60)
+    every = _source(name="every", url="https://example.org/e.txt", interval_minutes=1440)
+    assert schedules.due("a") == [web, every] and schedules.due("b") == [every]
+    now = timezone.now()
+    ImportRun.objects.create(source=web, node="a", started_at=now - timedelta(minutes=59))
+    ImportRun.objects.create(source=every, node="a", status="failed",
+                             started_at=now - timedelta(hours=2))
+    assert schedules.due("a", now) == []  # a failed run waits its interval too
+    assert schedules.due("a", now + timedelta(minutes=1)) == [web]
+    assert schedules.due("b", now) == [every]  # b's own log: it never ran there
+    # Re-aimed, registered, relabelled: the next look sees it (no rows to rewrite).
+    web.target_label, web.target_nodes = "", ["b"]
+    web.save()
+    assert schedules.due("b", now) == [web, every] and schedules.due("a", now) == []
+    Node.objects.filter(pk="b").update(labels=["web"])
+    web.target_label, web.target_nodes = "web", []
+    web.save()
+    assert web in schedules.due("b", now)
+    web.enabled = False
+    web.save()
+    assert web not in schedules.due("b", now)
+    assert not Schedule.objects.filter(name__startswith="blocklist:").exists()
 
 
-def test_a_node_gets_its_schedules_when_it_registers_and_when_its_labels_change():
-    _node("a")
-    source = _source(target_label="web")
-    schedules.sync_all()
-    assert _schedules() == []
-    b = _node("b", ["web"])  # registering (a saved Node row) re-syncs the sources
-    assert _schedules() == [(f"blocklist:{source.pk}@b", "node-b")]
-    b.labels = []
-    b.save()
-    assert _schedules() == []
-    Schedule.objects.create(name=f"blocklist:{source.pk}@b", func=schedules.TASK,
-                            cluster="node-b")  # a leftover
-    schedules.sync_node("b")  # b's cluster starting
-    assert _schedules() == []
+def test_the_minute_task_imports_what_is_due_and_skips_the_rest(settings, monkeypatch):
+    ran = []
+    monkeypatch.setattr(tasks, "import_source", lambda pk: ran.append(pk) or "ok: 0 new bans")
+    assert tasks.import_due() == "nothing due"
+    source = _source()
+    assert tasks.import_due() == "list: ok: 0 new bans" and ran == [source.pk]
 
 
 def test_a_queued_run_on_a_node_no_longer_targeted_is_skipped(settings):
@@ -118,6 +118,6 @@ def test_the_form_offers_the_fleet_only_in_a_fleet_and_checks_the_choice(admin_c
                                                  "target_nodes": ["b"]})
     saved = BlocklistSource.objects.get()
     assert (saved.target_label, saved.target_nodes) == ("", ["b"])
-    assert _schedules() == [(f"blocklist:{saved.pk}@b", "node-b")]
+    assert schedules.due("b") == [saved] and schedules.due("a") == []
     detail = admin_client.get(reverse("blocklist_detail", args=[saved.pk])).content.decode()
     assert "Imported on" in detail and "(now: b)" in detail

@@ -8,6 +8,7 @@ from django_q.conf import Conf
 from django_q.models import Schedule
 
 from accounts.models import AuditEntry
+from jails.blocklists import schedules
 from jails.blocklists.models import BlocklistSource, ImportRun
 
 pytestmark = pytest.mark.django_db
@@ -39,25 +40,25 @@ def test_it_lists_sources_with_an_empty_state(viewer_client):
     assert "Add a source" not in response.content.decode()  # viewers cannot
 
 
-def test_creating_disabling_and_deleting_manage_its_schedule_once(
+def test_creating_disabling_and_deleting_decide_what_is_due(
         operator_client, http_server, local_lists, settings):
+    """No schedule row per source: this node's minute look
+    (schedules.due) sees a new source at once, a disabled one not, a
+    deleted one never again."""
     response = create(operator_client, http_server)
     assert response.status_code == 302
     source = BlocklistSource.objects.get(name="list")
     # A single host: "every node" is this host's node (no node registered yet).
-    name = f"blocklist:{source.pk}@{settings.BANGUI_NODE}"
-    schedule = Schedule.objects.get(name=name)
-    assert (schedule.minutes, schedule.repeats) == (60, -1)
-    assert schedule.func == "jails.blocklists.tasks.import_source"
+    assert schedules.due() == [source]
+    assert not Schedule.objects.filter(name__startswith="blocklist:").exists()
 
     operator_client.post(reverse("blocklist_toggle", args=[source.pk]))
-    assert Schedule.objects.get(name=name).repeats == 0  # paused
+    assert schedules.due() == []  # paused
     operator_client.post(reverse("blocklist_toggle", args=[source.pk]))
-    assert Schedule.objects.get(name=name).repeats == -1
-    assert Schedule.objects.filter(name__startswith="blocklist:").count() == 1
+    assert schedules.due() == [BlocklistSource.objects.get()]
 
     operator_client.post(reverse("blocklist_delete", args=[source.pk]))
-    assert not Schedule.objects.filter(name__startswith="blocklist:").exists()
+    assert schedules.due() == []
     assert not BlocklistSource.objects.exists()
     actions = list(AuditEntry.objects.filter(action__startswith="blocklist.")
                    .order_by("id").values_list("action", flat=True))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -61,9 +60,7 @@ def blocklist_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if request.method == "POST":
         form = SourceForm(request.POST, instance=source)
         if form.is_valid():
-            with transaction.atomic():
-                saved = form.save()
-                schedules.sync_source(saved)
+            saved = form.save()  # its nodes see it at their next minute's look
             audit.record(request, "blocklist.create" if source is None else "blocklist.edit",
                          target=saved.name, detail=saved.url)
             messages.success(request, f"Saved blocklist {saved.name}.")
@@ -81,9 +78,7 @@ def blocklist_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def blocklist_delete(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(BlocklistSource, pk=pk)
     name = source.name
-    with transaction.atomic():
-        schedules.remove_source(source.pk)
-        source.delete()
+    source.delete()
     audit.record(request, "blocklist.delete", target=name)
     messages.success(request, f"Deleted blocklist {name}. Bans it made stay until they expire.")
     return redirect("blocklist_list")
@@ -94,9 +89,7 @@ def blocklist_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def blocklist_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(BlocklistSource, pk=pk)
     source.enabled = not source.enabled
-    with transaction.atomic():
-        source.save(update_fields=["enabled", "updated_at"])
-        schedules.sync_source(source)
+    source.save(update_fields=["enabled", "updated_at"])
     state = "enabled" if source.enabled else "disabled"
     audit.record(request, f"blocklist.{state[:-1]}", target=source.name)
     messages.success(request, f"{source.name} {state}.")
