@@ -149,6 +149,10 @@ def test_a_ban_on_another_node_shows_pending_then_its_answer(two_nodes, page):  
 
     expect(result).to_contain_text("Waiting for b to answer")
     expect(result).to_have_text("On b: Banned 192.0.2.97 in sshd.", timeout=15_000)
+    # The answer replaced the message only: the ban table around it and the
+    # address bar are the dashboard's still.
+    expect(page.locator("#ban-table")).to_have_count(1)
+    assert "/commands/" not in page.url
     assert page.evaluate("() => window.notReloaded") is True  # answered in place
     assert "192.0.2.97" in Fail2banClient(str(boxes["b"].socket)).jail_status("sshd").banned_ips
     assert errors == []
