@@ -328,10 +328,22 @@ def run(args) -> None:
                     answer = bench_load.request(port, "/bans/ban/", post, "POST", body)
                     took.append((time.perf_counter() - start) * 1000)
                     pending += answer.status == 200 and b"to answer" in answer.body
-                print(f"web request of a node command ({len(took)} bans on one other node "
-                      f"each): p50 {statistics.median(took):.1f} ms  p99 {pct(took, 0.99):.1f}"
-                      f" ms (target < 200 ms); answered 'waiting' at once in {pending}",
-                      flush=True)
+                print(f"web request of a node command, dashboard ban form ({len(took)} bans "
+                      f"on one other node each; the answer re-renders the ban table): p50 "
+                      f"{statistics.median(took):.1f} ms  p99 {pct(took, 0.99):.1f} ms (target "
+                      f"< 200 ms); answered 'waiting' at once in {pending}", flush=True)
+                took, pending = [], 0
+                for k in range(args.rounds):
+                    node = node_name(k % args.nodes)
+                    start = time.perf_counter()
+                    answer = bench_load.request(port, f"/nodes/{node}/unban/", post, "POST",
+                                                f"ip=198.18.250.{k + 1}&jail=sshd")
+                    took.append((time.perf_counter() - start) * 1000)
+                    pending += answer.status == 200 and b"to answer" in answer.body
+                print(f"web request of a node command, node page unban ({len(took)} on the "
+                      f"nodes in turn): p50 {statistics.median(took):.1f} ms  p99 "
+                      f"{pct(took, 0.99):.1f} ms (target < 200 ms); answered 'waiting' at once "
+                      f"in {pending}", flush=True)
                 for label, path in pages:
                     # The first request fills its worker's minute-long
                     # caches (settled days and hours): what one request a
