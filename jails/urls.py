@@ -28,10 +28,9 @@ urlpatterns = [
     path("nodes/<str:name>/unban/", nodes.node_unban, name="node_unban"),
     path("nodes/<str:name>/ignore/", nodes.node_ignore, name="node_ignore"),
     path("nodes/<str:name>/config/", node_config.node_config_home, name="node_config"),
-    path("nodes/<str:name>/config/file/", node_config.node_config_file,
-         name="node_config_file"),
-    path("nodes/<str:name>/config/file/save/", node_config.node_config_save,
-         name="node_config_save"),
+    # a node's config files: this host's editor with the node as parameter
+    path("nodes/<str:name>/config/file/", config.config_file, name="node_config_file"),
+    path("nodes/<str:name>/config/file/save/", config.config_save, name="node_config_save"),
     path("ip/", ip.ip_search, name="ip_search"),
     path("ip/<str:ip>/", ip.ip_detail, name="ip_detail"),
     path("ip/<str:ip>/ban/", ip.ban, name="ip_ban"),

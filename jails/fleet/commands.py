@@ -124,7 +124,8 @@ def _config_read(*, path: str, actor: str) -> tuple[str, dict]:
 def _config_save(*, path: str, text: str, expected: str, actor: str) -> tuple[str, dict]:
     """The config transaction on this node: write, ``fail2ban-client -t``,
     reload, roll back on failure (jails.config.files.apply). A stale edit
-    answers the saved version, so the editor can show the difference."""
+    answers the saved version, so the editor can show the difference; it and a
+    rolled-back save are answers whose change did not take (``done``)."""
     from dataclasses import asdict
 
     from jails.config import files
@@ -133,11 +134,11 @@ def _config_save(*, path: str, text: str, expected: str, actor: str) -> tuple[st
         outcome = files.save(path, text, expected)
     except files.StaleEdit as exc:
         return str(exc), {"stale": {"current": exc.current, "current_hash": exc.current_hash,
-                                    "attempted": exc.attempted}}
+                                    "attempted": exc.attempted}, "done": False}
     except files.ConfigError as exc:
         raise InvalidInput(str(exc)) from None
     return outcome.message, {"outcome": asdict(outcome),
-                             "file": _file_answer(files.read(path))}
+                             "file": _file_answer(files.read(path)), "done": outcome.ok}
 
 
 def _status(*, actor: str, jail: str | None = None) -> str:
@@ -245,7 +246,8 @@ def answer(command: str, args: dict, actor: str) -> tuple[str, dict | None]:
 
 def run(command: str, args: dict, actor: str) -> dict:
     """Run ``command`` against this process's fail2ban. Never raises: the
-    answer is ``{"ok", "message"[, "data"]}``, the same shape wherever it ran."""
+    answer is ``{"ok", "message"[, "data"]}``, the same shape wherever it ran;
+    not ok also when it ran but its change did not take (data ``done`` False)."""
     try:
         message, data = answer(command, args, actor)
     except Fail2banError as exc:
@@ -255,7 +257,8 @@ def run(command: str, args: dict, actor: str) -> dict:
         return {"ok": False, "message": f"failed on node {settings.BANGUI_NODE}: see its log"}
     if command in CHANGES:  # the next facts re-read the jails' settings
         health.forget_jail_settings()
-    return {"ok": True, "message": message, **({"data": data} if data is not None else {})}
+    return {"ok": bool((data or {}).get("done", True)), "message": message,
+            **({"data": data} if data is not None else {})}
 
 
 def execute(command: str, args: dict, actor: str, node: str, deadline: float) -> dict:

@@ -1,32 +1,56 @@
-"""A node's fail2ban config files, read and changed by that node's worker
-(docs/fleet.md, "A node's config files").
+"""A node's fail2ban config files, read and changed by that node (docs/fleet.md,
+"A node's config files"); this host is one node among them.
 
 The web tier cannot touch another host's /etc/fail2ban; it sends the
 ``config_list``, ``config_read`` and ``config_save`` commands
-(jails/fleet/commands.py) and shapes their answers as the local editor's
-objects (``jails.config.files.ConfigFile`` and ``Outcome``), so the same
-template shows either. The transaction itself (validate with
-``fail2ban-client -t``, back up, write, reload, roll back on failure) is
-``jails.config.files.apply`` running on the node, the same code as here.
+(jails/fleet/commands.py) through the one dispatch -- run in this process
+for this host's node, by the node's worker for the others -- and shapes
+their answers as the editor's objects (``jails.config.files.ConfigFile``
+and ``Outcome``), so one editor shows either. The transaction itself
+(validate with ``fail2ban-client -t``, back up, write, reload, roll back on
+failure) is ``jails.config.files.apply`` on the node; the dispatch audits
+each save ("config.save", the path, the node).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from jails.config import files
-from jails.fleet import dispatch
+from jails.fail2ban import InvalidInput
+from jails.fleet import commands, dispatch
 
 
 class NotAnswered(files.ConfigError):
-    """The node did not run the command (down, refused, no answer): why."""
+    """The node did not run the command (down, not registered, no answer in
+    time, dropped): why."""
 
 
-def _ask(node: str, command: str, args: dict, actor: str) -> dict:
-    reply = dispatch.send([node], command, args, actor)[0]
-    if not reply.ok or reply.data is None:
-        raise NotAnswered(f"on {node}: {reply.message}")
-    return reply.data
+class Refused(files.ConfigError):
+    """The command was refused with a reason: arguments the dispatch would not
+    send, or the node's own refusal (a path it will not read or write, a text
+    fail2ban would not take, another change still running)."""
+
+
+def _where(node: str) -> str:
+    """How a message names the node: not at all for this host's."""
+    return "" if node == settings.BANGUI_NODE else f"on {node}: "
+
+
+def _ask(node: str, command: str, args: dict, actor: str, by: object = None) -> dict:
+    try:
+        reply = dispatch.send([node], command, args, actor, by=by)[0]
+    except InvalidInput as exc:  # nothing sent (a save's refusal is audited there)
+        raise Refused(_where(node) + str(exc)) from None
+    if reply.data is not None:  # answered, done or not (a stale or rolled-back save)
+        return reply.data
+    # commands.run words a command its node refused "Could not <attempt>: <reason>".
+    refusal = f"Could not {commands.attempt(command, args)}: "
+    if reply.message.startswith(refusal):
+        raise Refused(_where(node) + reply.message.removeprefix(refusal))
+    raise NotAnswered(_where(node) + reply.message)
 
 
 def listing_on(node: str, actor: str) -> dict[str, list[str]]:
@@ -39,8 +63,8 @@ def _file(data: dict) -> files.ConfigFile:
 
 
 def read_on(node: str, rel: str, actor: str) -> files.ConfigFile:
-    """The file as the node has it; NotAnswered with the node's reason (a
-    refused path among them)."""
+    """The file as the node has it. Raises Refused (a path it will not
+    show) or NotAnswered."""
     return _file(_ask(node, "config_read", {"path": rel}, actor))
 
 
@@ -50,11 +74,15 @@ class Saved:
     file: files.ConfigFile  # as it is on the node after the transaction
 
 
-def save_on(node: str, rel: str, text: str, expected: str, actor: str) -> Saved:
-    """The node's config transaction. Raises StaleEdit (someone saved it
-    there since) or NotAnswered."""
-    data = _ask(node, "config_save", {"path": rel, "text": text, "expected": expected}, actor)
+def save_on(node: str, rel: str, text: str, expected: str, actor: str, *,
+            by: object = None) -> Saved:
+    """The node's config transaction, audited by the dispatch as ``by``
+    (default ``actor``). Raises StaleEdit (someone saved it there since),
+    Refused or NotAnswered; a rolled-back save is an Outcome."""
+    data = _ask(node, "config_save", {"path": rel, "text": text, "expected": expected},
+                actor, by)
     if "stale" in data:
-        stale = data["stale"]
-        raise files.StaleEdit(rel, stale["current"], stale["attempted"])
+        stale = data["stale"]  # "current" is "" for a file deleted since: its hash says
+        current = None if stale.get("current_hash") == files.ABSENT else stale["current"]
+        raise files.StaleEdit(rel, current, stale["attempted"])
     return Saved(files.Outcome(**data["outcome"]), _file(data["file"]))

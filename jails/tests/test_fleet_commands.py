@@ -325,12 +325,17 @@ def test_a_nodes_config_files_are_listed_read_and_saved_by_that_node(two_nodes):
         " 'Not done' in r.content.decode() or 'Rolled back' in r.content.decode())\n"
         "print('STALE', c.post('/nodes/b/config/file/save/', {'path': 'jail.d/bangui-fleet.local',"
         " 'version': 'absent', 'text': 'x'}, HTTP_HX_REQUEST='true').status_code)\n"
-        "print('AUDIT', sorted(set(AuditEntry.objects.filter(action='config.save')"
-        ".values_list('node', flat=True))))\n"))
+        "print('AUDIT', list(AuditEntry.objects.filter(action='config.save').order_by('id')"
+        ".values_list('node', 'result')))\n"
+        "print('ROLLBACK', 'rolled-back' if 'rolled it back' in AuditEntry.objects.filter("
+        "action='config.save').order_by('id')[1].detail else 'no')\n"))
     lines = [line for line in done.stdout.splitlines() if line.split()[:1] in
-             (["LIST"], ["READ"], ["SAVE"], ["BROKEN"], ["STALE"], ["AUDIT"])]
+             (["LIST"], ["READ"], ["SAVE"], ["BROKEN"], ["STALE"], ["AUDIT"], ["ROLLBACK"])]
+    # One audit row per save, the dispatch's: the rolled-back and the stale
+    # one answered but not done, so failed.
     assert lines == ["LIST True", "READ True", "SAVE 200 True", "BROKEN True True",
-                     "STALE 409", "AUDIT ['b']"], done.stdout + done.stderr
+                     "STALE 409", "AUDIT [('b', 'ok'), ('b', 'failed'), ('b', 'failed')]",
+                     "ROLLBACK rolled-back"], done.stdout + done.stderr
     written = boxes["b"].confdir / "jail.d" / "bangui-fleet.local"
     assert written.read_text() == "[sshd]\nmaxretry = 7\n"  # the broken save rolled back
     assert Fail2banClient(str(boxes["b"].socket)).jail_settings("sshd").maxretry == 7

@@ -1,7 +1,9 @@
-"""A node's config files (jails/fleet/config.py, jails/views/node_config.py):
-the commands on the real sandbox, and what the pages say when the node
-cannot answer. The round trip through a real node is in
-test_fleet_commands.py."""
+"""A node's config files (jails/fleet/config.py; the list in
+jails/views/node_config.py, the editor jails/views/config.py's with the node
+as parameter): the commands on the real sandbox, and what the pages say when
+the node cannot answer. The round trip through a real node is in
+test_fleet_commands.py; the same editor for this host in
+test_config_editor_nodes.py."""
 
 from __future__ import annotations
 
@@ -35,6 +37,9 @@ def test_the_config_commands_read_and_save_with_the_local_transaction(cfg):
     _, stale = commands.answer("config_save", {"path": "jail.d/fleet-test.local",
                                                "text": "x", "expected": files.ABSENT}, "root")
     assert stale["stale"]["current"] == "[sshd]\nmaxretry = 6\n"
+    # Answered, but not done: the dispatch audits it as failed.
+    assert commands.run("config_save", {"path": "jail.d/fleet-test.local", "text": "x",
+                                        "expected": files.ABSENT}, "root")["ok"] is False
     # The .local stays: the f2b fixture removes it and restarts the sandbox,
     # so the next test does not run with this maxretry (deleting the file
     # alone would leave the running jail changed).
@@ -58,5 +63,6 @@ def test_a_down_node_says_so_on_its_config_pages(admin_client):
     save = admin_client.post("/nodes/b/config/file/save/", {
         "path": "jail.d/x.local", "version": files.ABSENT, "text": "[sshd]\n"},
         HTTP_HX_REQUEST="true")
-    assert save.status_code == 400 and "node b is down" in save.content.decode()
-    assert "Back to the config files" not in save.content.decode()  # the editor, kept
+    assert save.status_code == 400 and "on b: node b is down" in save.content.decode()
+    assert '<section id="file-editor"' in save.content.decode()  # the editor, kept
+    assert "[sshd]" in save.content.decode()  # with the user's text

@@ -2,6 +2,9 @@
 
 Reading is for every logged-in user; saving is a POST by an operator to its
 own URL, audited, and always goes through :func:`jails.config.files.apply`.
+The file editor is one for every node (this host's at /config/file/, node
+NAME's at /nodes/NAME/config/file/): it reads and saves through the
+dispatch (jails/fleet/config.py), which audits each save.
 The regex tester is a POST (it runs a process and carries pasted text) that
 changes nothing, so any logged-in user may use it.
 """
@@ -26,6 +29,7 @@ from jails.config import jail as jail_config
 from jails.config import regex as regex_tester
 from jails.config import server as server_config
 from jails.fail2ban import Fail2banError
+from jails.fleet import config as node_config
 from jails.fleet import dispatch
 from jails.forms.config import FileEditForm, FilterForm, RegexForm, ServerSettingsForm
 from jails.live import link
@@ -36,11 +40,15 @@ CONFIG_ACTIONS = ("config.save", "config.filter_create", "config.provision", "co
                   "jail.enable", "jail.disable", "settings.fail2ban")
 
 
-def last_rollback() -> AuditEntry | None:
-    """The latest config change, if it was rolled back: its banner stays on
-    /config/ until the next change succeeds (derived from the audit trail,
-    so every worker shows the same)."""
-    latest = AuditEntry.objects.filter(action__in=CONFIG_ACTIONS).order_by("-id").first()
+def last_rollback(node: str | None = None) -> AuditEntry | None:
+    """The latest config change on ``node`` (default this host's), if it
+    was rolled back: its banner stays on that node's config page until the
+    next change there succeeds (derived from the audit trail, so every
+    worker shows the same)."""
+    node = node or settings.BANGUI_NODE
+    nodes = ("", node) if node == settings.BANGUI_NODE else (node,)  # "": before the fleet
+    latest = (AuditEntry.objects.filter(action__in=CONFIG_ACTIONS, node__in=nodes)
+              .order_by("-id").first())
     if latest and latest.result == audit.FAILED and "rolled it back" in latest.detail:
         return latest
     return None
@@ -63,76 +71,92 @@ def config_home(request: HttpRequest) -> HttpResponse:
                        _home_context(request.GET.get("q", "")))
 
 
-def _file_context(rel: str, form: FileEditForm | None = None, **extra) -> dict:
-    return editor_context(config_files.read(rel), form, save_url=reverse("config_save"),
-                          back_url=reverse("config"), back_label="Config files",
-                          file_url=reverse("config_file"), **extra)
+# -- the file editor: one for every node, this host's included ------------------
+# /config/file/ is this host's node (BANGUI_NODE), /nodes/NAME/config/file/
+# node NAME's; both read and save through jails/fleet/config.py, so every
+# save is the dispatch's config_save (run here for this host), audited there.
+def _node(name: str | None) -> str:
+    return name or settings.BANGUI_NODE
 
 
-def editor_context(current: config_files.ConfigFile, form: FileEditForm | None = None,
-                   **extra) -> dict:
-    """What config_file.html needs: the file, its form, and where its links
-    and its save go (this host's editor, or a node's: jails/views/node_config.py)."""
+def places(name: str | None) -> dict:
+    """Where the editor's links go: this host's config pages (``name``
+    None) or node NAME's, which the pages name."""
+    if name is None:
+        return {"node": "", "back_url": reverse("config"), "back_label": "Config files",
+                "file_url": reverse("config_file"), "save_url": reverse("config_save")}
+    return {"node": name, "back_url": reverse("node_config", args=[name]),
+            "back_label": f"{name}'s config files",
+            "file_url": reverse("node_config_file", args=[name]),
+            "save_url": reverse("node_config_save", args=[name])}
+
+
+def _editor(request: HttpRequest, name: str | None, current: config_files.ConfigFile,
+            form: FileEditForm | None = None, status: int = 200, **extra) -> HttpResponse:
     if form is None:
         form = FileEditForm(initial={"path": current.rel, "version": current.version,
                                      "text": current.text or ""})
-    return {"file": current, "form": form, **extra}
+    return render_page(request, "jails/config_file.html", "file-editor",
+                       {"file": current, "form": form, **places(name), **extra}, status=status)
+
+
+def _refused_path(request: HttpRequest, name: str | None, rel: str,
+                  exc: Exception) -> HttpResponse:
+    return render_page(request, "jails/config_refused.html", "refused",
+                       {"reason": str(exc), "path": rel, **places(name)}, status=400)
 
 
 @login_required
 @require_GET
-def config_file(request: HttpRequest) -> HttpResponse:
+def config_file(request: HttpRequest, name: str | None = None) -> HttpResponse:
     rel = request.GET.get("path", "")
     try:
-        context = _file_context(rel)
-    except config_files.PathRefused as exc:
-        return render_page(request, "jails/config_refused.html", "refused",
-                           {"reason": str(exc), "path": rel}, status=400)
-    return render_page(request, "jails/config_file.html", "file-editor", context)
+        current = node_config.read_on(_node(name), rel, request.user.get_username())
+    except config_files.ConfigError as exc:  # refused, or the node did not answer
+        return _refused_path(request, name, rel, exc)
+    return _editor(request, name, current)
 
 
-def _editor(request: HttpRequest, rel: str, form: FileEditForm, result: Result,
-            status: int = 200, **extra) -> HttpResponse:
-    return render_page(request, "jails/config_file.html", "file-editor",
-                       _file_context(rel, form, result=result, **extra), status=status)
-
-
-def _refused_path(request: HttpRequest, rel: str, exc: Exception) -> HttpResponse:
-    audit.record(request, "config.save", target=rel[:200], result=audit.FAILED,
-                 detail=str(exc))
-    return render_page(request, "jails/config_refused.html", "refused",
-                       {"reason": str(exc), "path": rel}, status=400)
+def _shown_again(request: HttpRequest, name: str | None, rel: str, form: FileEditForm,
+                 result: Result) -> HttpResponse:
+    """A save that did not happen: the user's text over the file as the
+    node has it now, or the refused page when the path itself is refused."""
+    try:
+        current = node_config.read_on(_node(name), rel, request.user.get_username())
+    except node_config.Refused as exc:
+        return _refused_path(request, name, rel, exc)
+    except config_files.ConfigError:  # the node did not answer the read either
+        current = config_files.ConfigFile(rel, None)
+    return _editor(request, name, current, form, 400, result=result)
 
 
 @require_POST
 @operate
 @config_editor
-def config_save(request: HttpRequest) -> HttpResponse:
+def config_save(request: HttpRequest, name: str | None = None) -> HttpResponse:
     form = FileEditForm(request.POST)
     rel = request.POST.get("path", "")
-    try:
-        config_files.read(rel)  # the path, and a file the editor can show again
-    except config_files.PathRefused as exc:
-        return _refused_path(request, rel, exc)
     if not form.is_valid():
-        return _editor(request, rel, form, refused(request, "config.save", rel, form), 400)
+        return _shown_again(request, name, rel, form, refused(request, "config.save", rel, form))
     text = form.cleaned_data["text"]
     try:
-        outcome = config_files.save(rel, text, form.cleaned_data["version"])
+        saved = node_config.save_on(_node(name), rel, text, form.cleaned_data["version"],
+                                    request.user.get_username(), by=request)
     except config_files.StaleEdit as exc:
-        audit.record(request, "config.save", target=rel, result=audit.FAILED, detail=str(exc))
         # Keep the user's text; the hidden version moves on only when they
         # merge and save again (so a second blind save is refused too).
-        return _editor(request, rel, form, Result(False, str(exc)), 409, stale=exc)
-    except config_files.ConfigError as exc:
-        audit.record(request, "config.save", target=rel, result=audit.FAILED, detail=str(exc))
-        return _editor(request, rel, form, Result(False, str(exc)), 400)
-    audit.record(request, "config.save", target=rel,
-                 result=audit.OK if outcome.ok else audit.FAILED, detail=outcome.message)
-    fresh = config_files.read(rel)  # saved: the file as it is; rolled back: the user's text
-    return _editor(request, rel, FileEditForm(initial={
-        "path": rel, "version": fresh.version, "text": (fresh.text or "") if outcome.ok else text,
-    }), Result.of(outcome))
+        return _editor(request, name, config_files.ConfigFile(rel, exc.current), form, 409,
+                       result=Result(False, str(exc)), stale=exc)
+    except node_config.Refused as exc:
+        return _shown_again(request, name, rel, form, Result(False, str(exc)))
+    except config_files.ConfigError as exc:  # NotAnswered: nothing ran
+        return _editor(request, name, config_files.ConfigFile(rel, None), form, 400,
+                       result=Result(False, str(exc)))
+    # Saved: the file as it is now; rolled back: the user's text, to fix.
+    fresh, ok = saved.file, saved.outcome.ok
+    form = FileEditForm(initial={"path": rel, "version": fresh.version,
+                                 "text": (fresh.text or "") if ok else text})
+    return _editor(request, name, fresh, form, result=Result.of(saved.outcome))
 
 
 @require_POST
