@@ -24,6 +24,7 @@ COPY pyproject.toml setup.py ./
 COPY bangui/ bangui/
 COPY accounts/ accounts/
 COPY jails/ jails/
+COPY blocklists/ blocklists/
 COPY geo/ geo/
 COPY templates/ templates/
 COPY static/ static/

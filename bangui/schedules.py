@@ -79,9 +79,9 @@ SCHEDULES: tuple[Task, ...] = (
     Task("archive-purge", "jails.tasks.purge_archive", schedule_type=DAILY, fleet_wide=True),
     Task("geo-flush", "geo.tasks.flush", minutes=1),
     # Each node imports the blocklist sources due on it (decided from the
-    # sources and its import log: jails/blocklists/schedules.py), on its
+    # sources and its import log: blocklists/schedules.py), on its
     # main lane: a download may take minutes.
-    Task("blocklist-imports", "jails.blocklists.tasks.import_due", minutes=1),
+    Task("blocklist-imports", "blocklists.tasks.import_due", minutes=1),
     Task("geo-cleanup", "geo.tasks.cleanup", schedule_type=DAILY, fleet_wide=True),
     Task("geo-reresolve", "geo.tasks.reresolve", schedule_type=HOURLY, fleet_wide=True),
 )

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "jails",
+    "blocklists",
     "geo",
 ]
 

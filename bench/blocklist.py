@@ -90,9 +90,9 @@ def run_bench(args, sandbox: Sandbox, tmp: Path, ips: list[str], body: bytes) ->
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from blocklists.importer import run_import
+    from blocklists.models import BlocklistSource
     from jails.archive import sync as archive
-    from jails.blocklists.importer import run_import
-    from jails.blocklists.models import BlocklistSource
     from jails.models import BanEvent
 
     httpd, url = serve(body)

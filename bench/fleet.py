@@ -105,8 +105,8 @@ def everywhere_child(rounds: int) -> None:
 def importing_child(url: str) -> None:
     """A blocklist source at ``url`` for every node, imported now on each."""
     _django()
-    from jails.blocklists import schedules
-    from jails.blocklists.models import BlocklistSource
+    from blocklists import schedules
+    from blocklists.models import BlocklistSource
 
     source = BlocklistSource.objects.create(name="drip", url=url, jail="sshd",
                                             interval_minutes=10080)

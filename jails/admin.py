@@ -1,10 +1,8 @@
 """Django admin for superusers: the archive is read-only (it mirrors
-fail2ban); blocklist sources and shared-ban rules are editable, runs
-read-only."""
+fail2ban); shared-ban rules are editable (blocklists: blocklists/admin.py)."""
 
 from django.contrib import admin
 
-from jails.blocklists.models import BlocklistSource, ImportRun
 from jails.fleet.models import SharedBanRule
 from jails.models import BanEvent, SyncState
 
@@ -40,16 +38,3 @@ class SharedBanRuleAdmin(admin.ModelAdmin):
 
     list_display = ("name", "jail", "source_label", "target_label", "enabled")
     list_filter = ("enabled",)
-
-
-@admin.register(BlocklistSource)
-class BlocklistSourceAdmin(admin.ModelAdmin):
-    list_display = ("name", "url", "enabled", "interval_minutes", "jail")
-    list_filter = ("enabled",)
-
-
-
-@admin.register(ImportRun)
-class ImportRunAdmin(ReadOnlyAdmin):
-    list_display = ("started_at", "source", "status", "valid", "invalid", "newly_banned", "error")
-    list_filter = ("status", "source")

@@ -206,10 +206,9 @@ class SyncState(models.Model):
         return f"{self.node}:{self.db_path} @ rowid {self.last_rowid}"
 
 
-# Blocklist and fleet models live beside their code; importing them here
-# registers them with the jails app.
-from jails.blocklists.models import BlocklistClaim, BlocklistSource, ImportRun  # noqa: E402
+# The fleet models live beside their code; importing them here registers
+# them with the jails app. (Blocklists are an app of their own: blocklists/.)
 from jails.fleet.models import LiveBan, LiveBanState, SharedBanRule, SharedBanState  # noqa: E402
 
-__all__ = ["BanDay", "BanEvent", "BlocklistClaim", "BlocklistSource", "ImportRun", "LiveBan",
-           "LiveBanState", "SharedBanRule", "SharedBanState", "SyncState"]
+__all__ = ["BanDay", "BanEvent", "LiveBan", "LiveBanState", "SharedBanRule", "SharedBanState",
+           "SyncState"]

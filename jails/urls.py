@@ -1,7 +1,6 @@
 from django.urls import path
 
 from jails.views import (
-    blocklists,
     commands,
     config,
     dashboard,
@@ -59,13 +58,4 @@ urlpatterns = [
     path("config/regex/", config.regex, name="config_regex"),
     path("config/server/", config.server, name="config_server"),
     path("config/server/save/", config.server_save, name="config_server_save"),
-    # blocklists (docs/blocklists.md)
-    path("blocklists/", blocklists.blocklist_list, name="blocklist_list"),
-    path("blocklists/new/", blocklists.blocklist_edit, name="blocklist_new"),
-    path("blocklists/preview/", blocklists.blocklist_preview, name="blocklist_preview"),
-    path("blocklists/<int:pk>/", blocklists.blocklist_detail, name="blocklist_detail"),
-    path("blocklists/<int:pk>/edit/", blocklists.blocklist_edit, name="blocklist_edit"),
-    path("blocklists/<int:pk>/delete/", blocklists.blocklist_delete, name="blocklist_delete"),
-    path("blocklists/<int:pk>/toggle/", blocklists.blocklist_toggle, name="blocklist_toggle"),
-    path("blocklists/<int:pk>/import/", blocklists.blocklist_import, name="blocklist_import"),
 ]

@@ -49,7 +49,7 @@ STATE_CHANGING: list[StateChanging] = [
                                        "text": "[sshd]\n"}),
     StateChanging("config_filter_create", data={"name": "x", "failregex": "^<HOST>$"}),
     StateChanging("config_provision"),
-    # blocklists (jails/views/blocklists.py); pk 1 need not exist: permission
+    # blocklists (blocklists/views.py); pk 1 need not exist: permission
     # is checked before the lookup.
     StateChanging("blocklist_new", data={"name": "x", "url": "https://example.org/x.txt",
                                          "interval_minutes": "1440", "jail": "sshd"}),

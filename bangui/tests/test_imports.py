@@ -2,12 +2,13 @@
 way (docs/architecture.md, "Imports run one way"): the contracts are in
 pyproject.toml (``[tool.importlinter]``) and import-linter checks them.
 
-    bangui (core)  <-  accounts  <-  jails
+    bangui (core)  <-  accounts  <-  jails  <-  blocklists
     bangui (core)  <-  geo       <-  jails
-    jails: fail2ban < live : config : archive < fleet : blocklists < forms < views
+    jails: fail2ban < live : config : archive < fleet < forms < views
 
 and only ``jails.fail2ban`` (the one door) imports ``sqlite3`` or ``socket``
-among the rooms that talk to fail2ban. Tests are left out of the app
+among the rooms that talk to fail2ban (``blocklists`` resolves hosts with
+``socket``, never ``sqlite3``). Tests are left out of the app
 contracts: they exercise the whole product.
 """
 

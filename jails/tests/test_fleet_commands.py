@@ -264,8 +264,8 @@ def test_a_blocklist_aimed_at_a_label_is_imported_by_those_nodes_only(two_nodes,
         SIGNED_IN +
         "import time\n"
         "from bangui.models import Node\n"
-        "from jails.blocklists import schedules\n"
-        "from jails.blocklists.models import BlocklistSource, ImportRun\n"
+        "from blocklists import schedules\n"
+        "from blocklists.models import BlocklistSource, ImportRun\n"
         "Node.objects.filter(pk='b').update(labels=['web'])\n"
         f"s = BlocklistSource.objects.create(name='web list', url={url!r}, jail='sshd',"
         " target_label='web', interval_minutes=10080)\n"

@@ -1,2 +1,2 @@
 """Views of the jails app, one module per page family (status, dashboard,
-jails, config, blocklists); ``jails/urls.py`` wires them."""
+jails, config …); ``jails/urls.py`` wires them. Blocklists: blocklists/."""

@@ -12,8 +12,8 @@ import pytest
 from django.utils import timezone
 
 from bangui.worker import worker_started
-from jails.blocklists import importer
-from jails.blocklists.models import BlocklistClaim, BlocklistSource, ImportRun
+from blocklists import importer
+from blocklists.models import BlocklistClaim, BlocklistSource, ImportRun
 
 pytestmark = pytest.mark.django_db
 

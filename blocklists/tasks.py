@@ -6,9 +6,9 @@ import logging
 
 from django.conf import settings
 
-from jails.blocklists import schedules
-from jails.blocklists.importer import AlreadyRunning, run_import
-from jails.blocklists.models import BlocklistSource
+from blocklists import schedules
+from blocklists.importer import AlreadyRunning, run_import
+from blocklists.models import BlocklistSource
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def import_source(source_pk: int, actor: str = "schedule") -> str:
 def import_due() -> str:
     """The ``blocklist-imports`` schedule (every minute, each node's main
     lane): import, one after the other, the sources due on this node
-    (jails.blocklists.schedules.due). Each run has its own claim, log row
+    (blocklists.schedules.due). Each run has its own claim, log row
     and deadlines; one failing does not stop the next."""
     done = [f"{source.name}: {import_source(source.pk)}" for source in schedules.due()]
     return "; ".join(done) or "nothing due"

@@ -1,4 +1,8 @@
-"""Blocklist sources and their import runs (imported by ``jails/models.py``)."""
+"""Blocklist sources, their claims and their import runs.
+
+The tables keep the names they had when these models lived in the jails app
+(``jails_blocklistsource`` …): the move to this app changed no data
+(migrations jails 0014, blocklists 0001)."""
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ class BlocklistSource(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        db_table = "jails_blocklistsource"
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -59,6 +64,7 @@ class BlocklistClaim(models.Model):
     running_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "jails_blocklistclaim"
         constraints = [models.UniqueConstraint(fields=["source", "node"],
                                                name="blocklistclaim_source_node")]
 
@@ -93,12 +99,13 @@ class ImportRun(models.Model):
     timings = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True, default="")
     # "host:pid" of the process running the import: a run whose process is
-    # gone is closed as failed (jails.blocklists.importer.close_orphaned_runs).
+    # gone is closed as failed (blocklists.importer.close_orphaned_runs).
     runner = models.CharField(max_length=200, blank=True, default="", editable=False)
     node = models.CharField(max_length=63, blank=True, default="",
                             help_text="The fleet node whose worker ran it.")
 
     class Meta:
+        db_table = "jails_importrun"
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["source", "-started_at"], name="importrun_source_time")]
 

@@ -1,6 +1,6 @@
 import pytest
 
-from jails.blocklists.parse import GarbageList, parse
+from blocklists.parse import GarbageList, parse
 
 
 def test_it_reads_addresses_with_comments_crlf_bom_and_trailing_text():

@@ -4,8 +4,8 @@ from django import forms
 from django.conf import settings
 
 from bangui.nodes import fleet
-from jails.blocklists.download import DownloadError, check_target
-from jails.blocklists.models import BlocklistSource
+from blocklists.download import DownloadError, check_target
+from blocklists.models import BlocklistSource
 from jails.fail2ban import validation
 from jails.forms.fields import checked
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from blocklists import importer
+from blocklists.importer import AlreadyRunning, claim, run_import
+from blocklists.models import BlocklistSource, ImportRun
 from conftest import wait_for
 from jails.archive import sync as archive
-from jails.blocklists import importer
-from jails.blocklists.importer import AlreadyRunning, claim, run_import
-from jails.blocklists.models import BlocklistSource, ImportRun
 from jails.constants import Origin
 from jails.fail2ban import CommandError, Fail2banClient
 from jails.models import BanEvent
@@ -201,7 +201,7 @@ def _claimed(source):
     """When this node's claim on ``source`` was taken (None: free)."""
     from django.conf import settings
 
-    from jails.blocklists.models import BlocklistClaim
+    from blocklists.models import BlocklistClaim
 
     return (BlocklistClaim.objects.filter(source=source, node=settings.BANGUI_NODE)
             .values_list("running_since", flat=True).first())

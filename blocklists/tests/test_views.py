@@ -8,8 +8,8 @@ from django_q.conf import Conf
 from django_q.models import Schedule
 
 from accounts.models import AuditEntry
-from jails.blocklists import schedules
-from jails.blocklists.models import BlocklistSource, ImportRun
+from blocklists import schedules
+from blocklists.models import BlocklistSource, ImportRun
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@ the node itself (docs/blocklists.md, docs/fleet.md "Blocklists in a fleet").
 
 There is one schedule writer in BanGUI (bangui/schedules.py) and it writes
 fixed tasks only; among them ``blocklist-imports``, every minute on every
-node's main lane (``jails.blocklists.tasks.import_due``). That task imports,
+node's main lane (``blocklists.tasks.import_due``). That task imports,
 one after the other, the enabled sources that target this node (:func:`targets`)
 and are due (:func:`due`: never run on this node, or its last run here
 started ``interval_minutes`` ago). So saving, disabling, deleting or
@@ -22,9 +22,9 @@ from django.utils import timezone
 
 from bangui import nodename
 from bangui.nodes import fleet
-from jails.blocklists.models import BlocklistSource, ImportRun
+from blocklists.models import BlocklistSource, ImportRun
 
-TASK = "jails.blocklists.tasks.import_source"
+TASK = "blocklists.tasks.import_source"
 
 
 def targets(source: BlocklistSource, registered: list | None = None) -> list[str]:

@@ -1,5 +1,6 @@
 """Blocklist sources: list, create/edit/delete, enable/disable, preview,
-import now (queued to the worker), and the import log."""
+import now (queued to the worker), and the import log; ``blocklists/urls.py``
+wires them."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from accounts import audit
 from accounts.roles import operate
 from bangui import nodes
 from bangui.htmx import render_page
-from jails.blocklists import schedules
-from jails.blocklists.download import DownloadError
-from jails.blocklists.importer import preview
-from jails.blocklists.models import BlocklistSource, ImportRun
-from jails.blocklists.parse import GarbageList
-from jails.forms.blocklists import PreviewForm, SourceForm
+from blocklists import schedules
+from blocklists.download import DownloadError
+from blocklists.forms import PreviewForm, SourceForm
+from blocklists.importer import preview
+from blocklists.models import BlocklistSource, ImportRun
+from blocklists.parse import GarbageList
 
 
 def _sources():
@@ -42,13 +43,13 @@ def _log_context() -> dict:
 @require_GET
 def blocklist_list(request: HttpRequest) -> HttpResponse:
     context = {"sources": _sources(), **_log_context()}
-    return render_page(request, "jails/blocklists.html", "import-log", context)
+    return render_page(request, "blocklists/blocklists.html", "import-log", context)
 
 
 @require_GET
 def blocklist_detail(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(BlocklistSource, pk=pk)
-    return render(request, "jails/blocklist_detail.html", {
+    return render(request, "blocklists/blocklist_detail.html", {
         "source": source, "runs": source.runs.all()[:100],
         "multi_node": nodes.scope_choices()[1], "targets": schedules.targets(source)})
 
@@ -69,7 +70,7 @@ def blocklist_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         demo = settings.DEMO_BLOCKLIST_URL if source is None else ""
         form = SourceForm(instance=source, initial={"name": "demo sample list", "url": demo}
                           if demo else None)
-    return render(request, "jails/blocklist_form.html", {
+    return render(request, "blocklists/blocklist_form.html", {
         "form": form, "source": source, "demo_url": settings.DEMO_BLOCKLIST_URL})
 
 
@@ -123,4 +124,4 @@ def blocklist_preview(request: HttpRequest) -> HttpResponse:
             context.update(parsed=parsed, size=size, sample=parsed.ips[:20])
         except (DownloadError, GarbageList) as exc:
             context["error"] = str(exc)
-    return render(request, "jails/partials/blocklist_preview.html", context)
+    return render(request, "blocklists/partials/blocklist_preview.html", context)

@@ -9,9 +9,9 @@ import socket
 import pytest
 from django.urls import reverse
 
+from blocklists import importer
+from blocklists.download import BlockedTarget, DownloadError, DownloadPolicy, fetch
 from conftest import TrickleServer
-from jails.blocklists import importer
-from jails.blocklists.download import BlockedTarget, DownloadError, DownloadPolicy, fetch
 
 TRICKLE_FOR = 20.0  # s: how long a trickling server keeps going (bounded)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from jails.blocklists.download import (
+from blocklists.download import (
     BlockedTarget,
     DownloadError,
     DownloadPolicy,
@@ -69,7 +69,7 @@ def test_the_guard_refuses_localhost_when_private_targets_are_off(http_server):
 def test_the_guard_rechecks_redirects(http_server, monkeypatch):
     # A "public" name that redirects to 127.0.0.1: the first hop passes the
     # guard (resolution faked as public), the redirect target must not.
-    import jails.blocklists.download as download
+    import blocklists.download as download
 
     real_resolve = download._resolve
     monkeypatch.setattr(download, "_resolve",

@@ -15,8 +15,8 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
 from bangui.models import Node
-from jails.blocklists import schedules, tasks
-from jails.blocklists.models import BlocklistSource, ImportRun
+from blocklists import schedules, tasks
+from blocklists.models import BlocklistSource, ImportRun
 
 pytestmark = pytest.mark.django_db
 

@@ -28,9 +28,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from jails.blocklists.download import DownloadError, DownloadPolicy, fetch
-from jails.blocklists.models import BlocklistClaim, BlocklistSource, ImportRun
-from jails.blocklists.parse import GarbageList, ParseResult, parse
+from blocklists.download import DownloadError, DownloadPolicy, fetch
+from blocklists.models import BlocklistClaim, BlocklistSource, ImportRun
+from blocklists.parse import GarbageList, ParseResult, parse
 from jails.constants import BLOCKLIST_JAIL, Origin
 from jails.fail2ban import Fail2banClient, Fail2banError, database, validation
 from jails.live import link

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from blocklists.importer import AlreadyRunning, run_import
+from blocklists.models import BlocklistSource, ImportRun
 from geo import tasks as geo_tasks
-from jails.blocklists.importer import AlreadyRunning, run_import
-from jails.blocklists.models import BlocklistSource, ImportRun
 
 
 class Command(BaseCommand):

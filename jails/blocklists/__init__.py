@@ -1,1 +1,0 @@
-"""Blocklist imports: download (SSRF-guarded), parse, ban in batches."""
