@@ -12,6 +12,23 @@ from jails.views import (
     status,
 )
 
+JAIL_PAGES = (
+    ("", jails.jail_detail, "jail_detail"),
+    ("ban/", jails.ban, "jail_ban"),
+    ("unban/", jails.unban, "jail_unban"),
+    ("unban-all/", jails.unban_all, "jail_unban_all"),
+    ("start/", jails.start, "jail_start"),
+    ("stop/", jails.stop, "jail_stop"),
+    ("reload/", jails.reload, "jail_reload"),
+    ("idle/", jails.idle, "jail_idle"),
+    ("ignore/add/", jails.ignore_add, "jail_ignore_add"),
+    ("ignore/remove/", jails.ignore_remove, "jail_ignore_remove"),
+    ("ignore/self/", jails.ignore_self, "jail_ignore_self"),
+    ("enable/", jails.enable, "jail_enable"),
+    ("disable/", jails.disable, "jail_disable"),
+    ("settings/", jails.jail_settings, "jail_settings"),
+)
+
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("status/", status.status_bar, name="status_bar"),
@@ -25,7 +42,6 @@ urlpatterns = [
     path("nodes/<str:name>/", nodes.node_detail, name="node_detail"),
     path("nodes/<str:name>/jail/", nodes.node_jail, name="node_jail"),
     path("nodes/<str:name>/unban/", nodes.node_unban, name="node_unban"),
-    path("nodes/<str:name>/ignore/", nodes.node_ignore, name="node_ignore"),
     path("nodes/<str:name>/config/", node_config.node_config_home, name="node_config"),
     # a node's config files: this host's editor with the node as parameter
     path("nodes/<str:name>/config/file/", config.config_file, name="node_config_file"),
@@ -36,20 +52,11 @@ urlpatterns = [
     path("ip/<str:ip>/unban/", ip.unban, name="ip_unban"),
     # jails and config (docs/config.md)
     path("jails/", jails.jail_list, name="jail_list"),
-    path("jails/<str:name>/", jails.jail_detail, name="jail_detail"),
-    path("jails/<str:name>/ban/", jails.ban, name="jail_ban"),
-    path("jails/<str:name>/unban/", jails.unban, name="jail_unban"),
-    path("jails/<str:name>/unban-all/", jails.unban_all, name="jail_unban_all"),
-    path("jails/<str:name>/start/", jails.start, name="jail_start"),
-    path("jails/<str:name>/stop/", jails.stop, name="jail_stop"),
-    path("jails/<str:name>/reload/", jails.reload, name="jail_reload"),
-    path("jails/<str:name>/idle/", jails.idle, name="jail_idle"),
-    path("jails/<str:name>/ignore/add/", jails.ignore_add, name="jail_ignore_add"),
-    path("jails/<str:name>/ignore/remove/", jails.ignore_remove, name="jail_ignore_remove"),
-    path("jails/<str:name>/ignore/self/", jails.ignore_self, name="jail_ignore_self"),
-    path("jails/<str:name>/enable/", jails.enable, name="jail_enable"),
-    path("jails/<str:name>/disable/", jails.disable, name="jail_disable"),
-    path("jails/<str:name>/settings/", jails.jail_settings, name="jail_settings"),
+    # One jail page and its actions for any node: this host's at /jails/NAME/,
+    # any node's (this host's included) at /nodes/NODE/jails/NAME/.
+    *(path(f"{prefix}jails/<str:name>/{suffix}", view, name=f"{name_prefix}{url_name}")
+      for prefix, name_prefix in (("", ""), ("nodes/<str:node>/", "node_"))
+      for suffix, view, url_name in JAIL_PAGES),
     path("config/", config.config_home, name="config"),
     path("config/file/", config.config_file, name="config_file"),
     path("config/file/save/", config.config_save, name="config_save"),

@@ -33,7 +33,8 @@ PASSWORD = "screenshot password 42"  # noqa: S105 (a throwaway admin)
 PAGES = ["/", "/?window=365d", "/map/", "/jails/", "/jails/sshd/", "/jails/nginx-http-auth/",
          "/ip/203.0.113.10/", "/config/", "/config/file/?path=jail.conf",
          "/config/file/?path=jail.d/bangui-demo.local", "/config/regex/", "/config/server/",
-         "/blocklists/", "/blocklists/new/", "/audit/", "/nodes/", "/nodes/bastion/", "/settings/",
+         "/blocklists/", "/blocklists/new/", "/audit/", "/nodes/", "/nodes/bastion/",
+         "/nodes/bastion/jails/sshd/", "/settings/",
          "/no/such/page/", "/login/"]
 VIEWS = {"light": {"viewport": {"width": 1280, "height": 900}, "color_scheme": "light"},
          "dark": {"viewport": {"width": 1280, "height": 900}, "color_scheme": "dark"},

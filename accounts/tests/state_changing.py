@@ -36,12 +36,14 @@ STATE_CHANGING: list[StateChanging] = [
     # a fleet node's jails (jails/views/nodes.py)
     StateChanging("node_jail", {"name": "web-2"}, data={"action": "reload"}),
     StateChanging("node_unban", {"name": "web-2"}, data={"ip": "192.0.2.9", "jail": "sshd"}),
-    StateChanging("node_ignore", {"name": "web-2"}, data={"jail": "sshd", "value": "192.0.2.9"}),
     StateChanging("node_config_save", {"name": "web-2"},
                   data={"path": "jail.d/x.local", "version": "absent", "text": ""}),
     # jails and config (jails/views/jails.py, jails/views/config.py)
-    *(StateChanging(name, {"name": "sshd"}, data={"ips": "203.0.113.9", "ip": "203.0.113.9",
-                                                  "value": "192.0.2.1", "maxretry": "5"})
+    # (each also for a node: /nodes/NODE/jails/NAME/..., the same views)
+    *(StateChanging(prefix + name, {"name": "sshd", **kwargs},
+                    data={"ips": "203.0.113.9", "ip": "203.0.113.9", "value": "192.0.2.1",
+                          "maxretry": "5"})
+      for prefix, kwargs in (("", {}), ("node_", {"node": "web-2"}))
       for name in ("jail_ban", "jail_unban", "jail_unban_all", "jail_start", "jail_stop",
                    "jail_reload", "jail_idle", "jail_ignore_add", "jail_ignore_remove",
                    "jail_ignore_self", "jail_enable", "jail_disable", "jail_settings")),

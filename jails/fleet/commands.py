@@ -73,6 +73,16 @@ def _ignore(*, jail: str, value: str, actor: str, remove: bool = False) -> str:
             "to keep it).")
 
 
+def _idle(*, jail: str, on: bool, actor: str) -> str:
+    link.client().set_idle(jail, on)
+    return f"{jail} is idle: it ignores new failures." if on else f"{jail} is watching again."
+
+
+def _ignore_self(*, jail: str, on: bool, actor: str) -> str:
+    link.client().set_ignore_self(jail, on)
+    return f"{jail} {'ignores' if on else 'no longer ignores'} this host's own addresses."
+
+
 REGEX_MAX_LINES = 2000  # per list (matched, ignored, missed) in a node's answer
 
 
@@ -160,13 +170,16 @@ def _status(*, actor: str, jail: str | None = None) -> str:
 
 COMMANDS: dict[str, Callable[..., str]] = {
     "ban": _ban, "unban": _unban, "unbanall": _unbanall, "ignore": _ignore, "start": _start,
+    "idle": _idle, "ignore_self": _ignore_self,
     "stop": _stop, "reload": _reload, "status": _status, "regex": _regex,
     "config_list": _config_list, "config_read": _config_read, "config_save": _config_save,
 }
 # Commands that change something (audited by the caller); the others only read.
 CHANGES = frozenset(COMMANDS) - {"status", "regex", "config_list", "config_read"}
 AUDIT_ACTIONS = {"unbanall": "jail.unban_all", "start": "jail.start", "stop": "jail.stop",
-                 "reload": "jail.reload", "config_save": "config.save"}
+                 "reload": "jail.reload", "config_save": "config.save", "idle": "jail.idle",
+                 "ignore_self": "jail.ignore_self"}
+SWITCHES = ("idle", "ignore_self")  # on/off switches of a running jail
 CONFIG_FIELDS = {"path": 300, "text": 512 * 1024 + 1, "expected": 64}
 REGEX_FIELDS = {"lines": 1024 * 1024, "log_path": 500, "filter_name": 100,
                 "failregex": 20000, "ignoreregex": 20000, "datepattern": 200}
@@ -179,7 +192,8 @@ def attempt(command: str, args: dict) -> str:
         "ban": f"ban {ips} in {jail}", "unban": f"unban {ips}" + (f" from {jail}" if jail else ""),
         "unbanall": f"unban everyone in {jail}", "start": f"start {jail}",
         "stop": f"stop {jail}", "reload": f"reload {jail or 'the config'}",
-        "ignore": (f"change the ignore list of {jail}"),
+        "ignore": (f"change the ignore list of {jail}"), "idle": f"switch idle on {jail}",
+        "ignore_self": f"switch ignoring this host on {jail}",
         "status": "read fail2ban's status", "regex": "run the regex test",
         "config_list": "list the config files", "config_read": f"read {args.get('path')}",
         "config_save": f"save {args.get('path')}",
@@ -197,6 +211,8 @@ def audit_target(command: str, args: dict) -> str:
     """What a command acts on, as the audit trail shows it."""
     if command == "config_save":
         return str(args.get("path", ""))
+    if command in SWITCHES:  # "<jail> on|off": the jail page reads the last idle switch
+        return f"{args.get('jail') or ''} {'on' if args.get('on') else 'off'}"
     words = [args.get("jail") or "", *(args.get("ips") or []), args.get("value") or ""]
     return " ".join(w for w in words if w)[:200] or "all jails"
 
@@ -213,8 +229,10 @@ def clean(command: str, args: dict) -> dict:
         out["ips"] = validation.ip_addresses(out["ips"])
         if not out["ips"]:
             raise InvalidInput("no IP address given")
-    if command in ("unbanall", "ignore") and not out.get("jail"):
+    if command in ("unbanall", "ignore", *SWITCHES) and not out.get("jail"):
         raise InvalidInput(f"{command} needs a jail")
+    if command in SWITCHES:
+        out["on"] = bool(out.get("on", False))
     if command == "ignore":
         out["value"] = validation.ip_or_network(str(out.get("value", "")))
         out["remove"] = bool(out.get("remove", False))

@@ -67,6 +67,10 @@ class LiveBan(models.Model):
     def __str__(self) -> str:
         return f"{self.ip} in {self.jail} on {self.node}"
 
+    @property
+    def permanent(self) -> bool:
+        return self.ends_at is None
+
 
 class LiveBanState(models.Model):
     """Whether one node's published live bans can be trusted: ``known``

@@ -212,7 +212,7 @@ def test_the_dashboard_bans_on_a_chosen_node_and_everywhere(two_nodes, settings)
     assert _banned(boxes["b"]) == {"192.0.2.61"}
 
 
-def test_the_node_page_shows_its_jails_and_controls_them(two_nodes):
+def test_the_node_page_and_its_jail_pages_control_the_node(two_nodes):
     proj, boxes, _ = two_nodes
     Fail2banClient(str(boxes["b"].socket)).ban("sshd", ["192.0.2.80"])
     b = Fail2banClient(str(boxes["b"].socket))
@@ -234,12 +234,11 @@ def test_the_node_page_shows_its_jails_and_controls_them(two_nodes):
         "r = c.post('/nodes/b/unban/', {'ip': '192.0.2.80', 'jail': 'sshd'},"
         " HTTP_HX_REQUEST='true')\n"
         "print('UNBAN', 'On b: Unbanned 192.0.2.80 from sshd.' in settled(r))\n"
-        "r = c.post('/nodes/b/ignore/', {'jail': 'sshd', 'value': '198.51.100.0/24'},"
+        "r = c.post('/nodes/b/jails/sshd/ignore/add/', {'value': '198.51.100.0/24'},"
         " HTTP_HX_REQUEST='true')\n"
         "print('IGNORE', 'On b: sshd now ignores 198.51.100.0/24' in settled(r),"
         f" '198.51.100.0/24' in Fail2banClient({str(boxes['b'].socket)!r}).ignore_list('sshd'))\n"
-        "r = c.post('/nodes/b/jail/', {'action': 'stop', 'jail': 'sshd'},"
-        " HTTP_HX_REQUEST='true')\n"
+        "r = c.post('/nodes/b/jails/sshd/stop/', HTTP_HX_REQUEST='true')\n"
         "print('STOP', 'On b: Stopped sshd;' in settled(r))\n"
         "r = c.post('/nodes/b/jail/', {'action': 'stop'}, HTTP_HX_REQUEST='true')\n"
         "print('BAD', 'Nothing was sent: say which jail' in r.content.decode())\n"

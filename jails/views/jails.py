@@ -1,4 +1,13 @@
-"""The jails list and one jail's page with its actions.
+"""The jails list and one jail's page with its actions, for any node.
+
+One page and one set of action views, with the node as a parameter:
+``/jails/NAME/...`` is this host's node, ``/nodes/NODE/jails/NAME/...``
+any node's (this host's included, which shows the same). This host's jail
+is read from its fail2ban; another node's from what its worker published
+(counters, settings, ignore list, live bans). Every fail2ban action goes
+through the one dispatch (jails/views/results.py ``command``); the config
+changes (enable, disable, settings) are this host's only for now
+(docs/fleet.md, "Next").
 
 Every action is a POST by an operator, leaves an audit entry, and answers
 HTMX with the refreshed ``jail-main`` fragment (result message inline) and
@@ -9,8 +18,11 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from types import SimpleNamespace
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -21,10 +33,12 @@ from accounts.models import AuditEntry
 from accounts.roles import operate
 from bangui import nodes as fleet_nodes
 from bangui.htmx import render_page, wants_fragment
+from bangui.models import Node
 from jails.config import jail as jail_config
 from jails.config import regex as regex_tester
 from jails.fail2ban import Fail2banError, InvalidInput, validation
 from jails.fail2ban.results import JailSettings, JailStatus
+from jails.fleet import live as fleet_live
 from jails.forms.bans import BanForm, UnbanForm
 from jails.forms.jails import IdleForm, IgnoreForm, IgnoreSelfForm, JailSettingsForm
 from jails.live import banned, link
@@ -109,32 +123,80 @@ def _banned_list(request: HttpRequest, name: str, status) -> dict:
             "query": query, "running": status is not None}
 
 
-def _jail_context(request: HttpRequest, name: str, bans_only: bool = False) -> dict:
+def _here(node: str | None) -> bool:
+    return not node or node == settings.BANGUI_NODE
+
+
+def _base(name: str, node: str | None) -> str:
+    """The jail page's URL, to which its actions' paths are added."""
+    if _here(node):
+        return reverse("jail_detail", args=[name])
+    return reverse("node_jail_detail", args=[node, name])
+
+
+def _jail_context(request: HttpRequest, name: str, bans_only: bool = False,
+                  node: str | None = None) -> dict:
     """Everything the jail page shows; ``bans_only``: the banned list only.
-    Http404 for a jail fail2ban neither runs nor has in its config."""
+    Http404 for a jail the node neither runs nor (this host) has in its config."""
     try:
         name = validation.jail_name(name)
     except InvalidInput:
         raise Http404("no such jail") from None
+    if not _here(node):
+        return _published_jail(request, node, name)
     status, jset, error = _live_jail(name, with_settings=not bans_only)
     if bans_only and status is not None:
-        return _banned_list(request, name, status)
+        return {**_banned_list(request, name, status), "base": _base(name, None)}
     configured = jail_config.configured_jails().get(name)
     if status is None and configured is None and error is None:
         raise Http404(f"fail2ban has no jail named {name!r}, running or configured")
-    # fail2ban 1.0 cannot say whether a jail is idle: show the last change
-    # made through BanGUI instead (audit targets read "<jail> on|off").
-    last_idle = (AuditEntry.objects.filter(action="jail.idle", result=audit.OK,
-                                           target__in=[f"{name} on", f"{name} off"])
-                 .order_by("-id").first() if status is not None else None)
+    last_idle = _last_idle(name, settings.BANGUI_NODE) if status is not None else None
     return {
-        **_banned_list(request, name, status),
+        **_banned_list(request, name, status), "base": _base(name, None),
         "last_idle": last_idle, "jset": jset, "configured": configured, "error": error,
         "local_rel": jail_config.local_for(name),
         "ban_form": BanForm(), "ignore_form": IgnoreForm(),
         "settings_form": JailSettingsForm(initial=_settings_initial(jset, configured),
                                           filters=regex_tester.filter_names()),
     }
+
+
+def _last_idle(name: str, node: str) -> AuditEntry | None:
+    """fail2ban 1.0 cannot say whether a jail is idle: the last switch made
+    through BanGUI on that node instead (audit targets read "<jail> on|off")."""
+    return (AuditEntry.objects.filter(action="jail.idle", result=audit.OK, node=node,
+                                      target__in=[f"{name} on", f"{name} off"])
+            .order_by("-id").first())
+
+
+def _published_jail(request: HttpRequest, node: str, name: str) -> dict:
+    """Another node's jail as its worker last published it: its counters and
+    settings on its Node row, its live bans in LiveBan (jails/fleet/live.py);
+    the same names as this host's context, so one template shows both."""
+    row = Node.objects.filter(pk=node).first()
+    if row is None or name not in (row.jails or []):
+        raise Http404(f"node {node!r} runs no jail named {name!r}")
+    live = fleet_live.states([node])[node]
+    counts = (row.jail_counts or {}).get(name, {})
+    status = JailStatus(name, counts.get("failed", 0), counts.get("total_failed", 0), [],
+                        counts.get("banned", 0), counts.get("total_banned", 0), [])
+    published = (row.jail_settings or {}).get(name)
+    jset = published and JailSettings(
+        name, published["bantime"], published["findtime"], published["maxretry"], None, [],
+        list(published.get("ignore_ips") or []), bool(published.get("ignore_self")), [])
+    query = request.GET.get("q", "").strip()[:64]
+    bans = ban_error = None
+    if live.known:
+        bans = SimpleNamespace(page=Paginator(
+            fleet_live.banned(node, query).filter(jail=name), banned.PER_PAGE).get_page(
+            request.GET.get("page")))
+    else:
+        ban_error = f"Its live bans are unknown: {live.note}."
+    return {"name": name, "node": node, "remote": True, "base": _base(name, node),
+            "last_idle": _last_idle(name, node),
+            "status": status, "running": True, "jset": jset, "bans": bans,
+            "ban_error": ban_error, "query": query, "configured": None,
+            "error": None if row.is_up() else live.note}
 
 
 def _settings_initial(jset, configured) -> dict:
@@ -152,170 +214,178 @@ def _settings_initial(jset, configured) -> dict:
 
 @login_required
 @require_GET
-def jail_detail(request: HttpRequest, name: str) -> HttpResponse:
+def jail_detail(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
     bans_only = wants_fragment(request) and ("q" in request.GET or "page" in request.GET)
     try:
-        context = _jail_context(request, name, bans_only=bans_only)
+        context = _jail_context(request, name, bans_only=bans_only, node=node)
     except Http404:
-        return render(request, "jails/jail_missing.html", {"name": name}, status=404)
+        return render(request, "jails/jail_missing.html", {"name": name, "node": node},
+                      status=404)
     if bans_only and not context["running"]:
         bans_only = False
-        context = _jail_context(request, name)
+        context = _jail_context(request, name, node=node)
     return render_page(request, "jails/jail_detail.html",
                        "banned-ips" if bans_only else "jail-main", context)
 
 
-def _fragment(request: HttpRequest, name: str, result: Result) -> HttpResponse:
+def _fragment(request: HttpRequest, name: str, result: Result,
+              node: str | None = None) -> HttpResponse:
     """The refreshed ``jail-main`` with ``result`` inline (or, for a jail
     that is gone after the action, a page that says so)."""
     try:
-        context = _jail_context(request, name)
+        context = _jail_context(request, name, node=node)
     except Http404:
         return render(request, "jails/jail_gone.html", {"name": name, "result": result})
     context["result"] = result
     return render_page(request, "jails/jail_detail.html", "jail-main", context)
 
 
-def _answer(request: HttpRequest, name: str, result: Result) -> HttpResponse:
+def _answer(request: HttpRequest, name: str, result: Result,
+            node: str | None = None) -> HttpResponse:
     try:
-        back = reverse("jail_detail", args=[validation.jail_name(name)])
+        back = _base(validation.jail_name(name), node)
     except InvalidInput:
         back = reverse("jail_list")
-    return respond(request, result, lambda r: _fragment(request, name, r), back)
+    return respond(request, result, lambda r: _fragment(request, name, r, node), back)
 
 
 def _run(request: HttpRequest, name: str, action: str, target: str, func,
-         success) -> HttpResponse:
+         success, node: str | None = None) -> HttpResponse:
+    """A change only this host's page makes (the jail's config)."""
+    if not _here(node):
+        return _answer(request, name, Result(False, f"On {node}, this is not available yet: "
+                                                    "change it in its config files."), node)
     return _answer(request, name, perform(request, action, target, func, success))
 
 
-def _refused(request: HttpRequest, name: str, action: str, form) -> HttpResponse:
-    return _answer(request, name, refused(request, action, name, form))
+def _refused(request: HttpRequest, name: str, action: str, form,
+             node: str | None = None) -> HttpResponse:
+    return _answer(request, name, refused(request, action, name, form), node)
 
 
 @require_POST
 @operate
-def ban(request: HttpRequest, name: str) -> HttpResponse:
+def ban(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
     form = BanForm(request.POST)
     if not form.is_valid():
-        return _refused(request, name, "ban", form)
+        return _refused(request, name, "ban", form, node)
     ips = form.cleaned_data["ips"]
-    return _answer(request, name, results.ban(request, name, ips, {"ips": " ".join(ips)}))
+    return _answer(request, name, results.ban(request, name, ips, {"ips": " ".join(ips)},
+                                              node=node or ""), node)
 
 
 @require_POST
 @operate
-def unban(request: HttpRequest, name: str) -> HttpResponse:
+def unban(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
     form = UnbanForm(request.POST)
     if not form.is_valid():
-        return _refused(request, name, "unban", form)
-    return _answer(request, name, results.unban(request, form.cleaned_data["ip"], name))
+        return _refused(request, name, "unban", form, node)
+    return _answer(request, name, results.unban(request, form.cleaned_data["ip"], name,
+                                                node or ""), node)
 
 
-def _command(request: HttpRequest, name: str, command: str, args: dict) -> HttpResponse:
-    """A command for this jail on this host's node, through the one dispatch."""
-    return _answer(request, name, results.command(request, results.node_targets(""), command,
-                                                  {"jail": name, **args}))
-
-
-@require_POST
-@operate
-def unban_all(request: HttpRequest, name: str) -> HttpResponse:
-    return _command(request, name, "unbanall", {})
+def _command(request: HttpRequest, name: str, command: str, args: dict,
+             node: str | None = None) -> HttpResponse:
+    """A command for this jail on its node, through the one dispatch."""
+    return _answer(request, name, results.command(request, results.node_targets(node or ""),
+                                                  command, {"jail": name, **args}), node)
 
 
 @require_POST
 @operate
-def start(request: HttpRequest, name: str) -> HttpResponse:
-    return _command(request, name, "start", {})
+def unban_all(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
+    return _command(request, name, "unbanall", {}, node)
 
 
 @require_POST
 @operate
-def stop(request: HttpRequest, name: str) -> HttpResponse:
-    return _command(request, name, "stop", {})
+def start(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
+    return _command(request, name, "start", {}, node)
 
 
 @require_POST
 @operate
-def reload(request: HttpRequest, name: str) -> HttpResponse:
-    return _command(request, name, "reload", {})
+def stop(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
+    return _command(request, name, "stop", {}, node)
 
 
-def _switch(request: HttpRequest, name: str, action: str, form_class, call, said) -> HttpResponse:
-    """An on/off setting: ``call(on)``; ``said(on)`` is the success message."""
+@require_POST
+@operate
+def reload(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
+    return _command(request, name, "reload", {}, node)
+
+
+def _switch(request: HttpRequest, name: str, command: str, form_class,
+            node: str | None = None) -> HttpResponse:
+    """An on/off switch of the running jail (idle, ignore self): a command."""
     form = form_class(request.POST)
     form.is_valid()
-    on = bool(form.cleaned_data.get("on"))
-    return _run(request, name, action, f"{name} {'on' if on else 'off'}", lambda: call(on),
-                said(on))
+    return _command(request, name, command, {"on": bool(form.cleaned_data.get("on"))}, node)
 
 
-def _ignore_change(request: HttpRequest, name: str, action: str, remove: bool) -> HttpResponse:
+def _ignore_change(request: HttpRequest, name: str, action: str, remove: bool,
+                   node: str | None = None) -> HttpResponse:
     """Add or remove one ignoreip entry of the running jail."""
     form = IgnoreForm(request.POST)
     if not form.is_valid():
-        return _refused(request, name, action, form)
+        return _refused(request, name, action, form, node)
     return _command(request, name, "ignore", {"value": form.cleaned_data["value"],
-                                             "remove": remove})
+                                             "remove": remove}, node)
 
 
 @require_POST
 @operate
-def idle(request: HttpRequest, name: str) -> HttpResponse:
-    return _switch(request, name, "jail.idle", IdleForm,
-                   lambda on: link.client().set_idle(name, on),
-                   lambda on: f"{name} is "
-                              f"{'idle: it ignores new failures' if on else 'watching again'}.")
+def idle(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
+    return _switch(request, name, "idle", IdleForm, node)
 
 
 @require_POST
 @operate
-def ignore_add(request: HttpRequest, name: str) -> HttpResponse:
-    return _ignore_change(request, name, "jail.ignore_add", remove=False)
+def ignore_add(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
+    return _ignore_change(request, name, "jail.ignore_add", remove=False, node=node)
 
 
 @require_POST
 @operate
-def ignore_remove(request: HttpRequest, name: str) -> HttpResponse:
-    return _ignore_change(request, name, "jail.ignore_remove", remove=True)
+def ignore_remove(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
+    return _ignore_change(request, name, "jail.ignore_remove", remove=True, node=node)
 
 
 @require_POST
 @operate
-def ignore_self(request: HttpRequest, name: str) -> HttpResponse:
-    return _switch(request, name, "jail.ignore_self", IgnoreSelfForm,
-                   lambda on: link.client().set_ignore_self(name, on),
-                   lambda on: f"{name} {'ignores' if on else 'no longer ignores'} "
-                              "this host's own addresses.")
+def ignore_self(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
+    return _switch(request, name, "ignore_self", IgnoreSelfForm, node)
 
 
-def _config_change(request: HttpRequest, name: str, action: str, values: dict, success: str):
+def _config_change(request: HttpRequest, name: str, action: str, values: dict, success: str,
+                   node: str | None = None):
     """Write ``values`` to the jail's .local through the config transaction."""
     target = name
     with contextlib.suppress(InvalidInput):  # a bad name: refused by apply_change
         target = f"{name} ({jail_config.local_for(name)})"
     return _run(request, name, action, target,
-                lambda: jail_config.apply_change(name, values), success)
+                lambda: jail_config.apply_change(name, values), success, node)
 
 
 @require_POST
 @operate
-def enable(request: HttpRequest, name: str) -> HttpResponse:
+def enable(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
     return _config_change(request, name, "jail.enable", {"enabled": "true"},
-                          f"Enabled {name}.")
+                          f"Enabled {name}.", node)
 
 
 @require_POST
 @operate
-def disable(request: HttpRequest, name: str) -> HttpResponse:
+def disable(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
     return _config_change(request, name, "jail.disable", {"enabled": "false"},
-                          f"Disabled {name}.")
+                          f"Disabled {name}.", node)
 
 
 @require_POST
 @operate
-def jail_settings(request: HttpRequest, name: str) -> HttpResponse:
+def jail_settings(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
+    if not _here(node):
+        return _run(request, name, "config.jail", name, None, "", node)
     form = JailSettingsForm(request.POST, filters=regex_tester.filter_names())
     if not form.is_valid():
         return _refused(request, name, "config.jail", form)

@@ -1,7 +1,8 @@
-"""One fleet node's page (/nodes/NAME/): its jails and their counters and
-its live bans as its worker last published them (jails/fleet/live.py), and
-commands sent to its cluster: unban, unban all, ignore list, jail stop,
-start, reload (jails/fleet/commands.py). The fleet list is bangui's /nodes/."""
+"""One fleet node's page (/nodes/NAME/): its jails with their counters
+(each links to its jail page, /nodes/NAME/jails/JAIL/, the same page and
+actions as this host's: jails/views/jails.py) and its live bans as its
+worker last published them (jails/fleet/live.py), with Unban, Start a jail
+and Reload all through the one dispatch. The fleet list is bangui's /nodes/."""
 
 from __future__ import annotations
 
@@ -38,12 +39,6 @@ class NodeJailForm(forms.Form):
         if data.get("action") in ("stop", "start", "unbanall") and not data.get("jail"):
             raise forms.ValidationError("say which jail")
         return data
-
-
-class NodeIgnoreForm(forms.Form):
-    jail = CheckedField(validation.jail_name, max_length=64)
-    value = CheckedField(validation.ip_or_network, max_length=64)
-    remove = forms.BooleanField(required=False)
 
 
 def _page(request: HttpRequest, name: str, result: Result | None = None,
@@ -85,20 +80,6 @@ def node_unban(request: HttpRequest, name: str) -> HttpResponse:
     else:
         result = results.unban(request, form.cleaned_data["ip"], form.cleaned_data["jail"],
                                name)
-    return respond(request, result, lambda r: _page(request, name, r),
-                   reverse("node_detail", args=[name]))
-
-
-@require_POST
-@operate
-def node_ignore(request: HttpRequest, name: str) -> HttpResponse:
-    """Add an address or network to a jail's ignore list on the node, or
-    remove it (the running jail's list, as the jail page does here)."""
-    form = NodeIgnoreForm(request.POST)
-    if not form.is_valid():
-        result = refused(request, "jail.ignore", name, form, "Nothing was sent: ")
-    else:
-        result = results.command(request, [name], "ignore", form.cleaned_data)
     return respond(request, result, lambda r: _page(request, name, r),
                    reverse("node_detail", args=[name]))
 
