@@ -40,7 +40,7 @@ from bangui.worker import (
 
 logger = logging.getLogger("bangui.worker")
 
-COMMAND_POLL_SECONDS = 0.25
+COMMAND_POLL_SECONDS = 0.5
 
 
 class Command(QclusterCommand):
