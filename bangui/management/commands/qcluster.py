@@ -41,6 +41,11 @@ from bangui.worker import (
 logger = logging.getLogger("bangui.worker")
 
 COMMAND_POLL_SECONDS = 0.5
+# How long a stopping lane may take to finish the task in hand before its
+# sentinel is killed (its workers follow: die_with_parent). Tasks commit in
+# bounded batches and a killed import is closed at the next start, so a kill
+# loses no finished work; systemd's own TimeoutStopSec is 90 s.
+STOP_SECONDS = 20
 
 
 class Command(QclusterCommand):
@@ -75,16 +80,22 @@ class Command(QclusterCommand):
         die_with_parent()
         heartbeat = Heartbeat(lease)
         lost = False
+        # Our handlers only set an event. django-q2's Cluster installs one
+        # that joins the sentinel from inside the handler: a signal landing
+        # while this process polls the sentinel's start event (holding that
+        # event's lock) then deadlocks with the sentinel setting it.
+        stop_requested = threading.Event()
         try:
-            commands, cluster = _start_clusters(node)
+            try:
+                commands, cluster = _start_clusters(node, stop_requested)
+            except RuntimeError:  # a sentinel died while starting
+                if stop_requested.is_set():
+                    return  # killed by a signal to the whole group: a stop
+                raise
             if options.get("run_once"):
-                cluster.stop()
-                commands.stop()
+                _stop_lanes((cluster, commands))
                 return
             heartbeat.start()  # after the fork: no thread is copied into the sentinel
-            stop_requested = threading.Event()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: stop_requested.set())
             both = (cluster, commands)
             while all(c.sentinel.is_alive() for c in both):
                 if heartbeat.lost.is_set():
@@ -97,9 +108,7 @@ class Command(QclusterCommand):
                     # django-q2's stop event then would wait forever for them.
                     time.sleep(0.5)
                     break
-            for c in both:  # one lane gone (or a stop): the node stops whole
-                if c.sentinel.is_alive():
-                    c.stop()
+            _stop_lanes(both)  # one lane gone (or a stop): the node stops whole
         finally:
             heartbeat.stop()
             if not lost:
@@ -112,7 +121,29 @@ class Command(QclusterCommand):
             raise CommandError("The worker lease was lost; the cluster stopped.")
 
 
-def _start_clusters(node: str):
+def _own_signals(stop_requested: threading.Event) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop_requested.set())
+
+
+def _stop_lanes(lanes, seconds: float = STOP_SECONDS) -> None:
+    """Ask every live lane to stop at once, give them ``seconds`` together
+    to finish the task in hand, then kill what is left."""
+    for lane in lanes:
+        if lane.sentinel.is_alive():
+            logger.info("stopping lane %s", lane.name)
+            lane.stop_event.set()
+    deadline = time.monotonic() + seconds
+    for lane in lanes:
+        lane.sentinel.join(max(deadline - time.monotonic(), 0))
+        if lane.sentinel.is_alive():
+            logger.error("lane %s did not stop within %d s: killed (its task is redone "
+                         "at the next start)", lane.name, seconds)
+            lane.sentinel.kill()
+            lane.sentinel.join(5)
+
+
+def _start_clusters(node: str, stop_requested: threading.Event):
     """The node's two lanes, each a one-worker django-q2 cluster: the
     command lane (``nodename.command_queue``: fail2ban commands, the tick,
     the archive sync) and the main lane (``nodename.queue``: the other
@@ -121,7 +152,8 @@ def _start_clusters(node: str):
     queue (``Schedule.cluster``), so every schedule still runs in exactly
     one worker of the node. The command lane looks at its queue every
     COMMAND_POLL_SECONDS instead of the main lane's second (a command's
-    latency is that poll: one small indexed query per look)."""
+    latency is that poll: one small indexed query per look). A stop
+    requested while they start is acted on once both run."""
     from django_q.brokers import get_broker
     from django_q.cluster import Cluster
     from django_q.conf import Conf
@@ -134,6 +166,7 @@ def _start_clusters(node: str):
     Conf.CLUSTER_NAME, Conf.POLL = nodename.command_queue(node), COMMAND_POLL_SECONDS
     try:
         commands = Cluster(get_broker(nodename.command_queue(node)))
+        _own_signals(stop_requested)  # Cluster() installed django-q2's
         # The ORM broker opened this process's connection: a forked sentinel
         # must not share it (its exit would close it here).
         connections.close_all()
@@ -142,5 +175,10 @@ def _start_clusters(node: str):
         Conf.CLUSTER_NAME, Conf.POLL = main
     connections.close_all()
     cluster = Cluster()
-    cluster.start()
+    _own_signals(stop_requested)
+    try:
+        cluster.start()
+    except RuntimeError:
+        _stop_lanes((commands,))
+        raise
     return commands, cluster
