@@ -138,7 +138,9 @@ else:
                 # contention into a short wait instead of "database is locked".
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                 "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
+                # Seconds a writer waits for the lock before "database is
+                # locked" (the background writers then retry: bangui.dbretry).
+                "timeout": env_int("BANGUI_SQLITE_BUSY_SECONDS", 20, minimum=1, maximum=600),
             },
         }
     }

@@ -78,7 +78,9 @@ class Lease:
         """Claim the lease if it is free or expired; raise LeaseHeld if not."""
         now, expires = self._times()
         claimed = Node.objects.filter(pk=self.node).filter(
-            Q(holder="") | Q(expires_at__lte=now) | Q(expires_at__isnull=True)
+            # Our own holder too: a retried start whose first claim landed.
+            Q(holder="") | Q(holder=self.holder) | Q(expires_at__lte=now)
+            | Q(expires_at__isnull=True)
         ).update(holder=self.holder, acquired_at=now, heartbeat_at=now, expires_at=expires)
         if claimed:
             return

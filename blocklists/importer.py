@@ -25,12 +25,14 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 
 from blocklists.download import DownloadError, DownloadPolicy, fetch
 from blocklists.models import BlocklistClaim, BlocklistSource, ImportRun
 from blocklists.parse import GarbageList, ParseResult, parse
+from jails.archive.sync import ArchiveError
 from jails.constants import BLOCKLIST_JAIL, Origin
 from jails.fail2ban import Fail2banClient, Fail2banError, database, validation
 from jails.live import link
@@ -193,7 +195,16 @@ def ban_and_archive(client: Fail2banClient, jail: str, ips: list[str],
         run.timings["ban"] = round(time.perf_counter() - started, 4)
         if newly and dbfile:
             tail = time.perf_counter()
-            _archive_new(dbfile, jail, ips, newly, since)
+            try:
+                _archive_new(dbfile, jail, ips, newly, since)
+            except (ArchiveError, database.Error, DatabaseError) as exc:
+                # The bans are made: the import did its work. Their rows come
+                # with the next scheduled sync (as "manual" outside the
+                # blocklist jail); say so on the run instead of failing it.
+                log.warning("import into %s: banned %d, archive copy deferred: %s",
+                            jail, newly, exc)
+                run.error = (f"Banned; copying the bans into the archive failed ({exc}): "
+                             "the next archive sync copies them.")[:2000]
             run.timings["archive"] = round(time.perf_counter() - tail, 4)
     return newly
 

@@ -91,3 +91,34 @@ def test_it_refuses_a_second_cluster_and_takes_over_after_kill_9(project):
                          "print(repr(Node.objects.get().holder))")
     assert fourth.stdout.strip().splitlines()[-1] == "''", fourth.stderr
 
+
+
+def test_a_worker_started_while_the_database_is_locked_waits_and_runs(tmp_path):
+    """SQLite: another writer holds the write lock past the busy timeout
+    while the worker starts. It used to die of "database is locked" in its
+    start (every queued import then waited behind a dead worker); now it
+    says it retries, and runs once the lock is free."""
+    import sqlite3
+
+    from bangui.tests.conftest import Project
+
+    project = Project(tmp_path, None)
+    project.env["BANGUI_SQLITE_BUSY_SECONDS"] = "1"
+    assert project.run("migrate", "--noinput", "-v0", timeout=180).returncode == 0
+    holder = sqlite3.connect(tmp_path / "bangui.sqlite3", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # the write lock, as a long writer holds it
+        proc, log = project.start("qcluster", log="locked.log")
+        wait_for_text(log, "the database is busy or unreachable (database is locked); "
+                           "retrying in")
+        assert proc.poll() is None  # still there, waiting
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    wait_for_text(log, "running.", timeout=60)
+    text = log.read_text()
+    assert RUNNING in text
+    assert "Traceback" not in text
+    proc.send_signal(signal.SIGTERM)
+    assert _exit_code(proc, log) == 0
+    project.close()

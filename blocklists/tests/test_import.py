@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -207,3 +208,63 @@ def _claimed(source):
 
     return (BlocklistClaim.objects.filter(source=source, node=settings.BANGUI_NODE)
             .values_list("running_since", flat=True).first())
+
+
+def test_a_failed_archive_copy_does_not_fail_the_import(f2b, f2b_client, http_server,
+                                                        allow_local, monkeypatch):
+    """The bans are made when the copy into the archive fails (a database
+    that stayed locked, fail2ban's file busy): the run is OK and says the
+    next sync copies them; that sync does."""
+    from jails.fail2ban import database
+
+    def locked(*args, **kwargs):
+        raise database.Error("database is locked")  # a fault: fail2ban's file held too long
+
+    http_server.add("/list.txt", body=b"203.0.113.61\n203.0.113.62\n")
+    real = archive.sync
+    monkeypatch.setattr(archive, "sync", locked)
+    run = run_import(make_source(http_server, "/list.txt"))
+    assert run.status == ImportRun.Status.OK
+    assert run.newly_banned == 2
+    assert "the next archive sync copies them" in run.error
+    assert "database is locked" in run.error
+    assert sorted(f2b_client.jail_status("sshd").banned_ips) == ["203.0.113.61", "203.0.113.62"]
+    monkeypatch.setattr(archive, "sync", real)
+    wait_for(lambda: real() and BanEvent.objects.filter(
+        ip__in=["203.0.113.61", "203.0.113.62"]).count() == 2)
+
+
+@pytest.mark.django_db(transaction=True)  # the second sync runs in a thread of its own
+def test_a_sync_waits_for_the_one_running_on_the_same_file(f2b, settings, tmp_path):
+    """Two syncs of one fail2ban file never run at once on a host: the
+    second waits for the first and then reads only what is new."""
+    import threading
+
+    settings.DATA_DIR = tmp_path
+    path = archive.fail2ban_db_path()
+    held, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with archive._one_sync(str(Path(path).resolve()), 60):
+            held.set()
+            release.wait(30)
+
+    def second():
+        from django.db import connection
+
+        try:
+            archive.sync(path)
+            finished.set()
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert held.wait(10)
+    two = threading.Thread(target=second)
+    two.start()
+    assert not finished.wait(0.5)  # waiting for the first
+    release.set()
+    one.join(10)
+    two.join(30)
+    assert finished.is_set()

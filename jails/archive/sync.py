@@ -29,6 +29,8 @@ See docs/archive.md for the decisions and their limits.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import logging
 import time
@@ -67,6 +69,8 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 5000
 _ROWS_PER_STATEMENT = 500
 UNBAN_CHUNK = 500  # IPs per archive query when noting unbans
+# How long a sync waits for another sync of the same file on this host.
+SYNC_WAIT_SECONDS = 60
 # Column order of the raw INSERT; matches _event_values().
 _INSERT_COLUMNS = (
     "ip", "jail", "banned_at", "bantime", "ban_count", "failures", "matches", "origin",
@@ -381,6 +385,38 @@ def _index_cache(kib: int = 128 * 1024):
             cursor.execute(f"PRAGMA cache_size = {old}")
 
 
+@contextmanager
+def _one_sync(path: str, wait: float):
+    """One sync of a fail2ban file at a time on this host. The web's
+    in-process commands (bulk lifts sync first), the command lane (tick,
+    schedule) and an import on the main lane may each start one; two at
+    once read the same pages and take turns at the archive's write lock,
+    each making the other (and, on SQLite, every other writer) wait longer.
+    The later one waits for the first (then reads only what is new), up to
+    ``wait`` seconds, then runs anyway: the unique key makes a twin run
+    harmless, only slower. A lock file in the data dir (flock: released
+    when its holder dies); none when the dir is not writable."""
+    name = f"archive-sync-{hashlib.blake2s(path.encode(), digest_size=6).hexdigest()}.lock"
+    try:
+        handle = open(Path(settings.DATA_DIR) / name, "ab")  # noqa: SIM115 (held below)
+    except OSError:
+        yield
+        return
+    with handle:
+        deadline, held = time.monotonic() + wait, False
+        while not held:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    log.warning("archive sync of %s: another sync still runs after %d s; "
+                                "running beside it", path, wait)
+                    break
+                time.sleep(0.05)
+        yield  # closing the file releases the lock
+
+
 def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
          full: bool = False, fill_geo: bool = True,
          write_rows: int | None = None, max_rows: int | None = None) -> SyncResult:
@@ -396,8 +432,15 @@ def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
     (:mod:`jails.archive.backfill`), which the archive's owner runs.
     ``max_rows``: stop after about that many rows (the node's tick, which
     shares the command lane: a long history arrives over several ticks)."""
-    started = time.monotonic()
     path = str(Path(db_path or fail2ban_db_path()).resolve())
+    with _one_sync(path, SYNC_WAIT_SECONDS):
+        return _locked_sync(path, batch_size=batch_size, full=full, fill_geo=fill_geo,
+                            write_rows=write_rows, max_rows=max_rows)
+
+
+def _locked_sync(path: str, *, batch_size: int, full: bool, fill_geo: bool,
+                 write_rows: int | None, max_rows: int | None) -> SyncResult:
+    started = time.monotonic()
     state, _ = SyncState.objects.get_or_create(node=settings.BANGUI_NODE, db_path=path)
     run_at = timezone.now()
     try:

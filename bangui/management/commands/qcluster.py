@@ -27,6 +27,7 @@ from django_q.management.commands.qcluster import Command as QclusterCommand
 
 from bangui import nodename
 from bangui.checks import worker_errors
+from bangui.dbretry import is_transient, retrying
 from bangui.schedules import sync_schedules
 from bangui.worker import (
     Heartbeat,
@@ -64,14 +65,25 @@ class Command(QclusterCommand):
         node = settings.BANGUI_NODE
         lease = Lease(node, holder_id(), settings.BANGUI_WORKER_LEASE_SECONDS)
         try:
-            lease.acquire()
+            # A busy or restarting database at start is waited out, not died
+            # of (every queued task would wait behind a dead worker, and
+            # nothing would say so). Each step is safe to run again.
+            retrying(lease.acquire, what="worker start (lease)")
         except LeaseHeld as exc:
             raise CommandError(str(exc)) from None
         logger.info("worker lease of node %s acquired by %s (%d s, renewed every %d s)", node,
                     lease.holder, lease.seconds, max(lease.seconds // 3, 1))
-        publish_facts(node)
-        logger.info("schedules of node %s: %s", node, sync_schedules(node=node))
+        retrying(lambda: publish_facts(node), what="worker start (facts)")
+        report = retrying(lambda: sync_schedules(node=node), what="worker start (schedules)")
+        logger.info("schedules of node %s: %s", node, report)
         for receiver, error in worker_started.send_robust(sender=self.__class__):
+            if error is not None and is_transient(error):
+                try:
+                    retrying(lambda r=receiver: r(signal=worker_started, sender=self.__class__),
+                             what=f"worker start hook {receiver.__name__}")
+                    error = None
+                except Exception as exc:
+                    error = exc
             if error is not None:
                 logger.error("worker start hook %r failed: %s", receiver, error)
         # The sentinel is forked next: it must not share this process's
