@@ -13,6 +13,7 @@ the command stream built from the config files) live in :mod:`.cli`.
 from __future__ import annotations
 
 import errno
+import os
 import re
 import socket
 import time
@@ -121,19 +122,48 @@ def _command_error(cmd: list[str], payload: Any) -> CommandError:
     return CommandError(cmd, remote, message)
 
 
+def _socket_identity(path: str) -> tuple[int, int, int] | None:
+    """Which socket file sits at ``path`` (None: none). fail2ban binds a new
+    one each time it starts, so a changed identity means it was restarted."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_ctime_ns)
+
+
 class Budget:
-    """One request's patience with fail2ban. The first call that times out
-    is remembered; every later call with the same budget fails at once with
-    it, so a page whose view and status bar both ask a hung fail2ban waits
-    one timeout, not one per call. Only timeouts count: a refused connect
-    is instant, and a reload's probe retries through it."""
+    """One request's patience with fail2ban (a circuit per request, set by
+    ``jails.middleware`` through ``jails.live.link``). The first call that
+    times out or finds fail2ban unreachable (refused, no socket, connection
+    dropped) is remembered; every later call with the same budget fails at
+    once with that same error, so a page whose view, live columns and status
+    bar all ask a hung or dead fail2ban waits one timeout (and retries one
+    refused connect), not one per call.
+
+    A failure is remembered with the identity of the socket file it met
+    (:func:`_socket_identity`): a new socket file at that path means
+    fail2ban started again since, and it is asked afresh (a config save's
+    reload probe, in the same request, sees fail2ban come back).
+    Answers fail2ban refused (``CommandError``) or garbled
+    (``ProtocolError``) are not remembered: it answered."""
 
     def __init__(self) -> None:
-        self.failure: Timeout | Unreachable | None = None
+        self._failures: dict[str, tuple[Timeout | Unreachable, tuple | None]] = {}
 
-    def check(self) -> None:
-        if self.failure is not None:
-            raise self.failure
+    def check(self, socket_path: str) -> None:
+        """Raise the failure remembered for ``socket_path``, if any."""
+        kept = self._failures.get(socket_path)
+        if kept is None:
+            return
+        failure, identity = kept
+        if _socket_identity(socket_path) != identity:
+            del self._failures[socket_path]  # fail2ban restarted: ask again
+            return
+        raise failure.with_traceback(None)
+
+    def record(self, socket_path: str, failure: Timeout | Unreachable) -> None:
+        self._failures[socket_path] = (failure, _socket_identity(socket_path))
 
 
 class Fail2banClient:
@@ -172,10 +202,7 @@ class Fail2banClient:
                 return sock
             except TimeoutError:
                 sock.close()
-                failure = Unreachable(self.socket_path, "connect timed out")
-                if self.budget is not None:
-                    self.budget.failure = failure
-                raise failure from None
+                raise Unreachable(self.socket_path, "connect timed out") from None
             except OSError as exc:
                 sock.close()
                 if exc.errno in _RETRYABLE_CONNECT and attempt < self.connect_retries:
@@ -189,18 +216,28 @@ class Fail2banClient:
 
     @contextmanager
     def session(self) -> Iterator[_Connection]:
-        """One connection for several commands (the status bar reads N+1)."""
+        """One connection for several commands (the status bar reads N+1).
+        With a :class:`Budget`, a failure it remembers is raised before
+        connecting, and a new timeout or unreachable is remembered."""
         if self.budget is not None:
-            self.budget.check()
-        conn = _Connection(self._connect(), self)
+            self.budget.check(self.socket_path)
+        try:
+            conn = _Connection(self._connect(), self)
+        except Unreachable as exc:
+            self._remember(exc)
+            raise
         try:
             yield conn
-        except Timeout as exc:
-            if self.budget is not None:
-                self.budget.failure = exc
+        except (Timeout, Unreachable) as exc:
+            if exc.socket_path == self.socket_path:
+                self._remember(exc)
             raise
         finally:
             conn.close()
+
+    def _remember(self, failure: Timeout | Unreachable) -> None:
+        if self.budget is not None:
+            self.budget.record(self.socket_path, failure)
 
     def call(self, *command: str) -> Any:
         with self.session() as conn:
