@@ -35,6 +35,7 @@ from jails.live import link
 from jails.live.state import LiveState
 
 STALE_AFTER = timedelta(seconds=60)  # twelve ticks missed: say "unknown"
+WRITE_BATCH = 5000  # rows per transaction of a publish
 
 
 
@@ -60,8 +61,8 @@ def publish(client: Fail2banClient | None = None, node: str | None = None) -> st
 
     What was published is the database's, not this process's: the rows
     themselves, and the fingerprint they were read under
-    (``LiveBanState.fingerprint``). fail2ban is read first, then one short
-    transaction writes the difference."""
+    (``LiveBanState.fingerprint``). fail2ban is read first, then short
+    transactions write the difference."""
     node = node or settings.BANGUI_NODE
     client = client or link.client(connect_retries=0)
     try:
@@ -93,21 +94,31 @@ def publish(client: Fail2banClient | None = None, node: str | None = None) -> st
     wanted = set(running)
     current = {(jail, ip): (round(float(tob), 6), int(bt), int(bc or 1))
                for jail, ip, tob, bt, bc in rows if jail in wanted}
-    with transaction.atomic():
-        previous = {(b.jail, b.ip): (round(b.banned_at.timestamp(), 6), b.bantime, b.bancount)
-                    for b in LiveBan.objects.filter(node=node).only(
-                        "jail", "ip", "banned_at", "bantime", "bancount")}
-        gone = [key for key, value in previous.items() if current.get(key) != value]
-        new = [key for key, value in current.items() if previous.get(key) != value]
+    # Only this node's worker writes its rows: read what it published, then
+    # write the difference in transactions of at most WRITE_BATCH rows (a
+    # first publish of 50,000 bans held SQLite's write lock for all of them
+    # at once, and every other writer waited behind it). Readers may see a
+    # publish half done for a moment, as they see fail2ban itself change.
+    previous = {(b.jail, b.ip): (round(b.banned_at.timestamp(), 6), b.bantime, b.bancount)
+                for b in LiveBan.objects.filter(node=node).only(
+                    "jail", "ip", "banned_at", "bantime", "bancount")}
+    gone = [key for key, value in previous.items() if current.get(key) != value]
+    new = [key for key, value in current.items() if previous.get(key) != value]
+    for start in range(0, len(gone), WRITE_BATCH):
         by_jail: dict[str, list[str]] = {}
-        for jail, ip in gone:
+        for jail, ip in gone[start:start + WRITE_BATCH]:
             by_jail.setdefault(jail, []).append(ip)
-        for jail, ips in by_jail.items():
-            for start in range(0, len(ips), 500):
-                LiveBan.objects.filter(node=node, jail=jail, ip__in=ips[start:start + 500]).delete()
+        with transaction.atomic():
+            for jail, ips in by_jail.items():
+                for first in range(0, len(ips), 500):
+                    LiveBan.objects.filter(node=node, jail=jail,
+                                           ip__in=ips[first:first + 500]).delete()
+    for start in range(0, len(new), WRITE_BATCH):
         LiveBan.objects.bulk_create([_row(node, jail, ip, *current[(jail, ip)])
-                                     for jail, ip in new], batch_size=2000)
-        _note(node, True, fingerprint=fingerprint)
+                                     for jail, ip in new[start:start + WRITE_BATCH]],
+                                    batch_size=2000)
+    # The fingerprint last: a publish cut short is compared whole next time.
+    _note(node, True, fingerprint=fingerprint)
     return f"{len(current)} live bans: {len(new)} written, {len(gone)} removed"
 
 

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import DatabaseError
 from django.utils import timezone
 
 from bangui.models import Node
@@ -253,3 +254,31 @@ def test_another_nodes_jail_page_shows_what_it_published_and_checks_its_forms(ad
     assert "say which jail" in page
 
 
+
+
+def test_a_publish_writes_in_bounded_transactions_and_a_cut_one_is_redone(f2b, monkeypatch):
+    """Rows go in WRITE_BATCH per transaction (the other writers get the
+    lock between them); the fingerprint is noted last, so a publish cut
+    short (a database error in its second batch) is compared whole and
+    completed by the next one."""
+    client = Fail2banClient(str(f2b.socket))
+    ips = [f"192.0.2.{i}" for i in range(10, 15)]
+    client.ban("sshd", ips)
+    live_state.settle("sshd", ips, client=client)
+    monkeypatch.setattr(live, "WRITE_BATCH", 2)
+    calls, real = [], LiveBan.objects.bulk_create
+
+    def failing_second(rows, **kwargs):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise DatabaseError("database is locked")  # a fault
+        return real(rows, **kwargs)
+
+    monkeypatch.setattr(LiveBan.objects, "bulk_create", failing_second)
+    with pytest.raises(DatabaseError):
+        live.publish(node="b")
+    assert len(_published()) == 2  # the first batch stayed; the rest was not noted
+    monkeypatch.setattr(LiveBan.objects, "bulk_create", real)
+    assert live.publish(node="b") == "5 live bans: 3 written, 0 removed"
+    assert {ip for _, ip in _published()} == set(ips)
+    assert live.publish(node="b") == "unchanged"
