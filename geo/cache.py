@@ -32,7 +32,6 @@ from datetime import datetime
 from itertools import islice
 from typing import Protocol
 
-from django.db import transaction
 from django.utils import timezone
 
 from geo.result import (
@@ -48,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 NEGATIVE_TTL = 300.0  # seconds a failed address is not tried again
 DB_CHUNK = 500  # addresses per IN (...) query; well under SQLite's variable limit
+WRITE_BATCH = 5000  # rows per write transaction
 MAX_ENTRIES = 200_000
 
 
@@ -193,12 +193,14 @@ class GeoCache:
             by_minute.setdefault(seen.replace(second=0, microsecond=0), []).append(ip)
         written = 0
         try:
-            with transaction.atomic():
-                for minute, ips in sorted(by_minute.items()):
-                    for chunk in _chunks(ips, DB_CHUNK):
-                        written += GeoCacheEntry.objects.filter(
-                            ip__in=chunk, last_seen__lt=minute
-                        ).update(last_seen=minute)
+            # One short statement each, no transaction around them: a touch
+            # written twice (after an error) is harmless, and 50,000 touches
+            # must not hold SQLite's write lock at once.
+            for minute, ips in sorted(by_minute.items()):
+                for chunk in _chunks(ips, DB_CHUNK):
+                    written += GeoCacheEntry.objects.filter(
+                        ip__in=chunk, last_seen__lt=minute
+                    ).update(last_seen=minute)
         except Exception:
             with self._lock:
                 for ip, seen in touches.items():
@@ -218,10 +220,15 @@ class GeoCache:
                               asn=r.asn, org=r.org, source=r.source, resolved_at=now,
                               last_seen=now) for ip, r in stored.items()]
         try:
-            GeoCacheEntry.objects.bulk_create(
-                rows, batch_size=DB_CHUNK, update_conflicts=True, unique_fields=["ip"],
-                update_fields=["country_code", "country_name", "asn", "org", "source",
-                               "resolved_at", "last_seen"])
+            # bulk_create writes all its batches in one transaction: give it
+            # WRITE_BATCH rows at a time (an import's 40,000 new addresses
+            # would hold SQLite's write lock for all of them).
+            for start in range(0, len(rows), WRITE_BATCH):
+                GeoCacheEntry.objects.bulk_create(
+                    rows[start:start + WRITE_BATCH], batch_size=DB_CHUNK,
+                    update_conflicts=True, unique_fields=["ip"],
+                    update_fields=["country_code", "country_name", "asn", "org", "source",
+                                   "resolved_at", "last_seen"])
         except Exception:
             with self._lock:
                 for ip in stored:
