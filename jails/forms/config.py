@@ -67,6 +67,10 @@ class NodeChoiceField(forms.ChoiceField):
         return "" if value == settings.BANGUI_NODE else value
 
 
+LOG_FILES_NEED_CONFIG = ("Testing against a log file needs permission to edit the "
+                         "configuration; paste the log lines instead.")
+
+
 class RegexForm(forms.Form):
     filter_name = forms.ChoiceField(label="Existing filter", required=False)
     failregex = forms.CharField(label="…or failregex", required=False, max_length=20000,
@@ -85,26 +89,42 @@ class RegexForm(forms.Form):
     node = NodeChoiceField(label="Run on", required=False)
 
     def __init__(self, *args, filters: list[str] = (), nodes: list[str] | None = None,
-                 **kwargs):
+                 may_read_logs: bool = False, **kwargs):
         """``nodes``: the fleet's other nodes, where the test may run instead
         (their filter.d and their log files; docs/fleet.md); None: a
-        single host, no choice shown."""
+        single host, no choice shown. ``may_read_logs``: whether the user
+        may test against a log file (``accounts.roles.can_edit_config``;
+        docs/security.md, "What a viewer can see"); without it the field is
+        not offered and a log file sent anyway is refused."""
         super().__init__(*args, **kwargs)
+        self.may_read_logs = may_read_logs
         self.fields["filter_name"].choices = [("", "(paste a regex instead)")] + [
             (f, f) for f in filters]
         if nodes is None:
             del self.fields["node"]
         else:
             self.fields["node"].choices = [("", "this host")] + [(n, n) for n in nodes]
-        self.fields["log_path"].help_text += " Allowed: " + ", ".join(
-            settings.BANGUI_REGEX_LOG_DIRS) + "."
+        if may_read_logs:
+            self.fields["log_path"].help_text += " Allowed: " + ", ".join(
+                settings.BANGUI_REGEX_LOG_DIRS) + "."
+        else:
+            del self.fields["log_path"]
 
     def clean(self):
         data = super().clean()
         if bool(data.get("filter_name")) == bool((data.get("failregex") or "").strip()):
             self.add_error("failregex", "Choose an existing filter or paste a failregex "
                                         "(one of the two).")
-        if bool((data.get("lines") or "").strip()) == bool((data.get("log_path") or "").strip()):
+        if not self.may_read_logs:
+            # The field is not offered; a log file named anyway (a crafted
+            # POST, an old page) is refused, and nothing runs.
+            data["log_path"] = ""
+            if str(self.data.get("log_path") or "").strip():
+                self.add_error(None, LOG_FILES_NEED_CONFIG)
+            elif not (data.get("lines") or "").strip():
+                self.add_error("lines", "Paste the log lines to test.")
+        elif bool((data.get("lines") or "").strip()) == bool(
+                (data.get("log_path") or "").strip()):
             self.add_error("lines", "Paste log lines or name a log file (one of the two).")
         return data
 

@@ -6,7 +6,10 @@ The file editor is one for every node (this host's at /config/file/, node
 NAME's at /nodes/NAME/config/file/): it reads and saves through the
 dispatch (jails/fleet/config.py), which audits each save.
 The regex tester is a POST (it runs a process and carries pasted text) that
-changes nothing, so any logged-in user may use it.
+changes nothing, so any logged-in user may use it on pasted lines; testing
+against a log file on the host shows that file's lines, so it is for users
+who may edit the config (``can_edit_config``; docs/security.md, "What a
+viewer can see").
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import audit
 from accounts.models import AuditEntry
-from accounts.roles import config_editor, operate
+from accounts.roles import can_edit_config, config_editor, operate
 from bangui import nodes as fleet_nodes
 from bangui.htmx import render_page
 from jails.config import files as config_files
@@ -202,13 +205,17 @@ def regex(request: HttpRequest) -> HttpResponse:
     result = error = None
     busy = False
     node = ""
+    may_read_logs = can_edit_config(request.user)
     if request.method == "POST":
-        form = RegexForm(request.POST, filters=filters, nodes=others)
+        form = RegexForm(request.POST, filters=filters, nodes=others,
+                         may_read_logs=may_read_logs)
         if form.is_valid():
             data = form.cleaned_data
             node = data.get("node") or ""
             test = {k: data[k] for k in ("lines", "log_path", "filter_name", "failregex",
                                          "ignoreregex", "datepattern")}
+            if not may_read_logs:  # the form refused one; never send one either
+                test["log_path"] = ""
             user = request.user.get_username()
             try:
                 result = dispatch.regex_on(node or settings.BANGUI_NODE, test, user)
@@ -216,7 +223,7 @@ def regex(request: HttpRequest) -> HttpResponse:
                 error = str(exc)
                 busy = isinstance(exc, regex_tester.Busy)
     else:
-        form = RegexForm(filters=filters, nodes=others,
+        form = RegexForm(filters=filters, nodes=others, may_read_logs=may_read_logs,
                          initial={"filter_name": request.GET.get("filter", "")})
     return render_page(request, "jails/regex.html", "regex-result",
                        {"form": form, "result": result, "error": error, "node": node},
