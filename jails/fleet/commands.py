@@ -15,10 +15,49 @@ from collections.abc import Callable
 from django.conf import settings
 
 from jails import health
+from jails.archive import sync as archive
 from jails.fail2ban import Fail2banError, InvalidInput, validation
 from jails.live import actions, link
 
 logger = logging.getLogger(__name__)
+
+# -- the commands that lift bans (unban, unban all, stop) sync first ----------
+# BanGUI notes who lifted a ban on the ban's archive row
+# (archive.record_unbans), so that row must be there first: a ban fail2ban
+# made since the last sync (the tick's, seconds ago) has none yet. Without
+# the sync first, such a ban was lost (an unban makes fail2ban delete its
+# own rows of that jail+IP, delBan, before any sync copies them) or reached
+# the archive later as "lifted outside BanGUI" (a stopped jail's bans stay
+# in fail2ban's file). So these commands run the node's archive sync
+# first, on the node whose fail2ban they lift (in the web process for this
+# host's node, on the node's command lane for the others: wherever
+# :func:`run` runs). Reload lifts nothing BanGUI records (a jail dropped
+# from the config by a reload is "lifted outside BanGUI" as before).
+#
+# The sync copies every jail's new rows, not only the jail concerned: its
+# cursor is one per fail2ban database, in rowid order across jails (a
+# per-jail read would need a cursor of its own per jail, and leave the
+# node's cursor to re-read those rows). In the steady state that is the
+# few rows since the last tick: one read of the cursor row and one short
+# page of fail2ban's file. It is bounded as the tick is (jails.tasks.
+# TICK_MAX_ROWS, 20,000 rows, a few seconds at most), so a command costs at
+# most what a tick costs; with a longer backlog (a node that just joined
+# with a long history) the newest bans may lie past the bound and keep the
+# old outcome until the ticks catch up. A sync that fails (no database,
+# unreadable file) is logged and the lift goes on: lifting the ban is what
+# the admin asked for; the archive's note is second.
+SYNC_FIRST_MAX_ROWS = 20_000  # = jails.tasks.TICK_MAX_ROWS (the tests check it)
+
+
+def sync_first(command: str) -> None:
+    """Copy fail2ban's newest rows into the archive before ``command``
+    lifts bans (see above); never raises."""
+    try:
+        archive.sync(max_rows=SYNC_FIRST_MAX_ROWS)
+    except Exception as exc:  # the lift goes on: logged, the scheduled sync says it too
+        logger.warning("archive sync before %s on node %s failed: %s: %s", command,
+                       settings.BANGUI_NODE, type(exc).__name__, exc)
+
 
 # -- the vocabulary: each takes validated keyword arguments and the actor, and
 # returns what happened in a sentence for a person (the web shows it, the CLI
@@ -35,6 +74,7 @@ def _ban(*, jail: str, ips: list[str], actor: str) -> str:
 
 
 def _unban(*, ips: list[str], actor: str, jail: str | None = None) -> str:
+    sync_first("unban")
     count = actions.unban(ips, actor, jail)
     where = f"from {jail}" if jail else "from every jail"
     if len(ips) > 1:
@@ -49,6 +89,7 @@ def _start(*, jail: str, actor: str) -> str:
 
 
 def _stop(*, jail: str, actor: str) -> str:
+    sync_first("stop")
     lifted = actions.stop_jail(jail, actor)
     return f"Stopped {jail}; its {lifted} bans were lifted. Start it again from its config."
 
@@ -59,6 +100,7 @@ def _reload(*, actor: str, jail: str | None = None) -> str:
 
 
 def _unbanall(*, jail: str, actor: str) -> str:
+    sync_first("unbanall")
     count = actions.unban_all(jail, actor)
     return f"Unbanned all {count} IPs from {jail}."
 
