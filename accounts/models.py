@@ -141,8 +141,10 @@ class AuditEntry(models.Model):
     class Result(models.TextChoices):
         OK = "ok", "ok"
         FAILED = "failed", "failed"
-        # Sent to a fleet node's queue, its answer not read yet (settled by
-        # whoever reads it: the page that sent it, the CLI; docs/fleet.md).
+        # Sent to a fleet node's queue, no answer yet: settled by the node
+        # when it answers, by whoever reads the answer first, or, when the
+        # node never took it, by the tick's sweep after the deadline
+        # (jails/fleet/dispatch.py; docs/fleet.md).
         PENDING = "pending", "pending"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -169,6 +171,9 @@ class AuditEntry(models.Model):
         indexes = [
             models.Index(fields=["actor_name", "-created_at"], name="audit_actor_time"),
             models.Index(fields=["action", "-created_at"], name="audit_action_time"),
+            # The sweep of unanswered commands reads only these few rows.
+            models.Index(fields=["created_at"], condition=models.Q(result="pending"),
+                         name="audit_pending"),
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,7 @@ django-q2 stores as the task result."""
 from __future__ import annotations
 
 from jails.archive import sync as archive
-from jails.fleet import live, shared
+from jails.fleet import dispatch, live, shared
 
 # The tick shares the node's command lane with the commands: a long history
 # (a node joining with months of bans) arrives over several ticks, each a
@@ -31,10 +31,11 @@ def node_tick() -> None:
     records errors. Then the bans other nodes share with this one
     (jails/fleet/shared.py; nothing to do without rules), then this node's
     live bans for the other nodes' pages (jails/fleet/live.py; one
-    fingerprint query when nothing changed). One step failing does not
+    fingerprint query when nothing changed), then the sweep of commands no
+    node took (jails/fleet/dispatch.py; one indexed query). One step failing does not
     skip the others; the first failure is raised at the end."""
     failed = None
-    for step in (_sync_some, shared.apply, live.publish):
+    for step in (_sync_some, shared.apply, live.publish, dispatch.sweep):
         try:
             step()
         except Exception as exc:  # each step on its own; the first failure raised below

@@ -13,7 +13,12 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
+from accounts import audit
+from accounts.models import AuditEntry
+from accounts.roles import can_edit_config
+from bangui.dbretry import retrying
 from jails import health
 from jails.archive import sync as archive
 from jails.fail2ban import Fail2banError, InvalidInput, validation
@@ -128,6 +133,16 @@ def _ignore_self(*, jail: str, on: bool, actor: str) -> str:
 REGEX_MAX_LINES = 2000  # per list (matched, ignored, missed) in a node's answer
 
 
+def _may_read_logs(actor: str) -> bool:
+    """Whether ``actor`` may read this host's log files through the tester:
+    the operator at the shell ("cli:…", "system"), or a user who may edit
+    the configuration (accounts.roles.can_edit_config)."""
+    if actor == "system" or actor.startswith("cli:"):
+        return True
+    user = get_user_model().objects.filter(username=actor, is_active=True).first()
+    return user is not None and can_edit_config(user)
+
+
 def _regex(*, actor: str, **test) -> tuple[str, dict]:
     """fail2ban-regex on this node (its filter.d, its log files): the
     regex tester's run, its lists clipped for the answer's size."""
@@ -135,6 +150,10 @@ def _regex(*, actor: str, **test) -> tuple[str, dict]:
 
     from jails.config import regex
 
+    if test.get("log_path") and not _may_read_logs(actor):
+        # The web form never sends one for such a user; a node checks again.
+        raise InvalidInput("Testing against a log file needs permission to edit the "
+                           "configuration; paste the log lines instead.")
     try:
         result = regex.run(user=actor, **test)
     except regex.Busy as exc:  # the caller says "try again" (429), not "wrong"
@@ -321,9 +340,20 @@ def run(command: str, args: dict, actor: str) -> dict:
             **({"data": data} if data is not None else {})}
 
 
-def execute(command: str, args: dict, actor: str, node: str, deadline: float) -> dict:
+def execute(command: str, args: dict, actor: str, node: str, deadline: float,
+            ref: str = "") -> dict:
     """The task body on a node's command lane: :func:`run`, unless the
-    command is past its deadline or was meant for another node."""
+    command is past its deadline or was meant for another node. The node
+    settles the command's audit rows (``ref``) itself: the answer is on
+    record even when django-q2 could not store the task's result, or
+    nobody reads it."""
+    answer = _execute(command, args, actor, node, deadline)
+    if ref and command in CHANGES:
+        settle(ref, node, answer)
+    return answer
+
+
+def _execute(command: str, args: dict, actor: str, node: str, deadline: float) -> dict:
     here = settings.BANGUI_NODE
     if node != here:
         return {"ok": False, "message": f"meant for node {node} but taken by node {here}: "
@@ -335,3 +365,13 @@ def execute(command: str, args: dict, actor: str, node: str, deadline: float) ->
         return {"ok": False, "message": f"dropped: it reached node {node} {late:.0f} s after "
                                         "its deadline"}
     return run(command, args, actor)
+
+
+def settle(ref: str, node: str, answer: dict) -> int:
+    """Write a node's answer on the command's audit rows for that node
+    (whatever they said: the node's answer is the truth, also after the
+    sweep gave up on it). Retried while the database is busy."""
+    result = audit.OK if answer.get("ok") else audit.FAILED
+    detail = str(answer.get("message"))[:2000]
+    return retrying(lambda: AuditEntry.objects.filter(ref=ref, node=node).update(
+        result=result, detail=detail), what=f"settling command {ref} on {node}", seconds=30)

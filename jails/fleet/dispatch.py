@@ -16,8 +16,11 @@ nodes and returns at once with a :class:`Ticket`:
 
 Commands that change something are audited here, one row per node sharing
 the ticket's group as ``ref``: final at once for answered nodes, "pending"
-for queued ones until :func:`collect` reads their answer or their deadline
-passes. The web's poll rebuilds the ticket from those rows (:func:`find`).
+for queued ones until the node settles them with its answer
+(``commands.settle``), :func:`collect` reads that answer, or, when the node
+never took the command, :func:`sweep` gives up on it after its deadline (a
+step of every node's tick). The web's poll rebuilds the ticket from those
+rows (:func:`find`).
 
 Deadlines are wall-clock: the hosts' clocks must agree (NTP), as the leases'.
 """
@@ -27,9 +30,10 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.utils import timezone
 from django_q.tasks import async_task, fetch_group
 
 from accounts import audit
@@ -44,6 +48,9 @@ POLL_SECONDS = 0.05
 # A queued command with no answer this long after its deadline is settled as
 # unanswered: the node drops it when it takes it later, so it never runs.
 GRACE_SECONDS = 5
+# The sweep waits longer: a command taken just before its deadline may
+# still be running (a config save's reload), and its node settles it.
+SWEEP_AFTER_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,7 @@ def submit(nodes: list[str], command: str, args: dict, actor: str, *, by: object
                      if state.heartbeat_at else "")
             reply = Reply(node, False, f"node {node} is down (no heartbeat{since}): not sent")
         else:
-            async_task(TASK, command, args, actor, node, deadline, group=group,
+            async_task(TASK, command, args, actor, node, deadline, ref=group, group=group,
                        cluster=nodename.command_queue(node), task_name=f"{command} on {node}")
             reply = Reply(node, False, f"sent to {node}; waiting for its answer (it will not "
                                        f"run after {_when(deadline)})", pending=True)
@@ -147,6 +154,23 @@ def collect(ticket: Ticket) -> Ticket:
         AuditEntry.objects.filter(ref=ticket.group, node=node, result=audit.PENDING).update(
             result=audit.OK if reply.ok else audit.FAILED, detail=reply.message[:2000])
     return replace(ticket, replies=tuple(answers.get(r.node, r) for r in ticket.replies))
+
+
+def sweep() -> int:
+    """Settle the audit rows of queued commands still pending a minute past
+    their deadline: their node never took them (it drops a command past its
+    deadline), and nobody may be left to read the answer. Returns how many.
+    Cheap: a partial index holds only the pending rows."""
+    cutoff = timezone.now() - timedelta(
+        seconds=settings.BANGUI_COMMAND_DEADLINE_SECONDS + SWEEP_AFTER_SECONDS)
+    swept = 0
+    stale = AuditEntry.objects.filter(result=audit.PENDING, created_at__lt=cutoff)
+    for node in set(stale.values_list("node", flat=True)):
+        swept += stale.filter(node=node).update(
+            result=audit.FAILED,
+            detail=f"no answer from node {node}: it did not take the command before its "
+                   "deadline, so it will not run it")
+    return swept
 
 
 def find(group: str, user) -> Ticket | None:

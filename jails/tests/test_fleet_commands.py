@@ -339,3 +339,28 @@ def test_a_nodes_config_files_are_listed_read_and_saved_by_that_node(two_nodes):
     assert written.read_text() == "[sshd]\nmaxretry = 7\n"  # the broken save rolled back
     assert Fail2banClient(str(boxes["b"].socket)).jail_settings("sshd").maxretry == 7
     assert not (boxes["a"].confdir / "jail.d" / "bangui-fleet.local").exists()
+
+
+def test_a_node_settles_its_answer_on_the_record_when_nobody_reads_it(two_nodes):
+    """A command queued to b from a page that was closed (nobody polls):
+    b writes its answer on the audit row itself, so the trail holds the
+    answer, not "pending", also when django-q2 could not store the task's
+    result."""
+    proj, boxes, _ = two_nodes
+    sent = proj.run("shell", "-c", (
+        "from jails.fleet.dispatch import submit\n"
+        "t = submit(['b'], 'ban', {'jail': 'sshd', 'ips': ['192.0.2.77']}, 'root')\n"
+        "print(t.group)"))
+    assert sent.returncode == 0, sent.stderr
+    group = sent.stdout.strip().splitlines()[-1]
+
+    def row():
+        done = proj.run("shell", "-c", (
+            "from accounts.models import AuditEntry\n"
+            f"e = AuditEntry.objects.get(ref='{group}')\n"
+            "print(e.node, e.result, e.detail)"))
+        return done.stdout.strip().splitlines()[-1] if done.returncode == 0 else done.stderr
+
+    assert wait_for(lambda: row() == "b ok Banned 192.0.2.77 in sshd.", timeout=30,
+                    interval=0.5), row()
+    assert _banned(boxes["b"]) == {"192.0.2.77"}
