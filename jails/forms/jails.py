@@ -31,6 +31,10 @@ def _time_field(label: str) -> forms.CharField:
                                      "Empty: leave as configured.")
 
 
+LOGPATH_NEEDS_CONFIG = ("Changing a jail's log files needs permission to edit the "
+                        "configuration.")
+
+
 class JailSettingsForm(forms.Form):
     bantime = _time_field("Ban time")
     findtime = _time_field("Find time")
@@ -42,10 +46,27 @@ class JailSettingsForm(forms.Form):
                                         "Empty: leave as configured.")
     filter = forms.ChoiceField(label="Filter", required=False)
 
-    def __init__(self, *args, filters: list[str] = (), **kwargs):
+    def __init__(self, *args, filters: list[str] = (), may_set_logpath: bool = False,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["filter"].choices = [("", "(leave as configured)")] + [
             (f, f) for f in filters]
+        if not may_set_logpath:
+            # Pointing a jail at any file root can read would show its
+            # matching lines to everyone: the config editors' right. A
+            # disabled field ignores what is posted for it.
+            field = self.fields["logpath"]
+            field.disabled = True
+            field.help_text = LOGPATH_NEEDS_CONFIG
+        self.may_set_logpath = may_set_logpath
+
+    def clean(self):
+        data = super().clean()
+        # Browsers do not send a disabled field: one sent anyway is refused
+        # with why, not silently dropped.
+        if not self.may_set_logpath and str(self.data.get("logpath", "")).strip():
+            self.add_error("logpath", LOGPATH_NEEDS_CONFIG)
+        return data
 
     def _clean_time(self, name: str) -> str:
         value = self.cleaned_data[name].strip()

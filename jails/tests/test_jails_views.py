@@ -215,3 +215,21 @@ def test_the_jail_page_says_the_last_pause_made_here(jails, f2b_client, operator
     assert "Last set here: paused by operator" in html
     html = operator_client.post("/jails/sshd/idle/", {}, **HX).content.decode()
     assert "Last set here: resumed by operator" in html
+
+
+def test_only_config_editors_point_a_jail_at_other_log_files(jails, f2b_client, operator_client,
+                                                              settings):
+    """An operator who may not edit the config (BANGUI_OPERATORS_EDIT_CONFIG
+    off) changes a jail's numbers, not its log files: a file root can read
+    would show its matching lines to every viewer."""
+    settings.BANGUI_OPERATORS_EDIT_CONFIG = False
+    page = operator_client.get("/jails/sshd/").content.decode()
+    assert "log files needs permission to edit the configuration" in page
+    html = operator_client.post("/jails/sshd/settings/", {"logpath": "/etc/shadow"},
+                                **HX).content.decode()
+    assert "log files needs permission to edit the configuration" in html
+    assert not (jails.confdir / "jail.d" / "sshd.local").exists()
+    html = operator_client.post("/jails/sshd/settings/", {"maxretry": "8"},
+                                **HX).content.decode()
+    assert "Updated maxretry of sshd." in html
+    assert f2b_client.jail_settings("sshd").maxretry == 8

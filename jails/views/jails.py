@@ -30,7 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import audit
 from accounts.models import AuditEntry
-from accounts.roles import operate
+from accounts.roles import can_edit_config, operate
 from bangui import nodes as fleet_nodes
 from bangui.htmx import render_page, wants_fragment
 from bangui.models import Node
@@ -157,7 +157,8 @@ def _jail_context(request: HttpRequest, name: str, bans_only: bool = False,
         "local_rel": jail_config.local_for(name),
         "ban_form": BanForm(), "ignore_form": IgnoreForm(),
         "settings_form": JailSettingsForm(initial=_settings_initial(jset, configured),
-                                          filters=regex_tester.filter_names()),
+                                          filters=regex_tester.filter_names(),
+                                          may_set_logpath=can_edit_config(request.user)),
     }
 
 
@@ -386,7 +387,8 @@ def disable(request: HttpRequest, name: str, node: str | None = None) -> HttpRes
 def jail_settings(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
     if not _here(node):
         return _run(request, name, "config.jail", name, None, "", node)
-    form = JailSettingsForm(request.POST, filters=regex_tester.filter_names())
+    form = JailSettingsForm(request.POST, filters=regex_tester.filter_names(),
+                            may_set_logpath=can_edit_config(request.user))
     if not form.is_valid():
         return _refused(request, name, "config.jail", form)
     values = form.values(_current_settings(name))
