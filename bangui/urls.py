@@ -13,3 +13,5 @@ urlpatterns = [
     path("", include("jails.urls")),
     path("", include("blocklists.urls")),
 ]
+
+handler500 = "bangui.views.server_error"

@@ -31,3 +31,24 @@ def nodes_page(request: HttpRequest) -> HttpResponse:
     states = nodes.fleet()
     return render_page(request, "nodes.html", "node-table",
                        {"nodes": states, "summary": nodes.summary(states)})
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: any exception no view answered. One that a later try
+    may not meet (the database locked past its busy timeout, PostgreSQL
+    restarting: bangui.dbretry.is_transient) is a 503 with Retry-After and
+    words that say so, not a "server error"; anything else is the 500 page.
+    One page for both (500.html: no database, no request context)."""
+    import sys
+
+    from django.template import loader
+
+    from bangui.dbretry import is_transient
+
+    exc = sys.exc_info()[1]
+    busy = exc is not None and is_transient(exc)
+    html = loader.get_template("500.html").render({"busy": busy})
+    response = HttpResponse(html, status=503 if busy else 500)
+    if busy:
+        response["Retry-After"] = "5"
+    return response

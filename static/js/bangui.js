@@ -51,6 +51,7 @@
     var xhr = event.detail.xhr;
     var reason = xhr.status === 403 ? "you are not allowed to do that"
       : xhr.status === 404 ? "that page or item does not exist (any more)"
+      : xhr.status === 503 ? "the database is busy or restarting; try again in a few seconds"
       : "the server failed (HTTP " + xhr.status + ")";
     requestFailed("Not done: " + reason + ". Reload the page to see the current state.");
   });
