@@ -719,7 +719,7 @@ def worker_kill(run: Run, ctx: dict, event: Event) -> str:
     start = time.monotonic()
     db = ctx["db"]
     while time.monotonic() < start + 180:
-        holder = db.rows("SELECT holder FROM bangui_node WHERE name = ?", (NODE,))
+        holder = node_holder(db)
         holder = holder[0][0] if holder else ""
         new = [w for w in run.workers if w.pid != old.pid and f":{w.pid}:" in (holder or "")]
         if new:
@@ -728,6 +728,18 @@ def worker_kill(run: Run, ctx: dict, event: Event) -> str:
                     f"{time.monotonic() - start:.0f} s ({len(run.workers) - 1} starts so far)")
         time.sleep(1)
     raise RuntimeError("no restarted worker took the lease in 180 s")
+
+
+def node_holder(db: DB) -> list[tuple]:
+    """The lease holder of this node (the nodes' table: bangui_node, or
+    nodes_node should the model move)."""
+    for table in ("bangui_node", "nodes_node"):
+        try:
+            return db.rows(f"SELECT holder FROM {table} WHERE name = ?",  # noqa: S608
+                           (NODE,), attempts=1)
+        except Exception:  # noqa: S112 (no such table: the next name)
+            continue
+    return []
 
 
 def supervise(run: Run, env: dict) -> None:
