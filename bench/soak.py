@@ -867,7 +867,7 @@ def restore_backup(run: Run, env: dict, db_kind: str, pg_admin: str) -> dict:
             return {"ok": False, "note": f"manage.py restore (check_backup) refused: "
                                          f"{(done.stderr or done.stdout).strip()[-400:]}"}
         # check_backup itself on the file, as restore runs it (no command of its own).
-        code = ("from pathlib import Path; from bangui.management.commands.restore import "
+        code = ("from pathlib import Path; from bangui.backup import "
                 f"check_backup; c, behind = check_backup(Path({str(run.backup['file'])!r})); "
                 "print('check_backup ok; migrations behind:', len(behind))")
         check = run_logged([PY, "manage.py", "shell", "-c", code], renv, log)
@@ -983,6 +983,20 @@ def evaluate(run: Run, box: Sandbox, db: DB, web: Web, sync, restored: dict,
                             f"{n}x {k[:160]}" for k, n in kinds.most_common(4))
                             if tracebacks else "")))
     checks.append(Check("gunicorn worker timeouts", not timeouts, f"{len(timeouts)}"))
+    errors = Counter()
+    for path in [run.dir / "gunicorn.log", *sorted(run.dir.glob("worker-*.log"))]:
+        for line in path.read_text(errors="replace").splitlines():
+            found = re.match(r"\S+ \S+ (ERROR|CRITICAL) (\S+) \[[^]]*\]: (.{0,60})", line)
+            if found:
+                errors[f"{found[1]} {found[2]}: {found[3]}"] += 1
+    checks.append(Check("ERROR/CRITICAL log lines (information)", None,
+                        f"{sum(errors.values())}" + ("; " + "; ".join(
+                            f"{n}x {k}" for k, n in errors.most_common(6)) if errors else "")))
+    detected = len(run.detected)
+    checks.append(Check("load (information)", None,
+                        f"{len(samples):,} requests ({len(samples) / run.p.seconds:.1f}/s); "
+                        f"failed logins written for {detected:,} addresses "
+                        f"({detected / run.p.seconds * 60:.0f}/min)"))
     for name, summary, text in tracebacks:
         out.write(f"\n--- traceback {name}: {summary}\n{text}\n")
     for line in locked:
