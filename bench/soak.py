@@ -157,12 +157,19 @@ def timetable(p: Profile, db: str) -> list[Event]:
         slot = min(slots, key=lambda t, at=share * d: abs(t - at))
         slots.remove(slot)
         events.append(Event(slot, name, arg))
-    events.append(Event(0.45 * d, "worker-kill", lane="worker"))
     events.append(Event(0.5 * d, "backup", lane="work"))
-    t = p.import_every
+    # "Import now" every import_every seconds (the schedule's own import
+    # starts the run), half a minute before each 5-minute mark.
+    imports = []
+    t = p.import_every - 30
     while p.import_every and t < d - 150:  # every import finishes inside the run
+        imports.append(t)
         events.append(Event(t, "import-now", lane="work"))
         t += p.import_every
+    # The worker is killed once, in the middle of the first web import (a
+    # 100,000-line run takes ~40 s; its run must not stay "running").
+    events.append(Event(imports[0] + 20 if imports else 0.45 * d, "worker-kill",
+                        lane="worker"))
     return sorted(events, key=lambda e: e.at)
 
 
@@ -833,7 +840,12 @@ def settle(run: Run, box: Sandbox, db: DB) -> None:
         time.sleep(1)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        queued = db.rows("SELECT count(*) FROM django_q_ormq")[0][0]
+        # Waiting tasks only: a row in flight has its lock in the future (the
+        # one the SIGKILLed worker had pulled stays so for the broker's retry,
+        # 600 s, before it is handed out again).
+        now = datetime.now(UTC)
+        queued = db.rows("SELECT count(*) FROM django_q_ormq WHERE lock <= ?", (
+            now.strftime("%Y-%m-%d %H:%M:%S.%f") if db.kind == "sqlite" else now,))[0][0]
         running = db.rows("SELECT count(*) FROM jails_importrun WHERE status = 'running'")[0][0]
         if not queued and not running:
             break
