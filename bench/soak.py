@@ -969,8 +969,13 @@ def evaluate(run: Run, box: Sandbox, db: DB, web: Web, sync, restored: dict,
     detail = run.dir / "details.txt"
     out = detail.open("w")
 
-    # HTTP
+    # HTTP (every request in requests.csv)
     samples = web.samples
+    with (run.dir / "requests.csv").open("w") as fh:
+        fh.write("at_s,page,status,ms,faults,error\n")
+        for x in samples:
+            fh.write(f"{x.at:.1f},{x.label},{x.status},{x.ms:.0f},{active_faults(run, x.at)},"
+                     f"\"{x.error[:120].replace(chr(34), chr(39))}\"\n")
     bad = [s for s in samples if s.status >= 500]
     silent = [s for s in samples if s.status == 0]
     codes = Counter(s.status for s in bad)
@@ -1004,6 +1009,10 @@ def evaluate(run: Run, box: Sandbox, db: DB, web: Web, sync, restored: dict,
     checks.append(Check("ERROR/CRITICAL log lines (information)", None,
                         f"{sum(errors.values())}" + ("; " + "; ".join(
                             f"{n}x {k}" for k, n in errors.most_common(6)) if errors else "")))
+    slow = sorted(samples, key=lambda x: -x.ms)[:3]
+    checks.append(Check("slowest requests (information)", None, "; ".join(
+        f"{x.label} {x.ms / 1000:.1f} s at {x.at:.0f}s (fault: {active_faults(run, x.at)})"
+        for x in slow)))
     detected = len(run.detected)
     checks.append(Check("load (information)", None,
                         f"{len(samples):,} requests ({len(samples) / run.p.seconds:.1f}/s); "
