@@ -937,10 +937,11 @@ def scan_logs(run: Run) -> tuple[list[str], list[tuple[str, str]], list[str]]:
                 timeouts.append(f"{path.name}:{i + 1}: {line[:300]}")
         i = 0
         while i < len(lines):
-            if not lines[i].startswith("Traceback (most recent call last)"):
+            if "Traceback (most recent call last)" not in lines[i]:
                 i += 1
                 continue
-            # One logged error: its traceback and the ones chained to it.
+            # One logged error: its traceback and the ones chained to it
+            # (django-q writes a failed task's on its "Failed '…'" line).
             start, j = i, i
             while True:
                 j += 1
@@ -956,7 +957,8 @@ def scan_logs(run: Run) -> tuple[list[str], list[tuple[str, str]], list[str]]:
                     continue
                 break
             last = lines[j] if j < len(lines) else ""
-            head = lines[start - 1] if start else ""
+            head = (lines[start] if not lines[start].startswith("Traceback")
+                    else lines[start - 1] if start else "")
             tracebacks.append((f"{path.name}:{start + 1}", f"{head[:200]} => {last[:300]}",
                                "\n".join(lines[max(0, start - 1):j + 1])))
             i = j + 1
@@ -1216,6 +1218,9 @@ def main() -> int:
                         "(default $BANGUI_TEST_POSTGRES_URL, .venv/.bangui-test-postgres-url)")
     parser.add_argument("--run-dir", help="where the logs go (default var/soak/<UTC time>)")
     args = parser.parse_args()
+    # SIGTERM (a test's timeout, kill) unwinds like Ctrl-C: gunicorn, the
+    # worker, fail2ban and the PostgreSQL database are stopped and dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     p = profile(args)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     base = Path(args.run_dir) if args.run_dir else ROOT / "var" / "soak" / f"{stamp}-{p.mode}"
