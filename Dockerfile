@@ -22,6 +22,7 @@ COPY requirements/base.txt requirements/base.txt
 RUN pip wheel --wheel-dir /wheels --require-hashes -r requirements/base.txt
 COPY pyproject.toml setup.py ./
 COPY bangui/ bangui/
+COPY nodes/ nodes/
 COPY accounts/ accounts/
 COPY jails/ jails/
 COPY blocklists/ blocklists/

@@ -10,7 +10,8 @@ SITE = {"bangui.templates": "templates", "bangui.static": "static",
         "bangui.contrib": "contrib"}
 
 setup(
-    packages=find_packages(include=["bangui*", "jails*", "blocklists*", "geo*", "accounts*"],
+    packages=find_packages(include=["bangui*", "nodes*", "jails*", "blocklists*", "geo*",
+                                    "accounts*"],
                            exclude=["*.tests", "*.tests.*"]) + list(SITE),
     package_dir=SITE,
 )

@@ -19,9 +19,9 @@ from accounts.forms import AuditFilterForm, RuntimeSettingsForm, SetupForm
 from accounts.models import SINGLETON_PK, AuditEntry, RuntimeSettings
 from accounts.redirects import safe_next
 from accounts.setup import SetupAlreadyDone, SetupValues, complete_setup, gate
-from bangui import nodes
 from bangui.htmx import render_page
 from bangui.views import setup_not_required
+from nodes.fleet import scope_choices
 
 AUDIT_PAGE_SIZE = 50
 
@@ -147,7 +147,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     query = data.copy()
     query.pop("page", None)
-    node_names, multi_node = nodes.scope_choices(data.get("node", ""))
+    node_names, multi_node = scope_choices(data.get("node", ""))
     return render_page(request, "accounts/audit.html", "audit-rows",
                        {"form": form, "page": page, "query": query.urlencode(),
                         "node_names": node_names, "multi_node": multi_node})

@@ -1,10 +1,8 @@
-"""System checks: BanGUI's task cluster runs exactly one worker, and the
-data directory and secret key that ``BanguiConfig.ready()`` makes on a
-fresh installation are there.
+"""System checks: the data directory and secret key that
+``BanguiConfig.ready()`` makes on a fresh installation are there (the
+task cluster's one-worker check is the nodes app's: nodes/checks.py).
 
-Run by every ``manage.py`` command (``qcluster`` included; BanGUI's
-``qcluster`` also runs :func:`worker_errors` itself, so ``--skip-checks``
-cannot get around it).
+Run by every ``manage.py`` command.
 """
 
 from __future__ import annotations
@@ -14,35 +12,6 @@ from pathlib import Path
 from django.conf import settings
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
-
-WHY = ("BanGUI's task cluster must run exactly one worker: the GeoCache (its "
-       "memory, negative cache and pending last_seen touches) lives in that "
-       "worker's memory and the schedules assume no task runs beside itself.")
-
-
-def worker_errors() -> list[Error]:
-    conf = getattr(settings, "Q_CLUSTER", {}) or {}
-    errors = []
-    workers = conf.get("workers")
-    if workers != 1:
-        errors.append(Error(
-            f"Q_CLUSTER['workers'] is {workers!r}. {WHY}",
-            hint="Set Q_CLUSTER['workers'] = 1 in bangui/settings.py (it has no "
-                 "environment variable). Run one `manage.py qcluster` per installation.",
-            id="bangui.E001",
-        ))
-    if conf.get("ALT_CLUSTERS"):
-        errors.append(Error(
-            f"Q_CLUSTER['ALT_CLUSTERS'] is set. {WHY}",
-            hint="Remove ALT_CLUSTERS: BanGUI uses one cluster and one queue.",
-            id="bangui.E002",
-        ))
-    return errors
-
-
-@register()
-def check_single_worker(app_configs=None, **kwargs) -> list[Error]:
-    return worker_errors()
 
 
 def data_dir_errors() -> list[Error]:

@@ -1,7 +1,8 @@
 """Health probes and Prometheus metrics (docs/operations.md).
 
 ``/health/live``: the process answers (no database, no fail2ban).
-``/health/ready``: the database, fail2ban and the task worker's heartbeat;
+``/health/ready``: the database, then each app's ``health_checks`` hook
+(fail2ban: jails; the task worker's heartbeat: nodes);
 200 or 503 with JSON naming what is down (anonymous callers get each
 check's state only; the reasons go to the log and to logged-in users).
 ``/metrics``: Prometheus text format, only with ``BANGUI_METRICS_TOKEN``
@@ -23,7 +24,6 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
@@ -54,29 +54,10 @@ def _check_database() -> dict:
         return {"ok": False, "error": exc.__class__.__name__}
 
 
-def _check_worker() -> dict:
-    from bangui.worker import lease_state
-
-    try:
-        state = lease_state()
-    except DatabaseError:
-        return {"ok": False, "error": "database unavailable"}
-    if state is None:
-        return {"ok": False, "error": "no task cluster has ever started"}
-    age = state.heartbeat_age()
-    out = {"ok": state.is_up(), "heartbeat_at": state.heartbeat_at,
-           "heartbeat_age_seconds": None if age is None else round(age, 1)}
-    if not out["ok"]:
-        out["error"] = ("no task cluster is running (lease released)" if not state.holder
-                        else "task cluster heartbeat is stale")
-    return out
-
-
 @_probe
 def ready(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check_database()}
-    others = {**dict(app_hooks("health_checks")), "worker": _check_worker}
-    for name, check in others.items():
+    for name, check in app_hooks("health_checks"):
         checks[name] = check() if checks["database"]["ok"] else \
             {"ok": False, "error": "not checked: database down"}
     down = [name for name, result in checks.items() if not result["ok"]]
@@ -121,11 +102,10 @@ def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, help_text, value=value)
 
 
-def _own_families(now) -> Iterator[Metric]:
-    """The task queue's and the worker's families (all read from the database)."""
+def _own_families() -> Iterator[Metric]:
+    """The task queue's families (read from the database; the task
+    cluster's lease and the nodes are the nodes app's ``metrics`` hook)."""
     from django_q.models import Failure
-
-    from bangui.worker import lease_state
 
     yield _gauge("bangui_task_failures", "Failed tasks kept by django-q2.",
                  Failure.objects.count())
@@ -134,40 +114,6 @@ def _own_families(now) -> Iterator[Metric]:
         yield _gauge("bangui_task_last_failure_timestamp_seconds",
                      "When the latest failed task stopped (Unix time).",
                      int(last_failure.timestamp()))
-
-    state = lease_state()
-    yield _gauge("bangui_worker_up", "1 when the task cluster holds a fresh lease.",
-                 int(bool(state and state.is_up(now))))
-    age = state.heartbeat_age(now) if state else None
-    if age is not None:
-        yield _gauge("bangui_worker_heartbeat_age_seconds",
-                     "Seconds since the task cluster last renewed its lease.", round(age, 1))
-    yield from _node_families(now)
-
-
-def _node_families(now) -> list[Metric]:
-    """One sample per registered node (docs/fleet.md)."""
-    from bangui.nodes import fleet
-
-    up = GaugeMetricFamily("bangui_node_up", "1 while the node's task cluster renews its "
-                           "lease.", labels=["node"])
-    age = GaugeMetricFamily("bangui_node_heartbeat_age_seconds",
-                            "Seconds since the node's cluster last renewed its lease.",
-                            labels=["node"])
-    banned = GaugeMetricFamily("bangui_node_jail_banned", "Bans a node's jail holds now, as "
-                               "its worker last published (up nodes only).",
-                               labels=["node", "jail"])
-    failed = GaugeMetricFamily("bangui_node_jail_failed", "Addresses failing now in a node's "
-                               "jail, as its worker last published.", labels=["node", "jail"])
-    for state in fleet():
-        up.add_metric([state.name], int(state.up))
-        if state.heartbeat_age is not None:
-            age.add_metric([state.name], round(state.heartbeat_age, 1))
-        if state.fail2ban_up:
-            for jail, counts in sorted(state.jail_counts.items()):
-                banned.add_metric([state.name, jail], counts.get("banned", 0))
-                failed.add_metric([state.name, jail], counts.get("failed", 0))
-    return [up, age, banned, failed]
 
 
 class _Collector:
@@ -182,7 +128,7 @@ class _Collector:
         started = time.perf_counter()
         for _, hook in app_hooks("metrics"):
             yield from hook()
-        yield from _own_families(timezone.now())
+        yield from _own_families()
         yield _gauge("bangui_metrics_scrape_seconds", "Time taken to collect these metrics.",
                      round(time.perf_counter() - started, 4))
 

@@ -10,7 +10,7 @@ Hooks in use: ``health_checks`` and ``metrics`` (bangui/health.py),
 ``socket_check`` (accounts/forms.py), ``credits`` (the footer's data credits,
 bangui/context_processors.py), ``node_facts`` (what a node's worker
 publishes about its fail2ban) and ``node_tick`` (what it does every few
-seconds), both bangui/worker.py.
+seconds), both nodes/worker.py.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from bangui import nodename
+from nodes import nodename
 
 PREFIX = "bangui:"
 
@@ -97,12 +97,12 @@ FLEET_WIDE = "bangui.schedules.run_fleet_wide"
 
 def run_fleet_wide(task: str, **kwargs: Any) -> Any:
     """The body of a fleet-wide schedule: run ``task`` only on the
-    coordinator node (bangui.nodes.coordinator: the first node by name whose
+    coordinator node (nodes.fleet.coordinator: the first node by name whose
     lease is fresh), so ten nodes do not purge the archive ten times. With
     no node up (a lone ``manage.py``), it runs."""
     from django.utils.module_loading import import_string
 
-    from bangui.nodes import coordinator
+    from nodes.fleet import coordinator
 
     chosen = coordinator()
     if chosen is not None and chosen != settings.BANGUI_NODE:

@@ -19,7 +19,6 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 
-from bangui import nodename
 from bangui.env import (
     ImproperEnv,
     env_bool,
@@ -29,6 +28,7 @@ from bangui.env import (
     env_str,
     env_time_zone,
 )
+from nodes import nodename
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # A source checkout (manage.py beside the apps) keeps its data in var/ and
@@ -73,7 +73,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
-    "bangui",  # before django_q: its `qcluster` command overrides django-q2's
+    "bangui",
+    # Before django_q: Django takes a command from the first app in this list
+    # that has it, so the nodes app's `qcluster` overrides django-q2's.
+    "nodes",
     "django_q",
     "axes",
     "accounts",
@@ -325,7 +328,7 @@ DEMO_BLOCKLIST_URL = env_str("BANGUI_DEMO_BLOCKLIST_URL", "")
 BLOCKLIST_CIDR_LIMIT = env_int("BANGUI_BLOCKLIST_CIDR_LIMIT", 256, minimum=1, maximum=65536)
 
 # --- background work: one django-q2 cluster with exactly one worker -----------
-# This process's node (bangui/nodename.py, docs/fleet.md): a task cluster
+# This process's node (nodes/nodename.py, docs/fleet.md): a task cluster
 # works for the node it is started as, on that node's queue; the web tier
 # uses it for the node it talks to directly. Default: the host name.
 try:
@@ -357,7 +360,7 @@ BANGUI_COMMAND_DEADLINE_SECONDS = env_int("BANGUI_COMMAND_DEADLINE_SECONDS", 60,
 # the dashboard within seconds). 0: facts with the lease only, no tick.
 BANGUI_NODE_TICK_SECONDS = env_int("BANGUI_NODE_TICK_SECONDS", 5, minimum=0, maximum=300)
 # The database lease that keeps a second cluster from starting
-# (bangui/worker.py): renewed every third of this, taken over this long after
+# (nodes/worker.py): renewed every third of this, taken over this long after
 # its holder died.
 BANGUI_WORKER_LEASE_SECONDS = env_int("BANGUI_WORKER_LEASE_SECONDS", 30, minimum=3, maximum=3600)
 

@@ -1,14 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from bangui import health, views
+from bangui import health
 
 urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("metrics", health.metrics, name="metrics"),
-    path("nodes/", views.nodes_page, name="nodes"),
     path("admin/", admin.site.urls),
+    path("", include("nodes.urls")),
     path("", include("accounts.urls")),
     path("", include("jails.urls")),
     path("", include("blocklists.urls")),

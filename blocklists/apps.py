@@ -14,7 +14,7 @@ class BlocklistsConfig(AppConfig):
     name = "blocklists"
 
     def ready(self):
-        from bangui.worker import worker_started
+        from nodes.worker import worker_started
 
         # A new worker closes the import runs its killed predecessor left
         # "running" (docs/blocklists.md).

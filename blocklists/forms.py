@@ -3,11 +3,11 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
-from bangui.nodes import fleet
 from blocklists.download import DownloadError, check_target
 from blocklists.models import BlocklistSource
 from jails.fail2ban import validation
 from jails.forms.fields import checked
+from nodes.fleet import fleet
 
 
 class SourceForm(forms.ModelForm):

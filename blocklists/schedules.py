@@ -20,9 +20,9 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from bangui import nodename
-from bangui.nodes import fleet
 from blocklists.models import BlocklistSource, ImportRun
+from nodes import nodename
+from nodes.fleet import fleet
 
 TASK = "blocklists.tasks.import_source"
 

@@ -13,7 +13,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import audit
 from accounts.roles import operate
-from bangui import nodes
 from bangui.htmx import render_page
 from blocklists import schedules
 from blocklists.download import DownloadError
@@ -21,6 +20,7 @@ from blocklists.forms import PreviewForm, SourceForm
 from blocklists.importer import preview
 from blocklists.models import BlocklistSource, ImportRun
 from blocklists.parse import GarbageList
+from nodes.fleet import scope_choices
 
 
 def _sources():
@@ -37,7 +37,7 @@ def _sources():
 def _log_context() -> dict:
     runs = list(ImportRun.objects.select_related("source")[:50])
     return {"runs": runs, "running": any(r.status == ImportRun.Status.RUNNING for r in runs),
-            "multi_node": nodes.scope_choices()[1]}
+            "multi_node": scope_choices()[1]}
 
 
 @require_GET
@@ -51,7 +51,7 @@ def blocklist_detail(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(BlocklistSource, pk=pk)
     return render(request, "blocklists/blocklist_detail.html", {
         "source": source, "runs": source.runs.all()[:100],
-        "multi_node": nodes.scope_choices()[1], "targets": schedules.targets(source)})
+        "multi_node": scope_choices()[1], "targets": schedules.targets(source)})
 
 
 @require_http_methods(["GET", "POST"])

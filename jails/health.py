@@ -65,7 +65,7 @@ def _published_settings(client, jails: list[str]) -> tuple[dict, list[str]]:
 
 def node_facts() -> dict:
     """What this node's worker publishes on its Node row every few seconds
-    (``bangui.worker.publish_facts``, found through ``JailsConfig.node_facts``):
+    (``nodes.worker.publish_facts``, found through ``JailsConfig.node_facts``):
     whether fail2ban answers, its version, its jails and their counters (one
     connection: ``status`` and ``status JAIL short`` per jail, 2 s at most),
     their settings and ignore lists and the filter.d names (re-read every

@@ -8,8 +8,8 @@ from datetime import timedelta
 from django.db import models
 from django.utils import timezone
 
-from bangui import nodename
 from jails.constants import Origin
+from nodes import nodename
 
 
 def ip_sort_key(ip: str) -> str:

@@ -24,7 +24,7 @@ def _sync_some() -> None:
 
 
 def node_tick() -> None:
-    """Every few seconds on each node (bangui/worker.py): copy fail2ban's new
+    """Every few seconds on each node (nodes/worker.py): copy fail2ban's new
     bans into the archive, so the dashboard shows a node's bans seconds
     after fail2ban made them. Cheap when nothing is new (one read of the
     cursor row); the scheduled sync stays as the fallback and the one that

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from bangui.models import Node
 from bangui.tests.test_health import TOKEN, scrape
+from nodes.models import Node
 
 pytestmark = pytest.mark.django_db
 

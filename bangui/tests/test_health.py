@@ -10,8 +10,8 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from bangui.models import Node
 from conftest import wait_for
+from nodes.models import Node
 
 pytestmark = pytest.mark.django_db
 

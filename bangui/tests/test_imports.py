@@ -2,8 +2,8 @@
 way (docs/architecture.md, "Imports run one way"): the contracts are in
 pyproject.toml (``[tool.importlinter]``) and import-linter checks them.
 
-    bangui (core)  <-  accounts  <-  jails  <-  blocklists
-    bangui (core)  <-  geo       <-  jails
+    bangui (core)  <-  nodes  <-  accounts  <-  jails  <-  blocklists
+    bangui (core)  <-  geo                  <-  jails
     jails: fail2ban < live : config : archive < fleet < forms < views
 
 and only ``jails.fail2ban`` (the one door) imports ``sqlite3`` or ``socket``

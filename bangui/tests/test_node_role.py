@@ -1,4 +1,4 @@
-"""A node's PostgreSQL role (bangui/noderole.py): every node task works with
+"""A node's PostgreSQL role (nodes/role.py): every node task works with
 it, and it is refused users, sessions, settings and the audit trail. Real
 processes on a fresh PostgreSQL database."""
 

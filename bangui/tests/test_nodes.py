@@ -17,14 +17,14 @@ from django.utils import timezone
 from django_q.models import Schedule
 from prometheus_client.parser import text_string_to_metric_families
 
-from bangui import nodename
 from bangui.health import exposition
-from bangui.models import Node
-from bangui.nodes import fleet, summary
 from bangui.schedules import SCHEDULES, sync_schedules
 from bangui.tests.conftest import wait_for_text
-from bangui.worker import Lease, LeaseHeld, publish_facts
 from conftest import wait_for
+from nodes import nodename
+from nodes.fleet import fleet, summary
+from nodes.models import Node
+from nodes.worker import Lease, LeaseHeld, publish_facts
 
 
 @pytest.mark.parametrize("name", ["web-1", "bastion.example.org", "a", "0" * 63, " Web-2 "])
@@ -97,12 +97,12 @@ def _node(name, *, age: float, lease: float = 30, **facts):
 def test_a_node_is_down_once_its_lease_expires():
     _node("web-1", age=2, fail2ban_up=True, fail2ban_version="1.0.2", jails=["sshd"])
     _node("web-2", age=300, fail2ban_up=True, fail2ban_version="1.0.2", jails=["sshd"])
-    states = {s.name: s for s in fleet()}
-    assert states["web-1"].up and states["web-1"].fail2ban_up
-    assert states["web-1"].stale_since is None
-    down = states["web-2"]
-    assert not down.up and not down.fail2ban_up  # what it said last is history
-    assert down.stale_since == Node.objects.get(pk="web-2").heartbeat_at
+    nodes = {n.name: n for n in fleet()}
+    assert nodes["web-1"].is_up() and nodes["web-1"].fail2ban_answers()
+    down = nodes["web-2"]
+    assert not down.is_up() and not down.fail2ban_answers()  # what it said last is history
+    assert down.fail2ban_up and down.banned() is None  # the row keeps it, as history
+    assert [n.name for n in Node.objects.up()] == ["web-1"]
     assert (summary().up, summary().down) == (1, 1)
 
 

@@ -87,7 +87,7 @@ def test_it_refuses_a_second_cluster_and_takes_over_after_kill_9(project):
     assert "worker lease released" in third_log.read_text()
 
     fourth = project.run("shell", "-c",
-                         "from bangui.models import Node; "
+                         "from nodes.models import Node; "
                          "print(repr(Node.objects.get().holder))")
     assert fourth.stdout.strip().splitlines()[-1] == "''", fourth.stderr
 

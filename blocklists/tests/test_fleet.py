@@ -14,9 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
-from bangui.models import Node
 from blocklists import schedules, tasks
 from blocklists.models import BlocklistSource, ImportRun
+from nodes.models import Node
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from bangui.worker import worker_started
 from blocklists import importer
 from blocklists.models import BlocklistClaim, BlocklistSource, ImportRun
+from nodes.worker import worker_started
 
 pytestmark = pytest.mark.django_db
 

@@ -38,10 +38,10 @@ from django_q.tasks import async_task, fetch_group
 
 from accounts import audit
 from accounts.models import AuditEntry
-from bangui import nodename
-from bangui.nodes import fleet
 from jails.fail2ban import InvalidInput
 from jails.fleet import commands
+from nodes import nodename
+from nodes.fleet import fleet
 
 TASK = "jails.fleet.commands.execute"
 POLL_SECONDS = 0.05
@@ -112,7 +112,7 @@ def submit(nodes: list[str], command: str, args: dict, actor: str, *, by: object
             reply = _reply(node, commands.run(command, args, actor))
         elif state is None:
             reply = Reply(node, False, f"no node named {node!r} has registered")
-        elif not state.up:
+        elif not state.is_up():
             since = (f" since {state.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
                      if state.heartbeat_at else "")
             reply = Reply(node, False, f"node {node} is down (no heartbeat{since}): not sent")

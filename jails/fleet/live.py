@@ -27,12 +27,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from bangui.models import Node
 from jails.fail2ban import Fail2banClient, Fail2banError, database
 from jails.fail2ban.results import BanEntry
 from jails.fleet.models import LiveBan, LiveBanState
 from jails.live import link
 from jails.live.state import LiveState
+from nodes.models import Node
 
 STALE_AFTER = timedelta(seconds=60)  # twelve ticks missed: say "unknown"
 WRITE_BATCH = 5000  # rows per transaction of a publish

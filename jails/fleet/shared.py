@@ -23,13 +23,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from bangui.models import Node
 from jails.archive import sync as archive
 from jails.constants import MANUAL_MATCH_SLACK, SHARED_JAIL, Origin
 from jails.fail2ban import Fail2banError
 from jails.fleet.models import SharedBanRule, SharedBanState
 from jails.live import link
 from jails.models import BanEvent
+from nodes.models import Node
 
 log = logging.getLogger(__name__)
 

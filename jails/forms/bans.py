@@ -62,7 +62,7 @@ class ManualBanForm(forms.Form):
         their labels."""
         if not multi_node:
             return cls(jails=jails, initial=initial)
-        from bangui.nodes import fleet
+        from nodes.fleet import fleet
 
         states = fleet()
         return cls(jails=sorted(set(jails).union(*(s.jails for s in states))),

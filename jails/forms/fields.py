@@ -7,8 +7,8 @@ import re
 
 from django import forms
 
-from bangui import nodename
 from jails.fail2ban import InvalidInput
+from nodes import nodename
 
 
 def checked(check, value):

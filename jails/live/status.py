@@ -46,7 +46,7 @@ def bar_context() -> dict:
     "N nodes up, M down" once a second node registers. A web-only host (not
     a node itself) has no fail2ban of its own to speak for: it shows the
     fleet alone, not a red "fail2ban unreachable" on every page."""
-    from bangui.nodes import bar_summary
+    from nodes.fleet import bar_summary
 
     fleet = bar_summary()
     if fleet is not None and not fleet.here:

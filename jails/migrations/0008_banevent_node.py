@@ -8,8 +8,9 @@ The trigger SQL is frozen here, as migration 0004 installed it (a migration
 imports no app code: jails/archive/rollup.py may change, history may not).
 """
 
-import bangui.nodename
 from django.db import migrations, models
+
+import nodes.nodename
 
 SQLITE_INSTALL = [
     """
@@ -112,12 +113,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='banevent',
             name='node',
-            field=models.CharField(default=bangui.nodename.local, help_text='The node whose fail2ban holds the ban.', max_length=63),
+            field=models.CharField(default=nodes.nodename.local, help_text='The node whose fail2ban holds the ban.', max_length=63),
         ),
         migrations.AddField(
             model_name='syncstate',
             name='node',
-            field=models.CharField(default=bangui.nodename.local, help_text='The node whose fail2ban database this is.', max_length=63),
+            field=models.CharField(default=nodes.nodename.local, help_text='The node whose fail2ban database this is.', max_length=63),
         ),
         migrations.AlterField(
             model_name='syncstate',

@@ -10,11 +10,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from bangui.models import Node
 from conftest import wait_for
 from jails.archive import queries, rollup
 from jails.archive import sync as archive
 from jails.models import BanEvent, SyncState
+from nodes.models import Node
 
 pytestmark = pytest.mark.django_db
 

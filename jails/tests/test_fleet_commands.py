@@ -89,7 +89,7 @@ def test_a_command_runs_on_its_node_only_and_everywhere_on_all(two_nodes):
     assert _banned(boxes["b"]) == {"192.0.2.8"}
 
     # Every node carrying a label (set in Django admin -> Nodes).
-    proj.run("shell", "-c", "from bangui.models import Node\n"
+    proj.run("shell", "-c", "from nodes.models import Node\n"
              "Node.objects.filter(name='a').update(labels=['web'])")
     done = proj.run("f2b", "--label", "web", "ban", "sshd", "192.0.2.70")
     assert done.returncode == 0 and done.stdout.strip() == "a: Banned 192.0.2.70 in sshd."
@@ -219,7 +219,7 @@ def test_the_node_page_and_its_jail_pages_control_the_node(two_nodes):
     done = proj.run("shell", "-c", (
         SIGNED_IN +
         "import time\n"
-        "from bangui.models import Node\n"
+        "from nodes.models import Node\n"
         "from jails.fail2ban import Fail2banClient\n"
         "deadline = time.monotonic() + 20\n"  # the next published counters
         "while Node.objects.get(pk='b').jail_counts.get('sshd', {}).get('banned') != 1:\n"
@@ -262,7 +262,7 @@ def test_a_blocklist_aimed_at_a_label_is_imported_by_those_nodes_only(two_nodes,
     done = proj.run("shell", "-c", (
         SIGNED_IN +
         "import time\n"
-        "from bangui.models import Node\n"
+        "from nodes.models import Node\n"
         "from blocklists import schedules\n"
         "from blocklists.models import BlocklistSource, ImportRun\n"
         "Node.objects.filter(pk='b').update(labels=['web'])\n"

@@ -10,13 +10,13 @@ import pytest
 from django.db import DatabaseError
 from django.utils import timezone
 
-from bangui.models import Node
 from conftest import wait_for
 from jails.fail2ban import Fail2banClient
 from jails.fleet import live
 from jails.fleet.models import LiveBan, LiveBanState
 from jails.live import state as live_state
 from jails.models import BanEvent
+from nodes.models import Node
 
 pytestmark = pytest.mark.django_db
 

@@ -57,7 +57,7 @@ def _archive(proj, ip: str) -> list:
 def test_a_rule_shares_a_ban_among_labelled_nodes_and_never_back(three_nodes):
     proj, boxes = three_nodes
     setup = proj.run("shell", "-c", (
-        "from bangui.models import Node\n"
+        "from nodes.models import Node\n"
         "from jails.fleet.models import SharedBanRule\n"
         "Node.objects.filter(name__in=['a', 'b']).update(labels=['web'])\n"
         "SharedBanRule.objects.create(name='web ssh', jail='sshd', source_label='web',"

@@ -20,10 +20,10 @@ import pytest
 from django.utils import timezone
 
 import jails.fail2ban.client as client_module
-from bangui.models import Node
 from jails.fail2ban import Fail2banClient, Timeout, Unreachable
 from jails.fail2ban.client import Budget
 from jails.fail2ban.protocol import END
+from nodes.models import Node
 
 TIMEOUT = 0.3  # s: BANGUI_FAIL2BAN_TIMEOUT for these tests
 

@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from bangui.models import Node
 from jails.config import files
 from jails.fleet import commands
+from nodes.models import Node
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from bangui.models import Node
 from conftest import login_page
 from jails.fleet.models import LiveBan, LiveBanState
+from nodes.models import Node
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -133,7 +133,7 @@ def test_the_tester_offers_the_fleet_and_says_why_a_node_did_not_run_it(cfg, adm
 
     from django.utils import timezone
 
-    from bangui.models import Node
+    from nodes.models import Node
 
     page = admin_client.get("/config/regex/").content.decode()
     assert "Run on" not in page  # a single host

@@ -25,7 +25,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import audit
 from accounts.models import AuditEntry
 from accounts.roles import can_edit_config, config_editor, operate
-from bangui import nodes as fleet_nodes
 from bangui.htmx import render_page
 from jails.config import files as config_files
 from jails.config import jail as jail_config
@@ -37,6 +36,7 @@ from jails.fleet import dispatch
 from jails.forms.config import FileEditForm, FilterForm, RegexForm, ServerSettingsForm
 from jails.live import link
 from jails.views.results import Result, perform, refused
+from nodes import fleet as fleet_nodes
 
 # Audit actions of every editor that goes through config_files.apply.
 CONFIG_ACTIONS = ("config.save", "config.filter_create", "config.provision", "config.jail",

@@ -21,7 +21,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import operate
-from bangui import nodes as fleet
 from bangui.htmx import render_page, wants_fragment
 from jails.archive import charts
 from jails.archive import queries as queries
@@ -41,6 +40,7 @@ from jails.models import BanEvent
 from jails.templatetags.bans import country_name
 from jails.views import results
 from jails.views.results import Result, refused, respond
+from nodes import fleet
 
 # Ban-table columns: (header, sort field or None, numeric).
 COLUMNS = (
@@ -76,7 +76,7 @@ def banned_now(server, node: str, multi_node: bool) -> dict:
         return {"value": server.overview.currently_banned if server.reachable else None,
                 "note": "" if server.reachable else "fail2ban not answering"}
     states = [s for s in fleet.fleet() if not node or s.name == node]
-    known = [s.banned for s in states if s.banned is not None]
+    known = [b for b in (s.banned() for s in states) if b is not None]
     where = f"on {node}" if node else "on all nodes"
     if not known:
         return {"value": None, "note": f"{where}: no node answering"}

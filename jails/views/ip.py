@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import operate
-from bangui import nodes
 from bangui.htmx import render_page
 from geo.service import get_cache
 from jails.fail2ban import InvalidInput, validation
@@ -30,6 +29,7 @@ from jails.live import state as live_bans
 from jails.models import BanEvent
 from jails.views import results
 from jails.views.results import Result, refused, respond
+from nodes.fleet import scope_choices
 
 MAX_EVENTS = 500  # archived bans listed on one IP's page (newest first)
 
@@ -84,7 +84,7 @@ def _context(ip: str, ban_form: ManualBanForm | None = None) -> dict:
     live, running, error = _banned_now(ip)
     manual = live_bans.MANUAL_JAIL if live_bans.MANUAL_JAIL in running else \
         (running[0] if running else "")
-    node_names, multi_node = nodes.scope_choices()
+    node_names, multi_node = scope_choices()
     return {
         # one IP across every node: the history names the node when there are several
         "multi_node": multi_node, "elsewhere": _elsewhere(ip, node_names) if multi_node else [],

@@ -31,9 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import audit
 from accounts.models import AuditEntry
 from accounts.roles import can_edit_config, operate
-from bangui import nodes as fleet_nodes
 from bangui.htmx import render_page, wants_fragment
-from bangui.models import Node
 from jails.config import jail as jail_config
 from jails.config import regex as regex_tester
 from jails.fail2ban import Fail2banError, InvalidInput, validation
@@ -45,6 +43,8 @@ from jails.live import banned, link
 from jails.live import status as server_status
 from jails.views import results
 from jails.views.results import Result, perform, refused, respond
+from nodes import fleet as fleet_nodes
+from nodes.models import Node
 
 
 @dataclass

@@ -5,13 +5,13 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from bangui import nodes
 from bangui.htmx import render_page, wants_fragment
 from geo.countries import country_name
 from jails.archive.map_data import world_map
 from jails.archive.queries import ban_table
 from jails.constants import UNKNOWN_COUNTRY, Window
 from jails.forms.map import MapFilterForm
+from nodes.fleet import scope_choices
 
 DEFAULT_WINDOW = Window.DAY
 BANS_PER_PAGE = 50
@@ -44,7 +44,7 @@ def _context(filters: dict) -> dict:
         table = ban_table(filters["window"], country=country, origin=filters["origin"] or None,
                           page=filters["page"], per_page=BANS_PER_PAGE,
                           node=filters["node"] or None)
-    node_names, multi_node = nodes.scope_choices(filters["node"])
+    node_names, multi_node = scope_choices(filters["node"])
     return {
         "filters": filters,
         "form": MapFilterForm(initial=filters),

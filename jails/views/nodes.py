@@ -2,7 +2,9 @@
 (each links to its jail page, /nodes/NAME/jails/JAIL/, the same page and
 actions as this host's: jails/views/jails.py) and its live bans as its
 worker last published them (jails/fleet/live.py), with Unban, Start a jail
-and Reload all through the one dispatch. The fleet list is bangui's /nodes/."""
+and Reload all through the one dispatch. The fleet list, /nodes/, is the
+nodes app's; this page stays in jails because it shows and acts on the
+node's jails (nodes never imports jails)."""
 
 from __future__ import annotations
 
@@ -16,14 +18,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import operate
 from bangui.htmx import wants_fragment
-from bangui.models import Node
-from bangui.nodes import state_of
 from jails.fail2ban import validation
 from jails.fleet import live as fleet_live
 from jails.forms.bans import UnbanForm
 from jails.forms.fields import CheckedField
 from jails.views import results
 from jails.views.results import Result, refused, respond
+from nodes.models import Node
 
 DONE = {"stop": "Stopped", "start": "Started", "reload": "Reloaded",
         "unbanall": "Unbanned everyone in"}
@@ -45,10 +46,9 @@ def _page(request: HttpRequest, name: str, result: Result | None = None,
           fragment: str | None = None) -> HttpResponse:
     """The page, or (an HTMX search or page of its banned list) ``fragment``.
     Commands answer with the whole page (their forms select #node-main)."""
-    row = Node.objects.filter(pk=name).first()
-    if row is None:
+    node = Node.objects.filter(pk=name).first()
+    if node is None:
         return render(request, "jails/node_missing.html", {"name": name[:63]}, status=404)
-    node = state_of(row)
     jails = [{"name": j, **node.jail_counts.get(j, {}), "settings": node.jail_settings.get(j)}
              for j in node.jails]
     query = request.GET.get("q", "").strip()[:64]

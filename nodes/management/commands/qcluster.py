@@ -1,15 +1,16 @@
 """``manage.py qcluster``: django-q2's cluster for this node
 (``BANGUI_NODE``), started only when it may be that node's one cluster.
 
-Overrides django-q2's command (``bangui`` is listed before ``django_q`` in
-INSTALLED_APPS). Before the cluster starts it refuses a configuration with
-more than one worker (``bangui.checks``, also with ``--skip-checks``),
-claims the node's lease (``bangui.worker``), publishes the node's facts and
+Overrides django-q2's command (``nodes`` is listed before ``django_q`` in
+INSTALLED_APPS: Django takes a command from the first app that has it).
+Before the cluster starts it refuses a configuration with more than one
+worker (``nodes.checks``, also with ``--skip-checks``),
+claims the node's lease (``nodes.worker``), publishes the node's facts and
 writes the node's schedules (``bangui.schedules``); while the cluster runs a
 heartbeat thread renews the lease; on shutdown the lease is released. The
 node runs two one-worker lanes (:func:`_start_clusters`): its main queue
 (``Q_CLUSTER["cluster_name"]``: schedules, ticks, imports) and its command
-queue (``bangui.nodename.command_queue``); the node stops when either dies.
+queue (``nodes.nodename.command_queue``); the node stops when either dies.
 Exit codes: 0 after a clean stop, 1 when refused or when the lease was lost.
 """
 
@@ -25,11 +26,11 @@ from django.core.management.base import CommandError
 from django.db import connections
 from django_q.management.commands.qcluster import Command as QclusterCommand
 
-from bangui import nodename
-from bangui.checks import worker_errors
 from bangui.dbretry import is_transient, retrying
 from bangui.schedules import sync_schedules
-from bangui.worker import (
+from nodes import nodename
+from nodes.checks import worker_errors
+from nodes.worker import (
     Heartbeat,
     Lease,
     LeaseHeld,
@@ -39,7 +40,7 @@ from bangui.worker import (
     worker_started,
 )
 
-logger = logging.getLogger("bangui.worker")
+logger = logging.getLogger("nodes.worker")
 
 COMMAND_POLL_SECONDS = 0.5
 # How long a stopping lane may take to finish the task in hand before its

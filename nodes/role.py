@@ -22,7 +22,7 @@ ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # archive's triggers, which run with the writer's privileges; the purge
 # deletes archive rows; geo's cleanup deletes cache rows.
 NODE_TABLES: dict[str, str] = {
-    "bangui.Node": "SELECT, INSERT, UPDATE",
+    "nodes.Node": "SELECT, INSERT, UPDATE",
     "jails.BanEvent": "SELECT, INSERT, UPDATE, DELETE",
     "jails.BanDay": "SELECT, INSERT, UPDATE, DELETE",
     "jails.SyncState": "SELECT, INSERT, UPDATE",

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
-from bangui.nodes import fleet
+from nodes.fleet import fleet
 
 
 def _seconds(value: float | None) -> str:
@@ -27,30 +28,31 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="One JSON document.")
 
     def handle(self, *args, **options):
-        states = fleet()
+        nodes, now = fleet(), timezone.now()
         if options["json"]:
             self.stdout.write(json.dumps([{
-                "name": s.name, "labels": s.labels, "up": s.up,
-                "heartbeat_at": s.heartbeat_at.isoformat() if s.heartbeat_at else None,
-                "heartbeat_age_seconds": s.heartbeat_age,
-                "fail2ban_up": s.fail2ban_up, "fail2ban_version": s.fail2ban_version,
-                "jails": s.jails, "archive_lag_seconds": s.archive_lag,
-            } for s in states], indent=2))
+                "name": n.name, "labels": n.labels, "up": n.is_up(now),
+                "heartbeat_at": n.heartbeat_at.isoformat() if n.heartbeat_at else None,
+                "heartbeat_age_seconds": n.heartbeat_age(now),
+                "fail2ban_up": n.fail2ban_answers(now), "fail2ban_version": n.fail2ban_version,
+                "jails": n.jails, "archive_lag_seconds": n.archive_lag(now),
+            } for n in nodes], indent=2))
             return
-        if not states:
+        if not nodes:
             self.stdout.write("No node has registered yet: start a task cluster "
                               "(manage.py qcluster, with BANGUI_NODE=<name> on each host).")
             return
         header = ("NODE", "STATE", "HEARTBEAT", "FAIL2BAN", "JAILS", "ARCHIVE LAG", "LABELS")
         rows = [header]
-        for s in states:
-            state = "up" if s.up else f"down (stale since {s.heartbeat_at:%Y-%m-%d %H:%M:%S})" \
-                if s.heartbeat_at else "down"
-            f2b = (s.fail2ban_version or "?") if s.fail2ban_up else "not answering" if s.up \
-                else (s.fail2ban_version or "?")
-            rows.append((s.name + (" *" if s.local else ""), state, _seconds(s.heartbeat_age),
-                         f2b, str(len(s.jails)), _seconds(s.archive_lag),
-                         ",".join(s.labels) or "-"))
+        for n in nodes:
+            up = n.is_up(now)
+            state = "up" if up else f"down (stale since {n.heartbeat_at:%Y-%m-%d %H:%M:%S})" \
+                if n.heartbeat_at else "down"
+            f2b = (n.fail2ban_version or "?") if n.fail2ban_answers(now) else \
+                "not answering" if up else (n.fail2ban_version or "?")
+            rows.append((n.name + (" *" if n.is_local else ""), state,
+                         _seconds(n.heartbeat_age(now)), f2b, str(len(n.jails)),
+                         _seconds(n.archive_lag(now)), ",".join(n.labels) or "-"))
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         for r in rows:
             self.stdout.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))

@@ -4,7 +4,7 @@ node's worker reports."""
 
 from django.contrib import admin
 
-from bangui.models import Node
+from nodes.models import Node
 
 
 @admin.register(Node)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -16,13 +17,18 @@ class Node(models.Model):
     """A host running fail2ban plus one BanGUI task cluster (docs/fleet.md).
 
     The row is the node's registration, its worker lease and what its worker
-    publishes about its fail2ban. The lease (``bangui/worker.py``): a cluster
+    publishes about its fail2ban. The lease (``nodes/worker.py``): a cluster
     claims the row for its node name at start with a conditional UPDATE (only
     when it is free or expired) or, the first time, an INSERT; it renews
     ``expires_at`` from a heartbeat and empties ``holder`` on a clean
     shutdown. So one cluster per node name, and clusters of different nodes
     side by side. ``heartbeat_at`` is what ``/health/ready``, ``/nodes/`` and
     ``manage.py nodes`` report; the facts are refreshed with it.
+
+    The table keeps the name it had in the bangui app (``bangui_node``).
+    The pages and ``manage.py nodes`` read the rows themselves: a down node
+    is "stale since" its last heartbeat, and what it last said about its
+    fail2ban is history, not state (:meth:`fail2ban_answers`).
     """
 
     name = models.CharField(primary_key=True, max_length=63)
@@ -51,6 +57,7 @@ class Node(models.Model):
     objects = NodeQuerySet.as_manager()
 
     class Meta:
+        db_table = "bangui_node"
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -68,3 +75,25 @@ class Node(models.Model):
         if self.heartbeat_at is None:
             return None
         return max(((now or timezone.now()) - self.heartbeat_at).total_seconds(), 0.0)
+
+    def fail2ban_answers(self, now: datetime | None = None) -> bool:
+        """Its fail2ban answered its worker's last look, and the node is up
+        (a down node's last word on its fail2ban is history)."""
+        return self.fail2ban_up and self.is_up(now)
+
+    def banned(self, now: datetime | None = None) -> int | None:
+        """Bans its fail2ban holds now, as last published (None: not answering)."""
+        if not self.fail2ban_answers(now):
+            return None
+        return sum(c.get("banned", 0) for c in self.jail_counts.values())
+
+    def archive_lag(self, now: datetime | None = None) -> float | None:
+        """Seconds since its fail2ban database was last synced into the archive."""
+        if self.archive_synced_at is None:
+            return None
+        return max(((now or timezone.now()) - self.archive_synced_at).total_seconds(), 0.0)
+
+    @property
+    def is_local(self) -> bool:
+        """This process's node (``BANGUI_NODE``)."""
+        return self.name == settings.BANGUI_NODE

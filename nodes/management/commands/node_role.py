@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from bangui.noderole import BadRoleName, statements
+from nodes.role import BadRoleName, statements
 
 
 class Command(BaseCommand):

@@ -1,9 +1,9 @@
 """Node names and the task queue each node's cluster reads (no Django
-imports: settings.py uses this).
+imports: bangui/settings.py and the schedule writer use this).
 
 A node is a host running fail2ban plus one BanGUI task cluster
 (docs/fleet.md). Its name comes from ``BANGUI_NODE`` (default: the host
-name) and is the key of its :class:`bangui.models.Node` row, of its worker
+name) and is the key of its :class:`nodes.models.Node` row, of its worker
 lease, of its schedules and of its django-q2 queue: each node's cluster
 reads only ``node-<name>``, so clusters of different nodes run side by side
 on one database without taking each other's tasks.

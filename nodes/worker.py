@@ -1,0 +1,241 @@
+"""One task cluster per node: the database lease and its heartbeat.
+
+``manage.py qcluster`` (BanGUI's override, ``nodes/management/commands``)
+claims its node's :class:`~nodes.models.Node` row (``BANGUI_NODE``) before
+it starts django-q2's cluster, renews it from a :class:`Heartbeat` thread
+in its main process every third of the lease time (and queues the node's
+tick, :func:`queue_tick`: the thread itself never talks to fail2ban), and
+releases it on a clean shutdown.
+A second cluster for the same node finds the lease held and refuses to
+start; clusters of other nodes hold their own rows. A cluster killed with
+``kill -9`` stops renewing, and the next start takes over once
+``expires_at`` has passed (``BANGUI_WORKER_LEASE_SECONDS``).
+
+Times come from the clock of the process writing them: hosts sharing a
+PostgreSQL database must keep their clocks in sync (NTP).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db.models import Q
+from django.dispatch import Signal
+from django.utils import timezone
+
+from bangui.hooks import app_hook
+from nodes.models import Node
+
+logger = logging.getLogger(__name__)
+
+# Sent once the cluster holds the lease, before it starts taking tasks: the
+# apps clean up what a killed predecessor left (blocklists: import runs
+# still marked "running"). Receivers must be quick and must not raise.
+worker_started = Signal()
+
+
+def holder_id() -> str:
+    """hostname:pid:random: unique per start, readable in an error message."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class LeaseHeld(Exception):
+    def __init__(self, node: str, holder: str, expires_at: datetime | None) -> None:
+        self.node = node
+        self.holder = holder
+        self.expires_at = expires_at
+        when = expires_at.isoformat(timespec="seconds") if expires_at else "unknown"
+        super().__init__(
+            f"Another BanGUI task cluster holds the lease of node {node!r}: {holder} "
+            f"(expires {when} unless renewed). A node runs exactly one cluster "
+            "(its fail2ban, GeoCache memory and schedules assume it). Stop the other "
+            "one first; if it was killed, this start succeeds once the lease expires. "
+            "A cluster for another host needs its own BANGUI_NODE."
+        )
+
+
+@dataclass
+class Lease:
+    node: str
+    holder: str
+    seconds: int
+
+    def _times(self) -> tuple[datetime, datetime]:
+        now = timezone.now()
+        return now, now + timedelta(seconds=self.seconds)
+
+    def acquire(self) -> None:
+        """Claim the lease if it is free or expired; raise LeaseHeld if not."""
+        now, expires = self._times()
+        claimed = Node.objects.filter(pk=self.node).filter(
+            # Our own holder too: a retried start whose first claim landed.
+            Q(holder="") | Q(holder=self.holder) | Q(expires_at__lte=now)
+            | Q(expires_at__isnull=True)
+        ).update(holder=self.holder, acquired_at=now, heartbeat_at=now, expires_at=expires)
+        if claimed:
+            return
+        try:
+            with transaction.atomic():
+                Node.objects.create(pk=self.node, holder=self.holder, acquired_at=now,
+                                    heartbeat_at=now, expires_at=expires)
+            return
+        except IntegrityError:
+            pass  # the row exists and is held (or was just claimed by another start)
+        row = Node.objects.get(pk=self.node)
+        raise LeaseHeld(self.node, row.holder, row.expires_at)
+
+    def renew(self) -> bool:
+        """Extend the lease; False when it is no longer ours."""
+        now, expires = self._times()
+        return bool(Node.objects.filter(pk=self.node, holder=self.holder)
+                    .update(heartbeat_at=now, expires_at=expires))
+
+    def release(self) -> None:
+        Node.objects.filter(pk=self.node, holder=self.holder).update(
+            holder="", expires_at=timezone.now())
+
+
+def publish_facts(node: str) -> None:
+    """Store what the node's worker sees of its fail2ban on its row: the
+    ``node_facts`` hook (jails.health.node_facts) returns a dict of Node
+    fields (fail2ban_up, fail2ban_version, jails, jail_counts, jail_settings,
+    filters, archive_synced_at). Called
+    at start and from the heartbeat; a failing hook marks fail2ban down."""
+    hook = app_hook("node_facts")
+    facts = {}
+    if hook is not None:
+        try:
+            facts = dict(hook())
+        except Exception:  # a hook must not stop the heartbeat
+            logger.exception("node facts hook failed")
+            facts = {"fail2ban_up": False}
+    allowed = {"fail2ban_up", "fail2ban_version", "jails", "jail_counts", "jail_settings",
+               "filters", "archive_synced_at"}
+    Node.objects.filter(pk=node).update(
+        facts_at=timezone.now(), **{k: v for k, v in facts.items() if k in allowed})
+
+
+class Heartbeat(threading.Thread):
+    """Renews the lease every ``seconds / 3``. Sets ``lost`` when the row is
+    no longer ours or could not be renewed for a whole lease time (the
+    caller then stops the cluster: another one may have taken over)."""
+
+    def __init__(self, lease: Lease, facts_seconds: float | None = None) -> None:
+        from django.conf import settings
+
+        super().__init__(name="bangui-lease-heartbeat", daemon=True)
+        self.lease = lease
+        # The facts (fail2ban up, jails) and the node tick go out every few
+        # seconds; the lease is renewed with every beat, at least that often.
+        tick = settings.BANGUI_NODE_TICK_SECONDS if facts_seconds is None else facts_seconds
+        self.interval = max(min(lease.seconds / 3, tick or 5), 0.5)
+        self.ticks = bool(tick)
+        self.lost = threading.Event()
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        last_ok = time.monotonic()
+        try:
+            while not self._halt.wait(self.interval):
+                try:
+                    if not self.lease.renew():
+                        logger.error("worker lease lost: another cluster holds it")
+                        self.lost.set()
+                        return
+                    last_ok = time.monotonic()
+                    # Database rows only: the lease must never wait on fail2ban.
+                    queue_tick(self.lease.node, hooks=self.ticks)
+                except DatabaseError:
+                    logger.exception("worker lease heartbeat failed")
+                    connections.close_all()
+                    if time.monotonic() - last_ok > self.lease.seconds:
+                        self.lost.set()
+                        return
+        finally:
+            connections.close_all()  # this thread's connections
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join(timeout=5)
+
+
+def queue_tick(node: str, hooks: bool = True) -> bool:
+    """Queue the node's tick to its command lane, unless that queue already
+    holds a task: at most one waits. The tick publishes the node's facts
+    (:func:`publish_facts`: it asks fail2ban, which the heartbeat thread
+    must not) and, with ``hooks``, runs the apps' ``node_tick`` hooks (jails:
+    sync the archive, bounded per tick; shared bans; live bans). On the
+    command lane, never behind a 120 s download of the main lane, and never
+    beside the scheduled archive sync, which runs there too. True when
+    queued."""
+    from django_q.models import OrmQ
+    from django_q.tasks import async_task
+
+    from nodes import nodename
+
+    queue = nodename.command_queue(node)
+    if OrmQ.objects.filter(key=queue).exists():
+        return False
+    async_task("nodes.worker.run_tick", hooks, cluster=queue, save=False,
+               task_name="node tick")
+    return True
+
+
+def run_tick(hooks: bool = True) -> None:
+    """The tick task, on the node it runs on: its facts, then every app's
+    ``node_tick`` hook. Quiet on failure (the scheduled runs record errors;
+    a tick every few seconds would flood the failed-task list)."""
+    from django.conf import settings
+
+    from bangui.hooks import app_hooks
+
+    publish_facts(settings.BANGUI_NODE)
+    if not hooks:
+        return
+    for name, hook in app_hooks("node_tick"):
+        try:
+            hook()
+        except Exception as exc:
+            logger.debug("node tick %s failed: %s", name, exc)
+
+
+def die_with_parent() -> None:
+    """Make every process forked from now on get SIGTERM when its parent
+    dies (Linux). django-q2's sentinel and workers would otherwise outlive a
+    main process killed with ``kill -9`` and keep running without a lease."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return
+
+    def _in_child() -> None:
+        parent = os.getppid()
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl
+            os._exit(1)
+
+    os.register_at_fork(after_in_child=_in_child)
+
+
+def lease_state(node: str | None = None) -> Node | None:
+    """A node's row (default: this process's node, ``BANGUI_NODE``), whose
+    lease /health/ready and /metrics report; None if its cluster never
+    started."""
+    from django.conf import settings
+
+    return Node.objects.filter(pk=node or settings.BANGUI_NODE).first()
