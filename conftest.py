@@ -12,18 +12,38 @@ from pathlib import Path
 import pytest
 
 from jails.fail2ban import Fail2banClient
-from jails.fail2ban.testing import Sandbox
+from jails.fail2ban.testing import Fail2banInstall, Sandbox, fail2ban_under_test
 
 CHROMIUM = os.environ.get("BANGUI_TEST_CHROMIUM", "/usr/bin/chromium")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fail2ban_install() -> Fail2banInstall:
+    """The fail2ban every test runs: the system's, or the release named by
+    BANGUI_TEST_FAIL2BAN (scripts/test.sh's matrix). For one of those, its
+    bin/ goes first on PATH for the whole run, so that whatever runs
+    ``fail2ban-client``, ``fail2ban-regex`` or ``fail2ban-server`` by name
+    (BanGUI's defaults, a qcluster or manage.py the test starts) runs it."""
+    try:
+        install = fail2ban_under_test()
+    except RuntimeError as exc:
+        pytest.exit(str(exc), returncode=4)
+    if install.bindir is None:
+        yield install
+        return
+    saved = os.environ.get("PATH", "")
+    os.environ["PATH"] = f"{install.bindir}{os.pathsep}{saved}"
+    yield install
+    os.environ["PATH"] = saved
+
+
 @pytest.fixture(scope="session")
-def f2b_sandbox(tmp_path_factory) -> Sandbox:
+def f2b_sandbox(tmp_path_factory, fail2ban_install) -> Sandbox:
     """One fail2ban-server for the whole run (it starts in ~0.3 s, but its
     jails and db are shared state that ``f2b`` resets for every test)."""
-    if not shutil.which("fail2ban-client"):
+    if not shutil.which(fail2ban_install.client):
         pytest.fail("fail2ban is not installed: run scripts/setup.sh (apt-get install fail2ban)")
-    sandbox = Sandbox(Path(tmp_path_factory.mktemp("f2b")))
+    sandbox = Sandbox(Path(tmp_path_factory.mktemp("f2b")), install=fail2ban_install)
     sandbox.start()
     yield sandbox
     sandbox.stop()
@@ -54,6 +74,8 @@ def f2b(f2b_sandbox: Sandbox, settings) -> Sandbox:
     f2b_sandbox.clear_logs()
     settings.FAIL2BAN_SOCKET = str(f2b_sandbox.socket)
     settings.FAIL2BAN_CONFIG_DIR = str(f2b_sandbox.confdir)
+    settings.FAIL2BAN_CLIENT = f2b_sandbox.install.client
+    settings.BANGUI_FAIL2BAN_REGEX = f2b_sandbox.install.regex
     return f2b_sandbox
 
 

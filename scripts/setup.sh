@@ -6,6 +6,7 @@
 #   PYTHON=python3.12 scripts/setup.sh
 #   scripts/setup.sh --postgres   # also a PostgreSQL for the tests (scripts/test.sh does this)
 #   scripts/setup.sh --proxy-tools  # also nginx and caddy for the proxy example checks (scripts/test.sh does this)
+#   scripts/setup.sh --fail2ban-versions  # also fail2ban 1.1.0 and 1.1.1 for the test matrix (scripts/test.sh does this)
 #   scripts/setup.sh --check-fail2ban  # only check that the installed fail2ban runs
 #
 # Installs the Debian packages fail2ban, chromium and sqlite3 when missing
@@ -21,13 +22,15 @@ cd "$ROOT"
 
 WANT_POSTGRES=0
 WANT_PROXY_TOOLS=0
+WANT_FAIL2BAN_VERSIONS=0
 CHECK_FAIL2BAN_ONLY=0
 for arg in "$@"; do
     case "$arg" in
         --postgres) WANT_POSTGRES=1 ;;
         --proxy-tools) WANT_PROXY_TOOLS=1 ;;
+        --fail2ban-versions) WANT_FAIL2BAN_VERSIONS=1 ;;
         --check-fail2ban) CHECK_FAIL2BAN_ONLY=1 ;;
-        *) printf 'setup.sh: unknown option %s (--postgres, --proxy-tools, --check-fail2ban)\n' "$arg" >&2; exit 2 ;;
+        *) printf 'setup.sh: unknown option %s (--postgres, --proxy-tools, --fail2ban-versions, --check-fail2ban)\n' "$arg" >&2; exit 2 ;;
     esac
 done
 
@@ -296,6 +299,123 @@ unpack_proxy_tool() {  # unpack_proxy_tool PACKAGE BINARY-IN-PACKAGE VERSION-ARG
 if [ "$WANT_PROXY_TOOLS" = 1 ]; then
     unpack_proxy_tool nginx usr/sbin/nginx -v
     unpack_proxy_tool caddy usr/bin/caddy version
+fi
+
+# --- other fail2ban releases for the tests (only with --fail2ban-versions) -----------
+# scripts/test.sh runs the fail2ban-facing tests (marker "fail2ban") against
+# each release below too (BANGUI_TEST_FAIL2BAN=<version>, see
+# jails/fail2ban/testing.py). Debian's architecture-independent packages are
+# downloaded straight from the Debian pool, checked against the SHA256 that
+# the suite's signed Packages index gives for them, and unpacked side by side
+# into .venv/fail2ban/<version>/, never installed: the system's fail2ban (its
+# files, its service) is left alone. .venv/fail2ban/<version>/bin/ holds
+# fail2ban-client, fail2ban-server and fail2ban-regex: wrappers that run the
+# unpacked programs with their #! interpreter and PYTHONPATH set to the
+# unpacked modules. Another mirror: BANGUI_DEBIAN_MIRROR=http://.../debian.
+# A package gone from the pool (a newer Debian revision replaced it) is on
+# snapshot.debian.org: BANGUI_DEBIAN_MIRROR=https://snapshot.debian.org/archive/debian/<date>.
+#
+#   version  Debian package  SHA256 of the .deb (apt-cache show fail2ban=<package>)
+FAIL2BAN_RELEASES=(
+    "1.1.0 1.1.0-8 ac35080546f1a1581163b2ebcb9796b08eb4abca3d3643082b76dce505cbd6d8"  # Debian 13 trixie
+    "1.1.1 1.1.1-1 c544561da237a443c34982bc6be0bef39490406e08643d4ceb968f6177ac58c2"  # Debian forky
+)
+FAIL2BAN_TREES="$VENV/fail2ban"
+DEBIAN_MIRROR="${BANGUI_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+
+download() {  # download URL FILE
+    if command -v curl >/dev/null 2>&1; then
+        curl -fsSL --retry 2 --max-time 300 -o "$2" "$1"
+    elif command -v wget >/dev/null 2>&1; then
+        wget -q --tries=3 --timeout=60 -O "$2" "$1"
+    else
+        "$VENV/bin/python" -c 'import shutil, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=60) as r, open(sys.argv[2], "wb") as f:
+    shutil.copyfileobj(r, f)' "$1" "$2"
+    fi
+}
+
+fail2ban_tree_runs() {  # fail2ban_tree_runs DIR VERSION: its client says it is that version
+    local out
+    out="$(cd / && "$1/bin/fail2ban-client" --version 2>&1)" || return 1
+    grep -q "^Fail2Ban v$2\$" <<<"$out"
+}
+
+unpack_fail2ban() {  # unpack_fail2ban VERSION DEBIAN-VERSION SHA256
+    local version="$1" debver="$2" sha="$3"
+    local dir="$FAIL2BAN_TREES/$version" deb="fail2ban_${2}_all.deb" dl got output status tool
+    local stamp="$deb $sha"
+    if [ -f "$dir/.bangui-deb" ] && [ "$(cat "$dir/.bangui-deb")" = "$stamp" ] \
+            && fail2ban_tree_runs "$dir" "$version"; then
+        say "fail2ban $version for the test matrix: up to date (.venv/fail2ban/$version)"
+        return 0
+    fi
+    command -v dpkg-deb >/dev/null 2>&1 \
+        || die "--fail2ban-versions needs dpkg-deb (Debian/Ubuntu's dpkg) to unpack $deb; or run the tests without the matrix: BANGUI_TEST_FAIL2BAN_VERSIONS= scripts/test.sh"
+    case "$dir" in *"'"*) die "the project path $ROOT contains a single quote: the fail2ban wrappers cannot name it" ;; esac
+    dl="$(mktemp -d)"
+    say "Downloading $deb from $DEBIAN_MIRROR"
+    if ! download "$DEBIAN_MIRROR/pool/main/f/fail2ban/$deb" "$dl/$deb" 2>"$dl/log"; then
+        output="$(tail -n 1 "$dl/log")"
+        rm -rf "$dl"
+        die "could not download $DEBIAN_MIRROR/pool/main/f/fail2ban/$deb: ${output:-no reason given}
+  Offline, or the package left the pool? Set BANGUI_DEBIAN_MIRROR to a mirror (or to
+  https://snapshot.debian.org/archive/debian/<date>) that has it, or run the tests
+  without the matrix: BANGUI_TEST_FAIL2BAN_VERSIONS= scripts/test.sh"
+    fi
+    got="$(sha256sum "$dl/$deb" | cut -d' ' -f1)"
+    if [ "$got" != "$sha" ]; then
+        rm -rf "$dl"
+        die "$deb from $DEBIAN_MIRROR has SHA256 $got, Debian's index says $sha: not unpacked (a broken download or mirror; run this again)"
+    fi
+    rm -rf "${dir:?}"
+    mkdir -p "$dir/bin"
+    dir="$(cd "$dir" && pwd -P)"  # the wrappers name the real path (.venv may be a link)
+    dpkg-deb -x "$dl/$deb" "$dir" || { rm -rf "$dl" "$dir"; die "dpkg-deb -x $deb failed"; }
+    rm -rf "$dl"
+    if [ ! -f "$dir/usr/bin/fail2ban-server" ] || [ ! -d "$dir/usr/lib/python3/dist-packages/fail2ban" ] \
+            || [ ! -d "$dir/etc/fail2ban/filter.d" ]; then
+        rm -rf "$dir"
+        die "$deb does not hold usr/bin/fail2ban-server, usr/lib/python3/dist-packages/fail2ban and etc/fail2ban/filter.d"
+    fi
+    local -a python
+    read -r -a python <<<"$(fail2ban_python "$dir/usr/bin/fail2ban-server")"
+    for tool in fail2ban-client fail2ban-server fail2ban-regex; do
+        # (fail2ban-client starts the fail2ban-server next to its own script:
+        # the unpacked one, which inherits PYTHONPATH.)
+        cat > "$dir/bin/$tool" <<EOF
+#!/bin/sh
+# fail2ban $version (Debian $debver), unpacked by scripts/setup.sh --fail2ban-versions
+PYTHONPATH='$dir/usr/lib/python3/dist-packages'
+export PYTHONPATH
+exec ${python[*]} '$dir/usr/bin/$tool' "\$@"
+EOF
+        chmod +x "$dir/bin/$tool"
+    done
+    # Its modules, not the system's, and all of them importable (no module
+    # outside Python's standard library is needed with backend = polling).
+    status=0
+    output="$(cd / && PYTHONPATH="$dir/usr/lib/python3/dist-packages" "${python[@]}" -c '
+import fail2ban, fail2ban.server.server, fail2ban.client.fail2banregex
+print(fail2ban.__file__)' 2>&1)" || status=$?
+    if [ "$status" -ne 0 ] || [ "$(tail -n 1 <<<"$output")" != "$dir/usr/lib/python3/dist-packages/fail2ban/__init__.py" ]; then
+        rm -rf "$dir"
+        die "the unpacked fail2ban $version does not run with ${python[*]}: $(tail -n 1 <<<"$output")"
+    fi
+    if ! fail2ban_tree_runs "$dir" "$version"; then
+        output="$(cd / && "$dir/bin/fail2ban-client" --version 2>&1 | tail -n 1)"
+        rm -rf "$dir"
+        die "the unpacked fail2ban $version does not say it is $version: $output"
+    fi
+    echo "$stamp" > "$dir/.bangui-deb"
+    say "fail2ban $version for the test matrix: unpacked into .venv/fail2ban/$version (${python[*]})"
+}
+
+if [ "$WANT_FAIL2BAN_VERSIONS" = 1 ]; then
+    for release in "${FAIL2BAN_RELEASES[@]}"; do
+        # shellcheck disable=SC2086 # three words: version, package, SHA256
+        unpack_fail2ban $release
+    done
 fi
 
 # --- PostgreSQL for the tests (only with --postgres) ---------------------------------

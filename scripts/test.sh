@@ -8,6 +8,8 @@
 #   scripts/test.sh jails/tests/test_status_bar.py
 #   BANGUI_TEST_DATABASES=sqlite scripts/test.sh      # SQLite only (no PostgreSQL needed)
 #   BANGUI_TEST_DATABASES=postgres scripts/test.sh    # PostgreSQL only
+#   BANGUI_TEST_FAIL2BAN_VERSIONS= scripts/test.sh    # without the fail2ban matrix
+#   BANGUI_TEST_FAIL2BAN_VERSIONS=1.1.1 scripts/test.sh  # the matrix with 1.1.1 only
 #
 # PostgreSQL: $BANGUI_TEST_POSTGRES_URL when set, else the server on
 # 127.0.0.1:5432 (scripts/setup.sh --postgres installs and starts Debian's
@@ -16,7 +18,17 @@
 # and JavaScript, not SQL, and would add minutes for nothing. An explicit -m
 # of yours wins on both databases.
 #
-# Exits non-zero when setup, ruff or pytest (on any database) fails; every
+# The fail2ban matrix: the whole suite runs against the system's fail2ban
+# (Debian 12: 1.0.2); then the fail2ban-facing tests (marker "fail2ban": the
+# client, the sandbox, live state, the archive sync, config transactions, the
+# regex tester, the blocklist import, commands on a node) run again, on
+# SQLite, against each release in $BANGUI_TEST_FAIL2BAN_VERSIONS (default
+# "1.1.0 1.1.1", unpacked into .venv/fail2ban/ by scripts/setup.sh
+# --fail2ban-versions; BANGUI_TEST_FAIL2BAN=<version> picks one for pytest).
+# Your arguments go to these runs too (a -m of yours narrows
+# "fail2ban and not browser"); a run that selects no test is not a failure.
+#
+# Exits non-zero when setup, ruff or pytest (on any database or fail2ban) fails; every
 # step runs even when an earlier one failed, so one run shows everything.
 set -euo pipefail
 
@@ -24,6 +36,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 DATABASES="${BANGUI_TEST_DATABASES:-sqlite postgres}"
+FAIL2BAN_VERSIONS="${BANGUI_TEST_FAIL2BAN_VERSIONS-1.1.0 1.1.1}"
 want_postgres=0
 for db in $DATABASES; do
     case "$db" in
@@ -41,6 +54,8 @@ unset DATABASE_URL
 # installed) for bangui/tests/test_proxy_configs.py.
 setup_args=(--proxy-tools)
 [ "$want_postgres" = 1 ] && setup_args+=(--postgres)
+# --fail2ban-versions: the other fail2ban releases, unpacked into .venv/fail2ban.
+[ -n "${FAIL2BAN_VERSIONS// /}" ] && setup_args+=(--fail2ban-versions)
 bash scripts/setup.sh "${setup_args[@]}"
 
 echo "==> ruff check ."
@@ -64,6 +79,30 @@ for db in $DATABASES; do
     fi
 done
 
+# The fail2ban-facing part against the other releases, SQLite only (the
+# database is not what differs). The whole suite above ran on the system's.
+# (BANGUI_TEST_FAIL2BAN is the sandbox's choice: conftest.py, jails/fail2ban/testing.py.)
+# A -m of yours narrows this selection (pytest would take only the last -m).
+marks="fail2ban and not browser"
+matrix_args=()
+next_is_mark=0
+for arg in "$@"; do
+    if [ "$next_is_mark" = 1 ]; then marks="$marks and ($arg)"; next_is_mark=0; continue; fi
+    case "$arg" in
+        -m) next_is_mark=1 ;;
+        -m?*) marks="$marks and (${arg#-m})" ;;
+        *) matrix_args+=("$arg") ;;
+    esac
+done
+for version in $FAIL2BAN_VERSIONS; do
+    echo "==> pytest on SQLite against fail2ban $version (.venv/fail2ban/$version), -m \"$marks\": ${matrix_args[*]}"
+    status=0
+    BANGUI_TEST_FAIL2BAN="$version" .venv/bin/pytest -m "$marks" "${matrix_args[@]}" || status=$?
+    if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then
+        failed+=("fail2ban $version (exit $status)")
+    fi
+done
+
 if [ "$ruff_status" -ne 0 ]; then
     echo "test.sh: ruff found problems (exit $ruff_status)" >&2
 fi
@@ -71,5 +110,5 @@ if [ "${#failed[@]}" -gt 0 ]; then
     echo "test.sh: pytest failed on: ${failed[*]}" >&2
     exit 1
 fi
-[ "$ruff_status" -eq 0 ] && echo "test.sh: all passed on: $DATABASES"
+[ "$ruff_status" -eq 0 ] && echo "test.sh: all passed on: $DATABASES${FAIL2BAN_VERSIONS:+; fail2ban $FAIL2BAN_VERSIONS}"
 exit "$ruff_status"

@@ -1,6 +1,18 @@
 """Fixtures for the blocklists tests (the shared ones are in the top-level conftest)."""
 
+from pathlib import Path
+
 import pytest
+
+
+def pytest_collection_modifyitems(items):
+    """The import into a real fail2ban is fail2ban-facing (marker "fail2ban",
+    run against every release of scripts/test.sh's matrix; see
+    jails/tests/conftest.py)."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path == here / "test_import.py":
+            item.add_marker(pytest.mark.fail2ban)
 
 
 @pytest.fixture

@@ -4,6 +4,12 @@ Everything lives under one directory: config (copied filters and actions),
 socket, pid file, sqlite db, fail2ban's own log and the jails' log files.
 Jails use ``backend = polling`` and ``action = dummy``, so appending failed
 login lines to a jail's log produces real bans without touching a firewall.
+
+Which fail2ban: the system's (``fail2ban-client`` etc. on PATH, filters from
+/etc/fail2ban), or, with ``BANGUI_TEST_FAIL2BAN=<version>``, a release that
+``scripts/setup.sh --fail2ban-versions`` unpacked into
+``.venv/fail2ban/<version>/`` (its programs in ``bin/``, its filters from its
+``etc/fail2ban``). See :func:`fail2ban_under_test`.
 """
 
 from __future__ import annotations
@@ -20,6 +26,53 @@ from .client import Fail2banClient
 from .errors import Fail2banError
 
 DISTRIBUTION_DIR = Path("/etc/fail2ban")
+# Where scripts/setup.sh --fail2ban-versions unpacks other releases.
+UNPACKED_DIR = Path(__file__).resolve().parents[2] / ".venv" / "fail2ban"
+TOOLS = ("fail2ban-client", "fail2ban-server", "fail2ban-regex")
+
+
+@dataclass(frozen=True)
+class Fail2banInstall:
+    """One fail2ban to run: its programs and its distribution config."""
+
+    name: str  # "system", or the version unpacked under .venv/fail2ban/
+    bindir: Path | None  # None: the programs on PATH
+    confdir: Path  # filter.d, action.d, paths-*.conf are copied from here
+
+    def tool(self, name: str) -> str:
+        """The program to run for ``fail2ban-client``, ``-server`` or ``-regex``."""
+        return name if self.bindir is None else str(self.bindir / name)
+
+    @property
+    def client(self) -> str:
+        return self.tool("fail2ban-client")
+
+    @property
+    def regex(self) -> str:
+        return self.tool("fail2ban-regex")
+
+
+SYSTEM_FAIL2BAN = Fail2banInstall("system", None, DISTRIBUTION_DIR)
+
+
+def fail2ban_under_test(name: str | None = None) -> Fail2banInstall:
+    """The fail2ban the tests run: ``name``, else ``$BANGUI_TEST_FAIL2BAN``;
+    empty or ``system``: the installed one, else a version unpacked by
+    ``scripts/setup.sh --fail2ban-versions`` (a missing one is an error that
+    says how to get it, never a silent fall-back to the system's)."""
+    if name is None:
+        name = os.environ.get("BANGUI_TEST_FAIL2BAN", "")
+    name = name.strip()
+    if name in ("", "system"):
+        return SYSTEM_FAIL2BAN
+    root = UNPACKED_DIR / name
+    if "/" in name or not all((root / "bin" / tool).is_file() for tool in TOOLS):
+        have = sorted(p.parent.name for p in UNPACKED_DIR.glob("*/bin"))
+        raise RuntimeError(
+            f"BANGUI_TEST_FAIL2BAN={name}: no fail2ban {name} in {UNPACKED_DIR} "
+            f"(unpacked: {', '.join(have) or 'none'}); "
+            "run scripts/setup.sh --fail2ban-versions")
+    return Fail2banInstall(name, root / "bin", root / "etc" / "fail2ban")
 
 
 @dataclass(frozen=True)
@@ -67,12 +120,17 @@ class Sandbox:
     root: Path
     jails: tuple[SandboxJail, ...] = DEFAULT_JAILS
     dbpurgeage: int = 86400
-    client_binary: str = "fail2ban-client"
+    client_binary: str = ""  # "": the install's fail2ban-client
     extra_jail_conf: str = ""
     # Extra environment for the server (and its client), e.g. {"TZ": ...}
     # to run fail2ban in another time zone than the tests.
     env: dict[str, str] = field(default_factory=dict)
+    # Which fail2ban runs it (BANGUI_TEST_FAIL2BAN unless given).
+    install: Fail2banInstall = field(default_factory=fail2ban_under_test)
     _started: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.client_binary = self.client_binary or self.install.client
 
     @property
     def confdir(self) -> Path:
@@ -114,9 +172,9 @@ class Sandbox:
             d.mkdir(parents=True, exist_ok=True)
         for sub in ("filter.d", "action.d"):
             if not (self.confdir / sub).exists():
-                shutil.copytree(DISTRIBUTION_DIR / sub, self.confdir / sub)
+                shutil.copytree(self.install.confdir / sub, self.confdir / sub)
         for name in ("paths-common.conf", "paths-debian.conf"):
-            shutil.copy(DISTRIBUTION_DIR / name, self.confdir / name)
+            shutil.copy(self.install.confdir / name, self.confdir / name)
         (self.confdir / "jail.d").mkdir(exist_ok=True)
         (self.confdir / "fail2ban.d").mkdir(exist_ok=True)
         (self.confdir / "fail2ban.conf").write_text(
@@ -160,7 +218,7 @@ class Sandbox:
         )
 
     def version(self) -> str:
-        """The installed fail2ban's version, as its server reports it (tests
+        """The running fail2ban's version, as its server reports it (tests
         compare against this, not a hard-coded release)."""
         return self.fail2ban_client("version").strip()
 
