@@ -575,6 +575,7 @@ def run_one(db_kind: str, p: Profile, base_dir: Path, pg_admin: str
                 daemon=True))
         for t in threads:
             t.start()
+        stack.callback(run.stop.set)  # first on the way out: no restart while stopping
         memory_at = t0 + p.warmup
         while time.monotonic() < t0 + p.seconds:
             if memory_at and time.monotonic() >= memory_at and run.workers[-1].poll() is None:
