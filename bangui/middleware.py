@@ -3,9 +3,15 @@ import re
 import time
 import uuid
 
+from django.db import connection
 from django.utils.cache import patch_vary_headers
 
+from bangui.dbretry import retrying
 from bangui.logging import request_id_var
+
+# How long a request waits for the database to come back before it fails
+# (with the 503 page: bangui.views.server_error).
+DATABASE_WAIT_SECONDS = 10
 
 
 class VaryOnHtmxMiddleware:
@@ -58,3 +64,24 @@ class RequestLogMiddleware:
                        "duration_ms": duration, "user_id": user_id},
             )
             request_id_var.reset(token)
+
+
+def _connect() -> None:
+    connection.close_if_health_check_failed()  # a kept connection a restart closed
+    connection.ensure_connection()
+
+
+class DatabaseReadyMiddleware:
+    """Connects before the request runs, waiting out a database that is
+    restarting or refusing connections (up to DATABASE_WAIT_SECONDS, each
+    retry logged): a PostgreSQL restart costs the requests of those seconds
+    a wait, not a 503. Kept connections are health-checked (settings:
+    conn_health_checks), so one the restart closed is replaced here."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        retrying(_connect, what=f"{request.method} {request.path}",
+                 seconds=DATABASE_WAIT_SECONDS, first_delay=0.25, max_delay=2)
+        return self.get_response(request)

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "bangui.middleware.RequestLogMiddleware",  # first: times and ids everything below
+    "bangui.middleware.DatabaseReadyMiddleware",  # waits out a database restart (10 s)
     "jails.middleware.Fail2banBudgetMiddleware",  # one fail2ban timeout per request at most
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -129,7 +130,11 @@ TEMPLATES = [
 # --- database -------------------------------------------------------------
 _database_url = env_str("DATABASE_URL")
 if _database_url:
-    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+    # Health checks: a kept connection is tried before a request (or a
+    # task) uses it, so one that a PostgreSQL restart closed is replaced
+    # instead of failing the request.
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60,
+                                                  conn_health_checks=True)}
 else:
     DATABASES = {
         "default": {
@@ -348,6 +353,7 @@ Q_CLUSTER = {
     "save_limit": 500,
     "ack_failures": True,
     "poll": 1,
+    "broker_class": "bangui.broker.ORM",  # the ORM broker, waiting out a busy database
 }
 # Commands routed to a node's cluster (jails/fleet/commands.py): how long the
 # sender waits for the answers, and how long after sending a node may still

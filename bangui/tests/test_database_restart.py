@@ -1,0 +1,72 @@
+"""A database restarting under the web tier and the worker: a request waits
+for it (bangui.middleware.DatabaseReadyMiddleware), the worker's queue pull
+skips a beat (bangui.broker.ORM). The real restart runs in bench/soak.py
+(PostgreSQL restarted mid-run); here the errors a restart raises, on demand."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.db import OperationalError, connection
+
+from bangui import broker, dbretry, middleware
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_request_waits_for_the_database_to_come_back(admin_client, monkeypatch, caplog):
+    real, calls = connection.ensure_connection, []
+
+    def restarting():
+        calls.append(1)
+        if len(calls) <= 2:
+            raise OperationalError("FATAL:  the database system is starting up")
+        return real()
+
+    monkeypatch.setattr(connection, "ensure_connection", restarting)
+    # The retry closes the connections (a restart broke them); not the
+    # test's, which holds its transaction.
+    monkeypatch.setattr(dbretry.connections, "close_all", lambda: None)
+    with caplog.at_level(logging.WARNING, logger="bangui.db"):
+        response = admin_client.get("/jails/")
+    assert response.status_code == 200
+    assert len(calls) >= 3
+    assert "the database is busy or unreachable (FATAL:  the database system is starting up)" \
+           in caplog.text
+
+
+def test_a_database_that_stays_away_is_a_503(client, monkeypatch, settings):
+    settings.DEBUG = False
+    monkeypatch.setattr(middleware, "DATABASE_WAIT_SECONDS", 0.3)
+
+    def gone():
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "ensure_connection", gone)
+    monkeypatch.setattr(dbretry.connections, "close_all", lambda: None)
+    client.raise_request_exception = False
+    response = client.get("/login/")
+    assert response.status_code == 503
+    assert "busy or restarting" in response.content.decode()
+
+
+def test_the_queue_pull_skips_a_beat_on_a_restart_and_raises_anything_else(monkeypatch,
+                                                                           caplog):
+    monkeypatch.setattr(broker, "PAUSE_SECONDS", 0)
+    orm = broker.ORM(list_key="node-test")
+
+    def shutting_down(self):
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(broker.DjangoQORM, "dequeue", shutting_down)
+    with caplog.at_level(logging.WARNING, logger="bangui.db"):
+        assert orm.dequeue() is None
+    assert "task queue node-test: the database is busy or unreachable" in caplog.text
+
+    def broken(self):
+        raise OperationalError("no such table: django_q_ormq")
+
+    monkeypatch.setattr(broker.DjangoQORM, "dequeue", broken)
+    with pytest.raises(OperationalError):
+        orm.dequeue()
