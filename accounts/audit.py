@@ -12,8 +12,12 @@ jail.start, config.save, blocklist.import …); new features add their own.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
+from django.utils import timezone
 
 from accounts.models import AuditEntry
 from bangui.clientip import client_ip
@@ -70,3 +74,27 @@ def record(
         node=node[:63],
         ref=ref[:32],
     )
+
+
+# A command no node answered is settled this long after its deadline: one
+# taken just before it may still be running (a config save's reload).
+UNANSWERED_AFTER_SECONDS = 60
+
+
+def settle_unanswered() -> int:
+    """Settle the rows of commands sent to fleet nodes (jails/fleet/dispatch.py)
+    still pending a minute past their deadline: their node never took them
+    (it drops a command past its deadline) and nobody may be left to read
+    an answer. Returns how many. Cheap: a partial index holds only the
+    pending rows. Called by every node's tick, the command poll and the
+    audit page, so no row stays pending whoever is left to look."""
+    cutoff = timezone.now() - timedelta(
+        seconds=settings.BANGUI_COMMAND_DEADLINE_SECONDS + UNANSWERED_AFTER_SECONDS)
+    stale = AuditEntry.objects.filter(result=PENDING, created_at__lt=cutoff)
+    settled = 0
+    for node in set(stale.values_list("node", flat=True)):
+        settled += stale.filter(node=node).update(
+            result=FAILED,
+            detail=f"no answer from node {node}: it did not take the command before its "
+                   "deadline, so it will not run it")
+    return settled

@@ -142,6 +142,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     data.setdefault("window", "7d")
     form = AuditFilterForm(data)
     entries = AuditEntry.objects.none()
+    audit.settle_unanswered()  # commands no node took: shown as such, not "pending"
     if form.is_valid():
         entries = form.filter(AuditEntry.objects.all(), timezone.now())
     page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))

@@ -20,7 +20,7 @@ from django.conf import settings
 
 from jails.config import files
 from jails.fail2ban import InvalidInput
-from jails.fleet import commands, dispatch
+from jails.fleet import dispatch
 
 
 class NotAnswered(files.ConfigError):
@@ -39,33 +39,36 @@ def _where(node: str) -> str:
     return "" if node == settings.BANGUI_NODE else f"on {node}: "
 
 
-def _ask(node: str, command: str, args: dict, actor: str, by: object = None) -> dict:
+def _ask(node: str, command: str, args: dict, actor: str, by: object = None,
+         ticket: dispatch.Ticket | None = None) -> dict:
+    """The node's answer's data; dispatch.Pending while it has not answered
+    (the page polls with the ticket: the web never waits on a node)."""
     try:
-        reply = dispatch.send([node], command, args, actor, by=by)[0]
+        reply = dispatch.ask(node, command, args, actor, by=by, ticket=ticket)
     except InvalidInput as exc:  # nothing sent (a save's refusal is audited there)
         raise Refused(_where(node) + str(exc)) from None
     if reply.data is not None:  # answered, done or not (a stale or rolled-back save)
         return reply.data
-    # commands.run words a command its node refused "Could not <attempt>: <reason>".
-    refusal = f"Could not {commands.attempt(command, args)}: "
-    if reply.message.startswith(refusal):
-        raise Refused(_where(node) + reply.message.removeprefix(refusal))
+    if reply.refusal:
+        raise Refused(_where(node) + reply.refusal)
     raise NotAnswered(_where(node) + reply.message)
 
 
-def listing_on(node: str, actor: str) -> dict[str, list[str]]:
-    return {str(k): [str(f) for f in v] for k, v in _ask(node, "config_list", {}, actor)[
-        "files"].items()}
+def listing_on(node: str, actor: str, ticket: dispatch.Ticket | None = None
+               ) -> dict[str, list[str]]:
+    return {str(k): [str(f) for f in v] for k, v in _ask(
+        node, "config_list", {}, actor, ticket=ticket)["files"].items()}
 
 
 def _file(data: dict) -> files.ConfigFile:
     return files.ConfigFile(str(data["rel"]), data["text"], data.get("link"))
 
 
-def read_on(node: str, rel: str, actor: str) -> files.ConfigFile:
+def read_on(node: str, rel: str, actor: str, ticket: dispatch.Ticket | None = None
+            ) -> files.ConfigFile:
     """The file as the node has it. Raises Refused (a path it will not
-    show) or NotAnswered."""
-    return _file(_ask(node, "config_read", {"path": rel}, actor))
+    show), NotAnswered or dispatch.Pending."""
+    return _file(_ask(node, "config_read", {"path": rel}, actor, ticket=ticket))
 
 
 @dataclass
@@ -75,12 +78,13 @@ class Saved:
 
 
 def save_on(node: str, rel: str, text: str, expected: str, actor: str, *,
-            by: object = None) -> Saved:
+            by: object = None, ticket: dispatch.Ticket | None = None) -> Saved:
     """The node's config transaction, audited by the dispatch as ``by``
     (default ``actor``). Raises StaleEdit (someone saved it there since),
-    Refused or NotAnswered; a rolled-back save is an Outcome."""
+    Refused, NotAnswered or dispatch.Pending (``ticket``: the save sent
+    earlier, whose answer is read now); a rolled-back save is an Outcome."""
     data = _ask(node, "config_save", {"path": rel, "text": text, "expected": expected},
-                actor, by)
+                actor, by, ticket=ticket)
     if "stale" in data:
         stale = data["stale"]  # "current" is "" for a file deleted since: its hash says
         current = None if stale.get("current_hash") == files.ABSENT else stale["current"]

@@ -18,8 +18,8 @@ Commands that change something are audited here, one row per node sharing
 the ticket's group as ``ref``: final at once for answered nodes, "pending"
 for queued ones until the node settles them with its answer
 (``commands.settle``), :func:`collect` reads that answer, or, when the node
-never took the command, :func:`sweep` gives up on it after its deadline (a
-step of every node's tick). The web's poll rebuilds the ticket from those
+never took the command, ``accounts.audit.settle_unanswered`` gives up on
+it a minute after its deadline. The web's poll rebuilds the ticket from those
 rows (:func:`find`).
 
 Deadlines are wall-clock: the hosts' clocks must agree (NTP), as the leases'.
@@ -30,10 +30,9 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
-from django.utils import timezone
 from django_q.tasks import async_task, fetch_group
 
 from accounts import audit
@@ -48,9 +47,6 @@ POLL_SECONDS = 0.05
 # A queued command with no answer this long after its deadline is settled as
 # unanswered: the node drops it when it takes it later, so it never runs.
 GRACE_SECONDS = 5
-# The sweep waits longer: a command taken just before its deadline may
-# still be running (a config save's reload), and its node settles it.
-SWEEP_AFTER_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -60,6 +56,7 @@ class Reply:
     message: str
     pending: bool = False  # queued, no answer yet
     data: dict | None = None  # a command's structured answer (regex, config), beside its words
+    refusal: str = ""  # the node refused it: its reason alone (the message words it whole)
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,8 @@ def _when(epoch: float) -> str:
 def _reply(node: str, answer: dict) -> Reply:
     data = answer.get("data")
     return Reply(node, bool(answer.get("ok")), str(answer.get("message")),
-                 data=data if isinstance(data, dict) else None)
+                 data=data if isinstance(data, dict) else None,
+                 refusal=str(answer.get("refused") or ""))
 
 
 def submit(nodes: list[str], command: str, args: dict, actor: str, *, by: object = None,
@@ -156,23 +154,6 @@ def collect(ticket: Ticket) -> Ticket:
     return replace(ticket, replies=tuple(answers.get(r.node, r) for r in ticket.replies))
 
 
-def sweep() -> int:
-    """Settle the audit rows of queued commands still pending a minute past
-    their deadline: their node never took them (it drops a command past its
-    deadline), and nobody may be left to read the answer. Returns how many.
-    Cheap: a partial index holds only the pending rows."""
-    cutoff = timezone.now() - timedelta(
-        seconds=settings.BANGUI_COMMAND_DEADLINE_SECONDS + SWEEP_AFTER_SECONDS)
-    swept = 0
-    stale = AuditEntry.objects.filter(result=audit.PENDING, created_at__lt=cutoff)
-    for node in set(stale.values_list("node", flat=True)):
-        swept += stale.filter(node=node).update(
-            result=audit.FAILED,
-            detail=f"no answer from node {node}: it did not take the command before its "
-                   "deadline, so it will not run it")
-    return swept
-
-
 def find(group: str, user) -> Ticket | None:
     """A ticket ``user`` sent, rebuilt from its audit rows (the web's poll);
     None when there is none."""
@@ -205,6 +186,28 @@ def send(nodes: list[str], command: str, args: dict, actor: str, *, by: object =
                    f"{_when(ticket.deadline)}") for r in ticket.replies]
 
 
+class Pending(Exception):
+    """The node has not answered yet: the web polls with ``ticket``."""
+
+    def __init__(self, ticket: Ticket) -> None:
+        super().__init__(f"waiting for {', '.join(ticket.pending)} to answer")
+        self.ticket = ticket
+
+
+def ask(node: str, command: str, args: dict, actor: str, *, by: object = None,
+        ticket: Ticket | None = None) -> Reply:
+    """One node's answer to a command whose answer a page shows (a config
+    file, a save's outcome, a regex test): sent now when ``ticket`` is None,
+    else the earlier ticket's answer read now. Raises Pending while the
+    node has not answered (this host's node answers at once), InvalidInput
+    for arguments it will not send. The web never waits on a node."""
+    ticket = submit([node], command, args, actor, by=by) if ticket is None else collect(ticket)
+    reply = ticket.replies[0]
+    if reply.pending:
+        raise Pending(ticket)
+    return reply
+
+
 def all_nodes() -> list[str]:
     """Every registered node's name (``--all-nodes``, ban everywhere)."""
     return [s.name for s in fleet()]
@@ -221,13 +224,17 @@ def labels() -> list[str]:
     return sorted({label for s in fleet() for label in s.labels})
 
 
-def regex_on(node: str, test: dict, actor: str):
+def regex_on(node: str, test: dict, actor: str, ticket: Ticket | None = None):
     """The regex tester's run on ``node`` (its filter.d, its log files; in
     this process when it is this node) as a ``jails.config.regex.Result``;
-    TesterError with the node's reason when it was not run."""
+    TesterError with the node's reason when it was not run; Pending (see
+    :func:`ask`) while another node has not answered."""
     from jails.config import regex
 
-    reply = send([node], "regex", test, actor)[0]
+    try:
+        reply = ask(node, "regex", test, actor, ticket=ticket)
+    except InvalidInput as exc:
+        raise regex.TesterError(str(exc)) from None
     if not reply.ok or reply.data is None:
         raise regex.TesterError(reply.message if node == settings.BANGUI_NODE
                                 else f"on {node}: {reply.message}")

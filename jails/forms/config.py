@@ -79,7 +79,7 @@ class RegexForm(forms.Form):
     ignoreregex = forms.CharField(label="ignoreregex", required=False, max_length=20000,
                                   widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}))
     datepattern = forms.CharField(label="Date pattern", required=False, max_length=200,
-                                  help_text="Optional, e.g. %%Y-%%m-%%d %%H:%%M:%%S or "
+                                  help_text="Optional, e.g. %Y-%m-%d %H:%M:%S or "
                                             "{^LN-BEG}.")
     lines = forms.CharField(label="Log lines", required=False, strip=False,
                             max_length=1024 * 1024,

@@ -56,8 +56,9 @@ STEPS = (
     "say('STOP', 'Stopped sshd; its 0 bans were lifted.' in settled(r), f2b.jail_names())\n"
     "r = c.post(f'/nodes/{N}/jail/', {'action': 'start', 'jail': 'sshd'}, **HX)\n"
     "say('START', 'Started sshd.' in settled(r), f2b.jail_names())\n"
-    "r = c.post('/config/regex/', {'lines': LINES, 'filter_name': 'sshd', 'node': N}, **HX)\n"
-    "say('REGEX', r.status_code, '192.0.2.10' in r.content.decode())\n"
+    "d = {'lines': LINES, 'filter_name': 'sshd', 'node': N}\n"
+    "html = settled(c.post('/config/regex/', d, **HX), d)\n"
+    "say('REGEX', LAST.status_code, '192.0.2.10' in html)\n"
     "r = c.post('/bans/ban/', {'ip': '192.0.2.999', 'jail': 'sshd', 'node': N}, **HX)\n"
     "say('BAD', 'is not a valid' in settled(r))\n"
     "from accounts.models import AuditEntry\n"
@@ -170,4 +171,62 @@ def test_a_ban_on_another_node_shows_pending_then_its_answer(two_nodes, page):  
     assert "/commands/" not in page.url
     assert page.evaluate("() => window.notReloaded") is True  # answered in place
     assert "192.0.2.97" in Fail2banClient(str(boxes["b"].socket)).jail_status("sshd").banned_ips
+    assert errors == []
+
+
+@pytest.mark.browser
+def test_a_nodes_config_file_and_regex_test_answer_in_place(two_nodes, page):  # noqa: F811
+    """In Chromium: b's config list, a file of b's, a save on b and a regex
+    test on b each show "Waiting for b to answer…" at once, and b's answer
+    replaces it without a reload (the web never waits on a node)."""
+    from playwright.sync_api import expect
+
+    proj, boxes, _ = two_nodes
+    if "DATABASE_URL" in proj.env:
+        pytest.skip("a page test: SQLite is enough")
+    env = {"BANGUI_NODE": "a", "BANGUI_FAIL2BAN_SOCKET": str(boxes["a"].socket)}
+    made = proj.run("shell", "-c", SIGNED_IN.replace("'x' * 20", "'browser password 42'"),
+                    env=env)
+    assert made.returncode == 0, made.stderr
+    _, base = _gunicorn(proj, env)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/login/?next=/nodes/b/config/")
+    page.get_by_label("Username").fill("root")
+    page.get_by_label("Password").fill("browser password 42")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/login/" not in url)
+    shots = os.environ.get("BANGUI_TEST_SHOTS")
+
+    expect(page.get_by_test_id("node-config-files")).to_contain_text("jail.conf",
+                                                                     timeout=15_000)
+    page.evaluate("() => { window.notReloaded = true; }")
+    page.goto(f"{base}/nodes/b/config/file/?path=jail.d/bangui-browser.local")
+    waiting = page.get_by_test_id("waiting")
+    if waiting.count():  # b may answer before the first look
+        expect(waiting).to_contain_text("Waiting for b to answer")
+        if shots:
+            page.screenshot(path=f"{shots}/config-waiting.png")
+    expect(page.get_by_label("New file (does not exist yet)")).to_be_visible(timeout=15_000)
+    page.get_by_label("New file (does not exist yet)").fill("[sshd]\nmaxretry = 6\n")
+    page.evaluate("() => { window.notReloaded = true; }")
+    page.once("dialog", lambda d: d.accept())  # "Save … and reload fail2ban on b?"
+    page.get_by_role("button", name="Save and reload").click()
+    expect(page.get_by_test_id("result")).to_contain_text("Saved", timeout=20_000)
+    assert page.evaluate("() => window.notReloaded") is True
+    assert (boxes["b"].confdir / "jail.d" / "bangui-browser.local").read_text() == (
+        "[sshd]\nmaxretry = 6\n")
+
+    page.goto(f"{base}/config/regex/")
+    page.get_by_label("Log lines").fill(
+        sshd_failure_line("192.0.2.10").replace("sshd[", "sshd[1"))
+    page.get_by_label("Existing filter").select_option("sshd")
+    page.get_by_label("Run on").select_option("b")
+    page.get_by_role("button", name="Test").click()
+    expect(page.get_by_test_id("result")).to_contain_text("tested from pasted lines on b",
+                                                          timeout=20_000)
+    expect(page.get_by_test_id("hosts")).to_contain_text("192.0.2.10")
+    if shots:
+        page.screenshot(path=f"{shots}/regex-on-b.png")
     assert errors == []

@@ -27,15 +27,30 @@ SIGNED_IN = (
     "u = User.objects.create_superuser('root', password='x' * 20)\n"
     "c = Client(HTTP_HOST='localhost'); c.force_login(u)\n"
     # A command for another node answers at once with a fragment that polls
-    # for the answer (every 1s in a browser); this follows it to the end.
-    "import re as _re, time as _time\n"
-    "def settled(r):\n"
-    "    html = r.content.decode(); give_up = _time.monotonic() + 20\n"
-    "    while (m := _re.search(r'hx-get=\"(/commands/[0-9a-f]+/)\"', html)):\n"
+    # for the answer (every 1s in a browser): a command's message polls
+    # /commands/<group>/, a page's answer (a config file, a save, a regex
+    # test) its own view again with the ticket (and, for a POST, the same
+    # fields). This follows either to the end; LAST is the last response.
+    "import html as _html, re as _re, time as _time\n"
+    "LAST = None\n"
+    "def settled(r, data=None):\n"
+    "    global LAST\n"
+    "    LAST = r; html = r.content.decode(); give_up = _time.monotonic() + 20\n"
+    "    while True:\n"
+    "        m = _re.search(r'hx-get=\"(/commands/[0-9a-f]+/)\"', html)\n"
+    "        w = _re.search(r'data-testid=\"waiting\" hx-(get|post)=\"([^\"]+)\"[^>]*?"
+    "\\{\"ticket\": \"([0-9a-f]+)\"\\}', html)\n"
+    "        if not m and not w: return html\n"
     "        assert _time.monotonic() < give_up, html\n"
     "        _time.sleep(0.1)\n"
-    "        html = c.get(m.group(1), HTTP_HX_REQUEST='true').content.decode()\n"
-    "    return html\n"
+    "        if m: LAST = c.get(m.group(1), HTTP_HX_REQUEST='true')\n"
+    "        elif w.group(1) == 'get':\n"
+    "            url = _html.unescape(w.group(2))\n"
+    "            LAST = c.get(url + ('&' if '?' in url else '?') + 'ticket=' + w.group(3),"
+    " HTTP_HX_REQUEST='true')\n"
+    "        else: LAST = c.post(_html.unescape(w.group(2)), {**(data or {}),"
+    " 'ticket': w.group(3)}, HTTP_HX_REQUEST='true')\n"
+    "        html = LAST.content.decode()\n"
 )
 
 
@@ -292,13 +307,15 @@ def test_the_regex_tester_runs_on_a_chosen_node(two_nodes):
              + "Nov 23 14:03:09 host cron[2]: job done\n")
     done = proj.run("shell", "-c", (
         SIGNED_IN +
-        f"r = c.post('/config/regex/', {{'lines': {lines!r}, 'filter_name': 'sshd',"
-        " 'node': 'b'}, HTTP_HX_REQUEST='true')\n"
-        "html = r.content.decode()\n"
-        "print('REGEX', r.status_code, 'tested from pasted lines on b' in html,"
+        f"d = {{'lines': {lines!r}, 'filter_name': 'sshd', 'node': 'b'}}\n"
+        "r = c.post('/config/regex/', d, HTTP_HX_REQUEST='true')\n"
+        "print('WAITING', 'Waiting for b to answer' in r.content.decode())\n"
+        "html = settled(r, d)\n"
+        "print('REGEX', LAST.status_code, 'tested from pasted lines on b' in html,"
         " '192.0.2.10' in html, 'job done' in html)\n"))
-    lines_out = [line for line in done.stdout.splitlines() if line.startswith("REGEX")]
-    assert lines_out == ["REGEX 200 True True True"], done.stdout + done.stderr
+    lines_out = [line for line in done.stdout.splitlines() if line.startswith(("REGEX",
+                                                                              "WAITING"))]
+    assert lines_out == ["WAITING True", "REGEX 200 True True True"], done.stdout + done.stderr
 
 
 def test_a_nodes_config_files_are_listed_read_and_saved_by_that_node(two_nodes):
@@ -309,21 +326,24 @@ def test_a_nodes_config_files_are_listed_read_and_saved_by_that_node(two_nodes):
     done = proj.run("shell", "-c", (
         SIGNED_IN +
         "from accounts.models import AuditEntry\n"
-        "html = c.get('/nodes/b/config/').content.decode()\n"
+        "html = settled(c.get('/nodes/b/config/'))\n"
         "print('LIST', 'jail.conf' in html and 'filter.d/sshd.conf' in html)\n"
-        "html = c.get('/nodes/b/config/file/?path=jail.d/bangui-fleet.local').content.decode()\n"
+        "html = settled(c.get('/nodes/b/config/file/?path=jail.d/bangui-fleet.local'))\n"
         "print('READ', 'New file (does not exist yet)' in html and 'on b' in html)\n"
-        "r = c.post('/nodes/b/config/file/save/', {'path': 'jail.d/bangui-fleet.local',"
-        " 'version': 'absent', 'text': '[sshd]\\nmaxretry = 7\\n'}, HTTP_HX_REQUEST='true')\n"
-        "print('SAVE', r.status_code, 'Rolled back' not in r.content.decode())\n"
+        "SAVE = '/nodes/b/config/file/save/'\n"
+        "d = {'path': 'jail.d/bangui-fleet.local', 'version': 'absent',"
+        " 'text': '[sshd]\\nmaxretry = 7\\n'}\n"
+        "html = settled(c.post(SAVE, d, HTTP_HX_REQUEST='true'), d)\n"
+        "print('SAVE', LAST.status_code, 'Rolled back' not in html)\n"
         "import re\n"
-        "version = re.search(r'name=\"version\" value=\"([0-9a-f]+)\"', r.content.decode())[1]\n"
-        "r = c.post('/nodes/b/config/file/save/', {'path': 'jail.d/bangui-fleet.local',"
-        " 'version': version, 'text': '[sshd]\\nmaxretry = seven\\n'}, HTTP_HX_REQUEST='true')\n"
-        "print('BROKEN', 'maxretry = seven' in r.content.decode(),"
-        " 'Not done' in r.content.decode() or 'Rolled back' in r.content.decode())\n"
-        "print('STALE', c.post('/nodes/b/config/file/save/', {'path': 'jail.d/bangui-fleet.local',"
-        " 'version': 'absent', 'text': 'x'}, HTTP_HX_REQUEST='true').status_code)\n"
+        "version = re.search(r'name=\"version\" value=\"([0-9a-f]+)\"', html)[1]\n"
+        "d = {'path': 'jail.d/bangui-fleet.local', 'version': version,"
+        " 'text': '[sshd]\\nmaxretry = seven\\n'}\n"
+        "html = settled(c.post(SAVE, d, HTTP_HX_REQUEST='true'), d)\n"
+        "print('BROKEN', 'maxretry = seven' in html, 'Not done' in html or 'Rolled back' in html)\n"
+        "d = {'path': 'jail.d/bangui-fleet.local', 'version': 'absent', 'text': 'x'}\n"
+        "settled(c.post(SAVE, d, HTTP_HX_REQUEST='true'), d)\n"
+        "print('STALE', LAST.status_code)\n"
         "print('AUDIT', list(AuditEntry.objects.filter(action='config.save').order_by('id')"
         ".values_list('node', 'result')))\n"
         "print('ROLLBACK', 'rolled-back' if 'rolled it back' in AuditEntry.objects.filter("

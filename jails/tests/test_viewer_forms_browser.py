@@ -233,15 +233,13 @@ def test_an_operator_who_may_edit_the_config_still_edits_the_log_files(
 
 
 
-# --- what the screenshots showed (product issues, left for the maintainers) -----
+# --- what the screenshots showed (fixed: bangui.css's :disabled rule, the
+# settings form's show:top) ------------------------------------------------------
 
 _LOOK = ("e => { const s = getComputedStyle(e); "
          "return [s.color, s.backgroundColor, s.borderColor]; }")
 
 
-@pytest.mark.xfail(strict=True, reason="bangui.css sets input/select/textarea colours for every "
-                   "state and has no :disabled rule, so Chromium's own disabled look is "
-                   "overridden: the disabled Log files field looks like the editable ones")
 def test_the_disabled_log_files_field_looks_disabled(page: Page, live_server, operator_user,
                                                      cfg, settings):
     settings.BANGUI_OPERATORS_EDIT_CONFIG = False
@@ -254,10 +252,6 @@ def test_the_disabled_log_files_field_looks_disabled(page: Page, live_server, op
         assert disabled != editable, scheme
 
 
-@pytest.mark.xfail(strict=True, reason="the settings form swaps #jail-main (jail_detail.html "
-                   "form hx-swap=\"outerHTML\", no show: modifier) and the answer is at the top "
-                   "of it, above the window, while the Save button the user clicked is at the "
-                   "bottom of the page")
 @pytest.mark.parametrize("size", [{"width": 1280, "height": 720}, {"width": 390, "height": 844}],
                          ids=["desktop", "phone"])
 def test_the_answer_to_a_settings_save_is_in_view(page: Page, live_server, operator_user, cfg,

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from accounts import audit
 from jails.fleet import dispatch
 from jails.views.results import Result, of_ticket
 
@@ -21,6 +22,7 @@ def command_answer(request: HttpRequest, group: str) -> HttpResponse:
     """The command's message as it stands now: the answers read from
     django-q2's results and settled in the audit trail. Only its sender may
     read it."""
+    audit.settle_unanswered()  # no row stays pending, also under nodes' own roles
     ticket = dispatch.find(group, request.user)
     if ticket is None:
         result = Result(False, "No such command of yours (it may have been purged from the "

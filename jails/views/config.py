@@ -15,6 +15,7 @@ viewer can see").
 from __future__ import annotations
 
 import contextlib
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -35,7 +36,7 @@ from jails.fleet import config as node_config
 from jails.fleet import dispatch
 from jails.forms.config import FileEditForm, FilterForm, RegexForm, ServerSettingsForm
 from jails.live import link
-from jails.views.results import Result, perform, refused
+from jails.views.results import Result, perform, refused, ticket_of, waiting
 from nodes import fleet as fleet_nodes
 
 # Audit actions of every editor that goes through config_files.apply.
@@ -114,7 +115,15 @@ def _refused_path(request: HttpRequest, name: str | None, rel: str,
 def config_file(request: HttpRequest, name: str | None = None) -> HttpResponse:
     rel = request.GET.get("path", "")
     try:
-        current = node_config.read_on(_node(name), rel, request.user.get_username())
+        current = node_config.read_on(_node(name), rel, request.user.get_username(),
+                                      ticket=ticket_of(request, "config_read"))
+    except dispatch.Pending as pending:  # another node reads it: the page asks again
+        where = places(name)
+        return render_page(request, "jails/config_file.html", "file-editor", {
+            "file": config_files.ConfigFile(rel, None), **where,
+            **waiting(request, "config_read", pending,
+                      url=f"{where['file_url']}?{urlencode({'path': rel})}",
+                      target="#file-editor")})
     except config_files.ConfigError as exc:  # refused, or the node did not answer
         return _refused_path(request, name, rel, exc)
     return _editor(request, name, current)
@@ -144,7 +153,14 @@ def config_save(request: HttpRequest, name: str | None = None) -> HttpResponse:
     text = form.cleaned_data["text"]
     try:
         saved = node_config.save_on(_node(name), rel, text, form.cleaned_data["version"],
-                                    request.user.get_username(), by=request)
+                                    request.user.get_username(), by=request,
+                                    ticket=ticket_of(request, "config_save"))
+    except dispatch.Pending as pending:
+        # The user's text stays on screen (its Save disabled) while the
+        # node runs the transaction; the block asks again with the form.
+        return _editor(request, name, config_files.ConfigFile(rel, text), form,
+                       **waiting(request, "config_save", pending, url=places(name)["save_url"],
+                                 target="#file-editor", include="#file-editor form"))
     except config_files.StaleEdit as exc:
         # Keep the user's text; the hidden version moves on only when they
         # merge and save again (so a second blind save is refused too).
@@ -205,6 +221,7 @@ def regex(request: HttpRequest) -> HttpResponse:
     result = error = None
     busy = False
     node = ""
+    wait: dict = {}
     may_read_logs = can_edit_config(request.user)
     if request.method == "POST":
         form = RegexForm(request.POST, filters=filters, nodes=others,
@@ -218,7 +235,11 @@ def regex(request: HttpRequest) -> HttpResponse:
                 test["log_path"] = ""
             user = request.user.get_username()
             try:
-                result = dispatch.regex_on(node or settings.BANGUI_NODE, test, user)
+                result = dispatch.regex_on(node or settings.BANGUI_NODE, test, user,
+                                           ticket=ticket_of(request, "regex"))
+            except dispatch.Pending as pending:  # another node runs it: ask again
+                wait = waiting(request, "regex", pending, url=reverse("config_regex"),
+                               target="#regex-result", include=".regex-form")
             except regex_tester.TesterError as exc:
                 error = str(exc)
                 busy = isinstance(exc, regex_tester.Busy)
@@ -226,7 +247,7 @@ def regex(request: HttpRequest) -> HttpResponse:
         form = RegexForm(filters=filters, nodes=others, may_read_logs=may_read_logs,
                          initial={"filter_name": request.GET.get("filter", "")})
     return render_page(request, "jails/regex.html", "regex-result",
-                       {"form": form, "result": result, "error": error, "node": node},
+                       {"form": form, "result": result, "error": error, "node": node, **wait},
                        status=429 if busy else
                        400 if error or (request.method == "POST" and form.errors) else 200)
 

@@ -48,6 +48,51 @@ class Result:
                    rolled_back=outcome.rolled_back)
 
 
+# -- answers a page shows (a node's config file, a save, a regex test) ------------
+# Sent to another node, such a command answers later: the page shows a
+# waiting block (partials/waiting.html) that asks the same view again every
+# second with the ticket's group. The session keeps which tickets are this
+# browser's (and for which command), so a group guessed or copied from
+# elsewhere reads nothing.
+TICKETS = "bangui.tickets"
+KEEP_TICKETS = 20
+
+
+def remember(request: HttpRequest, command: str, ticket: dispatch.Ticket) -> None:
+    tickets = dict(request.session.get(TICKETS, {}))
+    tickets[ticket.group] = [command, [r.node for r in ticket.replies], ticket.deadline]
+    request.session[TICKETS] = dict(list(tickets.items())[-KEEP_TICKETS:])
+
+
+def ticket_of(request: HttpRequest, command: str) -> dispatch.Ticket | None:
+    """The ticket a poll asks about (its ``ticket`` parameter), its nodes
+    still pending; None for a request that sends the command. A group this
+    session did not send for ``command`` answers "unknown" at once."""
+    group = request.POST.get("ticket") or request.GET.get("ticket")
+    if not group:
+        return None
+    known = request.session.get(TICKETS, {}).get(group)
+    if not known or known[0] != command:
+        return dispatch.Ticket(group, (dispatch.Reply(
+            "", False, "this answer is not known here (another browser or an expired "
+                       "session sent it): try again"),), 0)
+    _, nodes, deadline = known
+    return dispatch.Ticket(group, tuple(dispatch.Reply(n, False, "", pending=True)
+                                        for n in nodes), deadline)
+
+
+def waiting(request: HttpRequest, command: str, pending: dispatch.Pending, *, url: str,
+            target: str, include: str = "") -> dict:
+    """The context of the waiting block for a command still unanswered:
+    it asks ``url`` again (GET, or POST with the fields of ``include``)
+    every second, replacing ``target`` with the answer."""
+    remember(request, command, pending.ticket)
+    return {"waiting": {"nodes": ", ".join(pending.ticket.pending), "url": url,
+                        "group": pending.ticket.group, "target": target,
+                        "method": "post" if request.method == "POST" else "get",
+                        "include": include}}
+
+
 def refused(request: HttpRequest, action: str, target: str, form, prefix: str = "") -> Result:
     """A form that did not validate: audited, nothing done."""
     reason = form_errors(form)
