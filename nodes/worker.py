@@ -33,6 +33,7 @@ from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
+from bangui.dbretry import is_transient
 from bangui.hooks import app_hook
 from nodes.models import Node
 
@@ -155,8 +156,13 @@ class Heartbeat(threading.Thread):
                     last_ok = time.monotonic()
                     # Database rows only: the lease must never wait on fail2ban.
                     queue_tick(self.lease.node, hooks=self.ticks)
-                except DatabaseError:
-                    logger.exception("worker lease heartbeat failed")
+                except DatabaseError as exc:
+                    if is_transient(exc):  # a restart, a lock: the next beat retries
+                        logger.warning("worker lease heartbeat: the database is busy or "
+                                       "unreachable (%s); retrying at the next beat",
+                                       str(exc).strip().splitlines()[0])
+                    else:
+                        logger.exception("worker lease heartbeat failed")
                     connections.close_all()
                     if time.monotonic() - last_ok > self.lease.seconds:
                         self.lost.set()
