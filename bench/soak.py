@@ -129,6 +129,7 @@ class Event:
     arg: float = 0
     lane: str = "fault"  # each lane one event at a time: fault (fail2ban, PostgreSQL),
     # worker (its kill and restart), work (imports, the backup)
+    mid_import: bool = False  # worker-kill: once an import run is under way
 
 
 def timetable(p: Profile, db: str) -> list[Event]:
@@ -168,8 +169,8 @@ def timetable(p: Profile, db: str) -> list[Event]:
         t += p.import_every
     # The worker is killed once, in the middle of the first web import (a
     # 100,000-line run takes ~40 s; its run must not stay "running").
-    events.append(Event(imports[0] + 20 if imports else 0.45 * d, "worker-kill",
-                        lane="worker"))
+    events.append(Event(imports[0] + 1 if imports else 0.45 * d, "worker-kill",
+                        lane="worker", mid_import=bool(imports)))
     return sorted(events, key=lambda e: e.at)
 
 
@@ -721,18 +722,27 @@ def worker_kill(run: Run, ctx: dict, event: Event) -> str:
     """SIGKILL the worker's main process; the supervisor (systemd's
     Restart=on-failure, RestartSec=10) starts it again, and again, until the
     dead one's lease expires and the new one takes it."""
+    db = ctx["db"]
+    how = ""
+    if event.mid_import:  # a few seconds into the run "Import now" queued
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not db.rows(
+                "SELECT count(*) FROM jails_importrun WHERE status = 'running'")[0][0]:
+            time.sleep(0.5)
+        time.sleep(3)
+        running = db.rows("SELECT count(*) FROM jails_importrun WHERE status = 'running'")[0][0]
+        how = f" with {running} import run under way"
     old = run.workers[-1]
     run.killed.add(old.pid)
     os.kill(old.pid, signal.SIGKILL)
     start = time.monotonic()
-    db = ctx["db"]
     while time.monotonic() < start + 180:
         holder = node_holder(db)
         holder = holder[0][0] if holder else ""
         new = [w for w in run.workers if w.pid != old.pid and f":{w.pid}:" in (holder or "")]
         if new:
             run.memory["worker_restart_at"] = time.monotonic()
-            return (f"SIGKILL pid {old.pid}; pid {new[0].pid} took the lease after "
+            return (f"SIGKILL pid {old.pid}{how}; pid {new[0].pid} took the lease after "
                     f"{time.monotonic() - start:.0f} s ({len(run.workers) - 1} starts so far)")
         time.sleep(1)
     raise RuntimeError("no restarted worker took the lease in 180 s")
