@@ -385,6 +385,10 @@ def _index_cache(kib: int = 128 * 1024):
             cursor.execute(f"PRAGMA cache_size = {old}")
 
 
+class Busy(ArchiveError):
+    """Another sync of the same file runs on this host (``sync(wait=0)``)."""
+
+
 @contextmanager
 def _one_sync(path: str, wait: float):
     """One sync of a fail2ban file at a time on this host. The web's
@@ -409,6 +413,8 @@ def _one_sync(path: str, wait: float):
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 held = True
             except BlockingIOError:
+                if not wait:
+                    raise Busy(f"another archive sync of {path} runs on this host") from None
                 if time.monotonic() >= deadline:
                     log.warning("archive sync of %s: another sync still runs after %d s; "
                                 "running beside it", path, wait)
@@ -419,7 +425,8 @@ def _one_sync(path: str, wait: float):
 
 def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
          full: bool = False, fill_geo: bool = True,
-         write_rows: int | None = None, max_rows: int | None = None) -> SyncResult:
+         write_rows: int | None = None, max_rows: int | None = None,
+         wait: float = SYNC_WAIT_SECONDS) -> SyncResult:
     """Copy ban rows fail2ban added since the last run (all of them on the
     first run, or with ``full``) into the archive. Safe to run again at any
     time, and after a crash at any point.
@@ -431,9 +438,12 @@ def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
     (more rows per transaction) is for ``sync_bans --backfill``
     (:mod:`jails.archive.backfill`), which the archive's owner runs.
     ``max_rows``: stop after about that many rows (the node's tick, which
-    shares the command lane: a long history arrives over several ticks)."""
+    shares the command lane: a long history arrives over several ticks).
+    ``wait``: how long to wait for another sync of the file on this host;
+    0 raises Busy at once (a web request never waits behind an import's
+    copy)."""
     path = str(Path(db_path or fail2ban_db_path()).resolve())
-    with _one_sync(path, SYNC_WAIT_SECONDS):
+    with _one_sync(path, wait):
         return _locked_sync(path, batch_size=batch_size, full=full, fill_geo=fill_geo,
                             write_rows=write_rows, max_rows=max_rows)
 

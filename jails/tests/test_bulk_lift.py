@@ -132,4 +132,44 @@ def test_the_sync_first_is_bounded_as_the_tick(f2b, monkeypatch):
     for command, args in (("unbanall", {"jail": "sshd"}), ("stop", {"jail": "sshd"}),
                           ("unban", {"ips": [IP]})):
         assert commands.run(command, args, "admin")["ok"], command
-    assert seen == [{"max_rows": tasks.TICK_MAX_ROWS}] * 3
+    assert seen == [{"max_rows": tasks.TICK_MAX_ROWS, "wait": 0}] * 3
+
+
+@pytest.mark.django_db(transaction=True)  # the holder runs in a thread of its own
+def test_a_lift_never_waits_behind_another_sync(f2b, settings, tmp_path):
+    """In the soak, a web unban waited 48 s behind an import's copy of
+    100,000 rows. A lift's sync-first now skips when another sync of the
+    file runs on this host (that one copies the rows anyway)."""
+    import threading
+    from pathlib import Path
+
+    settings.DATA_DIR = tmp_path
+    path = str(Path(archive.fail2ban_db_path()).resolve())
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with archive._one_sync(path, 60):
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(10)
+        with pytest.raises(archive.Busy):
+            archive.sync(path, wait=0)
+        before = list(archive.SyncState.objects.values_list("last_run_at", flat=True))
+        commands.sync_first("unbanall")  # returns at once, having synced nothing
+        assert not release.is_set()
+        assert list(archive.SyncState.objects.values_list("last_run_at", flat=True)) == before
+    finally:
+        release.set()
+        thread.join(10)
+
+
+@pytest.mark.django_db
+def test_the_scheduled_sync_says_fail2ban_is_down_instead_of_failing(settings, tmp_path):
+    settings.FAIL2BAN_SOCKET_FROM_ENV = True
+    settings.FAIL2BAN_SOCKET = str(tmp_path / "no.sock")
+    said = tasks.sync_archive()
+    assert said.startswith("not synced: fail2ban unreachable"), said
