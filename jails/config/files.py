@@ -281,7 +281,7 @@ def _fail2ban_regex(confdir: Path, filter_name: str) -> tuple[bool, str]:
     failregex passes the config test and only fails in the server)."""
     try:
         result = subprocess.run(
-            ["fail2ban-regex", "-c", str(confdir), "/dev/null", filter_name],
+            [settings.BANGUI_FAIL2BAN_REGEX, "-c", str(confdir), "/dev/null", filter_name],
             capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"fail2ban-regex did not run: {exc}"
