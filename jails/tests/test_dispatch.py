@@ -133,11 +133,10 @@ def _gunicorn(proj, env: dict) -> tuple[subprocess.Popen, str]:
     return proc, re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", text).group(1)
 
 
-@pytest.mark.browser
-def test_a_ban_on_another_node_shows_pending_then_its_answer(two_nodes, page):  # noqa: F811
-    """In Chromium: the dashboard's ban form aimed at node b answers at once
-    with "Waiting for b…"; b's answer replaces it without a reload."""
-    proj, boxes, _ = two_nodes
+def _signed_in(proj, boxes, page, next_path: str) -> tuple[str, list[str]]:
+    """gunicorn for the web tier of node a, and Chromium signed in as root
+    on ``next_path``: the base URL and the list the page's console errors
+    go to. A page test: SQLite is enough."""
     if "DATABASE_URL" in proj.env:
         pytest.skip("a page test: SQLite is enough")
     env = {"BANGUI_NODE": "a", "BANGUI_FAIL2BAN_SOCKET": str(boxes["a"].socket)}
@@ -147,11 +146,21 @@ def test_a_ban_on_another_node_shows_pending_then_its_answer(two_nodes, page):  
     _, base = _gunicorn(proj, env)
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{base}/login/?next=/")
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/login/?next={next_path}")
     page.get_by_label("Username").fill("root")
     page.get_by_label("Password").fill("browser password 42")
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda url: "/login/" not in url)
+    return base, errors
+
+
+@pytest.mark.browser
+def test_a_ban_on_another_node_shows_pending_then_its_answer(two_nodes, page):  # noqa: F811
+    """In Chromium: the dashboard's ban form aimed at node b answers at once
+    with "Waiting for b…"; b's answer replaces it without a reload."""
+    proj, boxes, _ = two_nodes
+    _, errors = _signed_in(proj, boxes, page, "/")
     form = page.locator("section.manual-ban form")
     form.get_by_label("IP address").fill("192.0.2.97")
     form.get_by_label("On node").select_option("b")
@@ -182,21 +191,7 @@ def test_a_nodes_config_file_and_regex_test_answer_in_place(two_nodes, page):  #
     from playwright.sync_api import expect
 
     proj, boxes, _ = two_nodes
-    if "DATABASE_URL" in proj.env:
-        pytest.skip("a page test: SQLite is enough")
-    env = {"BANGUI_NODE": "a", "BANGUI_FAIL2BAN_SOCKET": str(boxes["a"].socket)}
-    made = proj.run("shell", "-c", SIGNED_IN.replace("'x' * 20", "'browser password 42'"),
-                    env=env)
-    assert made.returncode == 0, made.stderr
-    _, base = _gunicorn(proj, env)
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/login/?next=/nodes/b/config/")
-    page.get_by_label("Username").fill("root")
-    page.get_by_label("Password").fill("browser password 42")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    base, errors = _signed_in(proj, boxes, page, "/nodes/b/config/")
     shots = os.environ.get("BANGUI_TEST_SHOTS")
 
     expect(page.get_by_test_id("node-config-files")).to_contain_text("jail.conf",
