@@ -115,23 +115,36 @@ def integrity(conn: sqlite3.Connection) -> str:
     return "ok" if rows == ["ok"] else "; ".join(rows)
 
 
+def _temp_beside(path: Path, suffix: str) -> Path:
+    """An empty hidden file in ``path``'s directory (same filesystem: a
+    rename onto ``path`` is atomic)."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    return Path(name)
+
+
+def _copy_into(source: sqlite3.Connection, path: Path, *, check: bool) -> str:
+    """Copy ``source`` into the empty file ``path`` in one backup step (one
+    snapshot), as a single file (no -wal/-shm); with ``check``, returns the
+    copy's integrity check ("ok" when sound)."""
+    copy = sqlite3.connect(path)
+    try:
+        source.backup(copy)  # pages=-1: everything in one step, one snapshot
+        copy.execute("PRAGMA journal_mode=DELETE")  # one file, no -wal/-shm
+        return integrity(copy) if check else "ok"
+    finally:
+        copy.close()
+
+
 def copy_database(source: sqlite3.Connection, dest: Path) -> int:
     """Copy ``source`` into a new file at ``dest`` (which must not exist):
     one backup step, written to a temp file beside ``dest``, checked, mode
     0600, then renamed. Returns its size. Raises BackupError (nothing left
     behind) when anything fails."""
     dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _temp_beside(dest, ".tmp")
     try:
-        copy = sqlite3.connect(tmp)
-        try:
-            source.backup(copy)  # pages=-1: everything in one step, one snapshot
-            copy.execute("PRAGMA journal_mode=DELETE")  # one file, no -wal/-shm
-            problems = integrity(copy)
-        finally:
-            copy.close()
+        problems = _copy_into(source, tmp, check=True)
         if problems != "ok":
             raise BackupError(f"the copy failed its integrity check ({problems}); "
                                "nothing was written")
@@ -266,16 +279,9 @@ def _pending(loader: MigrationLoader, applied: set[tuple[str, str]]) -> list[str
 
 def install(source: sqlite3.Connection, target: Path) -> None:
     """Copy ``source`` over ``target`` atomically (see the module docstring)."""
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".restore")
-    os.close(fd)
-    staged = Path(name)
+    staged = _temp_beside(target, ".restore")
     try:
-        copy = sqlite3.connect(staged)
-        try:
-            source.backup(copy)
-            copy.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            copy.close()
+        _copy_into(source, staged, check=False)
         if not target.exists():
             os.chmod(staged, 0o600)
             os.replace(staged, target)
