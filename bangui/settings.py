@@ -87,10 +87,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "bangui.middleware.RequestLogMiddleware",  # first: times and ids everything below
-    "bangui.middleware.DatabaseReadyMiddleware",  # waits out a database restart (10 s)
     "jails.middleware.Fail2banBudgetMiddleware",  # one fail2ban timeout per request at most
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After whitenoise: a static file needs no database.
+    "bangui.middleware.DatabaseReadyMiddleware",  # waits out a database restart (10 s)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
