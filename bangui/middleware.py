@@ -3,16 +3,18 @@ import re
 import time
 import uuid
 
-from django.db import connection
+from django.db import connection, connections
 from django.utils.cache import patch_vary_headers
 
-from bangui.dbretry import retrying
+from bangui.dbretry import is_transient, retrying
 from bangui.logging import request_id_var
 
 # How long a request waits for the database to come back before it fails
 # (with the 503 page: bangui.views.server_error).
 DATABASE_WAIT_SECONDS = 10
 PROBES = ("/health/", "/metrics")
+SAFE_METHODS = ("GET", "HEAD")
+db_logger = logging.getLogger("bangui.db")
 
 
 class VaryOnHtmxMiddleware:
@@ -77,7 +79,8 @@ class DatabaseReadyMiddleware:
     restarting or refusing connections (up to DATABASE_WAIT_SECONDS, each
     retry logged): a PostgreSQL restart costs the requests of those seconds
     a wait, not a 503. Kept connections are health-checked (settings:
-    conn_health_checks), so one the restart closed is replaced here."""
+    conn_health_checks), so one the restart closed is replaced here. A
+    read the restart cuts off mid-request runs once more (process_exception)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -85,6 +88,34 @@ class DatabaseReadyMiddleware:
     def __call__(self, request):
         if request.path.startswith(PROBES):  # they report the database's state themselves
             return self.get_response(request)
+        self._wait(request)
+        return self.get_response(request)
+
+    @staticmethod
+    def _wait(request) -> None:
         retrying(_connect, what=f"{request.method} {request.path}",
                  seconds=DATABASE_WAIT_SECONDS, first_delay=0.25, max_delay=2)
-        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        request._bangui_view = (view_func, view_args, view_kwargs)
+
+    def process_exception(self, request, exception):
+        """A restart that lands mid-request cuts the statement in flight
+        ("terminating connection due to administrator command"). A safe
+        request (GET, HEAD: it reads, so running it again changes nothing)
+        then runs once more on a new connection, after the same wait; a POST
+        is never repeated (it answers 503: the user decides). A second failure
+        goes on to the 503 page."""
+        view = getattr(request, "_bangui_view", None)
+        if (view is None or request.method not in SAFE_METHODS or not is_transient(exception)
+                or getattr(request, "_bangui_retried", False)):
+            return None
+        request._bangui_retried = True
+        db_logger.warning("%s %s: the database went away mid-request (%s); running it again",
+                          request.method, request.path, str(exception).strip().splitlines()[0])
+        connections.close_all()
+        self._wait(request)
+        view_func, view_args, view_kwargs = view
+        response = view_func(request, *view_args, **view_kwargs)
+        render = getattr(response, "render", None)
+        return render() if callable(render) else response
