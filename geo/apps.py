@@ -42,7 +42,8 @@ class GeoConfig(AppConfig):
 
     def _on_worker_spawn(self, sender, proc_name: str = "", **kwargs) -> None:
         """In the django-q2 worker process: allow the HTTP fallback (if it is
-        configured) and write its pending last_seen touches when it exits.
+        configured), hold fewer addresses in memory (WORKER_MAX_ENTRIES) and
+        write its pending last_seen touches when it exits.
 
         django-q2 has no shutdown signal. Its workers are multiprocessing
         children, which leave through os._exit and so skip ``atexit``; they
@@ -50,8 +51,11 @@ class GeoConfig(AppConfig):
         registered there (and with atexit, for a worker run in-process)."""
         from django.conf import settings
 
+        from geo.cache import WORKER_MAX_ENTRIES
+
         cache = self.get_cache()
         cache.allow_remote = settings.GEO_HTTP_FALLBACK
+        cache.max_entries = min(cache.max_entries, WORKER_MAX_ENTRIES)
         multiprocessing.util.Finalize(None, _flush_on_exit, args=(cache,), exitpriority=10)
         atexit.register(_flush_on_exit, cache)
 

@@ -49,6 +49,12 @@ NEGATIVE_TTL = 300.0  # seconds a failed address is not tried again
 DB_CHUNK = 500  # addresses per IN (...) query; well under SQLite's variable limit
 WRITE_BATCH = 5000  # rows per write transaction
 MAX_ENTRIES = 200_000
+# The task worker resolves in batches (the archive sync: one read of geo_cache
+# per 500 addresses), so memory only spares it re-reading an address banned
+# again soon. 200,000 entries cost ~60 MiB a process; a worker filled them
+# with every blocklist import's addresses and never let go. Pages keep the
+# larger bound: they show the same addresses request after request.
+WORKER_MAX_ENTRIES = 20_000
 
 
 class Resolver(Protocol):

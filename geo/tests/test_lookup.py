@@ -152,3 +152,24 @@ def test_the_ipv4_fast_path_agrees_with_the_standard_library():
     samples += [ipaddress.IPv4Address((octet << 24) | low)
                 for octet in range(256) for low in (0, 1, 0xFFFFFF)]
     assert [is_local(a) for a in samples] == [_is_local_slow(a) for a in samples]
+
+
+def test_the_task_worker_holds_fewer_addresses_in_memory(monkeypatch):
+    """django-q2's post_spawn (geo.apps) lowers the worker's bound: it
+    resolves in batches from geo_cache and used to keep every imported
+    address (~60 MiB at the 200,000 pages keep)."""
+    import atexit
+    import multiprocessing.util
+
+    from django.apps import apps
+
+    from geo import cache as cache_module
+
+    config = apps.get_app_config("geo")
+    monkeypatch.setattr(config, "_cache", GeoCache([]))
+    monkeypatch.setattr(atexit, "register", lambda *a, **k: None)
+    monkeypatch.setattr(multiprocessing.util, "Finalize", lambda *a, **k: None)
+    assert config.get_cache().max_entries == cache_module.MAX_ENTRIES
+    config._on_worker_spawn(sender=None)
+    assert config.get_cache().max_entries == cache_module.WORKER_MAX_ENTRIES
+    assert cache_module.WORKER_MAX_ENTRIES < cache_module.MAX_ENTRIES
