@@ -793,6 +793,8 @@ def supervise(run: Run, env: dict) -> None:
 
 def pg_restart(run: Run, ctx: dict, event: Event) -> str:
     cluster = pg_cluster(ctx["pg_admin"])
+    if cluster is None and run.p.mode == "ci":  # CI's PostgreSQL may be another kind
+        return "skipped: no local Debian cluster serves the PostgreSQL URL"
     if cluster is None:
         raise RuntimeError("no local Debian cluster serves the PostgreSQL URL")
     done = subprocess.run(["pg_ctlcluster", *cluster, "restart"], capture_output=True,

@@ -10,6 +10,7 @@
 #   BANGUI_TEST_DATABASES=postgres scripts/test.sh    # PostgreSQL only
 #   BANGUI_TEST_FAIL2BAN_VERSIONS= scripts/test.sh    # without the fail2ban matrix
 #   BANGUI_TEST_FAIL2BAN_VERSIONS=1.1.1 scripts/test.sh  # the matrix with 1.1.1 only
+#   BANGUI_TEST_SOAK=0 scripts/test.sh                # without the short soak
 #
 # PostgreSQL: $BANGUI_TEST_POSTGRES_URL when set, else the server on
 # 127.0.0.1:5432 (scripts/setup.sh --postgres installs and starts Debian's
@@ -27,6 +28,12 @@
 # --fail2ban-versions; BANGUI_TEST_FAIL2BAN=<version> picks one for pytest).
 # Your arguments go to these runs too (a -m of yours narrows
 # "fail2ban and not browser"); a run that selects no test is not a failure.
+#
+# The short soak (bench/soak.py --ci through bangui/tests/test_soak.py, marker
+# "soak": ~3 minutes per database of gunicorn, the worker and a sandboxed
+# fail2ban under light load and faults, every check asserted) runs last, on
+# each database in $BANGUI_TEST_DATABASES, when the whole suite ran (no
+# arguments) and BANGUI_TEST_SOAK is not 0.
 #
 # Exits non-zero when setup, ruff or pytest (on any database or fail2ban) fails; every
 # step runs even when an earlier one failed, so one run shows everything.
@@ -102,6 +109,16 @@ for version in $FAIL2BAN_VERSIONS; do
         failed+=("fail2ban $version (exit $status)")
     fi
 done
+
+if [ "${BANGUI_TEST_SOAK:-1}" != 0 ] && [ "$#" -eq 0 ]; then
+    soak_dbs="${DATABASES// / or }"
+    echo "==> the short soak (bench/soak.py --ci) on: $DATABASES"
+    status=0
+    .venv/bin/pytest -m soak -s -k "$soak_dbs" bangui/tests/test_soak.py || status=$?
+    if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then
+        failed+=("soak (exit $status)")
+    fi
+fi
 
 if [ "$ruff_status" -ne 0 ]; then
     echo "test.sh: ruff found problems (exit $ruff_status)" >&2
