@@ -151,6 +151,15 @@ fi
 if ! command -v sqlite3 >/dev/null 2>&1; then
     missing+=(sqlite3)
 fi
+# Journal-backed jails (backend = systemd): fail2ban's Python needs the
+# systemd module to run one or to test a filter against the journal, and the
+# tests write their journal file with systemd-journal-remote (docs/config.md).
+if ! /usr/bin/python3 -c 'import systemd.journal' >/dev/null 2>&1; then
+    missing+=(python3-systemd)
+fi
+if [ ! -x /lib/systemd/systemd-journal-remote ]; then
+    missing+=(systemd-journal-remote)
+fi
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     case "$PYTHON" in
         python3) missing+=(python3 python3-venv) ;;

@@ -36,6 +36,17 @@ class ConfiguredJail:
     findtime: str
     maxretry: str
     source: str  # the last file that defines the section
+    # Journal matches the jail reads with backend = systemd (its own
+    # journalmatch, else its filter's), one OR'ed match per entry.
+    journalmatch: tuple[str, ...] = ()
+    # The banaction* options its action needs but the config does not
+    # define (fail2ban 1.1.1's jail.conf no longer sets banaction).
+    banaction_missing: tuple[str, ...] = ()
+
+    @property
+    def journal(self) -> bool:
+        """Whether it reads the systemd journal (``systemd`` or ``systemd[...]``)."""
+        return is_journal(self.backend)
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,10 @@ BANGUI_JAILS = (
 )
 
 
+def is_journal(backend: str | None) -> bool:
+    return (backend or "").split("[", 1)[0].strip().lower() == "systemd"
+
+
 def _jail_files(base: Path) -> list[Path]:
     """In fail2ban's reading order: jail.conf, jail.d/*.conf, jail.local, jail.d/*.local."""
     files = [base / "jail.conf"]
@@ -82,9 +97,11 @@ def _signature() -> str:
         with contextlib.suppress(OSError):
             st = path.stat()
             parts.append(f"{path}:{st.st_mtime_ns}:{st.st_size}")
-    jd = base / "jail.d"
-    with contextlib.suppress(OSError):
-        parts.append(f"{jd}:{jd.stat().st_mtime_ns}")
+    # Directories too: a filter's journalmatch and the action.d a fix names
+    # (BanGUI's atomic writes rename into the directory, changing its mtime).
+    for d in (base / "jail.d", base / "filter.d", base / "action.d"):
+        with contextlib.suppress(OSError):
+            parts.append(f"{d}:{d.stat().st_mtime_ns}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
@@ -98,40 +115,179 @@ def configured_jails() -> dict[str, ConfiguredJail]:
     return found
 
 
+_PARSER_OPTS = {"inline_comment_prefixes": (";",), "strict": False}
+_INTERPOLATION = re.compile(r"%\((?P<key>[^)]+)\)s")
+
+
+def _with_includes(path: Path, seen: set[Path], sibling_local: bool = False) -> list[Path]:
+    """``path`` with the files its ``[INCLUDES]`` names (before, after), as
+    fail2ban reads them: jail.conf brings paths-debian.conf, which brings
+    paths-common.conf, and their DEFAULTs (banaction, *_backend) count.
+    ``sibling_local``: an included name.conf is followed by its name.local."""
+    if path in seen or not path.is_file():
+        return []
+    seen.add(path)
+    inc = configparser.RawConfigParser(**_PARSER_OPTS)
+    with contextlib.suppress(OSError, configparser.Error):
+        inc.read_string(path.read_text(errors="replace"), source=str(path))
+
+    def named(option: str) -> list[Path]:
+        out: list[Path] = []
+        for name in inc.get("INCLUDES", option, fallback="").split():
+            out += _with_includes(path.parent / name, seen, sibling_local=True)
+        return out
+
+    files = [*named("before"), path]
+    if sibling_local and path.suffix == ".conf":
+        files += _with_includes(path.with_suffix(".local"), seen)
+    return files + named("after")
+
+
+def _interpolate(value: str, lookup, missing: set[str], depth: int = 0) -> str:
+    """fail2ban's ``%(name)s`` substitution; names it cannot resolve go to
+    ``missing`` (fail2ban itself refuses such a config)."""
+    def sub(m: re.Match) -> str:
+        key = m["key"]
+        found = lookup(key) if depth < 12 else None
+        if found is None:
+            missing.add(key)
+            return ""
+        return _interpolate(found, lookup, missing, depth + 1)
+
+    return _INTERPOLATION.sub(sub, value)
+
+
+def _section_lookup(parser: configparser.RawConfigParser, section: str):
+    """How fail2ban resolves a name in a jail: the jail's option, else
+    [DEFAULT]'s; ``default/x`` and ``known/x`` read [DEFAULT] (``known/``
+    is the value before an override: DEFAULT's is the usual one)."""
+    def lookup(key: str) -> str | None:
+        if key == "__name__":
+            return section
+        key = key.lower()
+        if "/" in key:
+            prefix, key = key.split("/", 1)
+            if prefix in ("default", "known"):
+                return parser.defaults().get(key)
+            return None
+        if parser.has_section(section):
+            return parser.get(section, key, raw=True, fallback=None)
+        return parser.defaults().get(key)
+    return lookup
+
+
+def _filter_journalmatch(base: Path, filter_spec: str) -> tuple[str, ...]:
+    """The ``journalmatch`` of a filter (filter.d/NAME.conf and .local with
+    their includes), one entry per line."""
+    name = filter_spec.split("[", 1)[0].strip()
+    if not name or "/" in name or name.startswith("."):
+        return ()
+    parser = configparser.RawConfigParser(**_PARSER_OPTS)
+    seen: set[Path] = set()
+    for path in [*_with_includes(base / "filter.d" / f"{name}.conf", seen),
+                 *_with_includes(base / "filter.d" / f"{name}.local", seen)]:
+        with contextlib.suppress(OSError, configparser.Error):
+            parser.read_string(path.read_text(errors="replace"), source=str(path))
+
+    def lookup(key: str) -> str | None:
+        for sec in ("Definition", "Init"):  # some filters set journalmatch in [Init]
+            if parser.has_section(sec) and parser.has_option(sec, key):
+                return parser.get(sec, key, raw=True)
+        return None
+
+    return _lines(_interpolate(lookup("journalmatch") or "", lookup, set()))
+
+
+def _lines(value: str) -> tuple[str, ...]:
+    return tuple(ln.strip() for ln in value.splitlines() if ln.strip())
+
+
 def _parse_jails() -> dict[str, ConfiguredJail]:
-    parser = configparser.RawConfigParser(inline_comment_prefixes=(";",), strict=False)
+    parser = configparser.RawConfigParser(**_PARSER_OPTS)
     source: dict[str, str] = {}
     base = config_files.root()
-    for path in _jail_files(base):
-        try:
-            text = path.read_text(errors="replace")
-            single = configparser.RawConfigParser(inline_comment_prefixes=(";",),
-                                                  strict=False)
-            single.read_string(text, source=str(path))
-            parser.read_string(text, source=str(path))
-        except (OSError, configparser.Error):
-            continue  # a broken file is fail2ban's config test's business
-        for section in single.sections():
-            source[section] = str(path.relative_to(base))
+    seen: set[Path] = set()
+    for jail_file in _jail_files(base):
+        for path in _with_includes(jail_file, seen):
+            try:
+                text = path.read_text(errors="replace")
+                single = configparser.RawConfigParser(**_PARSER_OPTS)
+                single.read_string(text, source=str(path))
+                parser.read_string(text, source=str(path))
+            except (OSError, configparser.Error):
+                continue  # a broken file is fail2ban's config test's business
+            for section in single.sections():
+                source[section] = str(path.relative_to(base)) if path.is_relative_to(
+                    base) else str(path)
     jails = {}
     for name in parser.sections():
         if name in NOT_JAILS:
             continue
-        sec = parser[name]
+        lookup = _section_lookup(parser, name)
 
-        def get(option: str, default: str = "", sec=sec) -> str:
-            return sec.get(option, default, raw=True).strip()
+        def get(option: str, default: str = "", lookup=lookup) -> str:
+            raw = lookup(option)
+            return default if raw is None else _interpolate(raw, lookup, set()).strip()
 
+        backend = get("backend", "auto")
+        filter_spec = get("filter")
+        journalmatch: tuple[str, ...] = ()
+        if is_journal(backend):
+            # The jail's own journalmatch wins over its filter's (as in fail2ban).
+            journalmatch = _lines(get("journalmatch")) or _filter_journalmatch(base, filter_spec)
+        missing: set[str] = set()
+        _interpolate(lookup("action") or "", lookup, missing)
         jails[name] = ConfiguredJail(
             name=name,
             enabled=get("enabled", "false").lower() in _TRUE,
-            filter=get("filter"),
-            backend=get("backend", "auto"),
-            logpath=[ln.strip() for ln in get("logpath").splitlines() if ln.strip()],
+            filter=filter_spec,
+            backend=backend,
+            logpath=list(_lines(get("logpath"))),
             bantime=get("bantime"), findtime=get("findtime"), maxretry=get("maxretry"),
             source=source.get(name, ""),
+            journalmatch=journalmatch,
+            banaction_missing=tuple(sorted(k for k in missing if k.startswith("banaction"))),
         )
     return dict(sorted(jails.items()))
+
+
+# -- a missing banaction -------------------------------------------------------------
+@dataclass(frozen=True)
+class MissingBanaction:
+    """Jails whose action needs a ``banaction*`` the config never sets."""
+    enabled: list[str]
+    disabled: list[str]
+    fix: list[str]  # the lines to add to [DEFAULT] in jail.local
+
+
+# What the fix suggests, best first, when action.d has it.
+_BANACTIONS = {"banaction": ("nftables-multiport", "iptables-multiport"),
+               "banaction_allports": ("nftables-allports", "iptables-allports")}
+
+
+def banaction_fix(keys) -> list[str]:
+    """One line per missing option, naming an action this config has."""
+    actions = config_files.root() / "action.d"
+    lines = []
+    for key in sorted(keys):
+        choices = _BANACTIONS.get(key, (_BANACTIONS["banaction"][0],))
+        pick = next((c for c in choices if (actions / f"{c}.conf").is_file()), choices[0])
+        lines.append(f"{key} = {pick}")
+    return lines
+
+
+def missing_banaction() -> MissingBanaction | None:
+    """None when every jail's action resolves. fail2ban refuses the whole
+    config when one enabled jail's does not ("contains an interpolation key
+    'banaction' which is not a valid option name"), so the pages name it
+    before anyone reloads."""
+    affected = [j for j in configured_jails().values() if j.banaction_missing]
+    if not affected:
+        return None
+    keys = {k for j in affected for k in j.banaction_missing}
+    return MissingBanaction(enabled=[j.name for j in affected if j.enabled],
+                            disabled=[j.name for j in affected if not j.enabled],
+                            fix=banaction_fix(keys))
 
 
 def backends() -> dict[str, str]:
@@ -251,10 +407,19 @@ def change_jail(jail: str, values: dict[str, str | None]) -> config_files.Change
     """The change that sets ``values`` for a jail of fail2ban's config. A
     jail the config does not define is refused: writing its settings would
     create ``jail.d/<name>.local`` for a jail that does not exist."""
-    if validation.jail_name(jail) not in configured_jails():
+    configured = configured_jails().get(validation.jail_name(jail))
+    if configured is None:
         raise config_files.ConfigError(
             f"fail2ban's config has no jail named {jail!r}; nothing was written. Define "
             "the jail in a jail.d/*.local file first")
+    if str(values.get("enabled", "")).lower() in _TRUE and configured.banaction_missing:
+        # fail2ban's own test would refuse it with an interpolation error;
+        # say what to add instead.
+        raise config_files.ConfigError(
+            f"{jail} has no ban action: its action uses "
+            f"{', '.join(configured.banaction_missing)}, which the config does not define. "
+            f"Add \"{'; '.join(banaction_fix(configured.banaction_missing))}\" to [DEFAULT] "
+            "in jail.local; nothing was written")
     rel = local_for(jail)
     current = config_files.read(rel)
     return config_files.Change(rel, set_options(current.text or "", jail, values),

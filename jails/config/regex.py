@@ -37,6 +37,12 @@ _FILTER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}")
 _LINES = re.compile(r"^Lines: (\d+) lines, (\d+) ignored, (\d+) matched, (\d+) missed")
 
 
+# Where journald keeps the system journal (persistent, volatile).
+JOURNAL_DIRS = ("/var/log/journal", "/run/log/journal")
+SYSTEM_JOURNAL = "*"  # the journal choice "the system journal" (no jail is named "*")
+_JOURNAL_OPTION = re.compile(r"\b(?P<key>journalfiles|journalpath)\s*=\s*"
+                             r"(?P<value>\"[^\"]*\"|'[^']*'|[^,\]]*)")
+
 REGEX_RUNS_TOTAL = 2  # one per core: fail2ban-regex is CPU-bound
 REGEX_RUNS_PER_USER = 1
 
@@ -142,6 +148,78 @@ def allowed_log(path: str) -> Path:
     return real
 
 
+def journal_choices() -> list[tuple[str, str]]:
+    """What the tester may read from the journal: the system journal, or
+    the journal as one of this host's journal-backed jails reads it (its
+    backend options and its journalmatch, from the config)."""
+    from jails.config import jail as jail_config
+
+    out = [(SYSTEM_JOURNAL, "the system journal (the filter's own journalmatch)")]
+    out += [(j.name, f"as jail {j.name} reads it ({j.backend})")
+            for j in jail_config.configured_jails().values() if j.journal]
+    return out
+
+
+def _journal_files(options: str) -> list[Path]:
+    """The journal files fail2ban would open for ``systemd[options]``:
+    ``journalfiles=``, the files in ``journalpath=``, else journald's own."""
+    found = {m["key"]: m["value"].strip("\"'") for m in _JOURNAL_OPTION.finditer(options)}
+    if "journalfiles" in found:
+        return [Path(f) for f in re.split(r"[\s,]+", found["journalfiles"]) if f]
+    dirs = [Path(found["journalpath"])] if "journalpath" in found else [
+        Path(d) for d in JOURNAL_DIRS]
+    files: list[Path] = []
+    for d in dirs:
+        with contextlib.suppress(OSError):
+            files += [*d.glob("*.journal"), *d.glob("*/*.journal")]
+    return files
+
+
+def journal_problem(options: str = "") -> str | None:
+    """Why this host has no journal to test against (None: it has one)."""
+    files = [f for f in _journal_files(options) if f.is_file()]
+    if not files:
+        where = options or " or ".join(JOURNAL_DIRS)
+        return (f"this host has no systemd journal to read (no journal files in {where}: "
+                "journald is not running here, or keeps no journal); paste the log lines "
+                "instead")
+    if not any(os.access(f, os.R_OK) for f in files):
+        return ("BanGUI's user may not read the systemd journal's files; add it to the "
+                "systemd-journal group, or paste the log lines instead")
+    return None
+
+
+def _journal_source(choice: str) -> tuple[str, tuple[str, ...], str]:
+    """(fail2ban-regex's LOG argument, journal matches, the source's name)."""
+    from jails.config import jail as jail_config
+
+    if choice == SYSTEM_JOURNAL:
+        options, matches, label = "", (), "the systemd journal"
+    else:
+        jail = jail_config.configured_jails().get(choice)
+        if jail is None or not jail.journal:
+            raise TesterError(f"no jail named {choice!r} reads the systemd journal here")
+        options = jail.backend.split("[", 1)[1].rstrip().rstrip("]") if "[" in \
+            jail.backend else ""
+        matches, label = jail.journalmatch, f"the systemd journal as {jail.name} reads it"
+    problem = journal_problem(options)
+    if problem:
+        raise TesterError(problem[0].upper() + problem[1:] + ".")
+    log = f"systemd-journal[{options}]" if options else "systemd-journal"
+    return log, matches, label
+
+
+def _journal_error(exc: TesterError) -> TesterError:
+    """fail2ban-regex's words for a journal it cannot read, made plain."""
+    text = str(exc)
+    if "systemd library not found" in text:
+        return TesterError("fail2ban cannot read the systemd journal on this host: its Python "
+                           "has no systemd module (Debian: apt-get install python3-systemd)")
+    if "Opening the journal failed" in text or "exit 1)" in text:
+        return TesterError(f"fail2ban-regex could not open the systemd journal: {text}")
+    return exc
+
+
 def _tail(path: Path) -> tuple[bytes, bool]:
     size = path.stat().st_size
     with path.open("rb") as fh:
@@ -199,25 +277,34 @@ def _section(out: str, title: str) -> list[str]:
 
 
 def run(*, lines: str = "", log_path: str = "", filter_name: str = "", failregex: str = "",
-        ignoreregex: str = "", datepattern: str = "", user: str = "") -> Result:
+        ignoreregex: str = "", datepattern: str = "", journal: str = "",
+        user: str = "") -> Result:
     """Test the filter; ``user`` names whose slot the run takes (Busy when
-    none is free)."""
+    none is free). ``journal``: read the systemd journal instead of lines
+    or a file (:data:`SYSTEM_JOURNAL`, or a journal-backed jail's name)."""
     with slot(user):
         return _test(lines=lines, log_path=log_path, filter_name=filter_name,
-                     failregex=failregex, ignoreregex=ignoreregex, datepattern=datepattern)
+                     failregex=failregex, ignoreregex=ignoreregex, datepattern=datepattern,
+                     journal=journal)
 
 
 def _test(*, lines: str, log_path: str, filter_name: str, failregex: str, ignoreregex: str,
-          datepattern: str) -> Result:
-    if bool(lines.strip()) == bool(log_path.strip()):
-        raise TesterError("paste log lines or name a log file (one of the two)")
+          datepattern: str, journal: str = "") -> Result:
+    if sum(bool(x.strip()) for x in (lines, log_path, journal)) != 1:
+        raise TesterError("paste log lines, name a log file or choose the journal (one of "
+                          "them)")
     if bool(filter_name) == bool(failregex.strip()):
         raise TesterError("choose an existing filter or paste a failregex (one of the two)")
     work = Path(tempfile.mkdtemp(prefix="regex-", dir=config_files._workdir()))
     try:
         truncated = False
-        if log_path.strip():
+        matches: tuple[str, ...] = ()
+        target = work / "input.log"  # the LOG argument: a copy of the lines, or the journal
+        if journal.strip():
+            target, matches, source = _journal_source(journal.strip())
+        elif log_path.strip():
             data, truncated = _tail(allowed_log(log_path.strip()))
+            target.write_bytes(data)
             source = log_path.strip()
         else:
             data = lines.replace("\r\n", "\n").encode()
@@ -225,10 +312,11 @@ def _test(*, lines: str, log_path: str, filter_name: str, failregex: str, ignore
                 data += b"\n"  # fail2ban-regex drops a last line without one
             if len(data) > MAX_INPUT_BYTES:
                 raise TesterError(f"paste at most {MAX_INPUT_BYTES // 1024} KB of log lines")
+            target.write_bytes(data)
             source = "pasted lines"
-        log = work / "input.log"
-        log.write_bytes(data)
         common: list[str] = ["--usedns=no", "-l", "error"]
+        if matches:  # OR'ed entries, as fail2ban-regex's -m splits them (shlex)
+            common += ["-m", " + ".join(matches)]
         if filter_name:
             if not _FILTER_NAME.fullmatch(filter_name) or filter_name not in filter_names():
                 raise TesterError(f"no filter named {filter_name!r} in filter.d")
@@ -240,9 +328,12 @@ def _test(*, lines: str, log_path: str, filter_name: str, failregex: str, ignore
             regex_file = work / "bangui-test.conf"
             regex_file.write_text(_filter_file(failregex, ignoreregex, datepattern))
             regex = str(regex_file)
-        stats = _run([*common, "--print-all-matched", "--print-all-missed",
-                      "--print-all-ignored", str(log), regex])
-        hosts_out = _run([*common, "-o", f"<ip>{SEP}<msg>", str(log), regex])
+        try:
+            stats = _run([*common, "--print-all-matched", "--print-all-missed",
+                          "--print-all-ignored", str(target), regex])
+            hosts_out = _run([*common, "-o", f"<ip>{SEP}<msg>", str(target), regex])
+        except TesterError as exc:
+            raise _journal_error(exc) if journal.strip() else exc from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     hosts_by_line: dict[str, list[str]] = {}

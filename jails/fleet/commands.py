@@ -236,7 +236,7 @@ AUDIT_ACTIONS = {"unbanall": "jail.unban_all", "start": "jail.start", "stop": "j
                  "ignore_self": "jail.ignore_self"}
 SWITCHES = ("idle", "ignore_self")  # on/off switches of a running jail
 CONFIG_FIELDS = {"path": 300, "text": 512 * 1024 + 1, "expected": 64}
-REGEX_FIELDS = {"lines": 1024 * 1024, "log_path": 500, "filter_name": 100,
+REGEX_FIELDS = {"lines": 1024 * 1024, "log_path": 500, "journal": 100, "filter_name": 100,
                 "failregex": 20000, "ignoreregex": 20000, "datepattern": 200}
 
 

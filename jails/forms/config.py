@@ -11,6 +11,7 @@ from django import forms
 from django.conf import settings
 
 from jails.config import files as config_files
+from jails.config import regex as regex_tester
 
 _FILTER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}")
 LOGLEVELS = ["CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"]
@@ -67,8 +68,8 @@ class NodeChoiceField(forms.ChoiceField):
         return "" if value == settings.BANGUI_NODE else value
 
 
-LOG_FILES_NEED_CONFIG = ("Testing against a log file needs permission to edit the "
-                         "configuration; paste the log lines instead.")
+LOG_FILES_NEED_CONFIG = ("Testing against a log file or the journal needs permission to "
+                         "edit the configuration; paste the log lines instead.")
 
 
 class RegexForm(forms.Form):
@@ -86,6 +87,9 @@ class RegexForm(forms.Form):
                             widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}))
     log_path = forms.CharField(label="…or a log file", required=False, max_length=500,
                                help_text="An absolute path inside the allowed directories.")
+    journal = forms.ChoiceField(label="…or the systemd journal", required=False,
+                                help_text="Read by fail2ban-regex with the jail's backend "
+                                          "options and journalmatch.")
     node = NodeChoiceField(label="Run on", required=False)
 
     def __init__(self, *args, filters: list[str] = (), nodes: list[str] | None = None,
@@ -104,11 +108,17 @@ class RegexForm(forms.Form):
             del self.fields["node"]
         else:
             self.fields["node"].choices = [("", "this host")] + [(n, n) for n in nodes]
+        self.journal_problem = None
         if may_read_logs:
             self.fields["log_path"].help_text += " Allowed: " + ", ".join(
                 settings.BANGUI_REGEX_LOG_DIRS) + "."
+            # The journal too shows every line it holds: the same right.
+            self.fields["journal"].choices = [("", "(not the journal)"),
+                                              *regex_tester.journal_choices()]
+            self.journal_problem = regex_tester.journal_problem()
         else:
             del self.fields["log_path"]
+            del self.fields["journal"]
 
     def clean(self):
         data = super().clean()
@@ -118,14 +128,15 @@ class RegexForm(forms.Form):
         if not self.may_read_logs:
             # The field is not offered; a log file named anyway (a crafted
             # POST, an old page) is refused, and nothing runs.
-            data["log_path"] = ""
-            if str(self.data.get("log_path") or "").strip():
+            data["log_path"] = data["journal"] = ""
+            if any(str(self.data.get(k) or "").strip() for k in ("log_path", "journal")):
                 self.add_error(None, LOG_FILES_NEED_CONFIG)
             elif not (data.get("lines") or "").strip():
                 self.add_error("lines", "Paste the log lines to test.")
-        elif bool((data.get("lines") or "").strip()) == bool(
-                (data.get("log_path") or "").strip()):
-            self.add_error("lines", "Paste log lines or name a log file (one of the two).")
+        elif sum(bool((data.get(k) or "").strip())
+                 for k in ("lines", "log_path", "journal")) != 1:
+            self.add_error("lines", "Paste log lines, name a log file or choose the journal "
+                                    "(one of them).")
         return data
 
 

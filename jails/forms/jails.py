@@ -33,6 +33,9 @@ def _time_field(label: str) -> forms.CharField:
 
 LOGPATH_NEEDS_CONFIG = ("Changing a jail's log files needs permission to edit the "
                         "configuration.")
+LOGPATH_NOT_FOR_JOURNAL = ("This jail reads the systemd journal (backend = systemd): it has "
+                           "no log files. Its journalmatch chooses what it reads; change it "
+                           "in the file editor.")
 
 
 class JailSettingsForm(forms.Form):
@@ -47,11 +50,16 @@ class JailSettingsForm(forms.Form):
     filter = forms.ChoiceField(label="Filter", required=False)
 
     def __init__(self, *args, filters: list[str] = (), may_set_logpath: bool = False,
-                 **kwargs):
+                 journal: bool = False, **kwargs):
+        """``journal``: the jail reads the systemd journal, so there is no
+        log path to ask for (fail2ban ignores one there)."""
         super().__init__(*args, **kwargs)
         self.fields["filter"].choices = [("", "(leave as configured)")] + [
             (f, f) for f in filters]
-        if not may_set_logpath:
+        self.journal = journal
+        if journal:
+            del self.fields["logpath"]
+        elif not may_set_logpath:
             # Pointing a jail at any file root can read would show its
             # matching lines to everyone: the config editors' right. A
             # disabled field ignores what is posted for it.
@@ -64,7 +72,10 @@ class JailSettingsForm(forms.Form):
         data = super().clean()
         # Browsers do not send a disabled field: one sent anyway is refused
         # with why, not silently dropped.
-        if not self.may_set_logpath and str(self.data.get("logpath", "")).strip():
+        sent = str(self.data.get("logpath", "")).strip()
+        if self.journal and sent:
+            self.add_error(None, LOGPATH_NOT_FOR_JOURNAL)
+        elif not self.may_set_logpath and sent:
             self.add_error("logpath", LOGPATH_NEEDS_CONFIG)
         return data
 

@@ -64,6 +64,8 @@ def _home_context(query: str = "", **extra) -> dict:
                "filter_form": FilterForm(), "root": config_files.root()}
     with contextlib.suppress(config_files.ConfigError):
         context["missing"] = jail_config.missing_bangui_jails()
+    # Named before a reload fails on it (fail2ban 1.1.1's jail.conf sets no banaction).
+    context["banaction"] = jail_config.missing_banaction()
     context.update(extra)
     return context
 
@@ -229,10 +231,11 @@ def regex(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             node = data.get("node") or ""
-            test = {k: data[k] for k in ("lines", "log_path", "filter_name", "failregex",
-                                         "ignoreregex", "datepattern")}
-            if not may_read_logs:  # the form refused one; never send one either
-                test["log_path"] = ""
+            test = {k: data.get(k) or "" for k in ("lines", "log_path", "journal",
+                                                   "filter_name", "failregex", "ignoreregex",
+                                                   "datepattern")}
+            if not may_read_logs:  # the form refused them; never send them either
+                test["log_path"] = test["journal"] = ""
             user = request.user.get_username()
             try:
                 result = dispatch.regex_on(node or settings.BANGUI_NODE, test, user,

@@ -53,11 +53,17 @@ class JailRow:
     status: JailStatus
     settings: JailSettings | None
     backend: str
+    journalmatch: tuple[str, ...] = ()  # what a journal-backed jail reads
+
+    @property
+    def journal(self) -> bool:
+        return jail_config.is_journal(self.backend)
 
 
 def _running_jails() -> tuple[list[JailRow], str | None]:
     client = link.client(connect_retries=0)
     backends = jail_config.backends()
+    configured = jail_config.configured_jails()
     try:
         overview = client.overview()
         rows = []
@@ -66,8 +72,10 @@ def _running_jails() -> tuple[list[JailRow], str | None]:
                 jset = client.jail_settings(status.name, backends.get(status.name))
             except Fail2banError:
                 jset = None
+            conf = configured.get(status.name)
             rows.append(JailRow(status.name, status, jset,
-                                backends.get(status.name, "?")))
+                                backends.get(status.name) or (conf.backend if conf else "?"),
+                                conf.journalmatch if conf else ()))
         return rows, None
     except Fail2banError as exc:
         return [], str(exc)
@@ -151,15 +159,36 @@ def _jail_context(request: HttpRequest, name: str, bans_only: bool = False,
     if status is None and configured is None and error is None:
         raise Http404(f"fail2ban has no jail named {name!r}, running or configured")
     last_idle = _last_idle(name, settings.BANGUI_NODE) if status is not None else None
+    journal = _reads_journal(jset, configured)
     return {
         **_banned_list(request, name, status), "base": _base(name, None),
         "last_idle": last_idle, "jset": jset, "configured": configured, "error": error,
-        "local_rel": jail_config.local_for(name),
+        "local_rel": jail_config.local_for(name), "journal": journal,
+        "backend": (jset.backend if jset else None) or (configured.backend if configured
+                                                        else None),
+        "banaction": _banaction_problem(configured),
         "ban_form": BanForm(), "ignore_form": IgnoreForm(),
         "settings_form": JailSettingsForm(initial=_settings_initial(jset, configured),
                                           filters=regex_tester.filter_names(),
-                                          may_set_logpath=can_edit_config(request.user)),
+                                          may_set_logpath=can_edit_config(request.user),
+                                          journal=journal),
     }
+
+
+def _reads_journal(jset, configured) -> bool:
+    """Whether the jail reads the systemd journal: the running jail's backend
+    (fail2ban-client -d), else the config's."""
+    backend = (jset.backend if jset else None) or (configured.backend if configured else "")
+    return jail_config.is_journal(backend)
+
+
+def _banaction_problem(configured) -> dict | None:
+    """What the page says when the jail's action needs a banaction the
+    config does not define (fail2ban would refuse the config)."""
+    if configured is None or not configured.banaction_missing:
+        return None
+    return {"options": configured.banaction_missing,
+            "fix": jail_config.banaction_fix(configured.banaction_missing)}
 
 
 def _last_idle(name: str, node: str) -> AuditEntry | None:
@@ -201,6 +230,8 @@ def _published_jail(request: HttpRequest, node: str, name: str) -> dict:
 
 
 def _settings_initial(jset, configured) -> dict:
+    """What the settings form shows; no log files for a journal-backed jail
+    (it has none: the form has no such field)."""
     initial = {}
     if jset:
         initial = {"bantime": jset.bantime, "findtime": jset.findtime,
@@ -210,6 +241,8 @@ def _settings_initial(jset, configured) -> dict:
                    "maxretry": configured.maxretry, "logpath": "\n".join(configured.logpath)}
     if configured:
         initial["filter"] = configured.filter
+    if _reads_journal(jset, configured):
+        initial.pop("logpath", None)
     return initial
 
 
@@ -387,8 +420,11 @@ def disable(request: HttpRequest, name: str, node: str | None = None) -> HttpRes
 def jail_settings(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
     if not _here(node):
         return _run(request, name, "config.jail", name, None, "", node)
+    configured = jail_config.configured_jails().get(name)
+    journal = jail_config.is_journal(jail_config.backends().get(name)) or bool(
+        configured and configured.journal)
     form = JailSettingsForm(request.POST, filters=regex_tester.filter_names(),
-                            may_set_logpath=can_edit_config(request.user))
+                            may_set_logpath=can_edit_config(request.user), journal=journal)
     if not form.is_valid():
         return _refused(request, name, "config.jail", form)
     values = form.values(_current_settings(name))
