@@ -8,9 +8,11 @@ from django.shortcuts import render
 
 def wants_fragment(request: HttpRequest) -> bool:
     """True for HTMX requests that swap a fragment. A history-restore request
-    (back button after the cache was evicted) needs the whole page."""
+    (back button after the cache was evicted) and a boosted link or form (it
+    swaps the whole body, also after following a redirect) need the whole
+    page."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
+    return bool(htmx) and not htmx.history_restore_request and not htmx.boosted
 
 
 def render_page(

@@ -5,6 +5,7 @@ from django.conf import settings
 
 from blocklists.download import DownloadError, check_target
 from blocklists.models import BlocklistSource
+from jails.config.jail import BANGUI_JAILS
 from jails.fail2ban import validation
 from jails.forms.fields import checked
 from nodes.fleet import fleet
@@ -69,7 +70,18 @@ class SourceForm(forms.ModelForm):
         return url
 
     def clean_jail(self) -> str:
-        return checked(validation.jail_name, self.cleaned_data["jail"].strip())
+        """A jail some node runs, or one of BanGUI's own (created on the
+        Config page; the list says where it is still missing). Unchecked
+        while no node has published its jails."""
+        jail = checked(validation.jail_name, self.cleaned_data["jail"].strip())
+        published = [s for s in fleet() if s.facts_at and s.fail2ban_up]
+        running = sorted({name for s in published for name in s.jails})
+        own = [j.name for j in BANGUI_JAILS]
+        if published and jail not in running and jail not in own:
+            raise forms.ValidationError(
+                f"No node runs a jail named {jail!r}. Running: {', '.join(running) or 'none'}; "
+                f"or one of BanGUI's own: {', '.join(own)}.")
+        return jail
 
 
 class PreviewForm(forms.Form):

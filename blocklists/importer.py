@@ -33,8 +33,10 @@ from blocklists.download import DownloadError, DownloadPolicy, fetch
 from blocklists.models import BlocklistClaim, BlocklistSource, ImportRun
 from blocklists.parse import GarbageList, ParseResult, parse
 from jails.archive.sync import ArchiveError
+from jails.config.jail import BANGUI_JAILS
 from jails.constants import BLOCKLIST_JAIL, Origin
 from jails.fail2ban import Fail2banClient, Fail2banError, database, validation
+from jails.fail2ban.errors import UnknownJail
 from jails.live import link
 from jails.models import BanEvent
 
@@ -158,6 +160,16 @@ def download_and_parse(source: BlocklistSource, run: ImportRun) -> ParseResult:
     return parsed
 
 
+def jail_hint(jail: str) -> str:
+    """What to do when the target jail is not running: BanGUI's own jails
+    exist only once created on the Config page (the demo's first import
+    used to end in a bare "no jail named 'blocklist-import' is running")."""
+    if jail in {j.name for j in BANGUI_JAILS}:
+        return (f". {jail!r} is one of BanGUI's own jails: create it on the Config page "
+                "(\"Create them\"), then import again")
+    return f". Start the jail {jail!r} (or aim the source at a running jail), then import again"
+
+
 def fail2ban_text(ip: str) -> str:
     """The text fail2ban stores for a canonical address (``IPAddr.ntoa``):
     an IPv4-mapped IPv6 address becomes its IPv4 address, other IPv6 text
@@ -248,6 +260,9 @@ def run_import(source: BlocklistSource, *, actor: str = "system",
         run.newly_banned = ban_and_archive(client, source.jail, parsed.ips, run)
         run.already_banned = len(parsed.ips) - run.newly_banned
         run.status = ImportRun.Status.OK
+    except UnknownJail as exc:
+        run.status = ImportRun.Status.FAILED
+        run.error = f"{exc}{jail_hint(exc.jail)}"
     except (DownloadError, GarbageList, Fail2banError) as exc:
         run.status = ImportRun.Status.FAILED
         run.error = str(exc)

@@ -44,6 +44,15 @@ class BlocklistSource(models.Model):
         return self.name
 
     @property
+    def schedule_text(self) -> str:
+        """How often, in words (the field keeps minutes without choices, so
+        an interval set by hand or by an older version still reads)."""
+        try:
+            return self.Every(self.interval_minutes).label
+        except ValueError:
+            return f"every {self.interval_minutes} minutes"
+
+    @property
     def targets_text(self) -> str:
         """Where it is imported, in words."""
         if self.target_label:

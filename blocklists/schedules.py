@@ -40,6 +40,17 @@ def targets(source: BlocklistSource, registered: list | None = None) -> list[str
     return sorted(s.name for s in states) or [settings.BANGUI_NODE]
 
 
+def jail_missing_on(source: BlocklistSource, registered: list | None = None) -> list[str]:
+    """The target nodes whose fail2ban, as last published, runs no jail
+    named ``source.jail``: an import there fails. A node that has not
+    published, or whose fail2ban is down, is not named (nobody knows)."""
+    states = fleet() if registered is None else registered
+    by_name = {s.name: s for s in states}
+    return [name for name in targets(source, states)
+            if (node := by_name.get(name)) is not None and node.facts_at
+            and node.fail2ban_up and source.jail not in node.jails]
+
+
 def import_now(source: BlocklistSource, actor: str) -> list[str]:
     """Queue one run of ``source`` to every target node's main lane (a
     download may take minutes: never the command lane, never a web

@@ -20,18 +20,26 @@ from blocklists.forms import PreviewForm, SourceForm
 from blocklists.importer import preview
 from blocklists.models import BlocklistSource, ImportRun
 from blocklists.parse import GarbageList
-from nodes.fleet import scope_choices
+from jails.config.jail import BANGUI_JAILS
+from nodes.fleet import fleet, scope_choices
 
 
-def _sources():
+def _sources() -> list[BlocklistSource]:
+    """Each source with its last run and the target nodes that do not run
+    its jail (``jail_missing_on``: said on the row, before an import fails)."""
     last = ImportRun.objects.filter(source=OuterRef("pk")).exclude(
         status=ImportRun.Status.PREVIEW).order_by("-started_at", "-id")
-    return BlocklistSource.objects.annotate(
+    sources = list(BlocklistSource.objects.annotate(
         last_status=Subquery(last.values("status")[:1]),
         last_started=Subquery(last.values("started_at")[:1]),
         last_new=Subquery(last.values("newly_banned")[:1]),
         last_error=Subquery(last.values("error")[:1]),
-    )
+    ))
+    states = fleet()
+    for source in sources:
+        source.jail_missing_on = schedules.jail_missing_on(source, states)
+        source.own_jail = source.jail in {j.name for j in BANGUI_JAILS}
+    return sources
 
 
 def _log_context() -> dict:

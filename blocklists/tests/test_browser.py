@@ -45,6 +45,19 @@ def test_it_adds_previews_imports_and_shows_the_bans(
     expect(log.locator("tbody tr").first).to_contain_text("3")
     assert sorted(f2b_client.jail_status("blocklist-import").banned_ips) == [
         "2001:db8::202", "203.0.113.201", "203.0.113.202"]
+    # The boosted forms swap the whole page (they used to leave only the
+    # import-log fragment: no navigation, no sources).
+    sources = page.get_by_test_id("sources")
+    expect(page.get_by_role("heading", name="Blocklists", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="Dashboard")).to_be_visible()
+    expect(sources).to_contain_text("daily")  # the Schedule column
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Disable").click()
+    expect(sources.locator(".badge", has_text="disabled")).to_be_visible()
+    expect(page.get_by_role("link", name="Dashboard")).to_be_visible()
+    page.get_by_role("button", name="Enable").click()
+    expect(sources.locator(".badge", has_text="enabled")).to_be_visible()
+    expect(page.get_by_test_id("import-runs")).to_contain_text("ok")
 
     page.goto(f"{live_server.url}/")
     rows = page.locator("#ban-table tbody tr", has_text="203.0.113.201")

@@ -268,3 +268,18 @@ def test_a_sync_waits_for_the_one_running_on_the_same_file(f2b, settings, tmp_pa
     one.join(10)
     two.join(30)
     assert finished.is_set()
+
+
+@pytest.mark.parametrize(("jail", "hint"), [
+    ("blocklist-import", "one of BanGUI's own jails: create it on the Config page"),
+    ("nginx-404", "Start the jail 'nginx-404' (or aim the source at a running jail)"),
+])
+def test_a_jail_that_is_not_running_fails_with_what_to_do(f2b, http_server, allow_local,
+                                                          jail, hint):
+    """The demo's first import used to end in a bare "no jail named
+    'blocklist-import' is running": BanGUI's jails exist once created."""
+    http_server.add("/list.txt", body=b"203.0.113.41\n")
+    run = run_import(make_source(http_server, "/list.txt", jail=jail))
+    assert run.status == ImportRun.Status.FAILED
+    assert f"no jail named {jail!r} is running" in run.error
+    assert hint in run.error

@@ -116,3 +116,74 @@ def test_the_import_log_fragment_varies_on_htmx(operator_client):
     assert "<html" in full.content.decode()
     assert fragment.content.decode().lstrip().startswith('<section id="import-log"')
     assert "HX-Request" in fragment["Vary"]
+
+
+def _published(name="a", jails=("sshd",)):
+    """A node that has published its running jails (nodes' facts)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from nodes.models import Node
+    now = timezone.now()
+    return Node.objects.create(name=name, holder=f"{name}:1:x", heartbeat_at=now,
+                               expires_at=now + timedelta(seconds=30), facts_at=now,
+                               fail2ban_up=True, jails=list(jails))
+
+
+def test_the_schedule_reads_in_words_on_the_list_and_the_detail(operator_client):
+    source = BlocklistSource.objects.create(name="l", url="https://example.org/l.txt",
+                                            interval_minutes=360)
+    odd = BlocklistSource.objects.create(name="m", url="https://example.org/m.txt",
+                                         interval_minutes=90)
+    page = operator_client.get(reverse("blocklist_list")).content.decode()
+    assert "<td>every 6 hours</td>" in page
+    assert "<td>every 90 minutes</td>" in page
+    detail = operator_client.get(reverse("blocklist_detail", args=[source.pk])).content.decode()
+    assert "<dd>every 6 hours</dd>" in detail
+    assert odd.schedule_text == "every 90 minutes"
+
+
+def test_the_target_jail_must_be_running_somewhere_or_bangui_s_own(operator_client,
+                                                                   http_server, local_lists):
+    create(operator_client, http_server, name="free", jail="no-such-jail")  # nobody published
+    assert BlocklistSource.objects.filter(name="free").exists()
+    _published("a", ["sshd", "nginx"])
+    response = create(operator_client, http_server, name="typo", path="/t.txt",
+                      jail="no-such-jail")
+    assert response.status_code == 200
+    assert ("No node runs a jail named &#x27;no-such-jail&#x27;. Running: nginx, sshd; or one "
+            "of BanGUI&#x27;s own: manual, blocklist-import, shared-bans.") \
+        in response.content.decode()
+    assert not BlocklistSource.objects.filter(name="typo").exists()
+    assert create(operator_client, http_server, name="ok", path="/o.txt",
+                  jail="nginx").status_code == 302
+    assert create(operator_client, http_server, name="own", path="/b.txt",
+                  jail="blocklist-import").status_code == 302
+
+
+def test_the_list_says_where_the_target_jail_is_missing(operator_client):
+    from nodes.models import Node
+    _published("a", ["sshd"])
+    BlocklistSource.objects.create(name="demo", url="https://example.org/d.txt",
+                                   jail="blocklist-import")
+    _published("b", ["sshd"])
+    page = operator_client.get(reverse("blocklist_list")).content.decode()
+    assert ("not running on a, b: create BanGUI's jails on the "
+            '<a href="/config/">Config page</a>, or imports fail') in page
+    Node.objects.filter(name="b").update(jails=["sshd", "blocklist-import"])
+    page = operator_client.get(reverse("blocklist_list")).content.decode()
+    assert "not running on a: create BanGUI's jails" in page
+    Node.objects.filter(name="a").update(jails=["blocklist-import"])
+    assert "jail-missing" not in operator_client.get(reverse("blocklist_list")).content.decode()
+
+
+def test_a_boosted_request_gets_the_whole_page(operator_client):
+    """A boosted form's redirect is followed with HX-Request and HX-Boosted:
+    it swaps the body, so it needs the page, not the import-log fragment."""
+    boosted = operator_client.get(reverse("blocklist_list"), headers={
+        "HX-Request": "true", "HX-Boosted": "true"}).content.decode()
+    assert "<h1>Blocklists</h1>" in boosted and "<nav" in boosted
+    fragment = operator_client.get(reverse("blocklist_list"),
+                                   headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith('<section id="import-log"')
