@@ -1,12 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from bangui import health
+from bangui import health, views
 
 urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("metrics", health.metrics, name="metrics"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("", include("nodes.urls")),
     path("", include("accounts.urls")),

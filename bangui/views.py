@@ -1,10 +1,14 @@
 """What every BanGUI view shares (the before-setup marker, one line of a
-form's errors), and the error page of an exception no view answered."""
+form's errors), the error page of an exception no view answered, and
+/favicon.ico."""
 
 from __future__ import annotations
 
 from django import forms
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.templatetags.static import static
+from django.views.decorators.http import require_safe
 
 
 def form_errors(form: forms.Form) -> str:
@@ -18,6 +22,15 @@ def setup_not_required(view_func):
     accounts.middleware.SetupRequiredMiddleware: health probes, the wizard)."""
     view_func.setup_required = False
     return view_func
+
+
+@setup_not_required
+@login_not_required
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers and feed readers ask for /favicon.ico whatever the page's
+    <link rel="icon"> says: send them to the one icon (it was a 404)."""
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -88,3 +88,12 @@ def test_it_prefixes_the_logout_redirect(admin_client):
     response = admin_client.post("/logout/")
     assert response.status_code == 302
     assert response["Location"].startswith(f"{PREFIX}/login/")
+
+
+@SUBPATH
+def test_favicon_ico_is_the_one_icon_for_anyone(setup_done):
+    """It was a 404: browsers ask for it whatever the page links."""
+    response = Client().get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"] == f"{PREFIX}/static/img/favicon.svg"
+    assert Client().post("/favicon.ico").status_code == 405
