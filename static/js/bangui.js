@@ -3,19 +3,37 @@
 (function () {
   "use strict";
   var root = document.documentElement;
-  var stored = null;
-  try { stored = localStorage.getItem("bangui-theme"); } catch (e) { /* private mode */ }
-  if (stored === "light" || stored === "dark") { root.setAttribute("data-theme", stored); }
+  // Three modes, in turn: auto (follows the system), light, dark. "auto"
+  // stores nothing, so the system's setting wins again.
+  var MODES = ["auto", "light", "dark"];
+  var ICONS = { auto: "\u25D0", light: "\u2600", dark: "\u263E" };
+  var mode = "auto";
+  try { mode = localStorage.getItem("bangui-theme") || "auto"; } catch (e) { /* private mode */ }
+  if (MODES.indexOf(mode) < 0) { mode = "auto"; }
+
+  function following(current) { return MODES[(MODES.indexOf(current) + 1) % MODES.length]; }
+
+  function apply(current) {
+    if (current === "auto") { root.removeAttribute("data-theme"); }
+    else { root.setAttribute("data-theme", current); }
+    var button = document.querySelector("[data-theme-switch]");
+    if (!button) { return; }
+    var words = "Theme: " + (current === "auto" ? "auto (as the system)" : current) +
+      "; switch to " + following(current);
+    button.textContent = ICONS[current];
+    button.setAttribute("aria-label", words);
+    button.setAttribute("title", words);
+  }
+  apply(mode);
 
   document.addEventListener("click", function (event) {
-    var button = event.target.closest("[data-theme-switch]");
-    if (!button) { return; }
-    var dark = root.getAttribute("data-theme")
-      ? root.getAttribute("data-theme") === "dark"
-      : window.matchMedia("(prefers-color-scheme: dark)").matches;
-    var next = dark ? "light" : "dark";
-    root.setAttribute("data-theme", next);
-    try { localStorage.setItem("bangui-theme", next); } catch (e) { /* ignore */ }
+    if (!event.target.closest("[data-theme-switch]")) { return; }
+    mode = following(mode);
+    apply(mode);
+    try {
+      if (mode === "auto") { localStorage.removeItem("bangui-theme"); }
+      else { localStorage.setItem("bangui-theme", mode); }
+    } catch (e) { /* ignore */ }
   });
 
   document.addEventListener("click", function (event) {
