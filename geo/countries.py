@@ -265,3 +265,27 @@ def country_name(code: str | None) -> str | None:
     if not code:
         return None
     return COUNTRY_NAMES.get(code.upper())
+
+
+# Names people type that are not the short name above.
+_ALIASES = {"uk": "GB", "great britain": "GB", "britain": "GB", "england": "GB",
+            "usa": "US", "united states of america": "US", "america": "US",
+            "czech republic": "CZ", "holland": "NL"}
+
+
+def country_code(text: str) -> str | None:
+    """The code of the country ``text`` names: its code, a known alias, the
+    exact name, else the one name that starts with it (three letters at least);
+    None when no country or more than one fits."""
+    key = " ".join(text.split()).casefold()
+    if len(key) == 2 and key.upper() in COUNTRY_NAMES:
+        return key.upper()
+    if key in _ALIASES:
+        return _ALIASES[key]
+    names = {name.casefold(): code for code, name in COUNTRY_NAMES.items()}
+    if key in names:
+        return names[key]
+    if len(key) < 3:
+        return None
+    found = {code for name, code in names.items() if name.startswith(key)}
+    return found.pop() if len(found) == 1 else None

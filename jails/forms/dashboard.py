@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from geo.countries import country_code
 from jails.constants import BAN_TABLE_SORTS, UNKNOWN_COUNTRY, Origin, Window
 from jails.fail2ban import validation
 from jails.forms.fields import CheckedField, NodeField
@@ -11,7 +12,7 @@ from jails.forms.fields import CheckedField, NodeField
 DEFAULT_SORT = "-banned_at"
 PER_PAGE_CHOICES = (10, 25, 50, 100, 200)
 DEFAULT_PER_PAGE = 50
-_IP_CHARS = set("0123456789abcdefABCDEF:.")
+IP_CHARS = set("0123456789abcdefABCDEF:.")
 
 
 class BanTableFilterForm(forms.Form):
@@ -19,7 +20,7 @@ class BanTableFilterForm(forms.Form):
 
     window = forms.ChoiceField(choices=Window.choices, required=False)
     jail = CheckedField(validation.jail_name, max_length=64, required=False)
-    country = forms.CharField(max_length=7, required=False)
+    country = forms.CharField(max_length=60, required=False)
     origin = forms.ChoiceField(choices=[("", "any"), *Origin.choices], required=False)
     ip = forms.CharField(label="IP", max_length=45, required=False)
     node = NodeField()
@@ -36,13 +37,18 @@ class BanTableFilterForm(forms.Form):
         value = self.cleaned_data["country"].strip()
         if value.lower() == UNKNOWN_COUNTRY:
             return UNKNOWN_COUNTRY
-        if value and not (len(value) == 2 and value.isascii() and value.isalpha()):
-            raise forms.ValidationError("use a two-letter country code or “unknown”")
-        return value.upper()
+        code = country_code(value) if value else ""
+        if code is None and len(value) == 2 and value.isascii() and value.isalpha():
+            code = value.upper()  # a code the names above may not know
+        if code is None:
+            raise forms.ValidationError(
+                "use a country code (DE), a country's name or the start of one (Germ), "
+                "or “unknown”")
+        return code
 
     def clean_ip(self) -> str:
         value = self.cleaned_data["ip"].strip()
-        if not set(value) <= _IP_CHARS:
+        if not set(value) <= IP_CHARS:
             raise forms.ValidationError("an IP address or the start of one (digits, a-f, . and :)")
         return value
 

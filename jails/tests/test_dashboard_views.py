@@ -119,7 +119,7 @@ def test_it_gives_the_full_page_to_history_restore(admin_client, dead_f2b, bans)
 
 @pytest.mark.parametrize("query", [
     "window=5y", "page=abc", "page=-3", "per_page=7", "sort=password", "origin=evil",
-    "jail=;rm -rf", "country=Germany", "ip=<script>", "page=99999999999999999999",
+    "jail=;rm -rf", "country=Atlantis", "ip=<script>", "page=99999999999999999999",
     "window=24h&window=7d&jail=" + "x" * 500,
 ])
 def test_it_ignores_invalid_query_values(admin_client, dead_f2b, bans, query):

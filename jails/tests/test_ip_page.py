@@ -98,6 +98,17 @@ def test_the_header_search_redirects_to_the_ip_page(admin_client, dead_f2b):
     assert response["Location"] == reverse("ip_detail", args=["198.51.100.7"])
 
 
+@pytest.mark.parametrize("prefix", ["203.0.113.", "2001:db8:", "10"])
+def test_the_header_search_takes_the_start_of_an_address_as_the_dashboard_does(
+        admin_client, dead_f2b, prefix):
+    """#28: it refused prefixes the dashboard's IP filter accepts."""
+    from urllib.parse import urlencode
+    response = admin_client.get(reverse("ip_search"), {"q": f" {prefix} "})
+    assert response.status_code == 302
+    assert response["Location"] == (f"{reverse('dashboard')}?"
+                                    f"{urlencode({'ip': prefix, 'window': '365d'})}")
+
+
 def test_the_header_search_explains_invalid_input(admin_client, dead_f2b):
     response = admin_client.get(reverse("ip_search"), {"q": "example.org"})
     assert response.status_code == 400

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -117,6 +118,8 @@ def ip_search(request: HttpRequest) -> HttpResponse:
     form = IPSearchForm(request.GET or None)
     if form.is_valid():
         return redirect("ip_detail", ip=form.cleaned_data["q"])
+    if prefix := form.address_start():  # the start of one: its bans, as the dashboard filters
+        return redirect(f"{reverse('dashboard')}?{urlencode({'ip': prefix, 'window': '365d'})}")
     return render(request, "jails/ip_search.html", {"form": form},
                   status=400 if form.is_bound else 200)
 
