@@ -45,6 +45,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     BANGUI_MANIFEST_STATIC=1 \
     BANGUI_FAIL2BAN_SOCKET=/var/run/fail2ban/fail2ban.sock \
     BANGUI_FAIL2BAN_CONFIG_DIR=/etc/fail2ban
+# Mount fail2ban's socket DIRECTORY at /var/run/fail2ban, never the socket file:
+# fail2ban re-creates the socket when it restarts, and a file mount keeps the
+# dead one ("connection refused"). docs/deployment.md, "The socket".
 
 # fail2ban itself is not run here: its fail2ban-client and fail2ban-regex
 # programs are what BanGUI calls (config checks, the regex tester). Debian's

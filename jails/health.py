@@ -12,20 +12,32 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from jails.fail2ban import Fail2banError
+from jails.fail2ban import Fail2banError, ProtocolError
+from jails.fail2ban.errors import Starting
+from jails.fail2ban.versions import untested_warning
 from jails.live import link
 from jails.models import BanEvent, SyncState
 
 
 def fail2ban() -> dict:
+    """fail2ban's readiness: it answers ``ping``. Its version, the warning
+    for an untested release and a start in progress ("state": "starting")
+    are details: bangui/health.py shows them to signed-in users only."""
     try:
-        if link.client(connect_retries=0).ping():
-            return {"ok": True}
-        return {"ok": False, "error": "unexpected answer to ping"}
-    except Fail2banError as exc:
+        version = link.client(connect_retries=0).ping_version()
+    except Starting as exc:
+        return {"ok": False, "state": "starting", "error": str(exc)}
+    except ProtocolError as exc:
         return {"ok": False, "error": str(exc)}
+    except Fail2banError as exc:
+        return {"ok": False, "state": "unreachable", "error": str(exc)}
     except DatabaseError:  # the socket path is a runtime setting
         return {"ok": False, "error": "socket path unknown: database unavailable"}
+    result = {"ok": True, "version": version}
+    warning = untested_warning(version)
+    if warning:
+        result["warning"] = warning
+    return result
 
 
 # The jails' settings a node publishes (bantime, findtime, maxretry, the

@@ -23,11 +23,18 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from . import validation
-from .errors import CommandError, ProtocolError, Timeout, UnknownJail, Unreachable
+from .errors import CommandError, ProtocolError, Starting, Timeout, UnknownJail, Unreachable
 from .protocol import CLOSE, END, RemoteException, decode, encode
 from .results import BanEntry, JailSettings, JailStatus, Overview, ServerSettings, ServerStatus
 
 DEFAULT_MAX_REPLY = 64 * 1024 * 1024
+# fail2ban-server writes its pid file first thing when it starts (before it
+# binds, or inherits from systemd, its socket) and removes it when it exits;
+# Debian and upstream keep it beside the socket (/run/fail2ban/fail2ban.pid).
+# A socket that accepts but does not answer is "starting" while that file is
+# younger than this, else hung or busy (docs/deployment.md, "The socket").
+PIDFILE_NAME = "fail2ban.pid"
+STARTING_SECONDS = 60
 _RETRYABLE_CONNECT = {errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN}
 _WITH_TIME = re.compile(
     r"^(?P<ip>\S+)\s+(?P<start>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \+ (?P<bantime>-?\d+) = "
@@ -71,7 +78,7 @@ class _Connection:
             self._sock.sendall(encode(cmd))
             data = self._read()
         except TimeoutError:
-            raise Timeout(self._client.socket_path, self._client.timeout, cmd) from None
+            raise self._client.timed_out(cmd) from None
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise Unreachable(self._client.socket_path, f"connection lost ({exc})") from None
         code, payload = decode(data)
@@ -130,6 +137,18 @@ def _socket_identity(path: str) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino, st.st_ctime_ns)
+
+
+def started_seconds_ago(socket_path: str) -> float | None:
+    """How long ago the fail2ban-server of ``socket_path`` started, by its
+    pid file beside the socket, when that is less than STARTING_SECONDS
+    (None: no pid file to read, or an older start)."""
+    pidfile = os.path.join(os.path.dirname(socket_path), PIDFILE_NAME)
+    try:
+        age = max(0.0, time.time() - os.stat(pidfile).st_mtime)
+    except OSError:
+        return None
+    return age if age < STARTING_SECONDS else None
 
 
 class Budget:
@@ -192,6 +211,16 @@ class Fail2banClient:
         return f"Fail2banClient({self.socket_path!r})"
 
     # -- plumbing ------------------------------------------------------------------
+    def timed_out(self, command: list[str]) -> Timeout:
+        """The error for a connection fail2ban accepted and did not answer:
+        :class:`Starting` right after a start, :class:`Timeout` otherwise.
+        The socket alone cannot tell a server still starting from a hung
+        one (both accept and stay silent); the pid file's age can."""
+        started_ago = started_seconds_ago(self.socket_path)
+        if started_ago is not None:
+            return Starting(self.socket_path, self.timeout, command, started_ago)
+        return Timeout(self.socket_path, self.timeout, command)
+
     def _connect(self) -> socket.socket:
         attempt = 0
         while True:
@@ -212,6 +241,14 @@ class Fail2banClient:
                 reason = exc.strerror or str(exc)
                 if exc.errno == errno.ENOENT:
                     reason = "no socket at that path"
+                elif exc.errno == errno.ECONNREFUSED:
+                    # Measured with fail2ban 1.1.1's socket activation: its
+                    # stop shuts down the listening socket systemd holds, so
+                    # it refuses every connection, even from the next server,
+                    # until fail2ban.socket is restarted (docs/deployment.md).
+                    reason = ("the socket exists but refuses connections (fail2ban stopped "
+                              "without removing it, or, with fail2ban.socket, "
+                              "fail2ban.service was restarted without the socket unit)")
                 raise Unreachable(self.socket_path, reason) from None
 
     @contextmanager
@@ -246,6 +283,13 @@ class Fail2banClient:
     # -- server --------------------------------------------------------------------
     def ping(self) -> bool:
         return self.call("ping") == "pong"
+
+    def ping_version(self) -> str:
+        """``ping`` then ``version`` on one connection (/health/ready)."""
+        with self.session() as conn:
+            if conn.call("ping") != "pong":
+                raise ProtocolError("fail2ban gave an unexpected answer to ping")
+            return str(conn.call("version"))
 
     def version(self) -> str:
         return str(self.call("version"))

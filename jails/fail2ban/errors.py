@@ -35,6 +35,25 @@ class Timeout(Fail2banError):
         )
 
 
+class Starting(Timeout):
+    """fail2ban's socket accepted the connection and did not answer in time,
+    while fail2ban-server started moments ago (its pid file, written first
+    thing at start, is fresh): a start in progress, e.g. a socket-activated
+    fail2ban (fail2ban.socket) whose server is still coming up. A
+    :class:`Timeout`, so everything that handles one handles this."""
+
+    def __init__(self, socket_path: str, seconds: float, command: list[str],
+                 started_ago: float):
+        super().__init__(socket_path, seconds, command)
+        self.started_ago = started_ago
+        Fail2banError.__init__(
+            self,
+            f"fail2ban at {socket_path} is starting: its server started "
+            f"{started_ago:.0f} s ago and has not answered {' '.join(command[:2])!r} "
+            f"within {seconds:g} s yet."
+        )
+
+
 class ProtocolError(Fail2banError):
     """The reply was not something fail2ban should ever send."""
 

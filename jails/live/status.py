@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from jails.config import jail as jail_config
 from jails.fail2ban import Fail2banError
+from jails.fail2ban.errors import Starting
 from jails.fail2ban.results import Overview
+from jails.fail2ban.versions import untested_warning
 from jails.live import link
 
 
@@ -16,10 +18,16 @@ class ServerState:
     overview: Overview | None
     error: str | None
     stopped: int = 0  # jails the config enables that fail2ban does not run
+    starting: bool = False  # accepted, no answer yet, right after a start
 
     @property
     def reachable(self) -> bool:
         return self.overview is not None
+
+    @property
+    def version_warning(self) -> str | None:
+        """An untested fail2ban release: warned about, never refused."""
+        return untested_warning(self.overview.version) if self.overview else None
 
 
 def read_state() -> ServerState:
@@ -34,7 +42,8 @@ def _read_state() -> ServerState:
     try:
         overview = client.overview()
     except Fail2banError as exc:
-        return ServerState(client.socket_path, None, str(exc))
+        return ServerState(client.socket_path, None, str(exc),
+                           starting=isinstance(exc, Starting))
     running = {j.name for j in overview.jails}
     stopped = sum(1 for j in jail_config.configured_jails().values()
                   if j.enabled and j.name not in running)
