@@ -92,7 +92,7 @@ def _jail_files(base: Path) -> list[Path]:
 def _signature() -> str:
     base = config_files.root()
     parts = [str(base)]
-    for path in [*_jail_files(base), *sorted(base.glob("paths-*.conf")),
+    for path in [*_jail_files(base), *sorted(base.glob("paths-*.*")),
                  base / "fail2ban.conf", base / "fail2ban.local"]:
         with contextlib.suppress(OSError):
             st = path.stat()

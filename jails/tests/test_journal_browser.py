@@ -53,7 +53,8 @@ def test_a_journal_jail_is_shown_stopped_started_and_edited_without_a_logpath(
     main = page.locator("#jail-main")
     expect(main.get_by_test_id("backend")).to_have_text(f"systemd[journalfiles={jsb.journal}]")
     expect(main.get_by_test_id("journalmatch")).to_contain_text("_SYSTEMD_UNIT=")
-    expect(main.get_by_text("the systemd journal")).to_be_visible()
+    expect(main.get_by_text("the systemd journal", exact=True)).to_be_visible()
+    expect(main.get_by_test_id("journal-help")).to_contain_text("no log files to set")
     expect(page.locator("[name=logpath]")).to_have_count(0)
     expect(main.locator("dt", has_text="Log files")).to_have_count(0)
     _shots(page, "journal-jail")
@@ -76,4 +77,20 @@ def test_a_journal_jail_is_shown_stopped_started_and_edited_without_a_logpath(
     page.goto(f"{live_server.url}/jails/")
     expect(page.get_by_test_id("journalmatch").first).to_contain_text("journal:")
     _shots(page, "jails-list")
+    assert errors == []
+
+
+def test_an_admin_tests_a_filter_against_the_journal_as_the_jail_reads_it(
+        jsb, live_server, page, admin_user):  # noqa: F811 (the fixture imported above)
+    errors = _errors(page)
+    login_page(page, live_server, admin_user, next_path="/config/regex/")
+    form = page.locator(".regex-form")
+    form.get_by_label("Existing filter").select_option("sshd")
+    form.get_by_label("…or the systemd journal").select_option("sshd-journal")
+    form.get_by_role("button", name="Test").click()
+    result = page.get_by_test_id("result")
+    expect(result).to_contain_text("the systemd journal as sshd-journal reads it")
+    expect(result).to_contain_text("3 matched")
+    expect(page.get_by_test_id("hosts")).to_have_text("192.0.2.10, 192.0.2.11")
+    _shots(page, "regex-journal")
     assert errors == []
