@@ -11,6 +11,15 @@
 # Knobs: BANGUI_DEMO_HOST (127.0.0.1), BANGUI_DEMO_PORT (8000),
 #        BANGUI_DEMO_RATE (failed logins a minute, 24).
 set -euo pipefail
+# Started in the background (scripts/demo.sh &), a shell begins with SIGINT
+# ignored, and bash cannot trap a signal ignored on entry: Ctrl-C (or kill
+# -INT) then did nothing. Start again once with SIGINT restored.
+if [ -z "${BANGUI_DEMO_SIGINT:-}" ]; then
+    export BANGUI_DEMO_SIGINT=restored
+    exec python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execvp("bash", ["bash", *sys.argv[1:]])' "${BASH_SOURCE[0]}" "$@"
+fi
 set -m  # each child in its own process group: Ctrl-C reaches only this script,
         # which then stops the children in order (web, worker, fail2ban last).
 
@@ -41,7 +50,7 @@ export BANGUI_REGEX_LOG_DIRS="$F2B/log,/var/log"
 export BANGUI_LOGTARGET_DIRS="$F2B/log,/var/log"
 export BANGUI_BLOCKLIST_ALLOW_PRIVATE=1
 
-bash scripts/setup.sh  # also migrates the demo database and collects static files
+bash scripts/setup.sh --no-browser  # also migrates the demo database and collects static files
 mkdir -p "$LOGS"
 
 "$PY" - "$HOST" "$PORT" <<'PYEOF' || die "$HOST:$PORT is already in use (another BanGUI demo or runserver?). Stop it, or pick another port: BANGUI_DEMO_PORT=8001 scripts/demo.sh"

@@ -8,6 +8,7 @@
 #   scripts/setup.sh --proxy-tools  # also nginx and caddy for the proxy example checks (scripts/test.sh does this)
 #   scripts/setup.sh --fail2ban-versions  # also fail2ban 1.1.0 and 1.1.1 for the test matrix (scripts/test.sh does this)
 #   scripts/setup.sh --check-fail2ban  # only check that the installed fail2ban runs
+#   scripts/setup.sh --no-browser  # without Chromium and the journal writer (only the tests use them; scripts/demo.sh does this)
 #
 # Installs the Debian packages fail2ban, chromium and sqlite3 when missing
 # (with sudo when not root), and pythonX.Y-venv for $PYTHON; checks that
@@ -24,13 +25,15 @@ WANT_POSTGRES=0
 WANT_PROXY_TOOLS=0
 WANT_FAIL2BAN_VERSIONS=0
 CHECK_FAIL2BAN_ONLY=0
+WANT_TEST_TOOLS=1
 for arg in "$@"; do
     case "$arg" in
         --postgres) WANT_POSTGRES=1 ;;
         --proxy-tools) WANT_PROXY_TOOLS=1 ;;
         --fail2ban-versions) WANT_FAIL2BAN_VERSIONS=1 ;;
         --check-fail2ban) CHECK_FAIL2BAN_ONLY=1 ;;
-        *) printf 'setup.sh: unknown option %s (--postgres, --proxy-tools, --fail2ban-versions, --check-fail2ban)\n' "$arg" >&2; exit 2 ;;
+        --no-browser) WANT_TEST_TOOLS=0 ;;
+        *) printf 'setup.sh: unknown option %s (--postgres, --proxy-tools, --fail2ban-versions, --check-fail2ban, --no-browser)\n' "$arg" >&2; exit 2 ;;
     esac
 done
 
@@ -145,7 +148,7 @@ missing=()
 if ! command -v fail2ban-client >/dev/null 2>&1 || [ ! -d /etc/fail2ban/filter.d ]; then
     missing+=(fail2ban)
 fi
-if [ ! -x "$CHROMIUM" ]; then
+if [ "$WANT_TEST_TOOLS" = 1 ] && [ ! -x "$CHROMIUM" ]; then
     missing+=(chromium)
 fi
 if ! command -v sqlite3 >/dev/null 2>&1; then
@@ -157,7 +160,7 @@ fi
 if ! /usr/bin/python3 -c 'import systemd.journal' >/dev/null 2>&1; then
     missing+=(python3-systemd)
 fi
-if [ ! -x /lib/systemd/systemd-journal-remote ]; then
+if [ "$WANT_TEST_TOOLS" = 1 ] && [ ! -x /lib/systemd/systemd-journal-remote ]; then
     missing+=(systemd-journal-remote)
 fi
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
