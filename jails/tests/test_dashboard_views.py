@@ -248,6 +248,9 @@ def test_it_bans_and_unbans_through_fail2ban(operator_client, f2b_client):
     assert response.status_code == 200
     body = response.content.decode()
     assert "Banned 203.0.113.9 in sshd." in body
+    # The answer goes beside the form (out of band), not 1,000 px above it.
+    beside = body.split('<div id="manual-ban-result" data-reveal hx-swap-oob="true"', 1)[1]
+    assert "Banned 203.0.113.9 in sshd." in beside.split("</div>", 1)[0]
     assert f2b_client.jails_of_ip("203.0.113.9") == ["sshd"]
     event = BanEvent.objects.get(ip="203.0.113.9")
     assert (event.jail, event.origin, event.actor) == ("sshd", "manual", "operator")

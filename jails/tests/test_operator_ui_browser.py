@@ -126,3 +126,34 @@ def test_every_phone_page_fits_its_screen(browser, live_server, admin_user, f2b)
         assert wide == {}, f"pages wider than a 390 px screen (px too wide): {wide}"
     finally:
         context.close()
+
+
+def test_the_ban_form_answers_beside_itself(signed_in: Page, live_server, f2b):
+    """#28 item 3: the dashboard's "Ban an IP" answer used to land above the
+    ban table, 900-2000 px above the form; now beside it, in view, and a
+    refused ban keeps what was typed. The ban still shows in the table."""
+    page = signed_in
+    errors = _errors(page)
+    for n in range(60):  # a long table: the form sits far below the top
+        BanEvent.objects.create(ip=f"198.51.100.{n}", jail="sshd", origin="detected",
+                                banned_at=timezone.now(), bantime=600)
+    page.goto(live_server.url + "/")
+    form = page.locator("section.manual-ban form")
+    form.get_by_label("IP address").fill("not-an-ip")
+    form.scroll_into_view_if_needed()
+    page.once("dialog", lambda d: d.accept())
+    form.get_by_role("button", name="Ban").click()
+    beside = page.locator("#manual-ban-result").get_by_test_id("result")
+    expect(beside).to_contain_text("Nothing was banned")
+    expect(beside).to_be_in_viewport()
+    expect(form.get_by_label("IP address")).to_have_value("not-an-ip")
+
+    form.get_by_label("IP address").fill("203.0.113.77")
+    form.get_by_label("Ban in jail").select_option("sshd")
+    page.once("dialog", lambda d: d.accept())
+    form.get_by_role("button", name="Ban").click()
+    expect(beside).to_contain_text("Banned 203.0.113.77 in sshd.")
+    expect(beside).to_be_in_viewport()
+    expect(page.locator("#ban-table tr[data-ip='203.0.113.77']")).to_have_count(1)
+    expect(page.locator("#ban-table").get_by_test_id("result")).to_have_count(0)
+    assert errors == []

@@ -206,10 +206,15 @@ def _purge_warning(client: Fail2banClient) -> str | None:
         return None
 
 
-def _render(request: HttpRequest, data: QueryDict, result: Result | None = None) -> HttpResponse:
+def _render(request: HttpRequest, data: QueryDict, result: Result | None = None,
+            at_form: bool = False) -> HttpResponse:
+    """The page or its ban-table fragment, with ``result`` above the table,
+    or (``at_form``: an HTMX answer to the "Ban an IP" form, low on the page)
+    beside that form, out of band, where the user is looking."""
     client = link.client(connect_retries=0)
     context = table_context(request, data, client=client)
     context["result"] = result
+    context["result_at_form"] = at_form and context["is_fragment"]
     if not context["is_fragment"]:
         live = context["live"]
         context["purge_warning"] = _purge_warning(client) if live.reachable else None
@@ -225,9 +230,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 # --- actions ---------------------------------------------------------------------------
-def _answer(request: HttpRequest, result: Result) -> HttpResponse:
+def _answer(request: HttpRequest, result: Result, at_form: bool = False) -> HttpResponse:
     query = _query(BanTableFilterForm(request.GET).values()[0])
-    return respond(request, result, lambda r: _render(request, request.GET, r),
+    return respond(request, result, lambda r: _render(request, request.GET, r, at_form),
                    reverse("dashboard") + (f"?{query}" if query else ""))
 
 
@@ -239,10 +244,10 @@ def ban(request: HttpRequest) -> HttpResponse:
                          nodes=[node] if node else None)
     if not form.is_valid():
         return _answer(request, refused(request, "ban", request.POST.get("ip", "")[:100], form,
-                                        "Nothing was banned: "))
+                                        "Nothing was banned: "), at_form=True)
     ip, jail = form.cleaned_data["ip"], form.cleaned_data["jail"]
     return _answer(request, results.ban(request, jail, [ip], {"ip": ip, "jail": jail},
-                                        node=form.cleaned_data.get("node", "")))
+                                        node=form.cleaned_data.get("node", "")), at_form=True)
 
 
 @require_POST

@@ -40,6 +40,15 @@
     if (event.target.closest("[data-history-back]")) { history.back(); }
   });
 
+  // An answer swapped in out of band beside a form low on the page (the
+  // dashboard's "Ban an IP") is brought into view, once the rest of the
+  // response (the ban table above it) is in place.
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var el = event.target.closest && event.target.closest("[data-reveal]");
+    if (!el) { return; }
+    window.requestAnimationFrame(function () { el.scrollIntoView({ block: "nearest" }); });
+  });
+
   // "/" focuses the IP search box, as in most admin tools.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) { return; }
