@@ -7,9 +7,10 @@ Any address has a page, banned or not. Geo data is read-only here
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -78,6 +79,31 @@ def _elsewhere(ip: str, names: list[str]) -> list[dict]:
     return out
 
 
+# Where an admin looks an address up elsewhere: plain links the browser
+# follows when clicked (rel="noopener noreferrer"); BanGUI fetches none of
+# them (docs/archive.md, "The IP page looks outward").
+OUTWARD = (
+    ("RDAP (whois)", "https://rdap.org/ip/{ip}"),
+    ("AbuseIPDB", "https://www.abuseipdb.com/check/{ip}"),
+    ("Shodan", "https://www.shodan.io/host/{ip}"),
+)
+ASN_PAGE = ("bgp.tools", "https://bgp.tools/as/{asn}")
+
+
+def outward_links(ip: str, asn: int | None) -> list[dict]:
+    """The links to other sites about ``ip`` (and its network's ASN):
+    none for an address that is not public (no site knows it)."""
+    address = ipaddress.ip_address(ip)
+    if not address.is_global:
+        return []
+    links = [{"label": label, "url": url.format(ip=quote(ip, safe=":"))}
+             for label, url in OUTWARD]
+    if asn:
+        links.append({"label": f"AS{int(asn)} on {ASN_PAGE[0]}",
+                      "url": ASN_PAGE[1].format(asn=int(asn))})
+    return links
+
+
 def _context(ip: str, ban_form: ManualBanForm | None = None) -> dict:
     events = BanEvent.objects.filter(ip=ip).order_by("-banned_at", "-id")
     total = events.count()
@@ -90,7 +116,8 @@ def _context(ip: str, ban_form: ManualBanForm | None = None) -> dict:
         # one IP across every node: the history names the node when there are several
         "multi_node": multi_node, "elsewhere": _elsewhere(ip, node_names) if multi_node else [],
         "ip": ip, "events": list(events[:MAX_EVENTS]), "total": total, "max_events": MAX_EVENTS,
-        "geo": geo, "live": live, "running": running, "error": error,
+        "geo": geo, "outward": outward_links(ip, getattr(geo, "asn", None)),
+        "live": live, "running": running, "error": error,
         "ban_form": ban_form or ManualBanForm.here_and_fleet(
             running, {"ip": ip, "jail": manual}, multi_node),
     }
