@@ -263,38 +263,46 @@ def jail_detail(request: HttpRequest, name: str, node: str | None = None) -> Htt
 
 
 def _fragment(request: HttpRequest, name: str, result: Result,
-              node: str | None = None) -> HttpResponse:
+              node: str | None = None, at: str = "", keep: dict | None = None) -> HttpResponse:
     """The refreshed ``jail-main`` with ``result`` inline (or, for a jail
-    that is gone after the action, a page that says so)."""
+    that is gone after the action, a page that says so). ``at``: the form
+    low on the page that asked ("ignore", "settings"), whose answer shows
+    beside it instead of at the top; ``keep``: what that form showed when
+    the action failed (the typed value, the bound form with its errors)."""
     try:
         context = _jail_context(request, name, node=node)
     except Http404:
         return render(request, "jails/jail_gone.html", {"name": name, "result": result})
     context["result"] = result
+    context["result_at"] = at
+    if keep and not result.ok:
+        context.update(keep)
     return render_page(request, "jails/jail_detail.html", "jail-main", context)
 
 
 def _answer(request: HttpRequest, name: str, result: Result,
-            node: str | None = None) -> HttpResponse:
+            node: str | None = None, at: str = "", keep: dict | None = None) -> HttpResponse:
     try:
         back = _base(validation.jail_name(name), node)
     except InvalidInput:
         back = reverse("jail_list")
-    return respond(request, result, lambda r: _fragment(request, name, r, node), back)
+    return respond(request, result, lambda r: _fragment(request, name, r, node, at, keep), back)
 
 
 def _run(request: HttpRequest, name: str, action: str, target: str, func,
-         success, node: str | None = None) -> HttpResponse:
+         success, node: str | None = None, at: str = "",
+         keep: dict | None = None) -> HttpResponse:
     """A change only this host's page makes (the jail's config)."""
     if not _here(node):
         return _answer(request, name, Result(False, f"On {node}, this is not available yet: "
-                                                    "change it in its config files."), node)
-    return _answer(request, name, perform(request, action, target, func, success))
+                                                    "change it in its config files."), node, at)
+    return _answer(request, name, perform(request, action, target, func, success), at=at,
+                   keep=keep)
 
 
 def _refused(request: HttpRequest, name: str, action: str, form,
-             node: str | None = None) -> HttpResponse:
-    return _answer(request, name, refused(request, action, name, form), node)
+             node: str | None = None, at: str = "", keep: dict | None = None) -> HttpResponse:
+    return _answer(request, name, refused(request, action, name, form), node, at, keep)
 
 
 @require_POST
@@ -319,10 +327,11 @@ def unban(request: HttpRequest, name: str, node: str | None = None) -> HttpRespo
 
 
 def _command(request: HttpRequest, name: str, command: str, args: dict,
-             node: str | None = None) -> HttpResponse:
+             node: str | None = None, at: str = "", keep: dict | None = None) -> HttpResponse:
     """A command for this jail on its node, through the one dispatch."""
     return _answer(request, name, results.command(request, results.node_targets(node or ""),
-                                                  command, {"jail": name, **args}), node)
+                                                  command, {"jail": name, **args}), node,
+                   at, keep)
 
 
 @require_POST
@@ -350,21 +359,24 @@ def reload(request: HttpRequest, name: str, node: str | None = None) -> HttpResp
 
 
 def _switch(request: HttpRequest, name: str, command: str, form_class,
-            node: str | None = None) -> HttpResponse:
+            node: str | None = None, at: str = "") -> HttpResponse:
     """An on/off switch of the running jail (idle, ignore self): a command."""
     form = form_class(request.POST)
     form.is_valid()
-    return _command(request, name, command, {"on": bool(form.cleaned_data.get("on"))}, node)
+    return _command(request, name, command, {"on": bool(form.cleaned_data.get("on"))}, node,
+                    at)
 
 
 def _ignore_change(request: HttpRequest, name: str, action: str, remove: bool,
                    node: str | None = None) -> HttpResponse:
-    """Add or remove one ignoreip entry of the running jail."""
+    """Add or remove one ignoreip entry of the running jail; the answer
+    shows beside the ignore list, and a failed add keeps what was typed."""
     form = IgnoreForm(request.POST)
+    keep = {"ignore_value": str(request.POST.get("value", ""))[:100]} if not remove else None
     if not form.is_valid():
-        return _refused(request, name, action, form, node)
+        return _refused(request, name, action, form, node, "ignore", keep)
     return _command(request, name, "ignore", {"value": form.cleaned_data["value"],
-                                             "remove": remove}, node)
+                                             "remove": remove}, node, "ignore", keep)
 
 
 @require_POST
@@ -388,17 +400,17 @@ def ignore_remove(request: HttpRequest, name: str, node: str | None = None) -> H
 @require_POST
 @operate
 def ignore_self(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
-    return _switch(request, name, "ignore_self", IgnoreSelfForm, node)
+    return _switch(request, name, "ignore_self", IgnoreSelfForm, node, at="ignore")
 
 
 def _config_change(request: HttpRequest, name: str, action: str, values: dict, success: str,
-                   node: str | None = None):
+                   node: str | None = None, at: str = "", keep: dict | None = None):
     """Write ``values`` to the jail's .local through the config transaction."""
     target = name
     with contextlib.suppress(InvalidInput):  # a bad name: refused by apply_change
         target = f"{name} ({jail_config.local_for(name)})"
     return _run(request, name, action, target,
-                lambda: jail_config.apply_change(name, values), success, node)
+                lambda: jail_config.apply_change(name, values), success, node, at, keep)
 
 
 @require_POST
@@ -425,14 +437,17 @@ def jail_settings(request: HttpRequest, name: str, node: str | None = None) -> H
         configured and configured.journal)
     form = JailSettingsForm(request.POST, filters=regex_tester.filter_names(),
                             may_set_logpath=can_edit_config(request.user), journal=journal)
+    # The answer shows beside the form; a refused or failed save keeps what
+    # was typed (the bound form, with its errors), not the values on disk.
+    keep = {"settings_form": form}
     if not form.is_valid():
-        return _refused(request, name, "config.jail", form)
+        return _refused(request, name, "config.jail", form, at="settings", keep=keep)
     values = form.values(_current_settings(name))
     if not values:
         return _answer(request, name, Result(False, "Nothing to change: the values are as "
-                                                    "configured."))
+                                                    "configured."), at="settings")
     return _config_change(request, name, "config.jail", values,
-                          f"Updated {', '.join(values)} of {name}.")
+                          f"Updated {', '.join(values)} of {name}.", at="settings", keep=keep)
 
 
 def _current_settings(name: str) -> dict:
