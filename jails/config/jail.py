@@ -35,13 +35,16 @@ class ConfiguredJail:
     bantime: str
     findtime: str
     maxretry: str
-    source: str  # the last file that defines the section
+    source: str  # the first file that defines the section: where it is defined
     # Journal matches the jail reads with backend = systemd (its own
     # journalmatch, else its filter's), one OR'ed match per entry.
     journalmatch: tuple[str, ...] = ()
     # The banaction* options its action needs but the config does not
     # define (fail2ban 1.1.1's jail.conf no longer sets banaction).
     banaction_missing: tuple[str, ...] = ()
+    # The later files that define the section again (its .local, jail.d/…),
+    # in the order fail2ban reads them: the last one wins.
+    overrides: tuple[str, ...] = ()
 
     @property
     def journal(self) -> bool:
@@ -204,7 +207,7 @@ def _lines(value: str) -> tuple[str, ...]:
 
 def _parse_jails() -> dict[str, ConfiguredJail]:
     parser = configparser.RawConfigParser(**_PARSER_OPTS)
-    source: dict[str, str] = {}
+    source: dict[str, list[str]] = {}
     base = config_files.root()
     seen: set[Path] = set()
     for jail_file in _jail_files(base):
@@ -216,9 +219,10 @@ def _parse_jails() -> dict[str, ConfiguredJail]:
                 parser.read_string(text, source=str(path))
             except (OSError, configparser.Error):
                 continue  # a broken file is fail2ban's config test's business
+            rel = str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
             for section in single.sections():
-                source[section] = str(path.relative_to(base)) if path.is_relative_to(
-                    base) else str(path)
+                if rel not in source.setdefault(section, []):
+                    source[section].append(rel)
     jails = {}
     for name in parser.sections():
         if name in NOT_JAILS:
@@ -244,7 +248,8 @@ def _parse_jails() -> dict[str, ConfiguredJail]:
             backend=backend,
             logpath=list(_lines(get("logpath"))),
             bantime=get("bantime"), findtime=get("findtime"), maxretry=get("maxretry"),
-            source=source.get(name, ""),
+            source=(source.get(name) or [""])[0],
+            overrides=tuple(source.get(name, [])[1:]),
             journalmatch=journalmatch,
             banaction_missing=tuple(sorted(k for k in missing if k.startswith("banaction"))),
         )

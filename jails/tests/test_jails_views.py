@@ -171,6 +171,24 @@ def test_it_enables_a_jail_and_edits_its_settings(jails, f2b_client, operator_cl
     assert _last_audit("config.jail").result == "failed"
 
 
+def test_defined_in_names_the_defining_file_and_its_overrides(jails, f2b_client,
+                                                               operator_client):
+    """#28 item 6: it said "Defined in jail.d/sshd.local · overrides in
+    jail.d/sshd.local" for a jail of jail.conf, and linked a file that did
+    not exist yet."""
+    def defined_in(html: str) -> str:
+        return html.split('data-testid="defined-in">', 1)[1].split("</dd>", 1)[0]
+
+    html = operator_client.get("/jails/postfix/").content.decode()
+    assert defined_in(html) == "jail.conf"
+    assert "jail.d/postfix.local</span> <span class=\"help\">(created by the first change" in html
+    operator_client.post("/jails/postfix/settings/", {"maxretry": "9"}, **HX)
+    html = operator_client.get("/jails/postfix/").content.decode()
+    assert defined_in(html) == ('jail.conf · overridden in <a href="/config/file/?path=jail.d/'
+                                'postfix.local">jail.d/postfix.local</a>')
+    assert "created by the first change" not in html
+
+
 def test_it_reports_a_rolled_back_jail_change(jails, f2b_client, operator_client):
     html = operator_client.post("/jails/sshd/settings/", {"logpath": "/nonexistent/a.log"},
                                 **HX).content.decode()
