@@ -282,6 +282,10 @@ FAIL2BAN_TIME_ZONE = env_time_zone("BANGUI_FAIL2BAN_TIME_ZONE")
 # fail2ban log target file may be in.
 BANGUI_FAIL2BAN_REGEX = env_str("BANGUI_FAIL2BAN_REGEX", "fail2ban-regex")
 BANGUI_REGEX_LOG_DIRS = env_list("BANGUI_REGEX_LOG_DIRS", ["/var/log"])
+# Config history (docs/config.md): versions kept per file and node, the
+# oldest pruned on each write.
+BANGUI_CONFIG_HISTORY_KEEP = env_int("BANGUI_CONFIG_HISTORY_KEEP", 100, minimum=2,
+                                     maximum=100_000)
 BANGUI_LOGTARGET_DIRS = env_list("BANGUI_LOGTARGET_DIRS", ["/var/log"])
 
 # --- ban archive (docs/archive.md) ---------------------------------------------
@@ -356,6 +360,12 @@ Q_CLUSTER = {
     "poll": 1,
     "broker_class": "bangui.broker.ORM",  # the ORM broker, waiting out a busy database
 }
+# A worker process whose peak RSS passed this is replaced after its task
+# (django-q2's max_rss, KiB): Python keeps the memory a big import or first
+# sync freed, so without it the worker stayed at its high-water mark for good.
+_WORKER_MAX_RSS_MB = env_int("BANGUI_WORKER_MAX_RSS_MB", 160, minimum=0, maximum=65536)
+if _WORKER_MAX_RSS_MB:
+    Q_CLUSTER["max_rss"] = max(_WORKER_MAX_RSS_MB, 64) * 1024
 # Commands routed to a node's cluster (jails/fleet/commands.py): how long the
 # sender waits for the answers, and how long after sending a node may still
 # run one (later, it is dropped: no stale bans from a node that comes back).

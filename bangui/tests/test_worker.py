@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from bangui.tests.conftest import LEASE_SECONDS, MANAGE, ROOT, wait_for_text
 
 RUNNING = "acquired by"
@@ -122,3 +124,24 @@ def test_a_worker_started_while_the_database_is_locked_waits_and_runs(tmp_path):
     proc.send_signal(signal.SIGTERM)
     assert _exit_code(proc, log) == 0
     project.close()
+
+
+def test_a_worker_past_its_memory_bound_is_replaced_after_the_task(project):
+    """BANGUI_WORKER_MAX_RSS_MB (django-q2's max_rss): Python keeps what a
+    100,000-line import freed, so the worker stayed at its high-water mark
+    for good (the soak's worker: 176 -> 382 MiB). Past the bound, the task
+    finishes and a fresh worker takes over."""
+    if project.env.get("DATABASE_URL"):
+        pytest.skip("django-q2's recycling; the database plays no part")
+    proc, log = project.start("qcluster", log="hog.log", env={"BANGUI_WORKER_MAX_RSS_MB": "64"})
+    wait_for_text(log, RUNNING, timeout=60)
+    queued = project.run("shell", "-c", (
+        "from django.conf import settings; from django_q.tasks import async_task; "
+        "from nodes import nodename; "
+        "async_task('bangui.tests.memhog.hog', 120, task_name='hog', "
+        "cluster=nodename.queue(settings.BANGUI_NODE))"), env={"BANGUI_WORKER_MAX_RSS_MB": "64"})
+    assert queued.returncode == 0, queued.stderr
+    text = wait_for_text(log, "recycled worker", timeout=60)
+    assert "Processed 'bangui.tests.memhog.hog' (hog)" in text
+    proc.send_signal(signal.SIGTERM)
+    assert _exit_code(proc, log) == 0
