@@ -5,6 +5,7 @@ import uuid
 
 from django.db import connection, connections
 from django.utils.cache import patch_vary_headers
+from django_htmx.http import trigger_client_event
 
 from bangui.dbretry import is_transient, retrying
 from bangui.logging import request_id_var
@@ -27,6 +28,23 @@ class VaryOnHtmxMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         patch_vary_headers(response, ["HX-Request"])
+        return response
+
+
+class ChangedEventMiddleware:
+    """After an HTMX POST (an action: a ban, a jail stopped, a file saved)
+    the page hears "bangui:changed" (HX-Trigger), so what shows the server's
+    state elsewhere on it (the status bar) refreshes at once instead of on
+    its next 10 s poll ("2 jails running" for 10 s after a Stop)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (request.method == "POST" and request.headers.get("HX-Request") == "true"
+                and response.status_code < 500):
+            trigger_client_event(response, "bangui:changed", after="settle")
         return response
 
 

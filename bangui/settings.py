@@ -105,6 +105,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "bangui.middleware.VaryOnHtmxMiddleware",
+    "bangui.middleware.ChangedEventMiddleware",  # the status bar hears of every action
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 

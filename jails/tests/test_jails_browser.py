@@ -71,3 +71,20 @@ def test_forms_low_on_the_jail_page_answer_beside_themselves(page: Page, live_se
     expect(page.locator("#jail-main [data-testid=result]")).to_have_count(1)  # not at the top
     assert f2b_client.jail_settings("sshd").bantime == before
     assert errors == []
+
+
+def test_the_status_bar_follows_a_stop_at_once(page: Page, live_server, f2b, operator_user,
+                                               f2b_client, settings, tmp_path):
+    """#28 item 7: it said "2 jails running" for up to 10 s after a Stop (its
+    poll); an action's answer now tells the page (HX-Trigger bangui:changed)."""
+    settings.DATA_DIR = tmp_path / "data"
+    login_page(page, live_server, operator_user, next_path="/jails/sshd/")
+    running = len(f2b_client.jail_names())
+    bar = page.locator("#status-bar")
+    expect(bar).to_contain_text(f"{running} jails running")
+    page.once("dialog", lambda dialog: dialog.accept())  # hx-confirm
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("h1")).to_contain_text("enabled, not running")
+    # Well inside the bar's own 10 s poll.
+    expect(bar).to_contain_text(f"{running - 1} jail", timeout=4000)
+    expect(bar).to_contain_text("1 stopped", timeout=1000)
