@@ -206,9 +206,49 @@ class SyncState(models.Model):
         return f"{self.node}:{self.db_path} @ rowid {self.last_rowid}"
 
 
+class ConfigVersion(models.Model):
+    """One version of one fail2ban config file on one node (docs/config.md,
+    "Config history"): written by the config transaction
+    (``jails.config.files.apply``) wherever it runs, so a node's worker
+    records its own saves; read by every web process from the shared
+    database. ``text`` is the file's content after a change that took, or
+    the content that was tried and did not take (``applied`` False: refused
+    by the check, or written and rolled back); None: the file was absent."""
+
+    SAVED, CREATED, RESTORED = "saved", "created", "restored"
+    REFUSED, ROLLED_BACK = "refused", "rolled_back"
+    FOUND, OUTSIDE = "found", "outside"
+    KINDS = [(SAVED, "saved"), (CREATED, "created"), (RESTORED, "restored"),
+             (REFUSED, "refused"), (ROLLED_BACK, "rolled back"),
+             (FOUND, "as BanGUI found it"), (OUTSIDE, "changed outside BanGUI")]
+    PASSED, FAILED, UNCHECKED = "passed", "failed", ""
+    VERDICTS = [(PASSED, "passed"), (FAILED, "failed"), (UNCHECKED, "not checked")]
+
+    node = models.CharField(max_length=63, default=nodename.local)
+    path = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(max_length=150, blank=True, default="")
+    kind = models.CharField(max_length=12, choices=KINDS)
+    applied = models.BooleanField(default=True,
+                                  help_text="This content was on disk after the change.")
+    verdict = models.CharField(max_length=8, choices=VERDICTS, blank=True, default="",
+                               help_text="The check's verdict (fail2ban-client -t, the "
+                                         "reload and its probe).")
+    message = models.TextField(blank=True, default="")
+    reason = models.CharField(max_length=300, blank=True, default="")
+    text = models.TextField(null=True, blank=True)  # noqa: DJ001 (None: absent, "": empty)
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["node", "path", "-id"], name="configversion_file")]
+
+    def __str__(self) -> str:
+        return f"{self.node}:{self.path} #{self.pk} {self.kind}"
+
+
 # The fleet models live beside their code; importing them here registers
 # them with the jails app. (Blocklists are an app of their own: blocklists/.)
 from jails.fleet.models import LiveBan, LiveBanState, SharedBanRule, SharedBanState  # noqa: E402
 
-__all__ = ["BanDay", "BanEvent", "LiveBan", "LiveBanState", "SharedBanRule", "SharedBanState",
-           "SyncState"]
+__all__ = ["BanDay", "BanEvent", "ConfigVersion", "LiveBan", "LiveBanState", "SharedBanRule",
+           "SharedBanState", "SyncState"]

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from jails.config import history
 from jails.fail2ban import Fail2banCli, Fail2banError
 from jails.live import link
 
@@ -292,10 +293,12 @@ def _fail2ban_regex(confdir: Path, filter_name: str) -> tuple[bool, str]:
     return False, " ".join(lines[:2]) or f"fail2ban-regex exit code {result.returncode}"
 
 
-def save(rel: str, text: str, expected: str) -> Outcome:
+def save(rel: str, text: str, expected: str, *, actor: str | None = None,
+         reason: str | None = None, kind: str | None = None) -> Outcome:
     """The file editor's save: one file through :func:`apply`; ``expected``
-    is the version the editor showed (a newer file raises StaleEdit)."""
-    return apply([Change(rel, text, expected)])
+    is the version the editor showed (a newer file raises StaleEdit).
+    ``kind``: how the history names it ("restored" for a restore)."""
+    return apply([Change(rel, text, expected)], actor=actor, reason=reason, kind=kind)
 
 
 @dataclass
@@ -460,10 +463,34 @@ def probe(expected: list[str], attempts: int = 3, interval: float = 0.25) -> str
     return None
 
 
-def apply(changes: list[Change], *, probe_attempts: int = 3) -> Outcome:
+def _record(changes: list[Change], old: dict[str, bytes | None], kind: str | None,
+            **fields) -> None:
+    """One history version per changed file (jails/config/history.py):
+    ``kind`` None names it by what it did (created or saved)."""
+    from jails.models import ConfigVersion
+
+    for change in changes:
+        named = kind or (ConfigVersion.CREATED if old.get(change.rel) is None
+                         else ConfigVersion.SAVED)
+        history.record(change.rel, change.text, named, **fields)
+
+
+def apply(changes: list[Change], *, probe_attempts: int = 3, actor: str | None = None,
+          reason: str | None = None, kind: str | None = None) -> Outcome:
     """The config transaction. Raises ConfigError (nothing written) for
     refused changes; returns an Outcome for everything that was written,
-    including a rolled-back one."""
+    including a rolled-back one.
+
+    Every change checked is kept in the config history, on this process's
+    node (docs/config.md, "Config history"): the content it replaces when
+    the history does not have it yet ("as BanGUI found it", "changed
+    outside BanGUI"), then the new content with the check's verdict --
+    saved, refused by the check, or written and rolled back. ``actor`` and
+    ``reason`` default to those set with ``history.acting``; ``kind``
+    ("restored") to "created" or "saved"."""
+    from jails.models import ConfigVersion
+
+    who = {"actor": actor, "reason": reason}
     if not changes:
         raise ConfigError("nothing to change")
     for change in changes:
@@ -493,10 +520,17 @@ def apply(changes: list[Change], *, probe_attempts: int = 3) -> Outcome:
         except Fail2banError as exc:
             raise ConfigError(f"{exc} Nothing was written: BanGUI only changes the config "
                               "while it can check that fail2ban survives the change.") from None
-        expected = validate(changes)
-        if not expected:
-            raise ValidationFailed("the new config enables no jail at all; fail2ban would "
-                                   "drop every running jail, so nothing was written")
+        for change in changes:
+            history.note_before(change.rel, old[change.rel])
+        try:
+            expected = validate(changes)
+            if not expected:
+                raise ValidationFailed("the new config enables no jail at all; fail2ban "
+                                       "would drop every running jail, so nothing was written")
+        except ValidationFailed as exc:
+            _record(changes, old, ConfigVersion.REFUSED, applied=False,
+                    verdict=ConfigVersion.FAILED, message=str(exc), **who)
+            raise
         backup = _backup(changes, {c.rel: old[c.rel] for c in changes})
         old = {c.rel: old[c.rel] for c in changes}
         for change in changes:
@@ -514,8 +548,11 @@ def apply(changes: list[Change], *, probe_attempts: int = 3) -> Outcome:
             problem = f"the reload failed: {exc}"
         if problem is None:
             jails = f"{len(expected)} jail{'' if len(expected) == 1 else 's'}"
-            return Outcome(True, f"Saved {', '.join(changed)}; fail2ban reloaded and runs "
-                           f"{jails}.", changed=changed, backup=str(backup), jails=expected)
+            outcome = Outcome(True, f"Saved {', '.join(changed)}; fail2ban reloaded and runs "
+                              f"{jails}.", changed=changed, backup=str(backup), jails=expected)
+            _record(changes, old, kind, verdict=ConfigVersion.PASSED, message=outcome.message,
+                    **who)
+            return outcome
         restored = _restore(old)
         try:
             cli.reload()
@@ -525,9 +562,12 @@ def apply(changes: list[Change], *, probe_attempts: int = 3) -> Outcome:
         state = ("fail2ban is running again with its previous jails "
                  f"({', '.join(before) or 'none'})" if after is None else
                  f"fail2ban is still not healthy after the rollback: {after}. Check its log")
-        return Outcome(
+        outcome = Outcome(
             False,
             f"Your change was written, but {problem}. BanGUI rolled it back: restored "
             f"{', '.join(restored)} from the backup in {backup}; {state}.",
             changed=changed, rolled_back=True, restored=restored, backup=str(backup),
             jails=before)
+        _record(changes, old, ConfigVersion.ROLLED_BACK, applied=False,
+                verdict=ConfigVersion.FAILED, message=outcome.message, **who)
+        return outcome

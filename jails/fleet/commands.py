@@ -177,12 +177,15 @@ def _file_answer(current) -> dict:
 
 
 def _config_read(*, path: str, actor: str) -> tuple[str, dict]:
-    from jails.config import files
+    from jails.config import files, history
 
     try:
         current = files.read(path)
     except files.ConfigError as exc:
         raise InvalidInput(str(exc)) from None
+    # The editor's read notices a change made outside BanGUI (the config
+    # history; docs/config.md): kept as a version, here on the node.
+    history.note_read(current.rel, current.text)
     return f"read {current.rel}", _file_answer(current)
 
 
@@ -191,12 +194,35 @@ def _config_save(*, path: str, text: str, expected: str, actor: str) -> tuple[st
     reload, roll back on failure (jails.config.files.apply). A stale edit
     answers the saved version, so the editor can show the difference; it and a
     rolled-back save are answers whose change did not take (``done``)."""
+    from jails.config import files
+
+    return _saved(path, lambda: files.save(path, text, expected, actor=actor))
+
+
+def _config_restore(*, path: str, version: int, expected: str, actor: str
+                    ) -> tuple[str, dict]:
+    """A version of the config history written back through the same
+    transaction (docs/config.md, "Config history"): the node reads it from
+    the shared database, so only versions of its own files are restored."""
+    from jails.config import files, history
+    from jails.models import ConfigVersion
+
+    row = history.version(path, settings.BANGUI_NODE, version)
+    if row is None:
+        raise InvalidInput(f"{path} has no version #{version} on node {settings.BANGUI_NODE}")
+    reason = (f"restored version #{row.pk} ({row.get_kind_display()}, "
+              f"{row.created_at:%Y-%m-%d %H:%M} UTC)")
+    return _saved(path, lambda: files.save(path, row.text, expected, actor=actor,
+                                           reason=reason, kind=ConfigVersion.RESTORED))
+
+
+def _saved(path: str, transaction: Callable) -> tuple[str, dict]:
     from dataclasses import asdict
 
     from jails.config import files
 
     try:
-        outcome = files.save(path, text, expected)
+        outcome = transaction()
     except files.StaleEdit as exc:
         return str(exc), {"stale": {"current": exc.current, "current_hash": exc.current_hash,
                                     "attempted": exc.attempted}, "done": False}
@@ -228,11 +254,13 @@ COMMANDS: dict[str, Callable[..., str]] = {
     "idle": _idle, "ignore_self": _ignore_self,
     "stop": _stop, "reload": _reload, "status": _status, "regex": _regex,
     "config_list": _config_list, "config_read": _config_read, "config_save": _config_save,
+    "config_restore": _config_restore,
 }
 # Commands that change something (audited by the caller); the others only read.
 CHANGES = frozenset(COMMANDS) - {"status", "regex", "config_list", "config_read"}
 AUDIT_ACTIONS = {"unbanall": "jail.unban_all", "start": "jail.start", "stop": "jail.stop",
-                 "reload": "jail.reload", "config_save": "config.save", "idle": "jail.idle",
+                 "reload": "jail.reload", "config_save": "config.save",
+                 "config_restore": "config.restore", "idle": "jail.idle",
                  "ignore_self": "jail.ignore_self"}
 SWITCHES = ("idle", "ignore_self")  # on/off switches of a running jail
 CONFIG_FIELDS = {"path": 300, "text": 512 * 1024 + 1, "expected": 64}
@@ -252,6 +280,7 @@ def attempt(command: str, args: dict) -> str:
         "status": "read fail2ban's status", "regex": "run the regex test",
         "config_list": "list the config files", "config_read": f"read {args.get('path')}",
         "config_save": f"save {args.get('path')}",
+        "config_restore": f"restore a version of {args.get('path')}",
     }.get(command, command)
 
 
@@ -264,7 +293,7 @@ def audit_action(command: str, args: dict) -> str:
 
 def audit_target(command: str, args: dict) -> str:
     """What a command acts on, as the audit trail shows it."""
-    if command == "config_save":
+    if command in ("config_save", "config_restore"):
         return str(args.get("path", ""))
     if command in SWITCHES:  # "<jail> on|off": the jail page reads the last idle switch
         return f"{args.get('jail') or ''} {'on' if args.get('on') else 'off'}"
@@ -298,6 +327,18 @@ def clean(command: str, args: dict) -> dict:
         for key in wanted:
             if not isinstance(out[key], str) or len(out[key]) > CONFIG_FIELDS[key]:
                 raise InvalidInput(f"{key}: text of at most {CONFIG_FIELDS[key]} characters")
+    if command == "config_restore":
+        if set(out) != {"path", "version", "expected"}:
+            raise InvalidInput("config_restore takes expected, path, version")
+        for key in ("path", "expected"):
+            if not isinstance(out[key], str) or len(out[key]) > CONFIG_FIELDS[key]:
+                raise InvalidInput(f"{key}: text of at most {CONFIG_FIELDS[key]} characters")
+        try:
+            out["version"] = int(out["version"])
+        except (TypeError, ValueError):
+            raise InvalidInput("version: a version number") from None
+        if out["version"] < 1:
+            raise InvalidInput("version: a version number")
     if command == "regex":
         unknown = set(out) - set(REGEX_FIELDS)
         if unknown:

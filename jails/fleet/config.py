@@ -90,3 +90,18 @@ def save_on(node: str, rel: str, text: str, expected: str, actor: str, *,
         current = None if stale.get("current_hash") == files.ABSENT else stale["current"]
         raise files.StaleEdit(rel, current, stale["attempted"])
     return Saved(files.Outcome(**data["outcome"]), _file(data["file"]))
+
+
+def restore_on(node: str, rel: str, version: int, expected: str, actor: str, *,
+               by: object = None, ticket: dispatch.Ticket | None = None) -> Saved:
+    """A version of the config history (jails/config/history.py) written
+    back by the node through the same transaction as a save (test, back up,
+    write, reload, roll back), audited as ``config.restore``. ``expected``:
+    the file's version the history page showed. Raises as :func:`save_on`."""
+    data = _ask(node, "config_restore", {"path": rel, "version": version,
+                                         "expected": expected}, actor, by, ticket=ticket)
+    if "stale" in data:
+        stale = data["stale"]
+        current = None if stale.get("current_hash") == files.ABSENT else stale["current"]
+        raise files.StaleEdit(rel, current, stale["attempted"])
+    return Saved(files.Outcome(**data["outcome"]), _file(data["file"]))

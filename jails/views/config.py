@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -27,7 +28,9 @@ from accounts import audit
 from accounts.models import AuditEntry
 from accounts.roles import can_edit_config, config_editor, operate
 from bangui.htmx import render_page
+from bangui.views import form_errors
 from jails.config import files as config_files
+from jails.config import history
 from jails.config import jail as jail_config
 from jails.config import regex as regex_tester
 from jails.config import server as server_config
@@ -40,8 +43,8 @@ from jails.views.results import Result, perform, refused, ticket_of, waiting
 from nodes import fleet as fleet_nodes
 
 # Audit actions of every editor that goes through config_files.apply.
-CONFIG_ACTIONS = ("config.save", "config.filter_create", "config.provision", "config.jail",
-                  "jail.enable", "jail.disable", "settings.fail2ban")
+CONFIG_ACTIONS = ("config.save", "config.restore", "config.filter_create", "config.provision",
+                  "config.jail", "jail.enable", "jail.disable", "settings.fail2ban")
 
 
 def last_rollback(node: str | None = None) -> AuditEntry | None:
@@ -90,11 +93,17 @@ def places(name: str | None) -> dict:
     None) or node NAME's, which the pages name."""
     if name is None:
         return {"node": "", "back_url": reverse("config"), "back_label": "Config files",
-                "file_url": reverse("config_file"), "save_url": reverse("config_save")}
+                "file_url": reverse("config_file"), "save_url": reverse("config_save"),
+                "preview_url": reverse("config_preview"),
+                "history_url": reverse("config_history"),
+                "restore_url": reverse("config_restore")}
     return {"node": name, "back_url": reverse("node_config", args=[name]),
             "back_label": f"{name}'s config files",
             "file_url": reverse("node_config_file", args=[name]),
-            "save_url": reverse("node_config_save", args=[name])}
+            "save_url": reverse("node_config_save", args=[name]),
+            "preview_url": reverse("node_config_preview", args=[name]),
+            "history_url": reverse("node_config_history", args=[name]),
+            "restore_url": reverse("node_config_restore", args=[name])}
 
 
 def _editor(request: HttpRequest, name: str | None, current: config_files.ConfigFile,
@@ -102,8 +111,10 @@ def _editor(request: HttpRequest, name: str | None, current: config_files.Config
     if form is None:
         form = FileEditForm(initial={"path": current.rel, "version": current.version,
                                      "text": current.text or ""})
+    latest = history.versions(current.rel, _node(name)).first()
     return render_page(request, "jails/config_file.html", "file-editor",
-                       {"file": current, "form": form, **places(name), **extra}, status=status)
+                       {"file": current, "form": form, "latest": latest, **places(name),
+                        **extra}, status=status)
 
 
 def _refused_path(request: HttpRequest, name: str | None, rel: str,
@@ -183,14 +194,152 @@ def config_save(request: HttpRequest, name: str | None = None) -> HttpResponse:
 @require_POST
 @operate
 @config_editor
+def config_preview(request: HttpRequest, name: str | None = None) -> HttpResponse:
+    """"Show changes": the user's text against the file as the node has it
+    now (a unified diff), the text kept in the editor, nothing written; the
+    editor's "Save and reload" then saves it. Read through the dispatch like
+    the editor's own read (another node: the page waits for its answer)."""
+    form = FileEditForm(request.POST)
+    rel = request.POST.get("path", "")
+    if not form.is_valid():
+        return _shown_again(request, name, rel, form, Result(False, form_errors(form)))
+    text = form.cleaned_data["text"]
+    try:
+        current = node_config.read_on(_node(name), rel, request.user.get_username(),
+                                      ticket=ticket_of(request, "config_read"))
+    except dispatch.Pending as pending:
+        return _editor(request, name, config_files.ConfigFile(rel, text), form,
+                       **waiting(request, "config_read", pending,
+                                 url=places(name)["preview_url"], target="#file-editor",
+                                 include="#file-editor form"))
+    except node_config.Refused as exc:
+        return _refused_path(request, name, rel, exc)
+    except config_files.ConfigError as exc:
+        return _editor(request, name, config_files.ConfigFile(rel, None), form, 400,
+                       result=Result(False, str(exc)))
+    lines = history.diff_lines(current.text, text, f"{rel} (on disk)", f"{rel} (your edit)")
+    return _editor(request, name, current, form, preview={
+        "lines": lines, "moved": current.version != form.cleaned_data["version"]})
+
+
+# -- config history (jails/config/history.py; docs/config.md) ----------------------
+HISTORY_PAGE = 50
+
+
+def _history_context(query, name: str | None, rel: str) -> dict:
+    """The history page of ``rel`` on node ``name``; ``query``: its GET
+    parameters (page, a, b)."""
+    node = _node(name)
+    rows = history.versions(rel, node)
+    page = Paginator(rows, HISTORY_PAGE).get_page(query.get("page"))
+    latest_applied = history.latest_applied(rel, node)
+    shown = list(page.object_list)
+    for row in shown:
+        # "Changes": this version against the file on disk before it (the
+        # newest older version that was on disk: a refused try never was).
+        older = rows.filter(id__lt=row.pk, applied=True).values_list("id", flat=True)[:1]
+        row.before = older[0] if older else None
+    context = {"rel": rel, "page": page, "versions": shown,
+               "latest_applied": latest_applied, "count": page.paginator.count,
+               "writable": config_files.writable(rel), **places(name)}
+    # The diff: ?a=ID&b=ID (older, newer), by default the newest against the
+    # one before it.
+    choices = list(rows.values_list("id", "kind", "created_at")[:500])
+    context["choices"] = choices
+    a, b = query.get("a"), query.get("b")
+    if not (a and b) and shown and shown[0].before and page.number == 1:
+        a, b = str(shown[0].before), str(shown[0].pk)
+    if a and b and a.isdigit() and b.isdigit():
+        old, new = history.version(rel, node, int(a)), history.version(rel, node, int(b))
+        if old and new:
+            context["compare"] = {"a": old, "b": new, "lines": history.diff_lines(
+                old.text, new.text, f"{rel} #{old.pk}", f"{rel} #{new.pk}")}
+    return context
+
+
+@login_required
+@require_GET
+def config_history(request: HttpRequest, name: str | None = None) -> HttpResponse:
+    """Every version of one file on one node, newest first, read from the
+    shared database (a node's page never asks the node); readable by every
+    user who may read config files, like the editor."""
+    rel = request.GET.get("path", "")
+    try:
+        config_files.resolve(rel) if name is None else _check_name(rel)
+    except config_files.PathRefused as exc:
+        return _refused_path(request, name, rel, exc)
+    return render_page(request, "jails/config_history.html", "history",
+                       _history_context(request.GET, name, rel))
+
+
+def _check_name(rel: str) -> None:
+    """A node's path, checked as far as this host can without its files:
+    the same shape rules (the node checks the rest when it restores)."""
+    if not isinstance(rel, str) or not rel or "\x00" in rel or rel.startswith("/") \
+            or ".." in rel.split("/") or not rel.endswith(config_files.SUFFIXES) \
+            or "/".join(rel.split("/")[:-1]) not in config_files.DIRECTORIES:
+        raise config_files.PathRefused(f"{rel!r} is not a config file BanGUI shows")
+
+
+@require_POST
+@operate
+@config_editor
+def config_restore(request: HttpRequest, name: str | None = None) -> HttpResponse:
+    """Write a version back through the config transaction (test, back up,
+    write, reload, roll back on failure), on the node whose version it is;
+    audited as ``config.restore`` by the dispatch."""
+    rel = request.POST.get("path", "")
+    raw = request.POST.get("version", "")
+    node = _node(name)
+    if not raw.isdigit() or history.version(rel, node, int(raw)) is None:
+        return render_page(request, "jails/config_history.html", "history", {
+            **_history_context({}, name, rel),
+            "result": Result(False, f"{rel} has no version {raw[:20]!r} on {node}.")},
+            status=400)
+    latest = history.latest_applied(rel, node)
+    expected = request.POST.get("expected") or (latest.sha256 if latest else
+                                                config_files.ABSENT)
+    try:
+        saved = node_config.restore_on(node, rel, int(raw), expected,
+                                       request.user.get_username(), by=request,
+                                       ticket=ticket_of(request, "config_restore"))
+    except dispatch.Pending as pending:
+        return render_page(request, "jails/config_history.html", "history", {
+            **_history_context({}, name, rel),
+            **waiting(request, "config_restore", pending, url=places(name)["restore_url"],
+                      target="#history", include=f"#restore-{raw}")})
+    except config_files.StaleEdit:
+        result = Result(False, f"{rel} was changed since its latest version here (outside "
+                               "BanGUI, or by another save). Nothing was restored. Open it "
+                               "in the editor (that records the change as a version) and "
+                               "restore again.")
+        status = 409
+    except config_files.ConfigError as exc:
+        result, status = Result(False, str(exc)), 400
+    else:
+        result, status = Result.of(saved.outcome), 200
+        if saved.outcome.ok:
+            row = history.version(rel, node, int(raw))
+            result = Result(True, f"Restored version #{raw} of {rel}"
+                                  f"{'' if row is None else ' (' + row.get_kind_display() + ')'}"
+                                  f". {saved.outcome.message}")
+    return render_page(request, "jails/config_history.html", "history",
+                       {**_history_context({}, name, rel), "result": result},
+                       status=status)
+
+
+@require_POST
+@operate
+@config_editor
 def filter_create(request: HttpRequest) -> HttpResponse:
     form = FilterForm(request.POST)
     if not form.is_valid():
         refused(request, "config.filter_create", request.POST.get("name", "")[:64], form)
         return _filter_answer(request, form, None)
     name = form.cleaned_data["name"]
-    result = perform(request, "config.filter_create", f"filter.d/{name}.local",
-                     lambda: jail_config.create_filter(name, form.text()), "")
+    with history.acting(request.user.get_username()):
+        result = perform(request, "config.filter_create", f"filter.d/{name}.local",
+                         lambda: jail_config.create_filter(name, form.text()), "")
     return _filter_answer(request, FilterForm() if result.ok else form, result)
 
 
@@ -207,9 +356,10 @@ def provision(request: HttpRequest) -> HttpResponse:
         outcome = jail_config.provision()
         return outcome if outcome is not None else "BanGUI's jails exist already; nothing to do."
 
-    result = perform(request, "config.provision",
-                     ", ".join(j.name for j in jail_config.BANGUI_JAILS), act,
-                     lambda detail: detail if isinstance(detail, str) else "")
+    with history.acting(request.user.get_username(), "BanGUI's own jails provisioned"):
+        result = perform(request, "config.provision",
+                         ", ".join(j.name for j in jail_config.BANGUI_JAILS), act,
+                         lambda detail: detail if isinstance(detail, str) else "")
     return render_page(request, "jails/config.html", "config-files",
                        _home_context(result=result))
 
@@ -300,8 +450,9 @@ def server_save(request: HttpRequest) -> HttpResponse:
     def said(outcome) -> str:
         return f"Set {target} in {server_config.SERVER_LOCAL}." if outcome.changed else ""
 
-    result = perform(request, "settings.fail2ban", target,
-                     lambda: server_config.save(values), said)
+    with history.acting(request.user.get_username(), "server settings"):
+        result = perform(request, "settings.fail2ban", target,
+                         lambda: server_config.save(values), said)
     return _server_answer(request, form if not result.ok else None, result)
 
 
