@@ -254,11 +254,22 @@ def _run(args: list[str]) -> str:
     except FileNotFoundError:
         raise TesterError("fail2ban-regex is not installed") from None
     if proc.returncode != 0:
-        errors = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines()
-                  if "ERROR" in ln or "rror" in ln]
-        raise TesterError(" ".join(errors[:3]) or f"fail2ban-regex failed (exit "
-                          f"{proc.returncode})")
+        raise TesterError(_failure(proc))
     return proc.stdout
+
+
+def _failure(proc: subprocess.CompletedProcess) -> str:
+    """fail2ban-regex's own complaint: its ``ERROR`` line on stdout and the
+    reason on the line after it ("missing ), unterminated subpattern").
+    fail2ban's log lines on stderr say the same again with a timestamp and a
+    pid (the tester showed both), so they count only when stdout is silent."""
+    out = [ln.strip() for ln in proc.stdout.splitlines()]
+    for i, line in enumerate(out):
+        if line.startswith("ERROR"):
+            reason = out[i + 1] if i + 1 < len(out) else ""
+            return f"{line.rstrip(':')}: {reason}" if reason else line
+    logged = [ln.split("]: ", 1)[-1].strip() for ln in proc.stderr.splitlines() if "ERROR" in ln]
+    return " ".join(logged[:2]) or f"fail2ban-regex failed (exit {proc.returncode})"
 
 
 def _section(out: str, title: str) -> list[str]:

@@ -49,9 +49,16 @@ def test_it_refuses_logs_outside_the_allow_list(cfg, path):
         regex_tester.run(log_path=path.format(cfg.logdir), filter_name="sshd")
 
 
-def test_it_reports_a_broken_regex(cfg):
-    with pytest.raises(regex_tester.TesterError, match="compile"):
+def test_it_reports_a_broken_regex_once_with_the_reason(cfg):
+    """fail2ban-regex says it on stdout, and fail2ban's logger again on
+    stderr with a timestamp: the tester showed both, without the reason."""
+    with pytest.raises(regex_tester.TesterError) as caught:
         regex_tester.run(lines=LINES, failregex="from (<HOST>")
+    message = str(caught.value)
+    assert message.startswith("ERROR: Unable to compile regular expression")
+    assert message.count("Unable to compile") == 1
+    assert "missing ), unterminated subpattern" in message
+    assert "fail2ban.filter" not in message
 
 
 def test_it_serves_the_page_and_the_result_fragment(cfg, viewer_client):
