@@ -15,9 +15,10 @@ from nodes import nodename
 def ip_sort_key(ip: str) -> str:
     """32 hex digits that sort as the addresses do, numerically: IPv4 as its
     IPv4-mapped IPv6 form (so 9.0.0.1 < 10.0.0.1 and every IPv4 sorts next
-    to the others), IPv6 as itself. "" for text that is no address."""
+    to the others), IPv6 as itself; a banned network ("203.0.113.0/24") as
+    its network address. "" for text that is no address."""
     try:
-        address = ipaddress.ip_address(str(ip).strip())
+        address = ipaddress.ip_address(str(ip).strip().split("/", 1)[0])
     except ValueError:
         return ""
     if address.version == 4:
@@ -124,6 +125,11 @@ class BanEvent(models.Model):
     @property
     def permanent(self) -> bool:
         return self.bantime < 0
+
+    @property
+    def is_range(self) -> bool:
+        """A ban of a network ("203.0.113.0/24"), not of one address."""
+        return "/" in self.ip
 
     @property
     def ends_at(self):

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from jails.views import (
     commands,
@@ -11,6 +11,23 @@ from jails.views import (
     nodes,
     status,
 )
+
+
+class IPOrNetwork:
+    """An address or a banned network ("203.0.113.0/24"): one IP page for
+    each (docs/archive.md, "Network and permanent bans"). Anything without
+    a slash reaches the view as before (which says what is wrong with it)."""
+
+    regex = r"[^/]+(?:/[0-9]{1,3})?"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(IPOrNetwork, "ipnet")
 
 JAIL_PAGES = (
     ("", jails.jail_detail, "jail_detail"),
@@ -52,9 +69,9 @@ urlpatterns = [
     path("nodes/<str:name>/config/history/restore/", config.config_restore,
          name="node_config_restore"),
     path("ip/", ip.ip_search, name="ip_search"),
-    path("ip/<str:ip>/", ip.ip_detail, name="ip_detail"),
-    path("ip/<str:ip>/ban/", ip.ban, name="ip_ban"),
-    path("ip/<str:ip>/unban/", ip.unban, name="ip_unban"),
+    path("ip/<ipnet:ip>/", ip.ip_detail, name="ip_detail"),
+    path("ip/<ipnet:ip>/ban/", ip.ban, name="ip_ban"),
+    path("ip/<ipnet:ip>/unban/", ip.unban, name="ip_unban"),
     # jails and config (docs/config.md)
     path("jails/", jails.jail_list, name="jail_list"),
     # One jail page and its actions for any node: this host's at /jails/NAME/,

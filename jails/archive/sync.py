@@ -206,10 +206,17 @@ def _event_values(row: Sequence) -> list | None:
 # --- geo ------------------------------------------------------------------------------
 def lookup_countries(ips: Iterable[str]) -> dict[str, str]:
     """Country codes from geo's cache (the worker may resolve; page views don't
-    call this). Returns {} when the geo app is not there or fails."""
+    call this). Returns {} when the geo app is not there or fails. A banned
+    network ("203.0.113.0/24") gets its network address's country: geo
+    knows addresses only."""
     ips = list(dict.fromkeys(ips))
     if not ips:
         return {}
+    ranges = {ip: ip.split("/", 1)[0] for ip in ips if "/" in ip}
+    if ranges:
+        codes = lookup_countries([ip for ip in ips if ip not in ranges]
+                                 + list(set(ranges.values())))
+        return {ip: codes[ranges.get(ip, ip)] for ip in ips if ranges.get(ip, ip) in codes}
     try:
         from geo.service import get_cache
     except ModuleNotFoundError as exc:
@@ -575,7 +582,7 @@ def record_manual(ip: str, jail: str, user: str | None, bantime: int | None = No
     (:func:`_adopt_manual`). If the sync got there first, this marks its
     row instead of adding one.
     """
-    ip = validation.ip_address(ip)
+    ip = validation.ban_target(ip)  # an address or a network
     jail = validation.jail_name(jail)
     if origin not in Origin.values:
         raise ValueError(f"unknown origin {origin!r}")
@@ -608,14 +615,14 @@ def record_manual(ip: str, jail: str, user: str | None, bantime: int | None = No
 
 def _canonical_or_none(ip: str) -> str | None:
     try:
-        return validation.ip_address(ip)
+        return validation.ban_target(ip)
     except validation.InvalidInput:
         return None
 
 
 def record_unban(ip: str, user: str | None, jail: str | None = None) -> int:
     """Note an unban made through BanGUI (see :func:`record_unbans`)."""
-    return record_unbans([validation.ip_address(ip)], user, jail)
+    return record_unbans([validation.ban_target(ip)], user, jail)
 
 
 def record_unbans(ips: Iterable[str], user: str | None, jail: str | None = None) -> int:

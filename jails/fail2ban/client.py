@@ -362,21 +362,24 @@ class Fail2banClient:
         return [parse_ban_with_time(line, self.server_tz) for line in lines]
 
     def jails_of_ip(self, ip: str) -> list[str]:
-        ip = validation.ip_address(ip)
+        """The jails that hold ``ip`` (or a network) itself: fail2ban does
+        not count an address as banned by a banned range that holds it."""
+        ip = validation.ban_target(ip)
         reply = self.call("banned", ip)
         return list(reply[0]) if reply else []
 
     def ban(self, jail: str, ips: Iterable[str]) -> int:
-        """Ban IPs in one jail; returns how many were newly banned."""
+        """Ban IPs (or networks: validation.ban_target) in one jail; returns
+        how many were newly banned."""
         jail = validation.jail_name(jail)
-        return int(self.call("set", jail, "banip", *validation.ip_addresses(ips)))
+        return int(self.call("set", jail, "banip", *validation.ban_targets(ips)))
 
     def unban(self, jail: str, ips: Iterable[str]) -> int:
         jail = validation.jail_name(jail)
-        return int(self.call("set", jail, "unbanip", *validation.ip_addresses(ips)))
+        return int(self.call("set", jail, "unbanip", *validation.ban_targets(ips)))
 
     def unban_everywhere(self, ips: Iterable[str]) -> int:
-        return int(self.call("unban", *validation.ip_addresses(ips)))
+        return int(self.call("unban", *validation.ban_targets(ips)))
 
     def unban_all(self) -> int:
         return int(self.call("unban", "--all"))

@@ -66,3 +66,71 @@ def ip_or_network(value: str) -> str:
         return str(ipaddress.ip_address(text))
     except ValueError:
         raise InvalidInput(f"{text!r} is not a valid IP address or CIDR network") from None
+
+
+# -- what a ban may name: an address or a network -----------------------------
+# fail2ban's ``banip`` takes a CIDR network (its IPAddr keeps the prefix;
+# the ban action gets "203.0.113.0/24" as <ip>, which iptables, nftables and
+# ipset take as is). BanGUI refuses networks wider than these prefixes: a
+# /8 or a /0 (which fail2ban lists as "0.0.0.0") is a mistake, not a ban
+# (docs/archive.md, "Network and permanent bans").
+WIDEST_PREFIX = {4: 16, 6: 32}
+
+
+def ban_target(value: str) -> str:
+    """The canonical text of one address or network to ban: an address as
+    :func:`ip_address`, a network as fail2ban lists it ("203.0.113.0/24",
+    host bits cleared; a /32 or /128 is its address). A network wider than
+    :data:`WIDEST_PREFIX` is refused."""
+    text = str(value).strip()
+    if "/" not in text:
+        return ip_address(text)
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not a valid IPv4 or IPv6 address or network") from None
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    widest = WIDEST_PREFIX[network.version]
+    if network.prefixlen < widest:
+        raise InvalidInput(
+            f"{network} is too wide to ban: BanGUI bans IPv{network.version} networks of "
+            f"/{widest} or narrower")
+    return str(network)
+
+
+def ban_targets(values: Iterable[str]) -> list[str]:
+    """Many addresses or networks (:func:`ban_target`); every bad one is named."""
+    good: list[str] = []
+    bad: list[str] = []
+    seen: set[str] = set()
+    for value in values:
+        try:
+            target = ban_target(value)
+        except InvalidInput as exc:
+            bad.append(str(exc))
+            continue
+        if target not in seen:
+            seen.add(target)
+            good.append(target)
+    if bad:
+        raise InvalidInput("; ".join(bad[:5]) + (" …" if len(bad) > 5 else "")
+                           + "; nothing was sent")
+    if not good:
+        raise InvalidInput("no IP address given")
+    return good
+
+
+def is_network(target: str) -> bool:
+    """Whether a ban target (:func:`ban_target`'s text) is a network."""
+    return "/" in str(target)
+
+
+def containing_networks(ip: str) -> list[str]:
+    """The networks BanGUI may have banned that hold the address ``ip``:
+    its /16../31 (IPv4) or /32../127 (IPv6), as :func:`ban_target` writes
+    them, narrowest first. An address page looks these up (one indexed
+    query) instead of reading every ban."""
+    address = ipaddress.ip_address(ip)
+    return [str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+            for prefix in range(address.max_prefixlen - 1, WIDEST_PREFIX[address.version] - 1, -1)]

@@ -310,7 +310,8 @@ def clean(command: str, args: dict) -> dict:
     if out.get("jail") is not None:
         out["jail"] = validation.jail_name(out["jail"])
     if "ips" in out:
-        out["ips"] = validation.ip_addresses(out["ips"])
+        # addresses or networks, none wider than validation.WIDEST_PREFIX
+        out["ips"] = validation.ban_targets(out["ips"])
         if not out["ips"]:
             raise InvalidInput("no IP address given")
     if command in ("unbanall", "ignore", *SWITCHES) and not out.get("jail"):

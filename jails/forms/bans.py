@@ -13,11 +13,12 @@ from jails.forms.fields import CheckedField, NodeField, checked, split_list
 class BanForm(forms.Form):
     ips = forms.CharField(label="IP addresses", max_length=20000,
                           widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}),
-                          help_text="One or more IPv4/IPv6 addresses, separated by spaces, "
-                                    "commas or new lines.")
+                          help_text="One or more IPv4/IPv6 addresses or networks "
+                                    "(203.0.113.0/24), separated by spaces, commas or new "
+                                    "lines.")
 
     def clean_ips(self) -> list[str]:
-        return checked(validation.ip_addresses, split_list(self.cleaned_data["ips"]))
+        return checked(validation.ban_targets, split_list(self.cleaned_data["ips"]))
 
 
 EVERY_NODE = "*"
@@ -25,15 +26,17 @@ LABEL_PREFIX = "@"  # "@web": every node labelled web
 
 
 class UnbanForm(forms.Form):
-    ip = CheckedField(validation.ip_address, max_length=64)
+    ip = CheckedField(validation.ban_target, max_length=64)  # an address or a banned network
     jail = CheckedField(validation.jail_name, max_length=64, required=False)  # empty: all jails
     node = NodeField()  # empty: this host's fail2ban
 
 
 class ManualBanForm(forms.Form):
-    ip = CheckedField(validation.ip_address, label="IP address", max_length=64,
-                         widget=forms.TextInput(attrs={"class": "mono",
-                                                       "placeholder": "203.0.113.9"}))
+    # An address or a network (validation.ban_target: none wider than /16
+    # for IPv4, /32 for IPv6).
+    ip = CheckedField(validation.ban_target, label="IP address or network", max_length=64,
+                      widget=forms.TextInput(attrs={
+                          "class": "mono", "placeholder": "203.0.113.9 or 203.0.113.0/24"}))
     jail = forms.ChoiceField(label="Ban in jail")
     node = forms.ChoiceField(label="On node", required=False)
 

@@ -26,7 +26,7 @@ def ban_warnings(jail: str, ips: Iterable[str], own_ip: str | None, *,
     owner asked never to), or the address the admin's own browser comes
     from (a lock-out). One ``get JAIL ignoreip``; [] when nothing is odd or
     fail2ban does not answer (the ban itself will then say so)."""
-    ips = validation.ip_addresses(ips)
+    ips = validation.ban_targets(ips)
     client = client or link.client(connect_retries=0)
     reasons = []
     try:
@@ -34,17 +34,28 @@ def ban_warnings(jail: str, ips: Iterable[str], own_ip: str | None, *,
                    for v in client.ignore_list(jail) if _network_or_none(v)]
     except Fail2banError:
         ignored = []
+    own = _address_or_none(own_ip)
     for ip in ips:
-        address = ipaddress.ip_address(ip)
-        hit = next((str(n) for n in ignored if address.version == n.version and address in n),
-                   None)
+        target = ipaddress.ip_network(ip, strict=False)  # an address: its /32 or /128
+        hit = next((str(n) for n in ignored
+                    if target.version == n.version and target.overlaps(n)), None)
         if hit:
             reasons.append(f"{ip} is in {jail}'s ignore list ({hit}): fail2ban never bans it "
-                           "on its own")
-        if own_ip and ip == own_ip:
+                           "on its own" if validation.is_network(ip) is False else
+                           f"{ip} overlaps {jail}'s ignore list ({hit})")
+        if own is not None and own.version == target.version and own in target:
             reasons.append(f"{ip} is the address your browser connects from: banning it may "
-                           "lock you out of this host")
+                           "lock you out of this host" if not validation.is_network(ip) else
+                           f"{ip} holds {own}, the address your browser connects from: "
+                           "banning it may lock you out of this host")
     return reasons
+
+
+def _address_or_none(value):
+    try:
+        return ipaddress.ip_address(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _network_or_none(value) -> bool:
@@ -57,8 +68,9 @@ def _network_or_none(value) -> bool:
 
 def ban(jail: str, ips: Iterable[str], actor: str, *,
         client: Fail2banClient | None = None) -> int:
-    """Ban ``ips`` in ``jail``; returns how many were newly banned."""
-    ips = validation.ip_addresses(ips)
+    """Ban ``ips`` (addresses or networks) in ``jail``; returns how many
+    were newly banned."""
+    ips = validation.ban_targets(ips)
     client = client or link.client()
     newly = client.ban(jail, ips)
     banned.forget_cached(jail)
@@ -73,7 +85,7 @@ def ban(jail: str, ips: Iterable[str], actor: str, *,
 def unban(ips: Iterable[str], actor: str, jail: str | None = None, *,
           client: Fail2banClient | None = None) -> int:
     """Unban ``ips`` from ``jail``, or from every jail when it is None."""
-    ips = validation.ip_addresses(ips)
+    ips = validation.ban_targets(ips)
     client = client or link.client()
     count = client.unban(jail, ips) if jail else client.unban_everywhere(ips)
     if jail:

@@ -239,7 +239,7 @@ def test_it_hides_actions_from_viewers_and_forbids_them(viewer_client, f2b_clien
 def test_it_offers_the_manual_ban_form_with_a_jail_select(operator_client, f2b):
     body = operator_client.get("/").content.decode()
     assert '<select name="jail" id="ban-jail"' in body and '<option value="sshd"' in body
-    assert 'hx-confirm="Ban this IP now?"' in body
+    assert 'hx-confirm="Ban this IP or network now?"' in body
 
 
 def test_it_bans_and_unbans_through_fail2ban(operator_client, f2b_client):

@@ -9,6 +9,7 @@ instead of failing the page.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -65,7 +66,10 @@ def live_state(row: BanEvent, live: live_bans.LiveState,
     state = live if here else others.get(row.node) or live_bans.LiveState(False)
     cell = state.row_state(row.jail, row.ip, row.banned_at, row.bantime, row.unbanned_at,
                            row.unbanned_by, now)
-    return {**cell, "node": None if here else row.node, "jail_running": row.jail in state.jails}
+    return {**cell, "node": None if here else row.node, "jail_running": row.jail in state.jails,
+            # an IPv6 address's /64, offered to ban from its row (one host's usual share)
+            "net64": (str(ipaddress.ip_network(f"{row.ip}/64", strict=False))
+                      if ":" in row.ip and not row.is_range else "")}
 
 
 # --- the page --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import audit
 from accounts.roles import operate
 from bangui.htmx import render_page
 from geo.service import get_cache
@@ -37,16 +38,35 @@ MAX_EVENTS = 500  # archived bans listed on one IP's page (newest first)
 
 
 def _canonical(ip: str) -> str | None:
+    """An address, or a network BanGUI may ban (validation.ban_target)."""
     try:
-        return validation.ip_address(ip)
+        return validation.ban_target(ip)
     except InvalidInput:
         return None
+
+
+def _ranges(ip: str) -> list[str]:
+    """The networks that may hold ``ip`` as a banned range (none for a
+    network's own page)."""
+    return [] if validation.is_network(ip) else validation.containing_networks(ip)
+
+
+def _network_of(ip: str, raw: str) -> str | None:
+    """The ``network`` a form sent with the page of ``ip`` (a range that
+    holds it: "ban its /64", "unban the range"), or None when it is none of
+    those."""
+    network = _canonical(raw)
+    if network is None or not validation.is_network(network) or validation.is_network(ip) \
+            or network not in _ranges(ip):
+        return None
+    return network
 
 
 @dataclass(frozen=True)
 class LiveBan:
     jail: str
     entry: BanEntry
+    network: str = ""  # a banned range that holds the page's address
 
     @property
     def time_left(self) -> timedelta | None:
@@ -59,13 +79,18 @@ class LiveBan:
 
 def _banned_now(ip: str) -> tuple[list[LiveBan] | None, list[str], str]:
     """Where fail2ban has ``ip`` banned now (None: unknown), its running
-    jails, and why it is unknown. Costs this one IP (jails.live.state)."""
-    state = live_bans.read([ip])
+    jails, and why it is unknown: its own bans, then the banned ranges that
+    hold it (fail2ban's ``banned IP`` does not see those). Costs this IP
+    and its few possible ranges, one indexed query (jails.live.state)."""
+    ranges = _ranges(ip)
+    state = live_bans.read([ip, *ranges])
     if not state.reachable:
         return None, [], f"fail2ban is not answering ({state.error})"
     if not state.known:
         return None, state.jails, state.note
-    return [LiveBan(jail, entry) for jail, entry in state.jails_of(ip)], state.jails, ""
+    return ([LiveBan(jail, entry) for jail, entry in state.jails_of(ip)]
+            + [LiveBan(jail, entry, network) for network in ranges
+               for jail, entry in state.jails_of(network)]), state.jails, ""
 
 
 def _elsewhere(ip: str, names: list[str]) -> list[dict]:
@@ -93,6 +118,10 @@ ASN_PAGE = ("bgp.tools", "https://bgp.tools/as/{asn}")
 def outward_links(ip: str, asn: int | None) -> list[dict]:
     """The links to other sites about ``ip`` (and its network's ASN):
     none for an address that is not public (no site knows it)."""
+    if validation.is_network(ip):  # a banned range: its RDAP record only
+        return [{"label": "RDAP (whois)",
+                 "url": OUTWARD[0][1].format(ip=quote(ip, safe=":/"))}] \
+            if ipaddress.ip_network(ip).is_global else []
     address = ipaddress.ip_address(ip)
     if not address.is_global:
         return []
@@ -105,9 +134,11 @@ def outward_links(ip: str, asn: int | None) -> list[dict]:
 
 
 def _context(ip: str, ban_form: ManualBanForm | None = None) -> dict:
-    events = BanEvent.objects.filter(ip=ip).order_by("-banned_at", "-id")
+    # its own bans and those of the ranges that hold it
+    events = BanEvent.objects.filter(ip__in=[ip, *_ranges(ip)]).order_by("-banned_at", "-id")
     total = events.count()
-    geo = get_cache().lookup_cached_only([ip]).get(ip)
+    address = ip.split("/", 1)[0]  # a range: its network address's country (geo knows addresses)
+    geo = get_cache().lookup_cached_only([address]).get(address)
     live, running, error = _banned_now(ip)
     manual = live_bans.MANUAL_JAIL if live_bans.MANUAL_JAIL in running else \
         (running[0] if running else "")
@@ -115,7 +146,11 @@ def _context(ip: str, ban_form: ManualBanForm | None = None) -> dict:
     return {
         # one IP across every node: the history names the node when there are several
         "multi_node": multi_node, "elsewhere": _elsewhere(ip, node_names) if multi_node else [],
-        "ip": ip, "events": list(events[:MAX_EVENTS]), "total": total, "max_events": MAX_EVENTS,
+        "ip": ip, "is_network": validation.is_network(ip),
+        # an IPv6 address: its /64, offered to ban (one host's usual share)
+        "net64": (str(ipaddress.ip_network(f"{ip}/64", strict=False))
+                  if not validation.is_network(ip) and ":" in ip else ""),
+        "events": list(events[:MAX_EVENTS]), "total": total, "max_events": MAX_EVENTS,
         "geo": geo, "outward": outward_links(ip, getattr(geo, "asn", None)),
         "live": live, "running": running, "error": error,
         "ban_form": ban_form or ManualBanForm.here_and_fleet(
@@ -167,15 +202,28 @@ def ban(request: HttpRequest, ip: str) -> HttpResponse:
     if canonical is None:
         return _invalid(request, ip)
     node = request.POST.get("node", "")
-    form = ManualBanForm({"ip": canonical, "jail": request.POST.get("jail", ""), "node": node},
+    raw_network = request.POST.get("network", "")
+    network = _network_of(canonical, raw_network) if raw_network else None
+    if raw_network and network is None:
+        return _answer(request, canonical, _refuse(
+            request, "ban", canonical, f"{raw_network[:100]!r} is not a network that holds "
+                                       f"{canonical}; nothing was banned"))
+    target = network or canonical
+    form = ManualBanForm({"ip": target, "jail": request.POST.get("jail", ""), "node": node},
                          jails=[request.POST.get("jail", "")], nodes=[node] if node else None)
     if not form.is_valid():
-        return _answer(request, canonical, refused(request, "ban", canonical, form,
+        return _answer(request, canonical, refused(request, "ban", target, form,
                                                    "Nothing was banned: "))
     jail = form.cleaned_data["jail"]
-    return _answer(request, canonical, results.ban(request, jail, [canonical],
-                                                   {"ip": canonical, "jail": jail},
-                                                   node=form.cleaned_data.get("node", "")))
+    return _answer(request, canonical, results.ban(
+        request, jail, [target],
+        {"ip": canonical, "jail": jail, **({"network": network} if network else {})},
+        node=form.cleaned_data.get("node", "")))
+
+
+def _refuse(request: HttpRequest, action: str, target: str, reason: str) -> Result:
+    audit.record(request, action, target=target[:200], result=audit.FAILED, detail=reason)
+    return Result(False, reason)
 
 
 @require_POST
@@ -184,11 +232,17 @@ def unban(request: HttpRequest, ip: str) -> HttpResponse:
     canonical = _canonical(ip)
     if canonical is None:
         return _invalid(request, ip)
-    form = UnbanForm({"ip": canonical, "jail": request.POST.get("jail", ""),
+    raw_network = request.POST.get("network", "")
+    network = _network_of(canonical, raw_network) if raw_network else None
+    if raw_network and network is None:
+        return _answer(request, canonical, _refuse(
+            request, "unban", canonical, f"{raw_network[:100]!r} is not a network that holds "
+                                         f"{canonical}; nothing was unbanned"))
+    form = UnbanForm({"ip": network or canonical, "jail": request.POST.get("jail", ""),
                       "node": request.POST.get("node", "")})
     if not form.is_valid():
         return _answer(request, canonical, refused(request, "unban", canonical, form,
                                                    "Nothing was unbanned: "))
-    return _answer(request, canonical, results.unban(request, canonical,
+    return _answer(request, canonical, results.unban(request, form.cleaned_data["ip"],
                                                      form.cleaned_data["jail"],
                                                      form.cleaned_data["node"]))
