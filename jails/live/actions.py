@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Iterable
 
 from jails.archive import sync as archive
-from jails.fail2ban import Fail2banClient, Fail2banError, validation
+from jails.fail2ban import Fail2banClient, Fail2banError, InvalidInput, validation
 from jails.live import banned, link
 from jails.live import state as live
 
@@ -72,6 +72,11 @@ def ban(jail: str, ips: Iterable[str], actor: str, *,
     were newly banned."""
     ips = validation.ban_targets(ips)
     client = client or link.client()
+    networks = [ip for ip in ips if validation.is_network(ip)]
+    if networks:
+        refusal = range_refusal(jail, networks, client)
+        if refusal:
+            raise InvalidInput(refusal)
     newly = client.ban(jail, ips)
     banned.forget_cached(jail)
     # One read of the new bans' start times for all of them (jails.live.state),
@@ -80,6 +85,33 @@ def ban(jail: str, ips: Iterable[str], actor: str, *,
     for ip in ips:
         archive.record_manual(ip, jail, actor, client=client, entry=entries.get((jail, ip)))
     return newly
+
+
+def range_refusal(jail: str, networks: list[str], client: Fail2banClient) -> str | None:
+    """Why ``jail``'s ban actions cannot ban ``networks`` (None: they can).
+    fail2ban hands a network to each action as <ip>: iptables (-s) takes
+    it; an nftables set takes it only with "flags interval", which
+    fail2ban's nftables action does not declare (``nft add element`` fails,
+    while fail2ban lists the ban as made); ipset's hash:ip takes an IPv4
+    range (every address of it), no IPv6 one. Read from the running jail
+    (``get JAIL actions``, ``get JAIL action ACT actionstart|actionban``)."""
+    try:
+        names = list(client.call("get", jail, "actions") or [])
+        texts = {name: (str(client.call("get", jail, "action", name, "actionstart") or ""),
+                        str(client.call("get", jail, "action", name, "actionban") or ""))
+                 for name in names}
+    except Fail2banError:
+        return None  # the ban itself says what is wrong with the jail
+    v6 = [n for n in networks if ":" in n]
+    for name, (start, ban) in texts.items():
+        if "add element" in ban and "nft" in ban and "interval" not in start:
+            return (f"{jail}'s action {name} (nftables) cannot ban a network: its set has no "
+                    "\"flags interval\"; ban the addresses, or use a jail whose action is "
+                    "iptables-based. Nothing was banned")
+        if "ipset" in ban and v6:
+            return (f"{jail}'s action {name} (ipset hash:ip) cannot ban an IPv6 network "
+                    f"({v6[0]}); nothing was banned")
+    return None
 
 
 def unban(ips: Iterable[str], actor: str, jail: str | None = None, *,

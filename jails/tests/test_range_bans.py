@@ -195,3 +195,40 @@ def test_the_map_and_dashboard_take_a_range_row(admin_client, settings, tmp_path
     response = admin_client.get(reverse("world_map") + "?country=DE")
     assert response.status_code == 200
     assert 'href="/ip/203.0.113.0/24/"' in response.content.decode()  # its recent bans
+
+
+@pytest.fixture
+def nft_f2b(tmp_path_factory, settings, fail2ban_install):
+    """A fail2ban of its own with a jail whose action is fail2ban's nftables
+    (its set has no "flags interval"); nft itself never runs: fail2ban starts
+    an action on its first ban, which the refusal prevents."""
+    from pathlib import Path
+
+    from jails.fail2ban.testing import Sandbox, SandboxJail
+
+    sandbox = Sandbox(Path(tmp_path_factory.mktemp("f2b-nft")), install=fail2ban_install,
+                      jails=(SandboxJail("sshd", "sshd", "auth.log"),),
+                      extra_jail_conf="[nft]\nenabled = true\nfilter = sshd\n"
+                                      "logpath = /dev/null\naction = nftables[type=allports]\n")
+    sandbox.write_config()
+    sandbox.start()
+    settings.FAIL2BAN_SOCKET = str(sandbox.socket)
+    settings.FAIL2BAN_CONFIG_DIR = str(sandbox.confdir)
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.mark.fail2ban
+def test_a_jail_whose_nftables_action_cannot_take_a_network_refuses_it(nft_f2b):
+    from jails.fail2ban import Fail2banClient
+    from jails.fleet import commands
+
+    client = Fail2banClient(str(nft_f2b.socket))
+    answer = commands.run("ban", {"jail": "nft", "ips": ["203.0.113.0/24"]}, "cli")
+    assert not answer["ok"] and "nftables" in answer["message"]
+    assert "flags interval" in answer["message"]
+    assert list(client.call("get", "nft", "banip")) == []
+    assert not BanEvent.objects.exists()
+    # the same server's jail with the dummy action takes the network
+    answer = commands.run("ban", {"jail": "sshd", "ips": ["203.0.113.0/24"]}, "cli")
+    assert answer["ok"], answer
