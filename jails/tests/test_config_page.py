@@ -17,7 +17,7 @@ def own(cfg):
 
 def test_own_files_come_first_and_filters_in_use_are_marked(own, viewer_client):
     html = viewer_client.get("/config/").content.decode()
-    group = html.split("<h2>filter.d/</h2>", 1)[1].split("</ul>", 1)[0]
+    group = html.split("<h2>filter.d/ <span class=\"count\">", 1)[1].split("</ul>", 1)[0]
     assert group.index("filter.d/zz-mine.local") < group.index("filter.d/apache-auth.conf")
     sshd = group.split("filter.d/sshd.conf", 1)[1].split("</li>", 1)[0]
     assert "in use: sshd" in sshd
