@@ -33,6 +33,9 @@ NODE_TABLES: dict[str, str] = {
     "jails.SharedBanState": "SELECT, INSERT, UPDATE",
     "jails.LiveBan": "SELECT, INSERT, UPDATE, DELETE",
     "jails.LiveBanState": "SELECT, INSERT, UPDATE",
+    # The config history: a node records its own config transactions and
+    # prunes its old versions; a restore reads the version (docs/config.md).
+    "jails.ConfigVersion": "SELECT, INSERT, DELETE",
     "geo.GeoCacheEntry": "SELECT, INSERT, UPDATE, DELETE",
     "django_q.Task": "SELECT, INSERT, UPDATE, DELETE",
     "django_q.OrmQ": "SELECT, INSERT, UPDATE, DELETE",

@@ -34,7 +34,9 @@ _reason: contextvars.ContextVar[str] = contextvars.ContextVar("config_reason", d
 
 @contextlib.contextmanager
 def acting(actor: str, reason: str = "") -> Iterator[None]:
-    tokens = (_actor.set(actor or ""), _reason.set(reason or ""))
+    """Config transactions inside are by ``actor`` for ``reason``; an empty
+    one keeps what an outer ``acting`` said."""
+    tokens = (_actor.set(actor or _actor.get()), _reason.set(reason or _reason.get()))
     try:
         yield
     finally:

@@ -235,3 +235,9 @@ def test_provisioning_and_filters_are_versions_with_their_actor(cfg, operator_cl
     assert rows.exists() and {(r.kind, r.actor) for r in rows} == {
         ("created", operator_user.username)}
     assert {r.reason for r in rows} == {"BanGUI's own jails provisioned"}
+
+
+def test_the_structured_editors_name_their_user(cfg, operator_client, operator_user):
+    operator_client.post("/jails/sshd/settings/", {"maxretry": "6"}, **HX)
+    row = ConfigVersion.objects.get(path="jail.d/sshd.local")
+    assert (row.kind, row.actor, row.verdict) == ("created", operator_user.username, "passed")

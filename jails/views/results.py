@@ -24,6 +24,7 @@ from bangui.clientip import client_ip
 from bangui.htmx import wants_fragment
 from bangui.views import form_errors
 from jails.config import files as config_files
+from jails.config import history
 from jails.fail2ban import Fail2banError
 from jails.fleet import dispatch
 from jails.forms.bans import EVERY_NODE, LABEL_PREFIX
@@ -100,6 +101,12 @@ def refused(request: HttpRequest, action: str, target: str, form, prefix: str = 
     return Result(False, prefix + reason)
 
 
+def refused_because(request: HttpRequest, action: str, target: str, reason: str) -> Result:
+    """An action refused before anything was sent, for ``reason``: audited."""
+    audit.record(request, action, target=target[:200], result=audit.FAILED, detail=reason)
+    return Result(False, reason)
+
+
 def perform(request: HttpRequest, action: str, target: str, func: Callable,
             success: str | Callable[[object], str]) -> Result:
     """Call ``func()`` and audit it. ``success``: the message, formatted with
@@ -108,7 +115,9 @@ def perform(request: HttpRequest, action: str, target: str, func: Callable,
     Outcome keeps its own verdict."""
     node = settings.BANGUI_NODE  # the direct path: this host's fail2ban
     try:
-        detail = func()
+        # a config transaction inside names the user in the config history
+        with history.acting(request.user.get_username()):
+            detail = func()
     except (Fail2banError, config_files.ConfigError) as exc:
         audit.record(request, action, target=target, result=audit.FAILED, detail=str(exc),
                      node=node)
