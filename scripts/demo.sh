@@ -13,13 +13,18 @@
 set -euo pipefail
 # Started in the background (scripts/demo.sh &), a shell begins with SIGINT
 # ignored, and bash cannot trap a signal ignored on entry: Ctrl-C (or kill
-# -INT) then did nothing. Start again once with SIGINT restored.
-if [ -z "${BANGUI_DEMO_SIGINT:-}" ]; then
+# -INT) then did nothing. Start again once with SIGINT restored (by
+# python3: before setup when the machine has it, else right after setup
+# installed it).
+restore_sigint() {
+    [ -z "${BANGUI_DEMO_SIGINT:-}" ] && command -v python3 >/dev/null 2>&1 || return 0
     export BANGUI_DEMO_SIGINT=restored
     exec python3 -c 'import os, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_DFL)
-os.execvp("bash", ["bash", *sys.argv[1:]])' "${BASH_SOURCE[0]}" "$@"
-fi
+os.execvp("bash", ["bash", *sys.argv[1:]])' "$SCRIPT" "$@"
+}
+SCRIPT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+restore_sigint "$@"
 set -m  # each child in its own process group: Ctrl-C reaches only this script,
         # which then stops the children in order (web, worker, fail2ban last).
 
@@ -51,6 +56,7 @@ export BANGUI_LOGTARGET_DIRS="$F2B/log,/var/log"
 export BANGUI_BLOCKLIST_ALLOW_PRIVATE=1
 
 bash scripts/setup.sh --no-browser  # also migrates the demo database and collects static files
+restore_sigint "$@"  # a machine that had no python3 before setup
 mkdir -p "$LOGS"
 
 "$PY" - "$HOST" "$PORT" <<'PYEOF' || die "$HOST:$PORT is already in use (another BanGUI demo or runserver?). Stop it, or pick another port: BANGUI_DEMO_PORT=8001 scripts/demo.sh"
