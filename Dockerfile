@@ -6,9 +6,14 @@
 #   docker run ... bangui web      (default)   |   docker run ... bangui worker
 #
 # See docs/deployment.md and docs/deployment/compose.yml.
+#
+# BASE: the Python image, whose Debian suite also gives the fail2ban client
+# tools (config check, regex tester): bookworm's 1.0.2 by default; a Debian
+# 13 host (fail2ban 1.1.0) may build with BASE=python:3.13-slim-trixie.
+ARG BASE=python:3.11-slim-bookworm
 
 # --- builder: wheels for every dependency ---------------------------------------------
-FROM python:3.11-slim-bookworm AS builder
+FROM ${BASE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 # A compiler only in case a dependency has no wheel for this platform.
 RUN apt-get update \
@@ -33,7 +38,7 @@ COPY contrib/ contrib/
 RUN pip wheel --wheel-dir /wheels --no-deps .
 
 # --- final -----------------------------------------------------------------------------
-FROM python:3.11-slim-bookworm
+FROM ${BASE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
