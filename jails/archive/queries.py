@@ -66,16 +66,20 @@ class JailCount:
     count: int
 
 
+KIND_PERMANENT, KIND_RANGE = "permanent", "range"  # the ban table's "kind" filter
+
+
 def cached_aggregate(name: str, window: str, now: datetime | None, key: tuple, compute, *,
                      group: str | None = None, jail: str | None = None,
                      country: str | None = None, ip_query: str | None = None,
+                         kind: str | None = None,
                      node: str | None = None):
     """``compute()``, or its result from the last ``AGGREGATE_CACHE_SECONDS``
     when the window is long (>= 7 days), ``now`` is not given and the
     rollup cannot answer (``group`` and the filters say). ``key``: the
     filters (anything with a stable ``repr``). The value must pickle."""
     if (now is not None or WINDOW_SPAN[Window(window)] < AGGREGATE_CACHE_MIN_SPAN
-            or rollup.answers(group, jail=jail, country=country, ip_query=ip_query,
+            or rollup.answers(group, jail=jail, country=country, ip_query=ip_query or kind,
                               node=node)):
         return compute()
     return rollup.remembered(_CACHE_PREFIX, (name, str(window), key), compute,
@@ -87,13 +91,14 @@ def window_start(window: str, now: datetime | None = None) -> datetime:
 
 
 def events(window: str, *, jail: str | None = None, country: str | None = None,
-           origin: str | None = None, ip_query: str | None = None,
+           origin: str | None = None, ip_query: str | None = None, kind: str | None = None,
            node: str | None = None, now: datetime | None = None) -> QuerySet[BanEvent]:
     """Archive rows in the window, filtered. ``country`` is an ISO code or
     ``"unknown"``; ``ip_query`` an exact address, or else an address prefix
     (``"192.0.2."``, ``"2001:db8:"``)."""
     now = now or timezone.now()
-    qs = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query, node=node)
+    qs = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query, kind=kind,
+                  node=node)
     start, end = window_start(window, now), window_end(now)
     if connection.vendor == "sqlite" and _is_prefix_search(ip_query):
         # Without column statistics for ranges, SQLite weighs the year's
@@ -123,7 +128,7 @@ def window_end(now: datetime) -> datetime:
 
 
 def filtered(*, jail: str | None = None, country: str | None = None,
-             origin: str | None = None, ip_query: str | None = None,
+             origin: str | None = None, ip_query: str | None = None, kind: str | None = None,
              node: str | None = None) -> QuerySet[BanEvent]:
     """Archive rows matching the filters, at any time (see :func:`events`).
     ``node``: one fleet node's rows (None: every node's)."""
@@ -139,6 +144,10 @@ def filtered(*, jail: str | None = None, country: str | None = None,
             qs = qs.filter(country_code=country.upper())
     if origin:
         qs = qs.filter(origin=Origin(origin))
+    if kind == KIND_PERMANENT:  # bantime -1 (docs/archive.md, "Network and permanent bans")
+        qs = qs.filter(bantime__lt=0)
+    elif kind == KIND_RANGE:  # a banned network: "203.0.113.0/24"
+        qs = qs.filter(ip__contains="/")
     if ip_query and ip_query.strip():
         text = ip_query.strip()
         try:
@@ -157,7 +166,7 @@ def filtered(*, jail: str | None = None, country: str | None = None,
 
 def window_counts(window: str, group: str | None, *, jail: str | None = None,
                   country: str | None = None, origin: str | None = None,
-                  ip_query: str | None = None, node: str | None = None,
+                  ip_query: str | None = None, kind: str | None = None, node: str | None = None,
                   now: datetime | None = None,
                   cache_days: bool | None = None) -> dict:
     """Bans in the window keyed by ``group`` (see :func:`jails.archive.rollup.counts`):
@@ -166,19 +175,20 @@ def window_counts(window: str, group: str | None, *, jail: str | None = None,
     (the views), the whole days' sums may come from the last minute
     (``rollup.DAYS_CACHE_SECONDS``; ``cache_days`` overrides); today's
     bans are always read."""
-    base = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query, node=node)
+    base = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query, kind=kind,
+                    node=node)
     at = now or timezone.now()
     start, end = window_start(window, at), window_end(at)
-    if ip_query and ip_query.strip():
+    if (ip_query and ip_query.strip()) or kind:  # the rollup counts neither
         windowed = events(window, jail=jail, country=country, origin=origin,
-                          ip_query=ip_query, node=node, now=at)
+                          ip_query=ip_query, kind=kind, node=node, now=at)
         return rollup.count_rows(windowed, group)
     return rollup.counts(base, start, end, group, jail=jail, country=country, origin=origin,
                          node=node, cache_days=now is None if cache_days is None else cache_days)
 
 
 def ban_table(window: str, jail: str | None = None, country: str | None = None,
-              origin: str | None = None, ip_query: str | None = None,
+              origin: str | None = None, ip_query: str | None = None, kind: str | None = None,
               sort: str = "-banned_at", page: int = 1, per_page: int = 50, *,
               node: str | None = None, now: datetime | None = None) -> Page:
     """One page of bans (a Django ``Page``), newest first by default. The
@@ -193,8 +203,9 @@ def ban_table(window: str, jail: str | None = None, country: str | None = None,
     per_page = max(1, min(int(per_page), BAN_TABLE_MAX_PER_PAGE))
     at = now or timezone.now()  # one instant for the total and the page
     total = window_counts(window, None, jail=jail, country=country, origin=origin,
-                          ip_query=ip_query, node=node, now=at, cache_days=now is None)[None]
-    qs = events(window, jail=jail, country=country, origin=origin, ip_query=ip_query,
+                          ip_query=ip_query, kind=kind, node=node, now=at,
+                              cache_days=now is None)[None]
+    qs = events(window, jail=jail, country=country, origin=origin, ip_query=ip_query, kind=kind,
                 node=node, now=at)
     descending = sort.startswith("-")
     tie = "-id" if descending else "id"
@@ -224,7 +235,8 @@ def _floor(dt: datetime, kind: str, size: timedelta) -> datetime:
 
 
 def bans_over_time(window: str, jail: str | None = None, country: str | None = None,
-                   origin: str | None = None, ip_query: str | None = None, *,
+                   origin: str | None = None, ip_query: str | None = None,
+                       kind: str | None = None, *,
                    node: str | None = None, now: datetime | None = None) -> list[Bucket]:
     """Ban counts per bucket across the whole window, zero-filled: hourly
     for 24h, 6-hourly for 7d, daily for 30d, weekly (from Monday) for 365d.
@@ -235,11 +247,11 @@ def bans_over_time(window: str, jail: str | None = None, country: str | None = N
     def compute() -> dict[datetime, int]:
         if kind in ("day", "week"):
             by_day = window_counts(window, "day", jail=jail, country=country, origin=origin,
-                                   ip_query=ip_query, node=node, now=now)
+                                   ip_query=ip_query, kind=kind, node=node, now=now)
             found = {datetime(d.year, d.month, d.day, tzinfo=UTC): n for d, n in by_day.items()}
         else:  # hours: not in the rollup; the archive's settled hours cached a minute
             found = window_counts(window, "hour", jail=jail, country=country, origin=origin,
-                                  ip_query=ip_query, node=node, now=now)
+                                  ip_query=ip_query, kind=kind, node=node, now=now)
         counts: dict[datetime, int] = {}
         for bucket, n in found.items():
             key = _floor(bucket, kind, size)
@@ -247,9 +259,9 @@ def bans_over_time(window: str, jail: str | None = None, country: str | None = N
         return counts
 
     counts = cached_aggregate("bans_over_time", window, now,
-                              (jail, country, origin, ip_query, node), compute,
+                              (jail, country, origin, ip_query, kind, node), compute,
                               group="day" if kind in ("day", "week") else "hour",
-                              jail=jail, country=country, ip_query=ip_query, node=node)
+                              jail=jail, country=country, ip_query=ip_query, kind=kind, node=node)
     now = now or timezone.now()
     first, last = _floor(window_start(window, now), kind, size), _floor(now, kind, size)
     buckets = []
@@ -261,35 +273,38 @@ def bans_over_time(window: str, jail: str | None = None, country: str | None = N
 
 
 def top_countries(window: str, limit: int | None = 10, jail: str | None = None,
-                  origin: str | None = None, ip_query: str | None = None, *,
-                  node: str | None = None, now: datetime | None = None
-                  ) -> list[CountryCount]:
+                  origin: str | None = None, ip_query: str | None = None,
+                  kind: str | None = None, *, node: str | None = None,
+                  now: datetime | None = None) -> list[CountryCount]:
     """Countries by ban count (most first); unresolved IPs are left out.
     ``limit=None`` gives every country (the world map)."""
     def compute() -> list[CountryCount]:
         found = window_counts(window, "country_code", jail=jail, origin=origin,
-                              ip_query=ip_query, node=node, now=now)
+                              ip_query=ip_query, kind=kind, node=node, now=now)
         ranked = sorted(((code, n) for code, n in found.items() if code and n),
                         key=lambda item: (-item[1], item[0]))
         return [CountryCount(code, n) for code, n in ranked[:limit]]
 
-    return cached_aggregate("top_countries", window, now, (limit, jail, origin, ip_query, node),
-                            compute, group="country_code", jail=jail, ip_query=ip_query, node=node)
+    return cached_aggregate("top_countries", window, now,
+                            (limit, jail, origin, ip_query, kind, node), compute,
+                            group="country_code", jail=jail, ip_query=ip_query, kind=kind,
+                            node=node)
 
 
 def bans_by_jail(window: str, country: str | None = None, origin: str | None = None,
-                 ip_query: str | None = None, *, node: str | None = None,
+                 ip_query: str | None = None, kind: str | None = None, *, node: str | None = None,
                  now: datetime | None = None) -> list[JailCount]:
     """Jails by ban count (most first)."""
     def compute() -> list[JailCount]:
         found = window_counts(window, "jail", country=country, origin=origin,
-                              ip_query=ip_query, node=node, now=now)
+                              ip_query=ip_query, kind=kind, node=node, now=now)
         ranked = sorted(((jail, n) for jail, n in found.items() if n),
                         key=lambda item: (-item[1], item[0]))
         return [JailCount(jail, n) for jail, n in ranked]
 
-    return cached_aggregate("bans_by_jail", window, now, (country, origin, ip_query, node), compute,
-                            group="jail", country=country, ip_query=ip_query, node=node)
+    return cached_aggregate("bans_by_jail", window, now, (country, origin, ip_query, kind, node),
+                            compute,
+                            group="jail", country=country, ip_query=ip_query, kind=kind, node=node)
 
 
 @dataclass(frozen=True)
@@ -314,7 +329,7 @@ DISTINCT_IPS_CACHE_ABOVE = 10_000  # bans in the window
 
 
 def summary(window: str, *, jail: str | None = None, country: str | None = None,
-            origin: str | None = None, ip_query: str | None = None,
+            origin: str | None = None, ip_query: str | None = None, kind: str | None = None,
             node: str | None = None, now: datetime | None = None,
             total: int | None = None) -> Summary:
     """Two counts (the rollup answers long windows; ``total`` when the
@@ -325,10 +340,11 @@ def summary(window: str, *, jail: str | None = None, country: str | None = None,
     span = WINDOW_SPAN[Window(window)]
     if total is None:
         total = window_counts(window, None, jail=jail, country=country, origin=origin,
-                              ip_query=ip_query, node=node, now=now)[None]
+                              ip_query=ip_query, kind=kind, node=node, now=now)[None]
     before = at - span
-    if ip_query and ip_query.strip():
+    if (ip_query and ip_query.strip()) or kind:
         previous = (filtered(jail=jail, country=country, origin=origin, ip_query=ip_query,
+                             kind=kind,
                              node=node)
                     .filter(banned_at__gte=before - span, banned_at__lt=before).count())
     else:
@@ -340,7 +356,7 @@ def summary(window: str, *, jail: str | None = None, country: str | None = None,
     if span <= DISTINCT_IPS_MAX_SPAN:
         def count_distinct() -> int:
             return (events(window, jail=jail, country=country, origin=origin,
-                           ip_query=ip_query, node=node, now=at)
+                           ip_query=ip_query, kind=kind, node=node, now=at)
                     .order_by().values("ip").distinct().count())
 
         if now is None and total > DISTINCT_IPS_CACHE_ABOVE:
@@ -348,7 +364,8 @@ def summary(window: str, *, jail: str | None = None, country: str | None = None,
             # count costs more than the rest of the page; a minute old is
             # fine for this figure. Smaller windows stay exact.
             distinct = rollup.remembered(
-                _CACHE_PREFIX, ("distinct", str(window), jail, country, origin, ip_query, node),
+                _CACHE_PREFIX, ("distinct", str(window), jail, country, origin, ip_query, kind,
+                                node),
                 count_distinct, AGGREGATE_CACHE_SECONDS)
         else:
             distinct = count_distinct()
@@ -360,11 +377,13 @@ NEW_BANS_MAX = 1000  # "1,000+ new bans": the poll never counts more
 
 def newer_than(since: datetime, window: str, *, jail: str | None = None,
                country: str | None = None, origin: str | None = None,
-               ip_query: str | None = None, node: str | None = None) -> int:
+               ip_query: str | None = None, kind: str | None = None,
+                   node: str | None = None) -> int:
     """Bans matching the filters that started after ``since`` (rows the
     table did not show yet), at most NEW_BANS_MAX: a short ``banned_at``
     range at the index's end."""
     start = max(since, window_start(window))
-    qs = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query, node=node).filter(
+    qs = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query, kind=kind,
+                  node=node).filter(
         banned_at__gt=start)
     return len(qs.order_by().values_list("pk", flat=True)[:NEW_BANS_MAX])

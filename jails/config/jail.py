@@ -73,6 +73,12 @@ BANGUI_JAILS = (
     BanguiJail("shared-bans", "jail.d/bangui-shared-bans.local",
                "bans other fleet nodes shared with this one", 86400,
                "shared-ban rules apply other nodes' bans into it (docs/fleet.md): a day"),
+    # fail2ban gives every ban of a jail that jail's bantime (banip takes no
+    # time of its own, 1.0.2 and 1.1.1): a permanent ban needs a jail whose
+    # bantime is -1. fail2ban restores its bans after a restart.
+    BanguiJail("permanent", "jail.d/bangui-permanent.local",
+               "permanent bans made in BanGUI", -1,
+               "the dashboard's \"Ban permanently\" bans into it: bantime -1, until unbanned"),
 )
 
 

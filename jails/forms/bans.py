@@ -22,6 +22,7 @@ class BanForm(forms.Form):
 
 
 EVERY_NODE = "*"
+PERMANENT_JAIL = "permanent"  # BanGUI's own (jails.config.jail.BANGUI_JAILS), bantime -1
 LABEL_PREFIX = "@"  # "@web": every node labelled web
 
 
@@ -39,6 +40,10 @@ class ManualBanForm(forms.Form):
                           "class": "mono", "placeholder": "203.0.113.9 or 203.0.113.0/24"}))
     jail = forms.ChoiceField(label="Ban in jail")
     node = forms.ChoiceField(label="On node", required=False)
+    # fail2ban has no per-ban time: a permanent ban goes to BanGUI's jail
+    # "permanent" (bantime -1), whatever jail is chosen.
+    permanent = forms.BooleanField(label="Permanently", required=False,
+                                   help_text=f"into the jail {PERMANENT_JAIL} (bantime -1)")
 
     def __init__(self, *args, jails: list[str] | None = None, nodes: list[str] | None = None,
                  labels: list[str] = (), here: bool = True, **kwargs):
@@ -75,3 +80,9 @@ class ManualBanForm(forms.Form):
 
     def clean_jail(self) -> str:
         return checked(validation.jail_name, self.cleaned_data["jail"])
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("permanent"):
+            data["jail"] = PERMANENT_JAIL
+        return data

@@ -12,7 +12,9 @@ from jails.forms.fields import CheckedField, NodeField
 DEFAULT_SORT = "-banned_at"
 PER_PAGE_CHOICES = (10, 25, 50, 100, 200)
 DEFAULT_PER_PAGE = 50
-IP_CHARS = set("0123456789abcdefABCDEF:.")
+IP_CHARS = set("0123456789abcdefABCDEF:./")  # "/": a banned network, 203.0.113.0/24
+# What kind of ban (docs/archive.md, "Network and permanent bans")
+KIND_CHOICES = (("permanent", "permanent"), ("range", "networks"))
 
 
 class BanTableFilterForm(forms.Form):
@@ -23,6 +25,7 @@ class BanTableFilterForm(forms.Form):
     country = forms.CharField(max_length=60, required=False)
     origin = forms.ChoiceField(choices=[("", "any"), *Origin.choices], required=False)
     ip = forms.CharField(label="IP", max_length=45, required=False)
+    kind = forms.ChoiceField(choices=[("", "any"), *KIND_CHOICES], required=False)
     node = NodeField()
     sort = forms.ChoiceField(choices=[(s, s) for f in BAN_TABLE_SORTS for s in (f, f"-{f}")],
                              required=False)
@@ -31,7 +34,8 @@ class BanTableFilterForm(forms.Form):
                                       required=False, empty_value=DEFAULT_PER_PAGE)
 
     DEFAULTS = {"window": Window.DAY.value, "jail": "", "country": "", "origin": "", "ip": "",
-                "node": "", "sort": DEFAULT_SORT, "page": 1, "per_page": DEFAULT_PER_PAGE}
+                "kind": "", "node": "", "sort": DEFAULT_SORT, "page": 1,
+                "per_page": DEFAULT_PER_PAGE}
 
     def clean_country(self) -> str:
         value = self.cleaned_data["country"].strip()
@@ -49,7 +53,8 @@ class BanTableFilterForm(forms.Form):
     def clean_ip(self) -> str:
         value = self.cleaned_data["ip"].strip()
         if not set(value) <= IP_CHARS:
-            raise forms.ValidationError("an IP address or the start of one (digits, a-f, . and :)")
+            raise forms.ValidationError(
+                "an IP address or network, or the start of one (digits, a-f, '.', ':' and '/')")
         return value
 
     def values(self) -> tuple[dict, list[str]]:

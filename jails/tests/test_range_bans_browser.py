@@ -6,6 +6,8 @@ page bans its /64; the IP page links outward. Screenshots (light, dark,
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -93,3 +95,33 @@ def test_the_ip_page_links_outward(signed_in: Page, live_server, f2b):
     expect(outward.get_by_role("link", name="Shodan")).to_have_attribute(
         "href", "https://www.shodan.io/host/8.8.4.4")
     _shots(page, "ip-outward")
+
+
+@pytest.fixture
+def cfg(f2b, settings, tmp_path):
+    settings.DATA_DIR = tmp_path / "data"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    return f2b
+
+
+def test_a_permanent_ban_shows_permanent_and_has_its_filter(signed_in: Page, live_server, cfg):
+    from jails.config import jail as jail_config
+
+    assert jail_config.provision().ok
+    page = signed_in
+    errors = _errors(page)
+    page.goto(live_server.url + "/")
+    form = page.locator("section.manual-ban form")
+    form.get_by_label("IP address or network").fill("198.51.100.0/24")
+    form.get_by_label("Permanently").check()
+    page.once("dialog", lambda d: d.accept())
+    form.get_by_role("button", name="Ban").click()
+    expect(page.locator("#manual-ban-result").get_by_test_id("result")).to_contain_text(
+        "Banned 198.51.100.0/24 in permanent.")
+    page.locator("#f-kind").select_option("permanent")
+    row = page.locator("#ban-table tr[data-ip='198.51.100.0/24']")
+    expect(row.get_by_test_id("until")).to_have_text("permanent")
+    expect(row.get_by_test_id("now")).to_contain_text("permanent")
+    expect(page).to_have_url(re.compile(r"[?&]kind=permanent(&|$)"))
+    _shots(page, "dashboard-permanent-filter")
+    assert errors == []

@@ -33,8 +33,8 @@ from jails.constants import (
 )
 from jails.fail2ban import Fail2banClient, Fail2banError
 from jails.fleet import live as fleet_live
-from jails.forms.bans import ManualBanForm, UnbanForm
-from jails.forms.dashboard import PER_PAGE_CHOICES, BanTableFilterForm
+from jails.forms.bans import PERMANENT_JAIL, ManualBanForm, UnbanForm
+from jails.forms.dashboard import KIND_CHOICES, PER_PAGE_CHOICES, BanTableFilterForm
 from jails.live import link, status
 from jails.live import state as live_bans
 from jails.models import BanEvent
@@ -47,7 +47,7 @@ from nodes import fleet
 COLUMNS = (
     ("Time", "banned_at", False), ("IP", "ip", False), ("Jail", "jail", False),
     ("Country", "country_code", False), ("Origin", "origin", False),
-    ("Bans", "ban_count", True), ("Now", None, False),
+    ("Bans", "ban_count", True), ("Until", None, False), ("Now", None, False),
 )
 # How bucket starts are labelled per window (local time).
 BUCKET_FORMAT = {Window.DAY: "%H:%M", Window.WEEK: "%a %H:%M", Window.MONTH: "%b %d",
@@ -104,7 +104,7 @@ def _scope(f: dict, *leave_out: str) -> dict:
     """The filters as the archive queries take them (empty: None)."""
     scope = {"jail": f["jail"] or None, "country": f["country"] or None,
              "origin": f["origin"] or None, "ip_query": f["ip"] or None,
-             "node": f["node"] or None}
+             "kind": f["kind"] or None, "node": f["node"] or None}
     return {k: v for k, v in scope.items() if k not in leave_out}
 
 
@@ -161,7 +161,7 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
                                [row.ip for row in table.object_list])
     now = timezone.now()
     rows = [(row, live_state(row, live, others, now)) for row in table.object_list]
-    filtered = any(f[k] for k in ("jail", "country", "origin", "ip", "node"))
+    filtered = any(f[k] for k in ("jail", "country", "origin", "ip", "kind", "node"))
     node_names, multi_node = fleet.scope_choices(f["node"])
     chart_context = _charts(f)
     figures = queries.summary(f["window"], **_scope(f), total=table.paginator.count)
@@ -171,7 +171,7 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
     return {
         "f": f, "notes": notes, "table": table, "rows": rows, "live": live,
         "filtered": filtered, "window_label": Window(f["window"]).label,
-        "windows": Window.choices, "origins": Origin.choices,
+        "windows": Window.choices, "origins": Origin.choices, "kinds": KIND_CHOICES,
         "per_page_choices": PER_PAGE_CHOICES,
         "is_fragment": wants_fragment(request),
         # once per render, not per row
@@ -250,8 +250,17 @@ def ban(request: HttpRequest) -> HttpResponse:
         return _answer(request, refused(request, "ban", request.POST.get("ip", "")[:100], form,
                                         "Nothing was banned: "), at_form=True)
     ip, jail = form.cleaned_data["ip"], form.cleaned_data["jail"]
-    return _answer(request, results.ban(request, jail, [ip], {"ip": ip, "jail": jail},
-                                        node=form.cleaned_data.get("node", "")), at_form=True)
+    node = form.cleaned_data.get("node", "")
+    if form.cleaned_data.get("permanent") and not node:
+        running = live_bans.read([]).jails
+        if PERMANENT_JAIL not in running:  # say what to do, not "no such jail"
+            return _answer(request, results.refused_because(
+                request, "ban", f"{jail} {ip}",
+                f"Nothing was banned: a permanent ban goes into BanGUI's jail "
+                f"{PERMANENT_JAIL!r} (bantime -1), which is not running. Create BanGUI's "
+                "jails on the Config page first."), at_form=True)
+    confirm = {"ip": ip, "jail": jail, **({"permanent": "1"} if jail == PERMANENT_JAIL else {})}
+    return _answer(request, results.ban(request, jail, [ip], confirm, node=node), at_form=True)
 
 
 @require_POST

@@ -19,7 +19,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import audit
 from accounts.roles import operate
 from bangui.htmx import render_page
 from geo.service import get_cache
@@ -221,9 +220,7 @@ def ban(request: HttpRequest, ip: str) -> HttpResponse:
         node=form.cleaned_data.get("node", "")))
 
 
-def _refuse(request: HttpRequest, action: str, target: str, reason: str) -> Result:
-    audit.record(request, action, target=target[:200], result=audit.FAILED, detail=reason)
-    return Result(False, reason)
+_refuse = results.refused_because
 
 
 @require_POST
