@@ -34,7 +34,9 @@ def cfg(f2b, settings, tmp_path):
 def _show_then_save(page: Page, text: str) -> None:
     page.locator("textarea[name=text]").fill(text)
     page.get_by_role("button", name="Show changes").click()
-    expect(page.get_by_test_id("preview")).to_be_visible()
+    # beside the buttons, brought into view: not off-screen above the editor
+    expect(page.get_by_test_id("preview")).to_be_in_viewport()
+    expect(page.get_by_role("button", name="Save and reload")).to_be_visible()
 
 
 def test_save_with_a_preview_then_restore_the_first_version(page: Page, live_server,
@@ -53,6 +55,8 @@ def test_save_with_a_preview_then_restore_the_first_version(page: Page, live_ser
     page.once("dialog", lambda d: d.accept())
     page.get_by_role("button", name="Save and reload").click()
     expect(result).to_contain_text(f"Saved {REL}")
+    expect(result).to_be_in_viewport()  # the answer where the user looks
+    expect(page.get_by_test_id("preview")).to_have_count(0)
     assert client.jail_settings("sshd").maxretry == 4
 
     # 2. the second: its diff against the file on disk, then saved
