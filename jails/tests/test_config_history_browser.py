@@ -115,5 +115,15 @@ def test_save_with_a_preview_then_restore_the_first_version(page: Page, live_ser
     expect(newest).to_contain_text(f"restored version #{first.pk}")
     expect(newest).to_contain_text("(on disk)")
     _shots(page, "history-restored", result)
+
+    # 6. a hand edit on the host: the editor's next read notices and keeps it
+    (cfg.confdir / REL).write_text("[sshd]\nmaxretry = 5\n")
+    page.goto(live_server.url + f"/config/file/?path={REL}")
+    expect(page.get_by_test_id("outside-change")).to_contain_text("Changed outside BanGUI")
+    _shots(page, "editor-outside", page.get_by_test_id("outside-change"))
+    page.get_by_test_id("history-link").get_by_role("link").click()
+    newest = page.locator("tbody tr").first
+    expect(newest).to_contain_text("changed outside BanGUI")
+    expect(newest).to_contain_text("not checked")
     # the refused save answers 400 by design (its form comes back with why)
     assert [e for e in errors if "status of 400" not in e] == []
