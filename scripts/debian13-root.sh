@@ -83,6 +83,12 @@ unshare --mount --propagation private bash -c "
     set -e
     for d in proc sys dev dev/pts; do mkdir -p '$TARGET/'\$d; mount --bind /\$d '$TARGET/'\$d; done
     cp /etc/resolv.conf '$TARGET/etc/resolv.conf'
+    # This machine's own certificate authorities (an HTTPS proxy's), as a
+    # user's machine behind the same proxy has them.
+    if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+        cp /usr/local/share/ca-certificates/*.crt '$TARGET/usr/local/share/ca-certificates/'
+        chroot '$TARGET' update-ca-certificates >/dev/null
+    fi
     chroot '$TARGET' /root/run-bangui.sh
 " 2>&1 | tee "$LOGS/run.log"
 cp "$TARGET/root/demo.log" "$LOGS/demo.log" 2>/dev/null || true
