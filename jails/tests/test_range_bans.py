@@ -101,7 +101,7 @@ def test_a_24_banned_on_the_dashboard_is_one_ban_in_fail2ban_and_shows_on_an_add
     # fail2ban's "banned IP" does not see the range; the page does.
     assert f2b_client.jails_of_ip("203.0.113.5") == []
     page = operator_client.get(reverse("ip_detail", args=["203.0.113.5"])).content.decode()
-    assert "banned</span> (range" in page and 'data-range="203.0.113.0/24"' in page
+    assert "banned</span> <span>(range" in page and 'data-range="203.0.113.0/24"' in page
     assert "203.0.113.0/24</a> in <a" in page
     assert "(range <a" in page  # the range's archived ban in the history too
     other = operator_client.get(reverse("ip_detail", args=["203.0.114.5"])).content.decode()
