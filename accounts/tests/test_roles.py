@@ -12,7 +12,8 @@ pytestmark = pytest.mark.django_db
 # Reachable without login: the login page itself, the setup wizard (404 after
 # setup), health probes, metrics (their own token or allow-list), static
 # files, and Django admin (its own login).
-PUBLIC_PREFIXES = ("/login/", "/setup/", "/health/", "/metrics", "/static/", "/admin/")
+PUBLIC_PREFIXES = ("/login/", "/setup/", "/health/", "/metrics", "/static/", "/admin/",
+                   "/favicon.ico")  # a redirect to the static icon
 _SAMPLE = {"int": "1", "str": "sample", "slug": "sample", "path": "sample/x",
            "uuid": "00000000-0000-0000-0000-000000000000"}
 
