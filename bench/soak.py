@@ -590,7 +590,8 @@ def run_one(db_kind: str, p: Profile, base_dir: Path, pg_admin: str
                 series_at += 300
                 run.note(f"memory after {(time.monotonic() - t0) / 60:.0f} min: "
                          f"{fmt_memory(sample_memory(run, web_proc))}")
-            if memory_at and time.monotonic() >= memory_at and run.workers[-1].poll() is None:
+            if (memory_at and time.monotonic() >= memory_at and run.workers[-1].poll() is None
+                    and not importing(db)):  # between imports: not a task's own peak
                 memory_at = 0
                 run.memory["start"] = sample_memory(run, web_proc)
                 run.memory["worker_restart_at"] = 0  # this sample is already the successor's
@@ -604,13 +605,16 @@ def run_one(db_kind: str, p: Profile, base_dir: Path, pg_admin: str
                 run.note(f"memory of the new worker at its start: "
                          f"{run.memory['start']['worker'][1] / 1024:.0f} MiB")
             time.sleep(1)
-        run.memory["end"] = sample_memory(run, web_proc)
-        run.note(f"memory at end: {fmt_memory(run.memory['end'])}")
         run.stop.set()
         for t in threads:
             t.join(timeout=300)
         run.note("load stopped; waiting for fail2ban's db and the worker to settle")
         settle(run, box, db)
+        # Like "start", between imports (settle waited for the last one): a
+        # worker in the middle of a 100,000-line import is at that task's
+        # peak, which max_rss gives back after the task.
+        run.memory["end"] = sample_memory(run, web_proc)
+        run.note(f"memory at end: {fmt_memory(run.memory['end'])}")
         worker_stopped = time.monotonic()
         stop_worker(run.workers[-1])
         run.note(f"worker stopped in {time.monotonic() - worker_stopped:.1f} s "
@@ -850,6 +854,10 @@ def sample_memory(run: Run, web_proc) -> dict:
 def fmt_memory(m: dict) -> str:
     web = ", ".join(f"{pid}: {kib / 1024:.0f}" for pid, kib in m["web"].items())
     return f"worker (pid {m['worker'][0]}, tree) {m['worker'][1] / 1024:.0f} MiB; web {web} MiB"
+
+
+def importing(db: DB) -> bool:
+    return bool(db.rows("SELECT count(*) FROM jails_importrun WHERE status = 'running'")[0][0])
 
 
 def settle(run: Run, box: Sandbox, db: DB) -> None:
