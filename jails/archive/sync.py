@@ -41,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -598,19 +598,28 @@ def record_manual(ip: str, jail: str, user: str | None, bantime: int | None = No
             bantime = client.bantime(jail)
         except (Fail2banError, TypeError, ValueError):
             bantime = -1
-    with transaction.atomic():
-        existing = (BanEvent.objects.filter(
-            node=settings.BANGUI_NODE, jail=jail, ip=ip,
-            banned_at__gte=banned_at - MANUAL_MATCH_SLACK,
-            banned_at__lte=banned_at + MANUAL_MATCH_SLACK).order_by("-banned_at").first())
-        if existing is not None:
-            existing.origin, existing.actor = origin, user or existing.actor
-            existing.save(update_fields=["origin", "actor"])
-            return existing
-        return BanEvent.objects.create(
-            node=settings.BANGUI_NODE, ip=ip, jail=jail, banned_at=banned_at,
-            bantime=int(bantime), failures=0, origin=origin, actor=user or None,
-        )
+    for last_try in (False, True):
+        try:
+            with transaction.atomic():
+                existing = (BanEvent.objects.filter(
+                    node=settings.BANGUI_NODE, jail=jail, ip=ip,
+                    banned_at__gte=banned_at - MANUAL_MATCH_SLACK,
+                    banned_at__lte=banned_at + MANUAL_MATCH_SLACK).order_by("-banned_at").first())
+                if existing is not None:
+                    existing.origin, existing.actor = origin, user or existing.actor
+                    existing.save(update_fields=["origin", "actor"])
+                    return existing
+                return BanEvent.objects.create(
+                    node=settings.BANGUI_NODE, ip=ip, jail=jail, banned_at=banned_at,
+                    bantime=int(bantime), failures=0, origin=origin, actor=user or None,
+                )
+        except IntegrityError:
+            # The worker's sync inserted fail2ban's row between the look and
+            # the insert (PostgreSQL's read committed; the 30-minute soak
+            # met it once): look again and mark that row.
+            if last_try:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _canonical_or_none(ip: str) -> str | None:

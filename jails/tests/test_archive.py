@@ -122,6 +122,31 @@ def test_it_records_a_manual_ban_once(f2b, f2b_client, settings):
     assert events.get().actor == "alice"
 
 
+def test_a_manual_ban_the_sync_archived_in_between_is_marked_not_doubled(
+        f2b, f2b_client, monkeypatch):
+    """The 30-minute soak on PostgreSQL: the worker's sync inserted fail2ban's
+    row between record_manual's look and its insert (read committed), the
+    insert broke the unique constraint and the ban answered "failed" though
+    fail2ban had banned. The race, on demand: the sync's row is there, and
+    the first look misses it as it did then."""
+    f2b_client.ban("sshd", ["203.0.113.61"])
+    archive.sync(str(f2b.dbfile))
+    assert BanEvent.objects.get(ip="203.0.113.61").actor is None
+    real, looks = BanEvent.objects.filter, []
+
+    def first_look_misses(*args, **kwargs):
+        looks.append(1)
+        found = real(*args, **kwargs)
+        return found.none() if len(looks) == 1 else found
+
+    monkeypatch.setattr(BanEvent.objects, "filter", first_look_misses)
+    event = archive.record_manual("203.0.113.61", "sshd", "alice")
+    monkeypatch.undo()
+    assert len(looks) == 2
+    assert (event.origin, event.actor) == ("manual", "alice")
+    assert BanEvent.objects.filter(ip="203.0.113.61").count() == 1
+
+
 def test_it_marks_unbans_made_through_bangui(f2b, f2b_client):
     f2b_client.ban("sshd", ["203.0.113.70"])
     archive.record_manual("203.0.113.70", "sshd", "alice")
