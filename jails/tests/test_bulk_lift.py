@@ -9,6 +9,7 @@ task body ``commands.execute``)."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 
@@ -173,3 +174,17 @@ def test_the_scheduled_sync_says_fail2ban_is_down_instead_of_failing(settings, t
     settings.FAIL2BAN_SOCKET = str(tmp_path / "no.sock")
     said = tasks.sync_archive()
     assert said.startswith("not synced: fail2ban unreachable"), said
+
+
+@pytest.mark.django_db
+def test_the_scheduled_sync_says_fail2ban_has_no_database_instead_of_failing(f2b, caplog,
+                                                                             monkeypatch):
+    """fail2ban starting (the soak's restarts) answers dbfile None until its
+    config is read (for a moment: faked here): a state the log and the
+    archive's lag say, not a failed task with a traceback."""
+    from jails.fail2ban import Fail2banClient
+    monkeypatch.setattr(Fail2banClient, "dbfile", lambda self: None)
+    with caplog.at_level(logging.WARNING, logger="jails.tasks"):
+        said = tasks.sync_archive()
+    assert said.startswith("not synced: fail2ban runs without a ban database"), said
+    assert "archive not synced: fail2ban runs without a ban database" in caplog.text
