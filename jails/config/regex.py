@@ -259,13 +259,13 @@ def _run(args: list[str]) -> str:
 
 
 def _failure(proc: subprocess.CompletedProcess) -> str:
-    """fail2ban-regex's own complaint: its ``ERROR`` line on stdout and the
+    """fail2ban-regex's own complaint: its ``ERROR``/``Error`` line on stdout and the
     reason on the line after it ("missing ), unterminated subpattern").
     fail2ban's log lines on stderr say the same again with a timestamp and a
     pid (the tester showed both), so they count only when stdout is silent."""
     out = [ln.strip() for ln in proc.stdout.splitlines()]
     for i, line in enumerate(out):
-        if line.startswith("ERROR"):
+        if line.lower().startswith("error"):  # "ERROR: Unable to compile", "Error: systemd …"
             reason = out[i + 1] if i + 1 < len(out) else ""
             return f"{line.rstrip(':')}: {reason}" if reason else line
     logged = [ln.split("]: ", 1)[-1].strip() for ln in proc.stderr.splitlines() if "ERROR" in ln]
