@@ -68,7 +68,7 @@ done
 echo "demo: GET / answered \$code after \$i s"
 curl -s -L -o /root/first-page.html -w 'demo: first page %{url_effective} %{http_code}\n' http://127.0.0.1:$PORT/
 grep -o '<title>[^<]*</title>' /root/first-page.html || true
-grep -o 'fail2ban [0-9.]*' /root/demo.log | head -1 || true
+grep -o 'Fail2Ban v[0-9.]*' /root/demo.log | head -1 || true
 kill -INT \$demo; wait \$demo; echo "demo stopped: exit \$?"
 if [ "$WANT_TESTS" = 1 ]; then
     BANGUI_TEST_DATABASES=sqlite BANGUI_TEST_FAIL2BAN_VERSIONS= BANGUI_TEST_SOAK=0 \
