@@ -97,6 +97,7 @@ def test_it_writes_utc_with_the_offset_whatever_the_process_zone(
     assert abs((datetime.now(UTC) - written).total_seconds()) < 60
 
 
+@pytest.mark.fail2ban  # the shipped jail on every release of the matrix (1.1.x hosts too)
 def test_the_shipped_jail_bans_when_fail2ban_runs_in_another_zone(
     setup_done, client, auth_log, settings, process_time_zone
 ):
