@@ -171,12 +171,16 @@ def _start_clusters(node: str, stop_requested: threading.Event):
     from django_q.cluster import Cluster
     from django_q.conf import Conf
 
-    main = Conf.CLUSTER_NAME, Conf.POLL
+    main = Conf.CLUSTER_NAME, Conf.POLL, Conf.MAX_RSS
     # The command lane's sentinel is forked with its own name (its
     # scheduler then runs the schedules of that queue: the archive sync) and
     # a quicker poll; Conf is read in the sentinel process, a copy made at
-    # the fork.
+    # the fork. No max_rss there: its tick (every few seconds) reaches the
+    # same peak each time, so a bound under it would replace the worker
+    # after every tick (the soak saw one every 5 s); the main lane's long
+    # tasks (imports, backfills) are the ones whose peak stays for good.
     Conf.CLUSTER_NAME, Conf.POLL = nodename.command_queue(node), COMMAND_POLL_SECONDS
+    Conf.MAX_RSS = None
     try:
         commands = Cluster(get_broker(nodename.command_queue(node)))
         _own_signals(stop_requested)  # Cluster() installed django-q2's
@@ -185,7 +189,7 @@ def _start_clusters(node: str, stop_requested: threading.Event):
         connections.close_all()
         commands.start()
     finally:
-        Conf.CLUSTER_NAME, Conf.POLL = main
+        Conf.CLUSTER_NAME, Conf.POLL, Conf.MAX_RSS = main
     connections.close_all()
     cluster = Cluster()
     _own_signals(stop_requested)
