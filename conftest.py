@@ -252,6 +252,16 @@ def viewer_client(viewer_user):
     return _client_for(viewer_user)
 
 
+def console_errors(page) -> list[str]:
+    """The console errors and page errors ``page`` meets from now on (a list
+    that fills as it goes): a browser test asserts it stays empty."""
+    seen: list[str] = []
+    page.on("console", lambda m: seen.append(f"{m.type}: {m.text}") if m.type == "error"
+            else None)
+    page.on("pageerror", lambda e: seen.append(f"pageerror: {e}"))
+    return seen
+
+
 def login_page(page, live_server, user, password: str = TEST_PASSWORD, next_path: str = "/"):
     """Log ``user`` in through the real login form; the page ends on ``next_path``."""
     from urllib.parse import quote

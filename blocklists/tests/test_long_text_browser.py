@@ -13,8 +13,8 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import AuditEntry
 from blocklists.models import BlocklistSource, ImportRun
-from conftest import login_page
-from jails.tests.test_viewer_forms_browser import _errors, _shots
+from conftest import console_errors, login_page
+from jails.tests.test_viewer_forms_browser import _shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,7 +32,7 @@ def test_a_failed_run_keeps_its_row_on_screen(page: Page, live_server, operator_
     source = BlocklistSource.objects.create(name="long", url="https://lists.example.org/l.txt")
     ImportRun.objects.create(source=source, status=ImportRun.Status.FAILED, error=ERROR,
                              finished_at=timezone.now())
-    errors = _errors(page)
+    errors = console_errors(page)
     page.set_viewport_size({"width": 1400, "height": 900})
     login_page(page, live_server, operator_user, next_path="/blocklists/")
     row = page.get_by_test_id("sources").locator("tbody tr", has_text="long")
@@ -52,7 +52,7 @@ def test_a_long_audit_detail_shows_its_start_and_opens_whole(page: Page, live_se
     AuditEntry.objects.create(actor=admin_user, actor_name="root", action="blocklist.save",
                               target="long",
                               detail=ERROR * 2, result="ok")
-    errors = _errors(page)
+    errors = console_errors(page)
     page.set_viewport_size({"width": 1400, "height": 900})
     login_page(page, live_server, admin_user, next_path="/audit/")
     cell = page.locator("td.detail", has_text="download failed")

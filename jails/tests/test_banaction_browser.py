@@ -7,16 +7,16 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from conftest import login_page
+from conftest import console_errors, login_page
 from jails.tests.test_banaction import no_banaction  # noqa: F401 (the fixture)
-from jails.tests.test_journal_browser import _errors, _shots
+from jails.tests.test_journal_browser import _shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_config_and_jail_pages_show_the_missing_banaction_and_its_fix(
         no_banaction, live_server, page, viewer_user):  # noqa: F811
-    errors = _errors(page)
+    errors = console_errors(page)
     login_page(page, live_server, viewer_user, next_path="/config/")
     banner = page.get_by_test_id("banaction-missing")
     expect(banner).to_contain_text("1 enabled jail (sshd) has no ban action")

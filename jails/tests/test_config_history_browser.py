@@ -12,23 +12,16 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import login_page
+from conftest import console_errors, login_page
 from jails.fail2ban import Fail2banClient
 from jails.models import ConfigVersion
-from jails.tests.test_viewer_forms_browser import _errors, _shots
+from jails.tests.test_viewer_forms_browser import _shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 REL = "jail.d/bangui-history.local"
 FIRST = "[sshd]\nmaxretry = 4\n"
 SECOND = "# tighter\n[sshd]\nmaxretry = 7\nfindtime = 300\n"
 REFUSED = "[sshd]\nlogpath = /no/such/dir/auth.log\n"
-
-
-@pytest.fixture
-def cfg(f2b, settings, tmp_path):
-    settings.DATA_DIR = tmp_path / "data"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
-    return f2b
 
 
 def _show_then_save(page: Page, text: str) -> None:
@@ -41,7 +34,7 @@ def _show_then_save(page: Page, text: str) -> None:
 
 def test_save_with_a_preview_then_restore_the_first_version(page: Page, live_server,
                                                             admin_user, cfg):
-    errors = _errors(page)
+    errors = console_errors(page)
     client = Fail2banClient(str(cfg.socket))
     login_page(page, live_server, admin_user, next_path=f"/config/file/?path={REL}")
     result = page.get_by_test_id("result")

@@ -8,21 +8,14 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import login_page
-from jails.tests.test_viewer_forms_browser import _errors, _shots
+from conftest import console_errors, login_page
+from jails.tests.test_viewer_forms_browser import _shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def cfg(f2b, settings, tmp_path):
-    settings.DATA_DIR = tmp_path / "data"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
-    return f2b
-
-
 def test_every_config_file_is_on_the_page_unclipped(page: Page, live_server, viewer_user, cfg):
-    errors = _errors(page)
+    errors = console_errors(page)
     login_page(page, live_server, viewer_user, next_path="/config/")
     filters = sorted(p.name for p in (cfg.confdir / "filter.d").iterdir() if p.is_file())
     assert len(filters) > 12

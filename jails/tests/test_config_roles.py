@@ -19,13 +19,6 @@ def limited(cfg, settings):
     return cfg
 
 
-@pytest.fixture
-def cfg(f2b, settings, tmp_path):
-    settings.DATA_DIR = tmp_path / "data"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
-    return f2b
-
-
 def test_limited_operators_cannot_write_config_files_or_server_settings(limited,
                                                                         operator_client):
     before = snapshot(limited.confdir)

@@ -11,19 +11,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import login_page
+from conftest import console_errors, login_page
 from jails.fail2ban import Fail2banClient
 from jails.tests.test_journal_jails import journal_sandbox, jsb  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _errors(page: Page) -> list[str]:
-    seen: list[str] = []
-    page.on("console", lambda m: seen.append(f"{m.type}: {m.text}") if m.type == "error"
-            else None)
-    page.on("pageerror", lambda e: seen.append(f"pageerror: {e}"))
-    return seen
 
 
 def _shots(page: Page, name: str) -> None:
@@ -47,7 +39,7 @@ def _shots(page: Page, name: str) -> None:
 
 def test_a_journal_jail_is_shown_stopped_started_and_edited_without_a_logpath(
         jsb, live_server, page, admin_user):  # noqa: F811 (the fixture imported above)
-    errors = _errors(page)
+    errors = console_errors(page)
     page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm
     login_page(page, live_server, admin_user, next_path="/jails/sshd-journal/")
     main = page.locator("#jail-main")
@@ -82,7 +74,7 @@ def test_a_journal_jail_is_shown_stopped_started_and_edited_without_a_logpath(
 
 def test_an_admin_tests_a_filter_against_the_journal_as_the_jail_reads_it(
         jsb, live_server, page, admin_user):  # noqa: F811 (the fixture imported above)
-    errors = _errors(page)
+    errors = console_errors(page)
     login_page(page, live_server, admin_user, next_path="/config/regex/")
     form = page.locator(".regex-form")
     form.get_by_label("Existing filter").select_option("sshd")

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from conftest import login_page
+from conftest import console_errors, login_page
 from jails.fail2ban import Fail2banClient
 from jails.models import BanEvent
 
@@ -21,24 +21,9 @@ PAGES = ["/", "/?window=365d", "/map/", "/jails/", "/jails/sshd/", "/ip/192.0.2.
 
 
 @pytest.fixture
-def cfg(f2b, settings, tmp_path):
-    settings.DATA_DIR = tmp_path / "data"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
-    return f2b
-
-
-@pytest.fixture
 def signed_in(page: Page, live_server, admin_user):
     login_page(page, live_server, admin_user)
     return page
-
-
-def _errors(page: Page) -> list[str]:
-    seen: list[str] = []
-    page.on("console", lambda m: seen.append(f"{m.type}: {m.text}") if m.type == "error"
-            else None)
-    page.on("pageerror", lambda e: seen.append(f"pageerror: {e}"))
-    return seen
 
 
 def test_a_failed_save_shows_its_error_and_no_stale_success(signed_in: Page, live_server, cfg):
@@ -98,7 +83,7 @@ def test_a_stopped_jail_is_listed_with_a_start_button(signed_in: Page, live_serv
 
 def test_no_page_has_a_console_error(signed_in: Page, live_server, f2b):
     page = signed_in
-    errors = _errors(page)
+    errors = console_errors(page)
     for path in PAGES:
         response = page.goto(live_server.url + path)
         assert response.status in (200, 404), path
@@ -133,7 +118,7 @@ def test_the_ban_form_answers_beside_itself(signed_in: Page, live_server, f2b):
     ban table, 900-2000 px above the form; now beside it, in view, and a
     refused ban keeps what was typed. The ban still shows in the table."""
     page = signed_in
-    errors = _errors(page)
+    errors = console_errors(page)
     for n in range(60):  # a long table: the form sits far below the top
         BanEvent.objects.create(ip=f"198.51.100.{n}", jail="sshd", origin="detected",
                                 banned_at=timezone.now(), bantime=600)

@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import login_page
+from conftest import console_errors, login_page
 from jails.tests.test_viewer_forms_browser import _shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -23,18 +23,10 @@ def signed_in(page: Page, live_server, operator_user):
     return page
 
 
-def _errors(page: Page) -> list[str]:
-    seen: list[str] = []
-    page.on("console", lambda m: seen.append(f"{m.type}: {m.text}") if m.type == "error"
-            else None)
-    page.on("pageerror", lambda e: seen.append(f"pageerror: {e}"))
-    return seen
-
-
 def test_a_24_and_an_ipv6_64_are_banned_and_shown_as_ranges(signed_in: Page, live_server,
                                                             f2b_client):
     page = signed_in
-    errors = _errors(page)
+    errors = console_errors(page)
     page.goto(live_server.url + "/")
     form = page.locator("section.manual-ban form")
     form.get_by_label("IP address or network").fill("10.0.0.0/8")
@@ -97,19 +89,12 @@ def test_the_ip_page_links_outward(signed_in: Page, live_server, f2b):
     _shots(page, "ip-outward")
 
 
-@pytest.fixture
-def cfg(f2b, settings, tmp_path):
-    settings.DATA_DIR = tmp_path / "data"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
-    return f2b
-
-
 def test_a_permanent_ban_shows_permanent_and_has_its_filter(signed_in: Page, live_server, cfg):
     from jails.config import jail as jail_config
 
     assert jail_config.provision().ok
     page = signed_in
-    errors = _errors(page)
+    errors = console_errors(page)
     page.goto(live_server.url + "/")
     form = page.locator("section.manual-ban form")
     form.get_by_label("IP address or network").fill("198.51.100.0/24")

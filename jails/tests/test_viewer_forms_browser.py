@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import login_page
+from conftest import console_errors, login_page
 from jails.fail2ban import Fail2banClient
 from jails.fail2ban.testing import sshd_failure_line
 
@@ -39,14 +39,6 @@ def cfg(f2b, settings, tmp_path):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
     settings.BANGUI_REGEX_LOG_DIRS = [str(f2b.logdir)]
     return f2b
-
-
-def _errors(page: Page) -> list[str]:
-    seen: list[str] = []
-    page.on("console", lambda m: seen.append(f"{m.type}: {m.text}") if m.type == "error"
-            else None)
-    page.on("pageerror", lambda e: seen.append(f"pageerror: {e}"))
-    return seen
 
 
 def _fits(page: Page) -> int:
@@ -90,7 +82,7 @@ def _shots(page: Page, name: str, focus=None) -> None:
 
 def test_a_viewer_tests_pasted_lines_and_is_told_why_there_is_no_log_file(
         page: Page, live_server, viewer_user, cfg):
-    errors = _errors(page)
+    errors = console_errors(page)
     login_page(page, live_server, viewer_user, next_path="/config/regex/")
     expect(page.get_by_role("heading", name="Regex tester")).to_be_visible()
     form = page.locator("form.regex-form")
@@ -132,7 +124,7 @@ def test_a_viewer_tests_pasted_lines_and_is_told_why_there_is_no_log_file(
 
 def test_a_viewer_who_leaves_the_lines_empty_is_told_to_paste_them(
         page: Page, live_server, viewer_user, cfg):
-    errors = _errors(page)
+    errors = console_errors(page)
     login_page(page, live_server, viewer_user, next_path="/config/regex/")
     form = page.locator("form.regex-form")
     form.get_by_label("Existing filter").select_option("sshd")
@@ -146,7 +138,7 @@ def test_a_viewer_who_leaves_the_lines_empty_is_told_to_paste_them(
 
 
 def test_an_admin_still_tests_a_log_file(page: Page, live_server, admin_user, cfg):
-    errors = _errors(page)
+    errors = console_errors(page)
     cfg.log_path("sshd").write_text(LINES)
     login_page(page, live_server, admin_user, next_path="/config/regex/")
     form = page.locator("form.regex-form")
@@ -176,7 +168,7 @@ def _settings_form(page: Page):
 def test_an_operator_limited_to_bans_sees_the_log_files_disabled_and_saves_maxretry(
         page: Page, live_server, operator_user, cfg, settings):
     settings.BANGUI_OPERATORS_EDIT_CONFIG = False
-    errors = _errors(page)
+    errors = console_errors(page)
     login_page(page, live_server, operator_user, next_path="/jails/sshd/")
     expect(page.get_by_role("heading", name="Change settings")).to_be_visible()
     form = _settings_form(page)
@@ -221,7 +213,7 @@ def test_an_operator_limited_to_bans_sees_the_log_files_disabled_and_saves_maxre
 def test_an_operator_who_may_edit_the_config_still_edits_the_log_files(
         page: Page, live_server, operator_user, cfg, settings):
     settings.BANGUI_OPERATORS_EDIT_CONFIG = True
-    errors = _errors(page)
+    errors = console_errors(page)
     login_page(page, live_server, operator_user, next_path="/jails/sshd/")
     form = _settings_form(page)
     logpath = form.get_by_label("Log files")
