@@ -1,13 +1,17 @@
-"""The new-user walk's smaller findings (#28 items 4, 6, 7), as a person
-sees them in a real Chromium: the blocklist's schedule in words; the jail
-page's "Defined in" names jail.conf and the override once it exists; a
-broken regex is reported once, with its reason; the header's Find IP takes
-the start of an address and the country filter a name. No console error on
-the way (but the 400 of the refused test, by design)."""
+"""The new-user walk's smaller findings (#28 items 2, 4, 6, 7), as a person
+sees them in a real Chromium: the blocklist's schedule in words and its
+missing jail with where to create it; the jail page's "Defined in" names
+jail.conf and the override once it exists; a broken regex is reported
+once, with its reason; the header's Find IP takes the start of an address
+and the country filter a name. No console error on the way (but the 400
+of the refused test, by design)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
@@ -15,6 +19,7 @@ from blocklists.models import BlocklistSource
 from conftest import console_errors, login_page
 from jails.fail2ban.testing import sshd_failure_line
 from jails.models import BanEvent
+from nodes.models import Node
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -24,10 +29,21 @@ def test_the_walks_smaller_findings_read_right(page: Page, live_server, admin_us
     BlocklistSource.objects.create(name="demo list", url="https://example.org/demo.txt",
                                    jail="blocklist-import")
     login_page(page, live_server, admin_user, next_path="/blocklists/")
-    # 4. The schedule in words (2's notice needs a node's published jails:
-    # blocklists/tests/test_views.py).
+    # 4. The schedule in words; 2. the demo's list aims at BanGUI's own jail,
+    # not created yet: said on its row, with where to create it (once this
+    # host's node has published its running jails, as its worker does).
     row = page.get_by_test_id("sources").locator("tbody tr", has_text="demo list")
     expect(row).to_contain_text("daily")
+    now = timezone.now()
+    Node.objects.create(name=settings.BANGUI_NODE, holder="x:1:y", heartbeat_at=now,
+                        expires_at=now + timedelta(seconds=30), facts_at=now,
+                        fail2ban_up=True, jails=["sshd", "nginx-http-auth"])
+    page.reload()
+    notice = row.get_by_test_id("jail-missing")
+    expect(notice).to_have_text("not running: create BanGUI's jails on the Config page, "
+                                "or imports fail")
+    notice.get_by_role("link", name="Config page").click()
+    expect(page.get_by_role("heading", name="fail2ban configuration")).to_be_visible()
 
     # 6. Defined in: jail.conf, then the override BanGUI writes.
     page.goto(f"{live_server.url}/jails/sshd/")
