@@ -201,12 +201,9 @@ def ban(request: HttpRequest, ip: str) -> HttpResponse:
     if canonical is None:
         return _invalid(request, ip)
     node = request.POST.get("node", "")
-    raw_network = request.POST.get("network", "")
-    network = _network_of(canonical, raw_network) if raw_network else None
-    if raw_network and network is None:
-        return _answer(request, canonical, _refuse(
-            request, "ban", canonical, f"{raw_network[:100]!r} is not a network that holds "
-                                       f"{canonical}; nothing was banned"))
+    network, refusal = _posted_network(request, canonical, "ban")
+    if refusal is not None:
+        return refusal
     target = network or canonical
     form = ManualBanForm({"ip": target, "jail": request.POST.get("jail", ""), "node": node},
                          jails=[request.POST.get("jail", "")], nodes=[node] if node else None)
@@ -220,7 +217,18 @@ def ban(request: HttpRequest, ip: str) -> HttpResponse:
         node=form.cleaned_data.get("node", "")))
 
 
-_refuse = results.refused_because
+def _posted_network(request: HttpRequest, canonical: str, action: str
+                    ) -> tuple[str | None, HttpResponse | None]:
+    """The network a ban or unban from the address's page aims at (its /64,
+    a range holding it), or the answer that refuses one that does not hold
+    the address."""
+    raw = request.POST.get("network", "")
+    network = _network_of(canonical, raw) if raw else None
+    if raw and network is None:
+        return None, _answer(request, canonical, results.refused_because(
+            request, action, canonical, f"{raw[:100]!r} is not a network that holds "
+                                        f"{canonical}; nothing was {action}ned"))
+    return network, None
 
 
 @require_POST
@@ -229,12 +237,9 @@ def unban(request: HttpRequest, ip: str) -> HttpResponse:
     canonical = _canonical(ip)
     if canonical is None:
         return _invalid(request, ip)
-    raw_network = request.POST.get("network", "")
-    network = _network_of(canonical, raw_network) if raw_network else None
-    if raw_network and network is None:
-        return _answer(request, canonical, _refuse(
-            request, "unban", canonical, f"{raw_network[:100]!r} is not a network that holds "
-                                         f"{canonical}; nothing was unbanned"))
+    network, refusal = _posted_network(request, canonical, "unban")
+    if refusal is not None:
+        return refusal
     form = UnbanForm({"ip": network or canonical, "jail": request.POST.get("jail", ""),
                       "node": request.POST.get("node", "")})
     if not form.is_valid():
