@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "jails",
     "blocklists",
     "geo",
+    "api",  # the JSON API (docs/api.md): nothing imports it
 ]
 
 MIDDLEWARE = [
@@ -373,6 +374,8 @@ if _WORKER_MAX_RSS_MB:
 BANGUI_COMMAND_WAIT_SECONDS = env_int("BANGUI_COMMAND_WAIT_SECONDS", 10, minimum=1, maximum=120)
 BANGUI_COMMAND_DEADLINE_SECONDS = env_int("BANGUI_COMMAND_DEADLINE_SECONDS", 60, minimum=5,
                                           maximum=3600)
+# The JSON API (docs/api.md): requests a minute per token (0: no limit).
+BANGUI_API_RATE_LIMIT = env_int("BANGUI_API_RATE_LIMIT", 120, minimum=0, maximum=100_000)
 # Every this many seconds a node's cluster publishes its facts (fail2ban up,
 # version, jails) and queues itself a tick (archive sync: a node's bans reach
 # the dashboard within seconds). 0: facts with the lease only, no tick.

@@ -1,0 +1,165 @@
+"""/api/v1/: the JSON API (docs/api.md). Function endpoints, one job each:
+parse (ninja's schemas, then the dashboard's own form for the filters),
+call one function of an app, answer. Every write goes through the one
+dispatch (api/commands.py)."""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpRequest, StreamingHttpResponse
+from django.utils import timezone
+from ninja import NinjaAPI, Query, Router
+
+from api import archive, commands, errors, idempotency
+from api.auth import Bearer, Session, require_write
+from api.errors import ApiError
+from api.schemas import (
+    BanFilters,
+    BanPage,
+    BanPageQuery,
+    BanRequest,
+    CommandAnswer,
+    Error,
+    IgnoreRequest,
+    NodeTarget,
+    UnbanRequest,
+)
+from bangui.clientip import client_ip
+from jails.fail2ban import Fail2banError
+from jails.live import actions
+from jails.views.results import node_targets
+
+api = NinjaAPI(
+    title="BanGUI API", version="1", urls_namespace="api-v1",
+    description="fail2ban's bans, archive and commands for scripts (docs/api.md). "
+                "Authorization: Bearer <token> (manage.py api_token create), or the "
+                "browser's session with its CSRF token on writes.",
+    auth=[Bearer(), Session()], openapi_url="/openapi.json", docs_url=None)
+errors.install(api)
+
+ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 409: Error, 429: Error}
+WRITE_ANSWERS = {200: CommandAnswer, 202: CommandAnswer, **ERRORS}
+
+bans = Router(tags=["bans"])
+jails_router = Router(tags=["jails"])
+commands_router = Router(tags=["commands"])
+
+
+def _page_url(request: HttpRequest, number: int) -> str:
+    query = request.GET.copy()
+    query["page"] = str(number)
+    return request.build_absolute_uri(f"{request.path}?{urlencode(query, doseq=True)}")
+
+
+@bans.get("/", response={200: BanPage, **ERRORS}, summary="The ban archive, newest first")
+def list_bans(request: HttpRequest, filters: Query[BanPageQuery]):
+    f = archive.filters(filters.dict())
+    page = archive.page(f)
+    return {"count": page.paginator.count, "page": page.number,
+            "pages": page.paginator.num_pages, "per_page": f["per_page"],
+            "next": _page_url(request, page.number + 1) if page.has_next() else None,
+            "previous": _page_url(request, page.number - 1) if page.has_previous() else None,
+            "results": [archive.row(ban) for ban in page.object_list]}
+
+
+def _export(filters: BanFilters, kind: str) -> StreamingHttpResponse:
+    f = archive.filters(filters.dict())
+    lines = (archive.csv_lines if kind == "csv" else archive.json_lines)(archive.rows(f))
+    response = StreamingHttpResponse(
+        lines, content_type="text/csv; charset=utf-8" if kind == "csv" else "application/json")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = (f'attachment; filename="bans-{f["window"]}-{stamp}.'
+                                       f'{kind}"')
+    return response
+
+
+@bans.get("/export.csv", response={200: str, **ERRORS},
+          summary="Every ban the filters match, as CSV (streamed)")
+def export_csv(request: HttpRequest, filters: Query[BanFilters]):
+    return _export(filters, "csv")
+
+
+@bans.get("/export.json", response={200: list[dict], **ERRORS},
+          summary="Every ban the filters match, as one JSON array (streamed)")
+def export_json(request: HttpRequest, filters: Query[BanFilters]):
+    return _export(filters, "json")
+
+
+@bans.post("/", response=WRITE_ANSWERS, summary="Ban an address in a jail")
+def ban(request: HttpRequest, payload: BanRequest):
+    require_write(request)
+
+    def write():
+        if not payload.force and node_targets(payload.node or "") == [settings.BANGUI_NODE]:
+            try:
+                reasons = actions.ban_warnings(payload.jail, [payload.ip], client_ip(request))
+            except Fail2banError as exc:
+                raise ApiError(400, str(exc)) from None
+            if reasons:
+                raise ApiError(409, "not banned: " + "; ".join(reasons)
+                               + '; send "force": true to ban anyway', "confirm")
+        return commands.send(request, payload.node, "ban",
+                             {"jail": payload.jail, "ips": [payload.ip]})
+
+    return idempotency.once(request, write)
+
+
+@bans.delete("/", response=WRITE_ANSWERS, summary="Unban an address (one jail or every jail)")
+def unban(request: HttpRequest, payload: UnbanRequest):
+    require_write(request)
+    args = {"ips": [payload.ip], **({"jail": payload.jail} if payload.jail else {})}
+    return idempotency.once(request, lambda: commands.send(request, payload.node, "unban", args))
+
+
+def _jail_command(request: HttpRequest, command: str, jail: str, node: str | None,
+                  **args):
+    require_write(request, "operate")
+    return idempotency.once(request, lambda: commands.send(
+        request, node, command, {"jail": jail, **args}, "operate"))
+
+
+@jails_router.post("/{jail}/unban-all/", response=WRITE_ANSWERS,
+                   summary="Unban every address of a jail")
+def unban_all(request: HttpRequest, jail: str, payload: NodeTarget | None = None):
+    return _jail_command(request, "unbanall", jail, payload.node if payload else None)
+
+
+@jails_router.post("/{jail}/start/", response=WRITE_ANSWERS, summary="Start a jail")
+def start(request: HttpRequest, jail: str, payload: NodeTarget | None = None):
+    return _jail_command(request, "start", jail, payload.node if payload else None)
+
+
+@jails_router.post("/{jail}/stop/", response=WRITE_ANSWERS,
+                   summary="Stop a jail (its bans are lifted)")
+def stop(request: HttpRequest, jail: str, payload: NodeTarget | None = None):
+    return _jail_command(request, "stop", jail, payload.node if payload else None)
+
+
+@jails_router.post("/{jail}/reload/", response=WRITE_ANSWERS,
+                   summary="Reload a jail from its config")
+def reload(request: HttpRequest, jail: str, payload: NodeTarget | None = None):
+    return _jail_command(request, "reload", jail, payload.node if payload else None)
+
+
+@jails_router.post("/{jail}/ignore/", response=WRITE_ANSWERS,
+                   summary="Add to a jail's ignore list (until fail2ban reloads)")
+def ignore_add(request: HttpRequest, jail: str, payload: IgnoreRequest):
+    return _jail_command(request, "ignore", jail, payload.node, value=payload.value)
+
+
+@jails_router.delete("/{jail}/ignore/", response=WRITE_ANSWERS,
+                     summary="Remove from a jail's ignore list")
+def ignore_remove(request: HttpRequest, jail: str, payload: IgnoreRequest):
+    return _jail_command(request, "ignore", jail, payload.node, value=payload.value,
+                         remove=True)
+
+
+@commands_router.get("/{group}/", response=WRITE_ANSWERS, url_name="command",
+                     summary="A command's answers so far (202 while a node is to answer)")
+def command(request: HttpRequest, group: str):
+    return commands.poll(request, group)
+
+
+api.add_router("/bans", bans)
+api.add_router("/jails", jails_router)
+api.add_router("/commands", commands_router)
