@@ -32,6 +32,7 @@ COPY accounts/ accounts/
 COPY jails/ jails/
 COPY blocklists/ blocklists/
 COPY geo/ geo/
+COPY api/ api/
 COPY templates/ templates/
 COPY static/ static/
 COPY contrib/ contrib/

@@ -94,7 +94,3 @@ class CommandAnswer(Schema):
 class IgnoreRequest(Schema):
     value: str = Field(description="an address, network or host name")
     node: str | None = None
-
-
-class NodeTarget(Schema):
-    node: str | None = None

@@ -21,7 +21,6 @@ from api.schemas import (
     CommandAnswer,
     Error,
     IgnoreRequest,
-    NodeTarget,
     UnbanRequest,
 )
 from bangui.clientip import client_ip
@@ -120,25 +119,25 @@ def _jail_command(request: HttpRequest, command: str, jail: str, node: str | Non
 
 @jails_router.post("/{jail}/unban-all/", response=WRITE_ANSWERS,
                    summary="Unban every address of a jail")
-def unban_all(request: HttpRequest, jail: str, payload: NodeTarget | None = None):
-    return _jail_command(request, "unbanall", jail, payload.node if payload else None)
+def unban_all(request: HttpRequest, jail: str, node: str | None = None):
+    return _jail_command(request, "unbanall", jail, node)
 
 
 @jails_router.post("/{jail}/start/", response=WRITE_ANSWERS, summary="Start a jail")
-def start(request: HttpRequest, jail: str, payload: NodeTarget | None = None):
-    return _jail_command(request, "start", jail, payload.node if payload else None)
+def start(request: HttpRequest, jail: str, node: str | None = None):
+    return _jail_command(request, "start", jail, node)
 
 
 @jails_router.post("/{jail}/stop/", response=WRITE_ANSWERS,
                    summary="Stop a jail (its bans are lifted)")
-def stop(request: HttpRequest, jail: str, payload: NodeTarget | None = None):
-    return _jail_command(request, "stop", jail, payload.node if payload else None)
+def stop(request: HttpRequest, jail: str, node: str | None = None):
+    return _jail_command(request, "stop", jail, node)
 
 
 @jails_router.post("/{jail}/reload/", response=WRITE_ANSWERS,
                    summary="Reload a jail from its config")
-def reload(request: HttpRequest, jail: str, payload: NodeTarget | None = None):
-    return _jail_command(request, "reload", jail, payload.node if payload else None)
+def reload(request: HttpRequest, jail: str, node: str | None = None):
+    return _jail_command(request, "reload", jail, node)
 
 
 @jails_router.post("/{jail}/ignore/", response=WRITE_ANSWERS,
