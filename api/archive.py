@@ -92,13 +92,14 @@ def _cell(value) -> str:
         else text
 
 
-def csv_lines(bans: Iterator[BanEvent]) -> Iterator[str]:
+def csv_lines(dicts: Iterator[dict], fields: tuple[str, ...]) -> Iterator[str]:
+    """CSV text of ``dicts`` (a header of ``fields`` first), a few hundred
+    rows per piece."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(FIELDS)
-    for count, ban in enumerate(bans, 1):
-        data = row(ban)
-        writer.writerow([_cell(data[name]) for name in FIELDS])
+    writer.writerow(fields)
+    for count, data in enumerate(dicts, 1):
+        writer.writerow([_cell(data[name]) for name in fields])
         if count % 200 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -106,11 +107,11 @@ def csv_lines(bans: Iterator[BanEvent]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def json_lines(bans: Iterator[BanEvent]) -> Iterator[str]:
+def json_lines(dicts: Iterator[dict]) -> Iterator[str]:
     """One JSON array, a row per line."""
     yield "[\n"
     first = True
-    for ban in bans:
-        yield ("" if first else ",\n") + json.dumps(row(ban), separators=(",", ":"))
+    for data in dicts:
+        yield ("" if first else ",\n") + json.dumps(data, separators=(",", ":"))
         first = False
     yield "\n]\n"

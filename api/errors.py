@@ -1,6 +1,6 @@
 """Every error the API answers has one shape: ``{"error": CODE, "detail":
-TEXT}`` (more fields where they help), with 400, 401, 403, 404, 409 or
-429 (docs/api.md, "Errors")."""
+TEXT}`` (more fields where they help), with 400, 401, 403, 404, 409, 429
+or 503 (docs/api.md, "Errors")."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 # The error code of each status, when the code says no more than the status.
 CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-         405: "method_not_allowed", 409: "conflict", 429: "rate_limited"}
+         405: "method_not_allowed", 409: "conflict", 429: "rate_limited",
+         503: "unavailable"}
 
 
 class ApiError(Exception):

@@ -94,3 +94,13 @@ class CommandAnswer(Schema):
 class IgnoreRequest(Schema):
     value: str = Field(description="an address, network or host name")
     node: str | None = None
+
+
+class AuditQuery(Schema):
+    """The audit page's filters."""
+
+    actor: str | None = Field(None, description="part of the actor's name")
+    action: str | None = Field(None, description="ban, unban, jail.stop, login …")
+    window: str | None = Field(None, description="24h, 7d (default), 30d, 365d or all")
+    result: str | None = Field(None, description="ok, failed or pending")
+    node: str | None = None

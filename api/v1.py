@@ -10,10 +10,11 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from ninja import NinjaAPI, Query, Router
 
-from api import archive, commands, errors, idempotency
+from api import archive, commands, errors, idempotency, reads
 from api.auth import Bearer, Session, require_write
 from api.errors import ApiError
 from api.schemas import (
+    AuditQuery,
     BanFilters,
     BanPage,
     BanPageQuery,
@@ -36,12 +37,17 @@ api = NinjaAPI(
     auth=[Bearer(), Session()], openapi_url="/openapi.json", docs_url=None)
 errors.install(api)
 
-ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 409: Error, 429: Error}
+ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 409: Error, 429: Error, 503: Error}
+# The exports' bodies (not JSON objects: a stream of CSV text or one array).
+CSV = {"responses": {"200": {"description": "CSV, a header line first",
+                           "content": {"text/csv": {"schema": {"type": "string"}}}}}}
 WRITE_ANSWERS = {200: CommandAnswer, 202: CommandAnswer, **ERRORS}
 
 bans = Router(tags=["bans"])
 jails_router = Router(tags=["jails"])
 commands_router = Router(tags=["commands"])
+reads_router = Router(tags=["fleet"])
+audit_router = Router(tags=["audit"])
 
 
 def _page_url(request: HttpRequest, number: int) -> str:
@@ -61,18 +67,22 @@ def list_bans(request: HttpRequest, filters: Query[BanPageQuery]):
             "results": [archive.row(ban) for ban in page.object_list]}
 
 
-def _export(filters: BanFilters, kind: str) -> StreamingHttpResponse:
-    f = archive.filters(filters.dict())
-    lines = (archive.csv_lines if kind == "csv" else archive.json_lines)(archive.rows(f))
+def streamed(lines, kind: str, name: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(
         lines, content_type="text/csv; charset=utf-8" if kind == "csv" else "application/json")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = (f'attachment; filename="bans-{f["window"]}-{stamp}.'
-                                       f'{kind}"')
+    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.{kind}"'
     return response
 
 
-@bans.get("/export.csv", response={200: str, **ERRORS},
+def _export(filters: BanFilters, kind: str) -> StreamingHttpResponse:
+    f = archive.filters(filters.dict())
+    rows = map(archive.row, archive.rows(f))
+    lines = archive.csv_lines(rows, archive.FIELDS) if kind == "csv" else archive.json_lines(rows)
+    return streamed(lines, kind, f"bans-{f['window']}")
+
+
+@bans.get("/export.csv", response=ERRORS, openapi_extra=CSV,
           summary="Every ban the filters match, as CSV (streamed)")
 def export_csv(request: HttpRequest, filters: Query[BanFilters]):
     return _export(filters, "csv")
@@ -159,6 +169,54 @@ def command(request: HttpRequest, group: str):
     return commands.poll(request, group)
 
 
+@jails_router.get("/", response={200: dict, **ERRORS},
+                  summary="A node's jails: counters and settings (this host's: asked now)")
+def jail_list(request: HttpRequest, node: str | None = None):
+    return reads.jails(node)
+
+
+@jails_router.get("/{jail}/bans/", response={200: dict, **ERRORS},
+                  summary="A jail's bans now, newest first, a page at a time")
+def jail_bans(request: HttpRequest, jail: str, node: str | None = None, q: str = "",
+              page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)):
+    return reads.live_bans(jail, node, q, page, per_page)
+
+
+@reads_router.get("/nodes/", response={200: list[dict], **ERRORS},
+                  summary="Every registered node: up, fail2ban, jails, bans now")
+def node_list(request: HttpRequest):
+    return reads.nodes()
+
+
+@reads_router.get("/ips/{path:ip}/", response={200: dict, **ERRORS},
+                  summary="An address's (or network's) bans: now on every node, and archived")
+def ip_detail(request: HttpRequest, ip: str):
+    return reads.ip(ip)
+
+
+@audit_router.get("/", response={200: dict, **ERRORS},
+                  summary="The audit trail, newest first, a page at a time")
+def audit_list(request: HttpRequest, filters: Query[AuditQuery],
+               page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)):
+    return reads.audit_page(filters.dict(), page, per_page)
+
+
+@audit_router.get("/export.csv", response=ERRORS, openapi_extra=CSV,
+                  summary="Every audit row the filters match, as CSV (streamed)")
+def audit_csv(request: HttpRequest, filters: Query[AuditQuery]):
+    rows = map(reads.audit_row, reads.audit_rows(filters.dict()))
+    return streamed(archive.csv_lines(rows, reads.AUDIT_FIELDS), "csv", "audit")
+
+
+@audit_router.get("/export.json", response={200: list[dict], **ERRORS},
+                  summary="Every audit row the filters match, as one JSON array (streamed)")
+def audit_json(request: HttpRequest, filters: Query[AuditQuery]):
+    rows = map(reads.audit_row, reads.audit_rows(filters.dict()))
+    return streamed(archive.json_lines(rows), "json", "audit")
+
+
 api.add_router("/bans", bans)
+api.add_router("", reads_router)
+api.add_router("/audit", audit_router)
 api.add_router("/jails", jails_router)
 api.add_router("/commands", commands_router)
