@@ -41,8 +41,9 @@ def fail2ban() -> dict:
 
 
 # The jails' settings a node publishes (bantime, findtime, maxretry, the
-# ignore list) and its filter.d names (the regex tester): several socket
-# calls per jail and a directory scan, so kept in the process's cache (the
+# ignore list), the jails its config defines (the jail page's config part),
+# its server settings and its filter.d names (the regex tester): several socket calls per jail
+# and a read of the config, so kept in the process's cache (the
 # command lane's worker, where the facts task runs) for
 # JAIL_SETTINGS_SECONDS, re-read when the jail list changes or right after a
 # command changed something here (jails.fleet.commands.run).
@@ -54,25 +55,43 @@ def forget_jail_settings() -> None:
     cache.delete(_SETTINGS_KEY)
 
 
-def _published_settings(client, jails: list[str]) -> tuple[dict, list[str]]:
+def _published_settings(client, jails: list[str]) -> dict:
+    """The running jails' settings, the configured jails and the filter.d
+    names (see above)."""
+    from dataclasses import asdict
+
+    from jails.config import files as config_files
+    from jails.config import jail as jail_config
     from jails.config import regex
 
     kept = cache.get(_SETTINGS_KEY)
     if kept is not None and kept["jails"] == jails:
-        return kept["value"], kept["filters"]
-    value = {}
+        return kept["value"]
+    settings_ = {}
     for name in jails:
         try:
             js = client.jail_settings(name)
         except Fail2banError:
             continue  # stopped meanwhile: the next read has it or not
-        value[name] = {"bantime": js.bantime, "findtime": js.findtime,
-                       "maxretry": js.maxretry, "ignore_ips": js.ignore_ips[:200],
-                       "ignore_self": js.ignore_self}
-    filters = regex.filter_names()[:1000]
-    cache.set(_SETTINGS_KEY, {"jails": list(jails), "value": value, "filters": filters},
-              JAIL_SETTINGS_SECONDS)
-    return value, filters
+        settings_[name] = {"bantime": js.bantime, "findtime": js.findtime,
+                           "maxretry": js.maxretry, "backend": js.backend,
+                           "log_paths": js.log_paths[:50], "actions": js.actions[:20],
+                           "ignore_ips": js.ignore_ips[:200],
+                           "ignore_self": js.ignore_self}
+    try:
+        configured = {name: asdict(j) for name, j in
+                      list(jail_config.configured_jails().items())[:500]}
+    except (config_files.ConfigError, OSError):  # the page says "not published"
+        configured = {}
+    try:
+        server = asdict(client.server_settings())
+    except Fail2banError:
+        server = {}
+    value = {"jail_settings": settings_, "configured_jails": configured,
+             "server_settings": server,
+             "filters": regex.filter_names()[:1000]}
+    cache.set(_SETTINGS_KEY, {"jails": list(jails), "value": value}, JAIL_SETTINGS_SECONDS)
+    return value
 
 
 def node_facts() -> dict:
@@ -94,7 +113,7 @@ def node_facts() -> dict:
                                   "total_banned": j.total_banned,
                                   "total_failed": j.total_failed} for j in overview.jails},
         )
-        facts["jail_settings"], facts["filters"] = _published_settings(client, names)
+        facts.update(_published_settings(client, names))
     except Fail2banError:
         pass
     synced = (SyncState.objects.exclude(last_success_at=None)

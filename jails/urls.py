@@ -46,6 +46,18 @@ JAIL_PAGES = (
     ("settings/", jails.jail_settings, "jail_settings"),
 )
 
+CONFIG_PAGES = (
+    ("file/", config.config_file, "config_file"),
+    ("file/save/", config.config_save, "config_save"),
+    ("file/preview/", config.config_preview, "config_preview"),
+    ("history/", config.config_history, "config_history"),
+    ("history/restore/", config.config_restore, "config_restore"),
+    ("filters/create/", config.filter_create, "config_filter_create"),
+    ("provision/", config.provision, "config_provision"),
+    ("server/", config.server, "config_server"),
+    ("server/save/", config.server_save, "config_server_save"),
+)
+
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("status/", status.status_bar, name="status_bar"),
@@ -60,14 +72,6 @@ urlpatterns = [
     path("nodes/<str:name>/jail/", nodes.node_jail, name="node_jail"),
     path("nodes/<str:name>/unban/", nodes.node_unban, name="node_unban"),
     path("nodes/<str:name>/config/", node_config.node_config_home, name="node_config"),
-    # a node's config files: this host's editor with the node as parameter
-    path("nodes/<str:name>/config/file/", config.config_file, name="node_config_file"),
-    path("nodes/<str:name>/config/file/save/", config.config_save, name="node_config_save"),
-    path("nodes/<str:name>/config/file/preview/", config.config_preview,
-         name="node_config_preview"),
-    path("nodes/<str:name>/config/history/", config.config_history, name="node_config_history"),
-    path("nodes/<str:name>/config/history/restore/", config.config_restore,
-         name="node_config_restore"),
     path("ip/", ip.ip_search, name="ip_search"),
     path("ip/<ipnet:ip>/", ip.ip_detail, name="ip_detail"),
     path("ip/<ipnet:ip>/ban/", ip.ban, name="ip_ban"),
@@ -80,14 +84,10 @@ urlpatterns = [
       for prefix, name_prefix in (("", ""), ("nodes/<str:node>/", "node_"))
       for suffix, view, url_name in JAIL_PAGES),
     path("config/", config.config_home, name="config"),
-    path("config/file/", config.config_file, name="config_file"),
-    path("config/file/save/", config.config_save, name="config_save"),
-    path("config/file/preview/", config.config_preview, name="config_preview"),
-    path("config/history/", config.config_history, name="config_history"),
-    path("config/history/restore/", config.config_restore, name="config_restore"),
-    path("config/filters/create/", config.filter_create, name="config_filter_create"),
-    path("config/provision/", config.provision, name="config_provision"),
     path("config/regex/", config.regex, name="config_regex"),
-    path("config/server/", config.server, name="config_server"),
-    path("config/server/save/", config.server_save, name="config_server_save"),
+    # One set of config pages for every node: this host's at /config/...,
+    # node NAME's at /nodes/NAME/config/... (the views take the node as name).
+    *(path(f"{prefix}config/{suffix}", view, name=f"{name_prefix}{url_name}")
+      for prefix, name_prefix in (("", ""), ("nodes/<str:name>/", "node_"))
+      for suffix, view, url_name in CONFIG_PAGES),
 ]

@@ -46,8 +46,14 @@ class Node(models.Model):
     jails = models.JSONField(default=list, blank=True)
     # Per jail: {"banned": .., "failed": .., "total_banned": .., "total_failed": ..}
     jail_counts = models.JSONField(default=dict, blank=True)
-    # Per jail: {"bantime", "findtime", "maxretry", "ignore_ips", "ignore_self"}
+    # Per running jail: {"bantime", "findtime", "maxretry", "backend", "log_paths",
+    # "ignore_ips", "ignore_self"}
     jail_settings = models.JSONField(default=dict, blank=True)
+    # Per jail its config defines, running or not: what the jail page shows of
+    # it and offers to change (enable, disable, settings).
+    configured_jails = models.JSONField(default=dict, blank=True)
+    # fail2ban's server settings: {"loglevel", "logtarget", "dbfile", "dbpurgeage"}
+    server_settings = models.JSONField(default=dict, blank=True)
     filters = models.JSONField(default=list, blank=True)  # filter.d names (the regex tester)
     archive_synced_at = models.DateTimeField(
         null=True, blank=True, help_text="When this node's fail2ban database was last synced "

@@ -110,7 +110,7 @@ def publish_facts(node: str) -> None:
     """Store what the node's worker sees of its fail2ban on its row: the
     ``node_facts`` hook (jails.health.node_facts) returns a dict of Node
     fields (fail2ban_up, fail2ban_version, jails, jail_counts, jail_settings,
-    filters, archive_synced_at). Called
+    configured_jails, server_settings, filters, archive_synced_at). Called
     at start and from the heartbeat; a failing hook marks fail2ban down."""
     hook = app_hook("node_facts")
     facts = {}
@@ -121,7 +121,7 @@ def publish_facts(node: str) -> None:
             logger.exception("node facts hook failed")
             facts = {"fail2ban_up": False}
     allowed = {"fail2ban_up", "fail2ban_version", "jails", "jail_counts", "jail_settings",
-               "filters", "archive_synced_at"}
+               "configured_jails", "server_settings", "filters", "archive_synced_at"}
     Node.objects.filter(pk=node).update(
         facts_at=timezone.now(), **{k: v for k, v in facts.items() if k in allowed})
 

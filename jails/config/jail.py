@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from django.core.cache import cache
@@ -80,6 +80,20 @@ BANGUI_JAILS = (
                "permanent bans made in BanGUI", -1,
                "the dashboard's \"Ban permanently\" bans into it: bantime -1, until unbanned"),
 )
+
+
+def published(jails: dict | None, name: str) -> ConfiguredJail | None:
+    """Jail ``name`` of another node's config as its worker published it
+    (jails.health.node_facts), or None."""
+    data = (jails or {}).get(name)
+    if not isinstance(data, dict):
+        return None
+    known = {f.name for f in fields(ConfiguredJail)}
+    try:
+        return ConfiguredJail(**{k: tuple(v) if isinstance(v, list) and k != "logpath" else v
+                                 for k, v in data.items() if k in known})
+    except TypeError:  # published by an older BanGUI: missing fields
+        return None
 
 
 def is_journal(backend: str | None) -> bool:

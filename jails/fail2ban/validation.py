@@ -26,6 +26,14 @@ def jail_name(name: str) -> str:
     return name
 
 
+def filter_name(name: str) -> str:
+    """A filter.d name (what a new filter's NAME.local is called)."""
+    if not isinstance(name, str) or not _JAIL_NAME.fullmatch(name.strip()):
+        raise InvalidInput(f"{str(name)[:70]!r} is not a valid filter name (letters, digits, "
+                           "'_', '.', '@', '+', '-'; at most 64 characters)")
+    return name.strip()
+
+
 def ip_address(value: str) -> str:
     """Return the canonical text of one IPv4/IPv6 address, or raise InvalidInput."""
     text = str(value).strip()

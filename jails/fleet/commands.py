@@ -232,6 +232,78 @@ def _saved(path: str, transaction: Callable) -> tuple[str, dict]:
                              "file": _file_answer(files.read(path)), "done": outcome.ok}
 
 
+# -- the config changes of the jail and config pages, on the node whose files
+# they change: each one config transaction (validate, back up, reload, probe,
+# roll back), named in the config history as the actor's --------------------------
+JAIL_FIELDS = {"enabled": 5, "bantime": 20, "findtime": 20, "maxretry": 6, "filter": 100,
+               "logpath": 4000}
+SERVER_FIELDS = {"loglevel": 20, "logtarget": 300, "dbpurgeage": 20}
+
+
+def _applied(transaction: Callable, said: str = "", reason: str = "",
+             actor: str = "") -> tuple[str, dict]:
+    """Run ``transaction`` (a config Outcome, or None for nothing to do):
+    its words (``said`` before them when it took) and its outcome."""
+    from dataclasses import asdict
+
+    from jails.config import files, history
+
+    try:
+        with history.acting(actor, reason):
+            outcome = transaction()
+    except files.ConfigError as exc:
+        raise InvalidInput(str(exc)) from None
+    if outcome is None:
+        return said, {"done": True}
+    message = f"{said} {outcome.message}".strip() if outcome.ok and said else outcome.message
+    return message, {"outcome": asdict(outcome), "done": outcome.ok}
+
+
+def jail_change_said(jail: str, values: dict) -> str:
+    if set(values) == {"enabled"}:
+        return f"{'Enabled' if values['enabled'] == 'true' else 'Disabled'} {jail}."
+    return f"Updated {', '.join(values)} of {jail}."
+
+
+def _jail_config(*, jail: str, values: dict, actor: str) -> tuple[str, dict]:
+    """Set ``values`` (enabled, bantime, …) in the jail's .local."""
+    from jails.config import jail as jail_config
+
+    return _applied(lambda: jail_config.apply_change(jail, values),
+                    jail_change_said(jail, values), actor=actor)
+
+
+def _filter_create(*, name: str, text: str, actor: str) -> tuple[str, dict]:
+    from jails.config import jail as jail_config
+
+    return _applied(lambda: jail_config.create_filter(name, text), actor=actor)
+
+
+def _provision(*, actor: str) -> tuple[str, dict]:
+    """BanGUI's own jails (manual, blocklist, permanent) where missing."""
+    from jails.config import jail as jail_config
+
+    outcome = _applied(jail_config.provision, reason="BanGUI's own jails provisioned",
+                       actor=actor)
+    return outcome if outcome[0] else ("BanGUI's jails exist already; nothing to do.",
+                                       outcome[1])
+
+
+def _server_settings(*, values: dict, actor: str) -> tuple[str, dict]:
+    """fail2ban's log level, log target and purge age, in fail2ban.local."""
+    from jails.config import server
+
+    message, data = _applied(lambda: server.save(values), reason="server settings",
+                             actor=actor)
+    if data["done"] and data["outcome"]["changed"]:
+        message = f"Set {server_target(values)} in {server.SERVER_LOCAL}. {message}"
+    return message, data
+
+
+def server_target(values: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in values.items())
+
+
 def _status(*, actor: str, jail: str | None = None) -> str:
     client = link.client()
     if jail:
@@ -254,14 +326,17 @@ COMMANDS: dict[str, Callable[..., str]] = {
     "idle": _idle, "ignore_self": _ignore_self,
     "stop": _stop, "reload": _reload, "status": _status, "regex": _regex,
     "config_list": _config_list, "config_read": _config_read, "config_save": _config_save,
-    "config_restore": _config_restore,
+    "config_restore": _config_restore, "jail_config": _jail_config,
+    "filter_create": _filter_create, "provision": _provision,
+    "server_settings": _server_settings,
 }
 # Commands that change something (audited by the caller); the others only read.
 CHANGES = frozenset(COMMANDS) - {"status", "regex", "config_list", "config_read"}
 AUDIT_ACTIONS = {"unbanall": "jail.unban_all", "start": "jail.start", "stop": "jail.stop",
                  "reload": "jail.reload", "config_save": "config.save",
                  "config_restore": "config.restore", "idle": "jail.idle",
-                 "ignore_self": "jail.ignore_self"}
+                 "ignore_self": "jail.ignore_self", "filter_create": "config.filter_create",
+                 "provision": "config.provision", "server_settings": "settings.fail2ban"}
 SWITCHES = ("idle", "ignore_self")  # on/off switches of a running jail
 CONFIG_FIELDS = {"path": 300, "text": 512 * 1024 + 1, "expected": 64}
 REGEX_FIELDS = {"lines": 1024 * 1024, "log_path": 500, "journal": 100, "filter_name": 100,
@@ -281,6 +356,9 @@ def attempt(command: str, args: dict) -> str:
         "config_list": "list the config files", "config_read": f"read {args.get('path')}",
         "config_save": f"save {args.get('path')}",
         "config_restore": f"restore a version of {args.get('path')}",
+        "jail_config": f"change {jail}'s config", "filter_create": f"create filter "
+        f"{args.get('name')}", "provision": "create BanGUI's jails",
+        "server_settings": "change fail2ban's server settings",
     }.get(command, command)
 
 
@@ -288,6 +366,11 @@ def audit_action(command: str, args: dict) -> str:
     """The audit trail's name of a command that changes something."""
     if command == "ignore":
         return "jail.ignore_remove" if args.get("remove") else "jail.ignore_add"
+    if command == "jail_config":
+        values = args.get("values") or {}
+        if set(values) == {"enabled"}:
+            return "jail.enable" if values["enabled"] == "true" else "jail.disable"
+        return "config.jail"
     return AUDIT_ACTIONS.get(command, command)
 
 
@@ -295,6 +378,21 @@ def audit_target(command: str, args: dict) -> str:
     """What a command acts on, as the audit trail shows it."""
     if command in ("config_save", "config_restore"):
         return str(args.get("path", ""))
+    if command == "jail_config":
+        from jails.config import jail as jail_config
+
+        try:
+            return f"{args.get('jail')} ({jail_config.local_for(args.get('jail') or '')})"
+        except InvalidInput:
+            return str(args.get("jail") or "")[:200]
+    if command == "filter_create":
+        return f"filter.d/{args.get('name')}.local"[:200]
+    if command == "provision":
+        from jails.config import jail as jail_config
+
+        return ", ".join(j.name for j in jail_config.BANGUI_JAILS)
+    if command == "server_settings":
+        return server_target(args.get("values") or {})[:200]
     if command in SWITCHES:  # "<jail> on|off": the jail page reads the last idle switch
         return f"{args.get('jail') or ''} {'on' if args.get('on') else 'off'}"
     words = [args.get("jail") or "", *(args.get("ips") or []), args.get("value") or ""]
@@ -340,6 +438,17 @@ def clean(command: str, args: dict) -> dict:
             raise InvalidInput("version: a version number") from None
         if out["version"] < 1:
             raise InvalidInput("version: a version number")
+    if command == "jail_config":
+        out["values"] = _fields(out.get("values"), JAIL_FIELDS, "values")
+        if not out.get("jail") or not out["values"]:
+            raise InvalidInput("jail_config needs a jail and the values to set")
+    if command == "server_settings":
+        out["values"] = _fields(out.get("values"), SERVER_FIELDS, "values")
+    if command == "filter_create":
+        if set(out) != {"name", "text"}:
+            raise InvalidInput("filter_create takes name, text")
+        out["name"] = validation.filter_name(out["name"])
+        out.update(_fields({"text": out["text"]}, {"text": 64 * 1024}, "filter_create"))
     if command == "regex":
         unknown = set(out) - set(REGEX_FIELDS)
         if unknown:
@@ -350,6 +459,16 @@ def clean(command: str, args: dict) -> dict:
                 raise InvalidInput(f"{key}: text of at most {limit} characters")
             out[key] = value
     return out
+
+
+def _fields(given, limits: dict, what: str) -> dict:
+    """A dict of text values whose keys are among ``limits`` (their lengths)."""
+    if not isinstance(given, dict) or set(given) - set(limits):
+        raise InvalidInput(f"{what}: some of {', '.join(limits)}")
+    for key, value in given.items():
+        if not isinstance(value, str) or len(value) > limits[key]:
+            raise InvalidInput(f"{key}: text of at most {limits[key]} characters")
+    return dict(given)
 
 
 def answer(command: str, args: dict, actor: str) -> tuple[str, dict | None]:

@@ -5,32 +5,26 @@ file or sent to fail2ban is checked here first."""
 from __future__ import annotations
 
 import os
-import re
 
 from django import forms
 from django.conf import settings
 
 from jails.config import files as config_files
 from jails.config import regex as regex_tester
+from jails.fail2ban import validation
+from jails.forms.fields import CheckedField
 
-_FILTER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}")
 LOGLEVELS = ["CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"]
 
 
 class FilterForm(forms.Form):
-    name = forms.CharField(label="Filter name", max_length=64,
-                           help_text="Saved as filter.d/NAME.local.")
+    name = CheckedField(validation.filter_name, label="Filter name", max_length=64,
+                        help_text="Saved as filter.d/NAME.local.")
     failregex = forms.CharField(label="failregex", max_length=20000,
                                 widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
                                 help_text="One regex per line; use &lt;HOST&gt; for the address.")
     ignoreregex = forms.CharField(label="ignoreregex", required=False, max_length=20000,
                                   widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}))
-
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        if not _FILTER.fullmatch(name):
-            raise forms.ValidationError("letters, digits, '_', '.', '-' only")
-        return name
 
     def text(self) -> str:
         def value(text: str) -> str:

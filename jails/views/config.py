@@ -33,14 +33,15 @@ from jails.config import files as config_files
 from jails.config import history
 from jails.config import jail as jail_config
 from jails.config import regex as regex_tester
-from jails.config import server as server_config
 from jails.fail2ban import Fail2banError
+from jails.fail2ban.results import ServerSettings
 from jails.fleet import config as node_config
 from jails.fleet import dispatch
 from jails.forms.config import FileEditForm, FilterForm, RegexForm, ServerSettingsForm
 from jails.live import link
-from jails.views.results import Result, perform, refused, ticket_of, waiting
+from jails.views.results import Result, command, refused, ticket_of, waiting
 from nodes import fleet as fleet_nodes
+from nodes.models import Node
 
 # Audit actions of every editor that goes through config_files.apply.
 CONFIG_ACTIONS = ("config.save", "config.restore", "config.filter_create", "config.provision",
@@ -64,9 +65,8 @@ def last_rollback(node: str | None = None) -> AuditEntry | None:
 def _home_context(query: str = "", **extra) -> dict:
     files = config_files.overview(query, jail_config.filters_in_use())
     context = {"files": files, "missing": [], "rollback": last_rollback(), "query": query,
-               "filter_form": FilterForm(), "root": config_files.root()}
-    with contextlib.suppress(config_files.ConfigError):
-        context["missing"] = jail_config.missing_bangui_jails()
+               "filter_form": FilterForm(), "root": config_files.root(), **places(None)}
+    context["missing"] = missing_bangui_jails(None)
     # Named before a reload fails on it (fail2ban 1.1.1's jail.conf sets no banaction).
     context["banaction"] = jail_config.missing_banaction()
     context.update(extra)
@@ -91,19 +91,15 @@ def _node(name: str | None) -> str:
 def places(name: str | None) -> dict:
     """Where the editor's links go: this host's config pages (``name``
     None) or node NAME's, which the pages name."""
+    urls = {f"{page}_url": reverse(f"config_{page}") if name is None
+            else reverse(f"node_config_{page}", args=[name])
+            for page in ("file", "save", "preview", "history", "restore", "filter_create",
+                         "provision", "server", "server_save")}
     if name is None:
         return {"node": "", "back_url": reverse("config"), "back_label": "Config files",
-                "file_url": reverse("config_file"), "save_url": reverse("config_save"),
-                "preview_url": reverse("config_preview"),
-                "history_url": reverse("config_history"),
-                "restore_url": reverse("config_restore")}
+                **urls}
     return {"node": name, "back_url": reverse("node_config", args=[name]),
-            "back_label": f"{name}'s config files",
-            "file_url": reverse("node_config_file", args=[name]),
-            "save_url": reverse("node_config_save", args=[name]),
-            "preview_url": reverse("node_config_preview", args=[name]),
-            "history_url": reverse("node_config_history", args=[name]),
-            "restore_url": reverse("node_config_restore", args=[name])}
+            "back_label": f"{name}'s config files", **urls}
 
 
 def _editor(request: HttpRequest, name: str | None, current: config_files.ConfigFile,
@@ -331,37 +327,44 @@ def config_restore(request: HttpRequest, name: str | None = None) -> HttpRespons
 @require_POST
 @operate
 @config_editor
-def filter_create(request: HttpRequest) -> HttpResponse:
+def filter_create(request: HttpRequest, name: str | None = None) -> HttpResponse:
+    """A new filter.d/NAME.local on this host's node or node ``name``."""
     form = FilterForm(request.POST)
     if not form.is_valid():
         refused(request, "config.filter_create", request.POST.get("name", "")[:64], form)
-        return _filter_answer(request, form, None)
-    name = form.cleaned_data["name"]
-    with history.acting(request.user.get_username()):
-        result = perform(request, "config.filter_create", f"filter.d/{name}.local",
-                         lambda: jail_config.create_filter(name, form.text()), "")
-    return _filter_answer(request, FilterForm() if result.ok else form, result)
+        return _filter_answer(request, name, form, None)
+    result = command(request, [_node(name)], "filter_create",
+                     {"name": form.cleaned_data["name"], "text": form.text()})
+    return _filter_answer(request, name, FilterForm() if result.ok else form, result)
 
 
-def _filter_answer(request: HttpRequest, form: FilterForm, result: Result | None):
+def _filter_answer(request: HttpRequest, name: str | None, form: FilterForm,
+                   result: Result | None) -> HttpResponse:
     return render_page(request, "jails/config.html", "filter-create",
-                       _home_context(filter_form=form, filter_result=result),
+                       {**places(name), "filter_form": form, "filter_result": result},
                        status=200 if result is None or result.ok else 400)
+
+
+def missing_bangui_jails(name: str | None) -> list:
+    """BanGUI's own jails the node's config lacks: this host's from its
+    files, another node's from the jails it published."""
+    if name is None or name == settings.BANGUI_NODE:
+        with contextlib.suppress(config_files.ConfigError):
+            return jail_config.missing_bangui_jails()
+        return []
+    configured = Node.objects.filter(pk=name).values_list("configured_jails", flat=True).first()
+    if not configured:  # not published yet: nothing to offer
+        return []
+    return [j for j in jail_config.BANGUI_JAILS if j.name not in configured]
 
 
 @require_POST
 @operate
-def provision(request: HttpRequest) -> HttpResponse:
-    def act():
-        outcome = jail_config.provision()
-        return outcome if outcome is not None else "BanGUI's jails exist already; nothing to do."
-
-    with history.acting(request.user.get_username(), "BanGUI's own jails provisioned"):
-        result = perform(request, "config.provision",
-                         ", ".join(j.name for j in jail_config.BANGUI_JAILS), act,
-                         lambda detail: detail if isinstance(detail, str) else "")
-    return render_page(request, "jails/config.html", "config-files",
-                       _home_context(result=result))
+def provision(request: HttpRequest, name: str | None = None) -> HttpResponse:
+    result = command(request, [_node(name)], "provision", {})
+    return render_page(request, "jails/config.html", "provision",
+                       {**places(name), "result": result,
+                        "missing": [] if result.ok else missing_bangui_jails(name)})
 
 
 @login_required
@@ -411,12 +414,22 @@ def _other_nodes() -> list[str] | None:
     return [n for n in names if n != settings.BANGUI_NODE] if multi_node else None
 
 
-def _server_context(form: ServerSettingsForm | None = None, **extra) -> dict:
+def _server_context(name: str | None, form: ServerSettingsForm | None = None, **extra) -> dict:
+    """fail2ban's server settings: this host's read from its socket, another
+    node's as its worker published them."""
     current = error = None
-    try:
-        current = link.client(connect_retries=0).server_settings()
-    except Fail2banError as exc:
-        error = str(exc)
+    if name is None or name == settings.BANGUI_NODE:
+        try:
+            current = link.client(connect_retries=0).server_settings()
+        except Fail2banError as exc:
+            error = str(exc)
+    else:
+        row = Node.objects.filter(pk=name).first()
+        published = row.server_settings if row else None
+        if published:
+            current = ServerSettings(**published)
+        else:
+            error = f"{name} has not published its server settings (is its worker running?)"
     if form is None and current is not None:
         target = current.logtarget
         special = target.upper() in ("STDOUT", "STDERR", "SYSLOG")
@@ -424,39 +437,33 @@ def _server_context(form: ServerSettingsForm | None = None, **extra) -> dict:
             "loglevel": current.loglevel.upper(), "dbpurgeage": current.dbpurgeage,
             "logtarget": target.upper() if special else "FILE",
             "logfile": "" if special else target})
-    return {"current": current, "error": error, "form": form or ServerSettingsForm(), **extra}
+    return {**places(name), "current": current, "error": error,
+            "form": form or ServerSettingsForm(), **extra}
 
 
 @login_required
 @require_GET
-def server(request: HttpRequest) -> HttpResponse:
+def server(request: HttpRequest, name: str | None = None) -> HttpResponse:
     return render_page(request, "jails/config_server.html", "server-settings",
-                       _server_context())
+                       _server_context(name))
 
 
 @require_POST
 @operate
 @config_editor
-def server_save(request: HttpRequest) -> HttpResponse:
+def server_save(request: HttpRequest, name: str | None = None) -> HttpResponse:
     form = ServerSettingsForm(request.POST)
     if not form.is_valid():
-        return _server_answer(request, form, refused(request, "settings.fail2ban", "", form),
-                              status=400)
+        return _server_answer(request, name, form,
+                              refused(request, "settings.fail2ban", "", form), status=400)
     data = form.cleaned_data
-    values = {"loglevel": data["loglevel"], "logtarget": data["target"],
-              "dbpurgeage": str(data["dbpurgeage"])}
-    target = ", ".join(f"{k} {v}" for k, v in values.items())
-
-    def said(outcome) -> str:
-        return f"Set {target} in {server_config.SERVER_LOCAL}." if outcome.changed else ""
-
-    with history.acting(request.user.get_username(), "server settings"):
-        result = perform(request, "settings.fail2ban", target,
-                         lambda: server_config.save(values), said)
-    return _server_answer(request, form if not result.ok else None, result)
+    result = command(request, [_node(name)], "server_settings", {"values": {
+        "loglevel": data["loglevel"], "logtarget": data["target"],
+        "dbpurgeage": str(data["dbpurgeage"])}})
+    return _server_answer(request, name, form if not result.ok else None, result)
 
 
-def _server_answer(request: HttpRequest, form: ServerSettingsForm | None, result: Result,
-                   status: int = 200) -> HttpResponse:
+def _server_answer(request: HttpRequest, name: str | None, form: ServerSettingsForm | None,
+                   result: Result, status: int = 200) -> HttpResponse:
     return render_page(request, "jails/config_server.html", "server-settings",
-                       _server_context(form, result=result), status=status)
+                       _server_context(name, form, result=result), status=status)

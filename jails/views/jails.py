@@ -16,7 +16,6 @@ plain forms with a redirect back to the page carrying a message.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -30,7 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import audit
 from accounts.models import AuditEntry
-from accounts.roles import can_edit_config, operate
+from accounts.roles import ban_or_unban, can_edit_config, operate
 from bangui.htmx import render_page, wants_fragment
 from jails.config import jail as jail_config
 from jails.config import regex as regex_tester
@@ -42,7 +41,7 @@ from jails.forms.jails import IdleForm, IgnoreForm, IgnoreSelfForm, JailSettings
 from jails.live import banned, link
 from jails.live import status as server_status
 from jails.views import results
-from jails.views.results import Result, perform, refused, respond
+from jails.views.results import Result, refused, respond
 from nodes import fleet as fleet_nodes
 from nodes.models import Node
 
@@ -87,7 +86,9 @@ def jail_list(request: HttpRequest) -> HttpResponse:
     others, here = fleet_nodes.other_nodes()
     context = {"others": [{"node": n, "jails": [
         {"name": j, **n.jail_counts.get(j, {}), "settings": n.jail_settings.get(j)}
-        for j in n.jails]} for n in others], "here": here}
+        for j in n.jails], "inactive": list(filter(None, (
+        jail_config.published(n.configured_jails, j) for j in n.configured_jails
+        if j not in n.jails)))} for n in others], "here": here}
     if here:  # a web-only host has no fail2ban of its own to list
         rows, error = _running_jails()
         running = [r.name for r in rows]
@@ -151,28 +152,39 @@ def _jail_context(request: HttpRequest, name: str, bans_only: bool = False,
     except InvalidInput:
         raise Http404("no such jail") from None
     if not _here(node):
-        return _published_jail(request, node, name)
-    status, jset, error = _live_jail(name, with_settings=not bans_only)
-    if bans_only and status is not None:
-        return {**_banned_list(request, name, status), "base": _base(name, None)}
-    configured = jail_config.configured_jails().get(name)
-    if status is None and configured is None and error is None:
-        raise Http404(f"fail2ban has no jail named {name!r}, running or configured")
-    last_idle = _last_idle(name, settings.BANGUI_NODE) if status is not None else None
-    journal = _reads_journal(jset, configured)
-    return {
-        **_banned_list(request, name, status), "base": _base(name, None),
-        "last_idle": last_idle, "jset": jset, "configured": configured, "error": error,
-        "local_rel": jail_config.local_for(name), "journal": journal,
-        "backend": (jset.backend if jset else None) or (configured.backend if configured
-                                                        else None),
-        "banaction": _banaction_problem(configured),
-        "ban_form": BanForm(), "ignore_form": IgnoreForm(),
-        "settings_form": JailSettingsForm(initial=_settings_initial(jset, configured),
-                                          filters=regex_tester.filter_names(),
-                                          may_set_logpath=can_edit_config(request.user),
-                                          journal=journal),
-    }
+        context = _published_jail(request, node, name)
+    else:
+        status, jset, error = _live_jail(name, with_settings=not bans_only)
+        if bans_only and status is not None:
+            return {**_banned_list(request, name, status), "base": _base(name, None)}
+        configured = jail_config.configured_jails().get(name)
+        if status is None and configured is None and error is None:
+            raise Http404(f"fail2ban has no jail named {name!r}, running or configured")
+        context = {
+            **_banned_list(request, name, status), "jset": jset, "configured": configured,
+            "error": error, "filters": regex_tester.filter_names(),
+            "last_idle": _last_idle(name, settings.BANGUI_NODE) if status is not None else None,
+            "backend": (jset.backend if jset else None) or (configured.backend if configured
+                                                            else None)}
+    journal = _reads_journal(context["jset"], context["configured"])
+    context.update(base=_base(name, node), journal=journal,
+                   file_url=reverse("config_file") if _here(node)
+                   else reverse("node_config_file", args=[node]),
+                   local_rel=jail_config.local_for(name),
+                   banaction=_banaction_problem(context["configured"]),
+                   ban_form=BanForm(), ignore_form=IgnoreForm())
+    context["settings_form"] = _settings_form(request, context)
+    return context
+
+
+def _settings_form(request: HttpRequest, context: dict, data=None) -> JailSettingsForm:
+    """The jail's settings form: its node's filter names, log files only
+    for who may edit the config, none for a journal-backed jail."""
+    return JailSettingsForm(data, initial=_settings_initial(context["jset"],
+                                                            context["configured"]),
+                            filters=context["filters"],
+                            may_set_logpath=can_edit_config(request.user),
+                            journal=context["journal"])
 
 
 def _reads_journal(jset, configured) -> bool:
@@ -200,32 +212,39 @@ def _last_idle(name: str, node: str) -> AuditEntry | None:
 
 
 def _published_jail(request: HttpRequest, node: str, name: str) -> dict:
-    """Another node's jail as its worker last published it: its counters and
-    settings on its Node row, its live bans in LiveBan (jails/fleet/live.py);
-    the same names as this host's context, so one template shows both."""
+    """Another node's jail as its worker last published it: its counters,
+    settings and config on its Node row, its live bans in LiveBan
+    (jails/fleet/live.py); the same names as this host's context, so one
+    template shows both. A configured jail the node does not run has its
+    config only."""
     row = Node.objects.filter(pk=node).first()
-    if row is None or name not in (row.jails or []):
-        raise Http404(f"node {node!r} runs no jail named {name!r}")
+    configured = jail_config.published(row.configured_jails, name) if row else None
+    running = row is not None and name in (row.jails or [])
+    if not running and configured is None:
+        raise Http404(f"node {node!r} has no jail named {name!r}, running or configured")
     live = fleet_live.states([node])[node]
-    counts = (row.jail_counts or {}).get(name, {})
-    status = JailStatus(name, counts.get("failed", 0), counts.get("total_failed", 0), [],
-                        counts.get("banned", 0), counts.get("total_banned", 0), [])
-    published = (row.jail_settings or {}).get(name)
-    jset = published and JailSettings(
-        name, published["bantime"], published["findtime"], published["maxretry"], None, [],
-        list(published.get("ignore_ips") or []), bool(published.get("ignore_self")), [])
+    status = jset = bans = ban_error = None
+    if running:
+        counts = (row.jail_counts or {}).get(name, {})
+        status = JailStatus(name, counts.get("failed", 0), counts.get("total_failed", 0), [],
+                            counts.get("banned", 0), counts.get("total_banned", 0), [])
+        published = (row.jail_settings or {}).get(name)
+        jset = published and JailSettings(
+            name, published["bantime"], published["findtime"], published["maxretry"],
+            published.get("backend"), list(published.get("log_paths") or []),
+            list(published.get("ignore_ips") or []), bool(published.get("ignore_self")),
+            list(published.get("actions") or []))
     query = request.GET.get("q", "").strip()[:64]
-    bans = ban_error = None
-    if live.known:
+    if running and live.known:
         bans = SimpleNamespace(page=Paginator(
             fleet_live.banned(node, query).filter(jail=name), banned.PER_PAGE).get_page(
             request.GET.get("page")))
-    else:
+    elif running:
         ban_error = f"Its live bans are unknown: {live.note}."
-    return {"name": name, "node": node, "remote": True, "base": _base(name, node),
-            "last_idle": _last_idle(name, node),
-            "status": status, "running": True, "jset": jset, "bans": bans,
-            "ban_error": ban_error, "query": query, "configured": None,
+    return {"name": name, "node": node, "remote": True, "last_idle": _last_idle(name, node),
+            "status": status, "running": running, "jset": jset or None, "bans": bans,
+            "ban_error": ban_error, "query": query, "configured": configured,
+            "filters": list(row.filters or []), "backend": jset.backend if jset else None,
             "error": None if row.is_up() else live.note}
 
 
@@ -289,24 +308,13 @@ def _answer(request: HttpRequest, name: str, result: Result,
     return respond(request, result, lambda r: _fragment(request, name, r, node, at, keep), back)
 
 
-def _run(request: HttpRequest, name: str, action: str, target: str, func,
-         success, node: str | None = None, at: str = "",
-         keep: dict | None = None) -> HttpResponse:
-    """A change only this host's page makes (the jail's config)."""
-    if not _here(node):
-        return _answer(request, name, Result(False, f"On {node}, this is not available yet: "
-                                                    "change it in its config files."), node, at)
-    return _answer(request, name, perform(request, action, target, func, success), at=at,
-                   keep=keep)
-
-
 def _refused(request: HttpRequest, name: str, action: str, form,
              node: str | None = None, at: str = "", keep: dict | None = None) -> HttpResponse:
     return _answer(request, name, refused(request, action, name, form), node, at, keep)
 
 
 @require_POST
-@operate
+@ban_or_unban
 def ban(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
     form = BanForm(request.POST)
     if not form.is_valid():
@@ -317,7 +325,7 @@ def ban(request: HttpRequest, name: str, node: str | None = None) -> HttpRespons
 
 
 @require_POST
-@operate
+@ban_or_unban
 def unban(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
     form = UnbanForm(request.POST)
     if not form.is_valid():
@@ -403,63 +411,40 @@ def ignore_self(request: HttpRequest, name: str, node: str | None = None) -> Htt
     return _switch(request, name, "ignore_self", IgnoreSelfForm, node, at="ignore")
 
 
-def _config_change(request: HttpRequest, name: str, action: str, values: dict, success: str,
-                   node: str | None = None, at: str = "", keep: dict | None = None):
-    """Write ``values`` to the jail's .local through the config transaction."""
-    target = name
-    with contextlib.suppress(InvalidInput):  # a bad name: refused by apply_change
-        target = f"{name} ({jail_config.local_for(name)})"
-    return _run(request, name, action, target,
-                lambda: jail_config.apply_change(name, values), success, node, at, keep)
+def _config_change(request: HttpRequest, name: str, values: dict, node: str | None = None,
+                   at: str = "", keep: dict | None = None) -> HttpResponse:
+    """Write ``values`` to the jail's .local on its node, through the config
+    transaction there (jails/fleet/commands.py ``jail_config``)."""
+    return _command(request, name, "jail_config", {"values": values}, node, at, keep)
 
 
 @require_POST
 @operate
 def enable(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
-    return _config_change(request, name, "jail.enable", {"enabled": "true"},
-                          f"Enabled {name}.", node)
+    return _config_change(request, name, {"enabled": "true"}, node)
 
 
 @require_POST
 @operate
 def disable(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
-    return _config_change(request, name, "jail.disable", {"enabled": "false"},
-                          f"Disabled {name}.", node)
+    return _config_change(request, name, {"enabled": "false"}, node)
 
 
 @require_POST
 @operate
 def jail_settings(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
-    if not _here(node):
-        return _run(request, name, "config.jail", name, None, "", node)
-    configured = jail_config.configured_jails().get(name)
-    journal = jail_config.is_journal(jail_config.backends().get(name)) or bool(
-        configured and configured.journal)
-    form = JailSettingsForm(request.POST, filters=regex_tester.filter_names(),
-                            may_set_logpath=can_edit_config(request.user), journal=journal)
+    try:
+        context = _jail_context(request, name, node=node)
+    except Http404:
+        return _answer(request, name, Result(False, f"No jail named {name[:64]!r} here."), node)
+    form = _settings_form(request, context, request.POST)
     # The answer shows beside the form; a refused or failed save keeps what
     # was typed (the bound form, with its errors), not the values on disk.
     keep = {"settings_form": form}
     if not form.is_valid():
-        return _refused(request, name, "config.jail", form, at="settings", keep=keep)
-    values = form.values(_current_settings(name))
+        return _refused(request, name, "config.jail", form, node, "settings", keep)
+    values = form.values(_settings_initial(context["jset"], context["configured"]))
     if not values:
         return _answer(request, name, Result(False, "Nothing to change: the values are as "
-                                                    "configured."), at="settings")
-    return _config_change(request, name, "config.jail", values,
-                          f"Updated {', '.join(values)} of {name}.", at="settings", keep=keep)
-
-
-def _current_settings(name: str) -> dict:
-    """What the settings form showed: fail2ban's values of a running jail,
-    else the config's."""
-    try:
-        client = link.client(connect_retries=0)
-        jset = client.jail_settings(name) if name in client.jail_names() else None
-    except Fail2banError:
-        jset = None
-    try:
-        return _settings_initial(jset, jail_config.configured_jails().get(
-            validation.jail_name(name)))
-    except InvalidInput:
-        return {}
+                                                    "configured."), node, "settings")
+    return _config_change(request, name, values, node, "settings", keep)

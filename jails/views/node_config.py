@@ -1,7 +1,8 @@
 """A fleet node's config files (/nodes/NAME/config/): the list, as the node's
 worker reads it (jails/fleet/config.py). The page never waits on the node:
 until it answers, a waiting block asks again every second. Its files open
-in the one editor (jails/views/config.py ``config_file``, with the node as
+in the one editor, and its filter creation, BanGUI's jails and server
+settings are the config pages' own (jails/views/config.py, with the node as
 parameter)."""
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from bangui.htmx import render_page
 from jails.config import files as config_files
 from jails.fleet import config as node_config
 from jails.fleet import dispatch
-from jails.views.config import last_rollback, places
+from jails.forms.config import FilterForm
+from jails.views.config import last_rollback, missing_bangui_jails, places
 from jails.views.results import ticket_of, waiting
 
 
 @login_required
 @require_GET
 def node_config_home(request: HttpRequest, name: str) -> HttpResponse:
-    context = {**places(name), "listing": {}, "error": "", "rollback": last_rollback(name)}
+    context = {**places(name), "listing": {}, "error": "", "rollback": last_rollback(name),
+               "missing": missing_bangui_jails(name), "filter_form": FilterForm()}
     try:
         context["listing"] = node_config.listing_on(name, request.user.get_username(),
                                                     ticket=ticket_of(request, "config_list"))

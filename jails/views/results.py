@@ -24,7 +24,6 @@ from bangui.clientip import client_ip
 from bangui.htmx import wants_fragment
 from bangui.views import form_errors
 from jails.config import files as config_files
-from jails.config import history
 from jails.fail2ban import Fail2banError
 from jails.fleet import dispatch
 from jails.forms.bans import EVERY_NODE, LABEL_PREFIX
@@ -107,32 +106,6 @@ def refused_because(request: HttpRequest, action: str, target: str, reason: str)
     return Result(False, reason)
 
 
-def perform(request: HttpRequest, action: str, target: str, func: Callable,
-            success: str | Callable[[object], str]) -> Result:
-    """Call ``func()`` and audit it. ``success``: the message, formatted with
-    ``{detail}`` (what ``func`` returned), or a function of it. fail2ban's
-    and the config transaction's errors become a failed Result; a config
-    Outcome keeps its own verdict."""
-    node = settings.BANGUI_NODE  # the direct path: this host's fail2ban
-    try:
-        # a config transaction inside names the user in the config history
-        with history.acting(request.user.get_username()):
-            detail = func()
-    except (Fail2banError, config_files.ConfigError) as exc:
-        audit.record(request, action, target=target, result=audit.FAILED, detail=str(exc),
-                     node=node)
-        return Result(False, str(exc))
-    if isinstance(detail, config_files.Outcome):
-        audit.record(request, action, target=target,
-                     result=audit.OK if detail.ok else audit.FAILED, detail=detail.message,
-                     node=node)
-        said = success(detail) if callable(success) else success
-        return Result.of(detail, f"{said} {detail.message}".strip() if said else None)
-    audit.record(request, action, target=target, detail=detail if detail is not None else "",
-                 node=node)
-    return Result(True, success(detail) if callable(success) else success.format(detail=detail))
-
-
 def command(request: HttpRequest, nodes: list[str], name: str, args: dict) -> Result:
     """Send fail2ban command ``name`` (jails/fleet/commands.py) to ``nodes``
     through the one dispatch: run here now for this host's node, queued for
@@ -164,6 +137,8 @@ def of_ticket(ticket: dispatch.Ticket) -> Result:
     if ticket.pending:
         parts.append(f"Waiting for {', '.join(ticket.pending)} to answer…")
     return Result(not failed, " ".join(parts) or "No node to send it to.",
+                  rolled_back=any(((r.data or {}).get("outcome") or {}).get("rolled_back")
+                                  for r in failed),
                   pending=ticket.group if ticket.pending else "")
 
 
