@@ -70,7 +70,9 @@ class Bearer(HttpBearer):
         except tokens.Refused as exc:
             raise ApiError(exc.status, exc.detail) from None
         rate_limit(found)
-        request.user = found.user  # the audit trail names the owner
+        # The audit trail names the owner (and the request log, which reads
+        # the user the request loaded).
+        request.user = request._cached_user = found.user
         return Caller(found.user, found)
 
 

@@ -53,3 +53,45 @@ def test_a_bad_filter_is_refused_before_streaming(viewer_user, make_token, clien
     response = client.get("/api/v1/bans/export.csv", {"window": "forever"},
                           **bearer(make_token(viewer_user)))
     assert response.status_code == 400 and response.json()["error"] == "invalid"
+
+
+def test_an_export_holds_one_chunk_in_memory_not_every_row(viewer_user, make_token, client,
+                                                           monkeypatch):
+    import tracemalloc
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jails.models import BanEvent
+
+    monkeypatch.setattr(archive, "EXPORT_CHUNK", 500)
+    now = timezone.now()
+    BanEvent.objects.bulk_create(
+        BanEvent(ip=f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", jail="sshd",
+                 banned_at=now - timedelta(seconds=i), bantime=600, ip_key=str(i))
+        for i in range(8000))
+    secret = make_token(viewer_user)
+
+    def peak(consume) -> int:
+        tracemalloc.start()
+        try:
+            consume()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    def export():
+        response = client.get("/api/v1/bans/export.csv", {"window": "7d"}, **bearer(secret))
+        lines = 0
+        for piece in response.streaming_content:
+            lines += piece.count(b"\n")
+        assert lines == 8001  # the header and every row
+
+    def every_row_at_once():
+        rows = [archive.row(b) for b in BanEvent.objects.defer("matches")]
+        assert len(rows) == 8000
+
+    export()  # the first request imports the API's modules: not the export's memory
+    streamed, loaded = peak(export), peak(every_row_at_once)
+    print(f"export peak {streamed} B, all rows {loaded} B")
+    assert streamed < loaded / 4
