@@ -98,6 +98,96 @@ def _fill_child(rows: int) -> None:
     print(json.dumps(newest), flush=True)
 
 
+# --- child: a per-request profile (in-process, Django's test client) -------------------
+def _profile_child(runs: int, ip: str, top: int) -> None:
+    """Per page: wall time, SQL (count, time), template time (the outer
+    render, its own SQL taken out), the rest (Python: view, middleware,
+    fail2ban's socket), warm (p50 of ``runs``) and cold (caches cleared);
+    then cProfile's heaviest functions over ``runs`` more requests."""
+    import cProfile
+    import io
+    import pstats
+
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.core.cache import cache
+    from django.db import connection
+    from django.template.backends.django import Template as BackendTemplate
+    from django.test import Client
+
+    web = Client(HTTP_HOST="localhost")
+    web.force_login(User.objects.get(username="admin"))
+    state = {"sql_n": 0, "sql_ms": 0.0, "tpl_ms": 0.0, "tpl_sql_ms": 0.0, "depth": 0}
+
+    def timed_sql(execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            ms = (time.perf_counter() - start) * 1000
+            state["sql_n"] += 1
+            state["sql_ms"] += ms
+            if state["depth"]:
+                state["tpl_sql_ms"] += ms
+
+    render = BackendTemplate.render
+
+    def timed_render(self, *a, **k):
+        state["depth"] += 1
+        start = time.perf_counter()
+        try:
+            return render(self, *a, **k)
+        finally:
+            state["depth"] -= 1
+            if not state["depth"]:
+                state["tpl_ms"] += (time.perf_counter() - start) * 1000
+
+    BackendTemplate.render = timed_render
+
+    def one(path: str, headers: dict) -> dict:
+        for key in ("sql_n", "sql_ms", "tpl_ms", "tpl_sql_ms"):
+            state[key] = 0
+        start = time.perf_counter()
+        response = web.get(path, **headers)
+        total = (time.perf_counter() - start) * 1000
+        if response.status_code != 200:
+            sys.exit(f"{path}: HTTP {response.status_code}")
+        return {"total": total, "sql_n": state["sql_n"], "sql_ms": state["sql_ms"],
+                "tpl_ms": state["tpl_ms"] - state["tpl_sql_ms"],
+                "kib": len(response.content) / 1024}
+
+    print("| page | cold ms | p50 ms | SQL n | SQL ms | template ms | other ms | KiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    profiles = []
+    with connection.execute_wrapper(timed_sql):
+        for label, path, hdr in pages(ip):
+            headers = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in hdr.items()}
+            cache.clear()
+            cold = one(path, headers)
+            samples = sorted((one(path, headers) for _ in range(runs)),
+                             key=lambda s: s["total"])
+            mid = samples[len(samples) // 2]
+            print(f"| {label} | {cold['total']:.1f} | {mid['total']:.1f} | {mid['sql_n']} | "
+                  f"{mid['sql_ms']:.1f} | {mid['tpl_ms']:.1f} | "
+                  f"{mid['total'] - mid['sql_ms'] - mid['tpl_ms']:.1f} | {mid['kib']:.0f} |",
+                  flush=True)
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(runs):
+                web.get(path, **headers)
+            profiler.disable()
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("tottime").print_stats(top)
+            profiles.append((label, out.getvalue()))
+    for label, text in profiles:
+        body = text[text.find("ncalls"):] if "ncalls" in text else text
+        print(f"\n#### {label}: cProfile, {runs} requests, top {top} by own time\n{body}")
+
+
 # --- parent -----------------------------------------------------------------------------
 def manage(env: dict, *args: str, stdin: str | None = None) -> None:
     done = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, input=stdin,
@@ -347,6 +437,45 @@ def report(backend: str, out: dict, args, old: tuple[float, int]) -> None:
               f"{r['n']} | {r['errors']} |")
 
 
+def profile(args) -> None:
+    """``--profile DIR``: the per-request breakdown on SQLite, in process.
+    DIR keeps the filled database and the sandbox between runs (built once)."""
+    root = Path(args.profile).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    sandbox = crowd.sandbox(root / "f2b")
+    sandbox.start()
+    data = root / "sqlite"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root),
+           "BANGUI_DATA_DIR": str(data), "BANGUI_LOG_LEVEL": "WARNING",
+           "BANGUI_FAIL2BAN_SOCKET": str(sandbox.socket),
+           "BANGUI_FAIL2BAN_CONFIG_DIR": str(sandbox.confdir),
+           "DJANGO_SETTINGS_MODULE": "bangui.settings", "PYTHONPATH": str(ROOT),
+           "DATABASE_URL": ""}
+    try:
+        newest_file = root / "newest.json"
+        if not newest_file.exists():
+            manage(env, "migrate", "--noinput", "-v", "0")
+            manage(env, "setup", "--username", "admin", "--password-file", "-",
+                   "--socket", str(sandbox.socket), stdin=PASSWORD + "\n")
+            done = subprocess.run([PY, __file__, "--fill-child", str(args.rows)], cwd=ROOT,
+                                  env=env, capture_output=True, text=True)
+            if done.returncode:
+                sys.exit(f"filling the database failed:\n{done.stderr[-3000:]}")
+            print(done.stdout.splitlines()[0], flush=True)
+            newest_file.write_text(done.stdout.strip().splitlines()[-1])
+        else:
+            manage(env, "migrate", "--noinput", "-v", "0")
+        newest = json.loads(newest_file.read_text())
+        crowd.empty(sandbox)
+        held = crowd.fill(sandbox, args.live_bans, first=newest)
+        print(f"SQLite, {args.rows:,} archived bans, {held:,} live; in process "
+              f"(Django's test client), one request at a time", flush=True)
+        subprocess.run([PY, __file__, "--profile-child", newest[CROWD_JAIL][0],
+                        "--sequential", str(args.sequential)], cwd=ROOT, env=env, check=True)
+    finally:
+        sandbox.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -359,10 +488,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30, help="cap per page and count")
     parser.add_argument("--old-way-rows", type=int, default=1_000_000)
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="only the per-request profile (SQLite), the database kept in DIR")
     parser.add_argument("--fill-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--profile-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fill_child is not None:
         _fill_child(args.fill_child)
+        return
+    if args.profile_child is not None:
+        _profile_child(args.sequential, args.profile_child, 25)
+        return
+    if args.profile:
+        profile(args)
         return
     args.workers = [int(w) for w in args.workers.split(",")]
     if args.requests < 1 or args.requests > 100_000 or args.seconds > 600:

@@ -242,10 +242,12 @@ def bans_over_time(window: str, jail: str | None = None, country: str | None = N
     for 24h, 6-hourly for 7d, daily for 30d, weekly (from Monday) for 365d.
     Hours: :func:`window_counts` by hour (6-hour buckets are folded from
     hourly groups); days and weeks: by day, folded."""
-    kind, size = WINDOW_BUCKET[Window(window)]
+    # the bucket's unit: not ``kind``, the table's filter (a shadowed ``kind``
+    # dropped that filter from the chart and sent every window to the archive)
+    unit, size = WINDOW_BUCKET[Window(window)]
 
     def compute() -> dict[datetime, int]:
-        if kind in ("day", "week"):
+        if unit in ("day", "week"):
             by_day = window_counts(window, "day", jail=jail, country=country, origin=origin,
                                    ip_query=ip_query, kind=kind, node=node, now=now)
             found = {datetime(d.year, d.month, d.day, tzinfo=UTC): n for d, n in by_day.items()}
@@ -254,16 +256,16 @@ def bans_over_time(window: str, jail: str | None = None, country: str | None = N
                                   ip_query=ip_query, kind=kind, node=node, now=now)
         counts: dict[datetime, int] = {}
         for bucket, n in found.items():
-            key = _floor(bucket, kind, size)
+            key = _floor(bucket, unit, size)
             counts[key] = counts.get(key, 0) + n
         return counts
 
     counts = cached_aggregate("bans_over_time", window, now,
                               (jail, country, origin, ip_query, kind, node), compute,
-                              group="day" if kind in ("day", "week") else "hour",
+                              group="day" if unit in ("day", "week") else "hour",
                               jail=jail, country=country, ip_query=ip_query, kind=kind, node=node)
     now = now or timezone.now()
-    first, last = _floor(window_start(window, now), kind, size), _floor(now, kind, size)
+    first, last = _floor(window_start(window, now), unit, size), _floor(now, unit, size)
     buckets = []
     at = first
     while at <= last:
