@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
 from accounts.models import AuditEntry, RuntimeSettings
+from accounts.roles import ROLE_DESCRIPTIONS, ROLES
 from bangui.hooks import app_hook
 
 SOCKET_CHECK_TIMEOUT = 5.0
@@ -173,3 +174,52 @@ class AuditFilterForm(_NoColon, forms.Form):
         if window is not None:
             queryset = queryset.filter(created_at__gte=now - window)
         return queryset
+
+
+def role_choices() -> list[tuple[str, str]]:
+    return [(role, role) for role in ROLES]
+
+
+def _role_help() -> str:
+    return " ".join(f"{role}: {text}" for role, text in ROLE_DESCRIPTIONS.items())
+
+
+class UserCreateForm(_NoColon, forms.Form):
+    """A new user on /accounts/users/. No password: the page shows a
+    set-password link for them instead."""
+
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=role_choices, initial="viewer")
+    email = forms.EmailField(required=False)
+    password1 = forms.CharField(
+        label="Password", strip=False, required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="Leave empty to get a set-password link to send them instead.")
+    password2 = forms.CharField(
+        label="Password again", strip=False, required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def clean_username(self) -> str:
+        User = get_user_model()
+        username = User.normalize_username(self.cleaned_data["username"].strip())
+        User.username_validator(username)
+        if User.objects.filter(username=username).exists():
+            raise ValidationError("A user with that name already exists.")
+        return username
+
+    def clean(self):
+        data = super().clean()
+        p1, p2 = data.get("password1"), data.get("password2")
+        if (p1 or p2) and p1 != p2:
+            self.add_error("password2", "The two passwords differ.")
+        elif p1:
+            user = get_user_model()(username=data.get("username", ""), email=data.get("email", ""))
+            try:
+                password_validation.validate_password(p1, user)
+            except ValidationError as exc:
+                self.add_error("password1", exc)
+        return data
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=role_choices)

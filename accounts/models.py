@@ -27,14 +27,17 @@ def validate_time_zone(value: str) -> None:
 class Capability(models.Model):
     """Holder of BanGUI's global permissions; it has no table.
 
-    Roles are groups holding these permissions: ``operator`` gets
-    ``accounts.operate``; ``viewer`` gets nothing (reading needs only a login).
+    Roles are groups holding these permissions: ``support`` gets
+    ``accounts.ban``; ``operator`` gets ``accounts.ban`` and ``accounts.operate``;
+    ``viewer`` gets nothing (reading needs only a login); admins are
+    superusers. ``accounts.roles`` says what each role may do.
     """
 
     class Meta:
         managed = False
         default_permissions = ()
         permissions = [
+            ("ban", "Can ban and unban addresses"),
             ("operate", "Can ban/unban, control jails, edit config and blocklists"),
             ("manage_settings", "Can change BanGUI runtime settings"),
         ]

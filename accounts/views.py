@@ -1,26 +1,33 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
-from django.contrib.auth.decorators import login_not_required, permission_required
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render, resolve_url
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.urls import reverse_lazy
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import audit
-from accounts.forms import AuditFilterForm, RuntimeSettingsForm, SetupForm
+from accounts import audit, users
+from accounts.forms import AuditFilterForm, RoleForm, RuntimeSettingsForm, SetupForm, UserCreateForm
 from accounts.models import SINGLETON_PK, AuditEntry, RuntimeSettings
 from accounts.redirects import safe_next
+from accounts.roles import ROLE_DESCRIPTIONS, ROLES, manage_settings, manage_users
 from accounts.setup import SetupAlreadyDone, SetupValues, complete_setup, gate
+from accounts.users import PasswordLink, stored_role
 from bangui.htmx import render_page
-from bangui.views import setup_not_required
+from bangui.views import form_errors, setup_not_required
 from nodes.fleet import scope_choices
 
 AUDIT_PAGE_SIZE = 50
@@ -111,7 +118,7 @@ def lockout(request: HttpRequest, response=None, credentials=None) -> HttpRespon
                   {"retry_at": retry_at, "cool_off_minutes": minutes}, status=429)
 
 
-@permission_required("accounts.manage_settings", raise_exception=True)
+@manage_settings
 @require_http_methods(["GET", "POST"])
 def runtime_settings(request: HttpRequest) -> HttpResponse:
     instance = RuntimeSettings.load()
@@ -152,3 +159,116 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     return render_page(request, "accounts/audit.html", "audit-rows",
                        {"form": form, "page": page, "query": query.urlencode(),
                         "node_names": node_names, "multi_node": multi_node})
+
+
+# --- users (docs/accounts.md, "Users") -------------------------------------------------
+def _users_page(request: HttpRequest, form: UserCreateForm | None = None,
+                link: PasswordLink | None = None, link_for: str = "",
+                status: int = 200) -> HttpResponse:
+    rows = [{"user": u, "role": stored_role(u), "self": u.pk == request.user.pk}
+            for u in users.listed()]
+    return render(request, "accounts/users.html", {
+        "rows": rows, "form": form or UserCreateForm(), "roles": ROLES,
+        "role_descriptions": ROLE_DESCRIPTIONS.items(), "link": link, "link_for": link_for,
+        "link_hours": settings.PASSWORD_RESET_TIMEOUT // 3600,
+    }, status=status)
+
+
+def _user_or_404(pk: int):
+    return get_object_or_404(get_user_model(), pk=pk)
+
+
+@manage_users
+@sensitive_post_parameters("password1", "password2")
+@require_http_methods(["GET", "POST"])
+def user_list(request: HttpRequest) -> HttpResponse:
+    """Every user with their role and state; the form below adds one."""
+    if request.method == "GET":
+        return _users_page(request)
+    form = UserCreateForm(request.POST)
+    if not form.is_valid():
+        audit.record(request, "user.create", target=f"user:{request.POST.get('username', '')}",
+                     result=audit.FAILED, detail=form_errors(form))
+        return _users_page(request, form, status=400)
+    data = form.cleaned_data
+    try:
+        user = users.create_user(request, data["username"], data["role"],
+                                 data["password1"] or None, data["email"])
+    except users.UserChangeRefused as exc:
+        form.add_error(None, str(exc))
+        return _users_page(request, form, status=400)
+    if data["password1"]:
+        messages.success(request, f"Created {user.username} ({data['role']}).")
+        return redirect("users")
+    # No password: the link is shown now, once, and never stored.
+    link = users.password_link(request, user, users.base_url_of(request))
+    messages.success(request, f"Created {user.username} ({data['role']}) without a password: "
+                              "send them the link below.")
+    return _users_page(request, link=link, link_for=user.username)
+
+
+def _change(request: HttpRequest, change) -> HttpResponse:
+    try:
+        message = change()
+    except users.UserChangeRefused as exc:
+        messages.error(request, f"Nothing changed: {exc}.")
+    else:
+        messages.success(request, message)
+    return redirect("users")
+
+
+@require_POST
+@manage_users
+def user_role(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user_or_404(pk)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Nothing changed: {form_errors(form)}")
+        return redirect("users")
+    role = form.cleaned_data["role"]
+    return _change(request, lambda: f"{user.username} is now {role}."
+                   if users.set_role(request, user, role)
+                   else f"{user.username} already was {role}.")
+
+
+@require_POST
+@manage_users
+def user_disable(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user_or_404(pk)
+    def disable() -> str:
+        if not users.set_active(request, user, False):
+            return f"{user.username} already was disabled."
+        return f"Disabled {user.username}: they are signed out and cannot log in."
+
+    return _change(request, disable)
+
+
+@require_POST
+@manage_users
+def user_enable(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user_or_404(pk)
+    return _change(request, lambda: f"Enabled {user.username}." if users.set_active(
+        request, user, True) else f"{user.username} already was enabled.")
+
+
+@require_POST
+@manage_users
+def user_password_link(request: HttpRequest, pk: int) -> HttpResponse:
+    """A set-password link for the user, shown in this answer only."""
+    user = _user_or_404(pk)
+    link = users.password_link(request, user, users.base_url_of(request))
+    return _users_page(request, link=link, link_for=user.username)
+
+
+@method_decorator(sensitive_post_parameters("new_password1", "new_password2"), name="dispatch")
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    """Where a set-password link leads (public: the token is the key)."""
+
+    template_name = "accounts/set_password.html"
+    success_url = reverse_lazy("user_set_password_done")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit.record(form.user, "user.set_password", target=f"user:{form.user.username}",
+                     request=self.request)
+        return response

@@ -1,21 +1,57 @@
+"""Who may do what: the roles table, and a walk of every URL as every role.
+
+The walk (``test_every_role_gets_exactly_what_its_role_allows``) takes every
+URL pattern (``get_resolver``: this project's, Django admin's), GETs and
+POSTs it as anonymous, viewer, support, operator and admin, and checks:
+allowed (not 403, not sent to a login page, no 500) exactly when
+``accounts.roles`` says the role may do the URL's kind of action, refused
+otherwise (403/405, anonymous to the login page), and that a refused request
+changed no database row, wrote no "ok" audit row and sent fail2ban nothing.
+What each URL is comes from ``state_changing.py`` (POST) and ``GET_NEEDS``
+below, not from the views, so a view that forgets its decorator fails here.
+jails/tests/test_viewer_walk.py walks the viewer further, against a real
+fail2ban (config files, log lines).
+"""
+
 import re
 
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import Group
-from django.test import Client
+from django.contrib.sessions.models import Session
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
+from accounts import roles
+from accounts.models import AuditEntry
+from accounts.tests.conftest import ensure_roles
 from accounts.tests.state_changing import STATE_CHANGING
+from conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
 # Reachable without login: the login page itself, the setup wizard (404 after
 # setup), health probes, metrics (their own token or allow-list), static
-# files, and Django admin (its own login).
+# files, set-password links (the token is the key), and Django admin (its own
+# login).
 PUBLIC_PREFIXES = ("/login/", "/setup/", "/health/", "/metrics", "/static/", "/admin/",
-                   "/favicon.ico")  # a redirect to the static icon
+                   "/favicon.ico",  # a redirect to the static icon
+                   "/accounts/set-password/")
+# The JSON API answers 401 itself (api/auth.py); api/tests check its roles.
+API_PREFIX = "/api/"
 _SAMPLE = {"int": "1", "str": "sample", "slug": "sample", "path": "sample/x",
            "uuid": "00000000-0000-0000-0000-000000000000"}
+
+# What a GET needs where it is not "read" (every page is for every role;
+# None: POST only).
+GET_NEEDS = {"settings": "settings", "users": "users",
+             "blocklist_new": "operate", "blocklist_edit": "operate", "logout": None}
+# POSTs anyone signed in may send that change nothing of fail2ban's:
+# sign out, their own password, the regex tester on pasted lines.
+POST_FOR_READERS = {"logout": "read", "password_change": "read", "config_regex": "read"}
+POST_NEEDS = {**POST_FOR_READERS, **{a.url_name: a.action for a in STATE_CHANGING}}
+POST_DATA = {a.url_name: a.data for a in STATE_CHANGING}
+ROLE_NAMES = ("anonymous", *roles.ROLES)
 
 
 def _concrete_paths(patterns=None, prefix="/"):
@@ -33,27 +69,71 @@ def _concrete_paths(patterns=None, prefix="/"):
 
 
 def _protected_paths():
-    return sorted({p for p in _concrete_paths() if not p.startswith(PUBLIC_PREFIXES)})
+    return sorted({p for p in _concrete_paths()
+                   if not p.startswith(PUBLIC_PREFIXES) and not p.startswith(API_PREFIX)})
 
 
-def test_it_creates_the_viewer_and_operator_roles():
-    operator = Group.objects.get(name="operator")
-    viewer = Group.objects.get(name="viewer")
-    assert {p.codename for p in operator.permissions.all()} == {"operate"}
-    assert not viewer.permissions.exists()
+def _needs(path: str, method: str) -> str | None:
+    """The kind of action a request is (None: nobody may send it)."""
+    name = resolve(path).url_name
+    if method == "get":
+        if name in GET_NEEDS:
+            return GET_NEEDS[name]
+        return None if name in POST_DATA or name in _node_twins() else "read"
+    return POST_NEEDS.get(name) or _node_twins().get(name)
 
 
-def test_it_gives_operators_operate_but_not_settings(operator_user, viewer_user, admin_user):
-    assert operator_user.has_perm("accounts.operate")
-    assert not operator_user.has_perm("accounts.manage_settings")
-    assert not viewer_user.has_perm("accounts.operate")
-    assert admin_user.has_perm("accounts.operate")
-    assert admin_user.has_perm("accounts.manage_settings")
+def _node_twins() -> dict[str, str]:
+    """A node's page is this host's view with the node as parameter
+    (docs/fleet.md): /nodes/N/config/file/save/ needs what /config/file/save/ does."""
+    names = {resolve(p).url_name for p in _protected_paths()}
+    return {n: POST_NEEDS[n.removeprefix("node_")] for n in names
+            if n and n.startswith("node_") and n.removeprefix("node_") in POST_DATA}
 
 
+# --- the table ------------------------------------------------------------------------
+def test_it_keeps_the_ladder():
+    assert roles.ROLES == ("viewer", "support", "operator", "admin")
+    may = {role: {a for a in roles.ACTIONS if roles.role_may(role, a)} for role in roles.ROLES}
+    assert may["viewer"] == {"read"}
+    assert may["support"] == {"read", "ban"}
+    assert may["operator"] == {"read", "ban", "operate", "config"}
+    assert may["admin"] == set(roles.ACTIONS)
+    assert not any(roles.role_may(None, a) for a in roles.ACTIONS)
+
+
+@override_settings(BANGUI_OPERATORS_EDIT_CONFIG=False)
+def test_it_keeps_config_for_admins_when_operators_may_not_edit_it():
+    assert not roles.role_may("operator", "config")
+    assert roles.role_may("operator", "operate")
+    assert roles.role_may("admin", "config")
+
+
+def test_it_gives_the_groups_the_permissions_of_their_roles():
+    ensure_roles()
+    perms = {g.name: {p.codename for p in g.permissions.all()}
+             for g in Group.objects.filter(name__in=roles.GROUP_ROLES)}
+    assert perms == {"viewer": set(), "support": {"ban"}, "operator": {"ban", "operate"}}
+
+
+def test_it_reads_each_users_role(admin_user, operator_user, viewer_user, support_user,
+                                  django_user_model):
+    assert roles.role_of(admin_user) == "admin"
+    assert roles.role_of(operator_user) == "operator"
+    assert roles.role_of(support_user) == "support"
+    assert roles.role_of(viewer_user) == "viewer"
+    plain = django_user_model.objects.create_user("plain")
+    assert roles.role_of(plain) == "viewer"  # signed in, no group: reads
+    plain.is_active = False
+    assert roles.role_of(plain) is None
+    assert support_user.has_perm("accounts.ban") and not support_user.has_perm("accounts.operate")
+
+
+# --- the walk ---------------------------------------------------------------------------
 def test_it_finds_urls_to_check():
     paths = _protected_paths()
     assert "/" in paths and "/audit/" in paths and "/settings/" in paths
+    assert "/accounts/users/" in paths
     for path in paths:
         resolve(path)
 
@@ -66,22 +146,89 @@ def test_it_sends_anonymous_users_to_login_on_every_url(setup_done, client):
             assert response["Location"].startswith("/login/?next="), path
 
 
-@pytest.mark.parametrize("action", STATE_CHANGING, ids=str)
-def test_it_forbids_viewers_every_state_changing_url(viewer_client, action):
-    assert viewer_client.post(action.url(), action.data).status_code == 403
+def _snapshot() -> dict:
+    counts = {m._meta.label: m._default_manager.count() for m in apps.get_models()
+              if m._meta.managed and not m._meta.proxy and m is not Session}
+    counts["audit ok"] = AuditEntry.objects.filter(result="ok").count()
+    return counts
 
 
-@pytest.mark.parametrize("action", STATE_CHANGING, ids=str)
-def test_it_forbids_users_without_the_permission(operator_client, viewer_client, action):
-    client = viewer_client if action.permission == "accounts.operate" else operator_client
-    assert client.post(action.url(), action.data).status_code == 403
+@pytest.fixture
+def role_clients(admin_user, operator_user, support_user, viewer_user):
+    users = {"admin": admin_user, "operator": operator_user, "support": support_user,
+             "viewer": viewer_user}
+    clients = {"anonymous": (Client(), None)}
+    for role, user in users.items():
+        client = Client()
+        client.force_login(user)
+        clients[role] = (client, user)
+    return clients
 
 
-@pytest.mark.parametrize("action", STATE_CHANGING, ids=str)
-def test_it_sends_anonymous_state_changes_to_login(setup_done, client, action):
-    response = client.post(action.url(), action.data)
-    assert response.status_code == 302
-    assert response["Location"].startswith("/login/")
+@pytest.fixture
+def fail2ban_calls(monkeypatch):
+    """Every command BanGUI sends any fail2ban socket (none answers here)."""
+    from jails.fail2ban import client as f2b_client
+
+    calls = []
+    original = f2b_client.Fail2banClient.call
+
+    def call(self, *command):
+        calls.append(command)
+        return original(self, *command)
+
+    monkeypatch.setattr(f2b_client.Fail2banClient, "call", call)
+    return calls
+
+
+def _refused(role: str, path: str, response) -> bool:
+    status = response.status_code
+    if path.startswith("/admin/") and role != "admin":  # Django admin: its own login
+        return status == 302 and response["Location"].startswith(("/admin/login/", "/login/"))
+    if role == "anonymous":
+        return status == 302 and response["Location"].startswith("/login/")
+    return status in (403, 405)
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_every_role_gets_exactly_what_its_role_allows(role, role_clients, fail2ban_calls):
+    client, user = role_clients[role]
+    role_of = None if role == "anonymous" else role
+    problems = []
+    paths = _protected_paths() + sorted(
+        p for p in _concrete_paths()
+        if p.startswith("/admin/") and not p.startswith(("/admin/login/", "/admin/logout/")))
+    for path in paths:
+        for method in ("get", "post"):
+            if user is not None and "_auth_user_id" not in client.session:
+                client.force_login(user)  # a logout on the way
+            if path.startswith("/admin/"):
+                allowed = role == "admin"
+            else:
+                needs = _needs(path, method)
+                allowed = needs is not None and roles.role_may(role_of, needs)
+            before, sent = _snapshot(), len(fail2ban_calls)
+            data = POST_DATA.get(resolve(path).url_name, {}) if method == "post" else None
+            response = getattr(client, method)(path, data)
+            what = f"{method.upper()} {path} as {role}: {response.status_code}"
+            if response.status_code >= 500 and response.status_code != 503:  # 503: node down
+                problems.append(what)
+            elif path.startswith("/admin/") and allowed:
+                # Django admin's own rules (read-only models answer 403): only
+                # that an admin is not sent to a login page.
+                if response.status_code == 302 and "login/" in response["Location"]:
+                    problems.append(f"{what}, sent to log in")
+            elif allowed and _refused(role, path, response):
+                problems.append(f"{what}, refused but the role allows it")
+            elif not allowed and not _refused(role, path, response):
+                problems.append(f"{what}, not refused")
+            if not allowed:
+                changed = {k for k, v in _snapshot().items() if before[k] != v}
+                if changed:
+                    problems.append(f"{what}, refused but changed {sorted(changed)}")
+                if len(fail2ban_calls) != sent:
+                    problems.append(f"{what}, refused but sent {fail2ban_calls[sent:]}")
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("action", STATE_CHANGING, ids=str)
@@ -91,15 +238,21 @@ def test_it_enforces_csrf_on_every_state_changing_url(admin_user, action):
     assert client.post(action.url(), action.data).status_code == 403
 
 
-def test_it_lets_viewers_read_the_audit_trail(viewer_client):
-    assert viewer_client.get("/audit/").status_code == 200
-
-
 def test_it_shows_nav_links_per_role(viewer_client, admin_client):
     viewer_page = viewer_client.get("/audit/").content.decode()
     admin_page = admin_client.get("/audit/").content.decode()
-    assert 'href="/settings/"' not in viewer_page
-    assert 'href="/settings/"' in admin_page
+    for link in ('href="/settings/"', 'href="/accounts/users/"'):
+        assert link not in viewer_page
+        assert link in admin_page
     for body in (viewer_page, admin_page):
         assert 'href="/audit/"' in body
         assert 'action="/logout/"' in body
+
+
+def test_a_disabled_user_is_signed_out_at_the_next_request(viewer_user, viewer_client):
+    viewer_user.is_active = False
+    viewer_user.save()
+    response = viewer_client.get("/audit/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+    again = Client().post("/login/", {"username": "viewer", "password": TEST_PASSWORD})
+    assert again.status_code == 200  # the form again, not signed in

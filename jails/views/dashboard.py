@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.roles import operate
+from accounts.roles import ban_or_unban
 from bangui.htmx import render_page, wants_fragment
 from jails.archive import charts
 from jails.archive import queries as queries
@@ -241,7 +241,7 @@ def _answer(request: HttpRequest, result: Result, at_form: bool = False) -> Http
 
 
 @require_POST
-@operate
+@ban_or_unban
 def ban(request: HttpRequest) -> HttpResponse:
     node = request.POST.get("node", "")
     form = ManualBanForm(request.POST, jails=[request.POST.get("jail", "")],
@@ -264,7 +264,7 @@ def ban(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@operate
+@ban_or_unban
 def unban(request: HttpRequest) -> HttpResponse:
     form = UnbanForm(request.POST)
     if not form.is_valid():

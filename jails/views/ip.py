@@ -19,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.roles import operate
+from accounts.roles import ban_or_unban
 from bangui.htmx import render_page
 from geo.service import get_cache
 from jails.fail2ban import InvalidInput, validation
@@ -195,7 +195,7 @@ def _answer(request: HttpRequest, ip: str, result: Result) -> HttpResponse:
 
 
 @require_POST
-@operate
+@ban_or_unban
 def ban(request: HttpRequest, ip: str) -> HttpResponse:
     canonical = _canonical(ip)
     if canonical is None:
@@ -232,7 +232,7 @@ def _posted_network(request: HttpRequest, canonical: str, action: str
 
 
 @require_POST
-@operate
+@ban_or_unban
 def unban(request: HttpRequest, ip: str) -> HttpResponse:
     canonical = _canonical(ip)
     if canonical is None:

@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.roles import operate
+from accounts.roles import ban_or_unban, operate
 from bangui.htmx import wants_fragment
 from jails.fail2ban import validation
 from jails.fleet import live as fleet_live
@@ -70,7 +70,7 @@ def node_detail(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
-@operate
+@ban_or_unban
 def node_unban(request: HttpRequest, name: str) -> HttpResponse:
     """Unban an address from one of the node's jails, through its cluster."""
     form = UnbanForm({**request.POST.dict(), "node": name})
