@@ -28,7 +28,7 @@ def answer(ticket: dispatch.Ticket) -> JsonResponse:
         "pending": ticket.pending,
         "nodes": [{"node": r.node, "ok": r.ok, "pending": r.pending, "message": r.message}
                   for r in ticket.replies],
-        "poll": reverse("api-v1:command", kwargs={"group": ticket.group}),
+        "poll": reverse("api:command", kwargs={"group": ticket.group}),
     }
     if ticket.pending:
         return JsonResponse(body, status=202)

@@ -104,12 +104,16 @@ def check(secret: str, ip: str | None) -> ApiToken:
 
 def may(user: AbstractBaseUser, action: str) -> bool:
     """Whether ``user``'s role allows ``action`` ("ban": ban and unban;
-    "operate": every other fail2ban action), as the pages decide it
-    (accounts/roles.py)."""
+    "operate": every other fail2ban action; "users": others' tokens), as
+    the pages decide it (accounts/roles.py)."""
     ask = getattr(roles, "may", None)  # the roles table, where it has landed
     if ask is not None:
         return ask(user, action)
-    return bool(user.is_active and user.has_perm("accounts.operate"))
+    if not user.is_active:
+        return False
+    if action in ("ban", "operate"):
+        return user.has_perm("accounts.operate")
+    return user.is_superuser
 
 
 def can_write(user: AbstractBaseUser, token: ApiToken | None, action: str = "ban") -> bool:

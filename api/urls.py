@@ -1,13 +1,15 @@
-"""/api/v1/: ninja's URLs, open to the login wall (the API answers 401
-itself, as JSON), and a JSON 404 for any other path under it."""
+"""/api/: the JSON API under v1/ (ninja's URLs, open to the login wall:
+the API answers 401 itself, as JSON; a JSON 404 for any other path under
+it), and the token page."""
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, include, path
 
+from api import views
 from api.v1 import api
 
-app_name = "api-v1"
+app_name = "api"
 
 
 @login_not_required
@@ -25,4 +27,9 @@ def _open(patterns: list) -> list:
     return patterns
 
 
-urlpatterns = [*_open(api.urls[0]), path("<path:rest>", not_found)]
+urlpatterns = [
+    path("v1/", include(_open(api.urls[0]))),
+    path("v1/<path:rest>", not_found),
+    path("tokens/", views.token_list, name="tokens"),
+    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
+]

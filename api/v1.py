@@ -30,7 +30,7 @@ from jails.live import actions
 from jails.views.results import node_targets
 
 api = NinjaAPI(
-    title="BanGUI API", version="1", urls_namespace="api-v1",
+    title="BanGUI API", version="1", urls_namespace="api",
     description="fail2ban's bans, archive and commands for scripts (docs/api.md). "
                 "Authorization: Bearer <token> (manage.py api_token create), or the "
                 "browser's session with its CSRF token on writes.",

@@ -13,7 +13,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("jails.urls")),
     path("", include("blocklists.urls")),
-    path("api/v1/", include("api.urls")),
+    path("api/", include("api.urls")),
 ]
 
 handler500 = "bangui.views.server_error"
