@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
+from accounts import audit
 from api.auth import require_write
 from api.errors import ApiError
 from jails.fail2ban import Fail2banError
@@ -59,3 +60,24 @@ def poll(request: HttpRequest, group: str) -> JsonResponse:
     if ticket is None:
         raise ApiError(404, "no command of yours has this group")
     return answer(dispatch.collect(ticket))
+
+
+def import_blocklist(request: HttpRequest, pk: int) -> JsonResponse:
+    """Queue one import of blocklist source ``pk`` on each of its target
+    nodes, as the Blocklists page's "Import now" does (the download runs in
+    the nodes' workers, never here): 202 with the nodes; the runs show in
+    /api/v1/blocklists/{pk}/runs/."""
+    from blocklists import schedules
+    from blocklists.models import BlocklistSource
+
+    who = require_write(request, "operate")
+    source = BlocklistSource.objects.filter(pk=pk).first()
+    if source is None:
+        raise ApiError(404, f"no blocklist source #{pk}")
+    nodes = schedules.import_now(source, who.user.get_username())
+    for node in nodes:
+        audit.record(request, "blocklist.import", target=source.name, detail="queued",
+                     node=node)
+    return JsonResponse({"ok": True, "queued": nodes, "message": f"Import of {source.name} "
+                         f"queued on {', '.join(nodes) or 'no node'}.",
+                         "runs": reverse("api:blocklist_runs", kwargs={"pk": pk})}, status=202)

@@ -172,3 +172,41 @@ def audit_rows(data: dict, chunk: int = 2000) -> Iterator[AuditEntry]:
         if len(rows) < chunk:
             return
         last = rows[-1]
+
+
+def _run(run) -> dict:
+    return {"id": run.pk, "node": run.node, "status": run.status,
+            "started_at": _when(run.started_at), "finished_at": _when(run.finished_at),
+            "actor": run.actor, "valid": run.valid, "invalid": run.invalid,
+            "duplicates": run.duplicates, "newly_banned": run.newly_banned,
+            "already_banned": run.already_banned, "error": run.error}
+
+
+def blocklists() -> list[dict]:
+    """Every blocklist source with its last run (not previews)."""
+    from blocklists.models import BlocklistSource, ImportRun
+
+    out = []
+    for source in BlocklistSource.objects.order_by("name"):
+        last = (ImportRun.objects.filter(source=source).exclude(status=ImportRun.Status.PREVIEW)
+                .order_by("-started_at", "-id").first())
+        out.append({"id": source.pk, "name": source.name, "url": source.url,
+                    "enabled": source.enabled, "interval_minutes": source.interval_minutes,
+                    "jail": source.jail, "target_label": source.target_label,
+                    "target_nodes": source.target_nodes,
+                    "last_run": _run(last) if last else None})
+    return out
+
+
+def blocklist_runs(pk: int, page: int, per_page: int) -> dict:
+    """A source's import runs, newest first."""
+    from blocklists.models import BlocklistSource, ImportRun
+
+    if not BlocklistSource.objects.filter(pk=pk).exists():
+        raise ApiError(404, f"no blocklist source #{pk}")
+    runs = (ImportRun.objects.filter(source_id=pk).exclude(status=ImportRun.Status.PREVIEW)
+            .order_by("-started_at", "-id"))
+    current = Paginator(runs, per_page).get_page(page)
+    return {"count": current.paginator.count, "page": current.number,
+            "pages": current.paginator.num_pages,
+            "results": [_run(r) for r in current.object_list]}

@@ -215,6 +215,27 @@ def audit_json(request: HttpRequest, filters: Query[AuditQuery]):
     return streamed(archive.json_lines(rows), "json", "audit")
 
 
+@reads_router.get("/blocklists/", response={200: list[dict], **ERRORS},
+                  summary="Every blocklist source with its last import run")
+def blocklist_list(request: HttpRequest):
+    return reads.blocklists()
+
+
+@reads_router.get("/blocklists/{int:pk}/runs/", response={200: dict, **ERRORS},
+                  url_name="blocklist_runs",
+                  summary="A blocklist source's import runs, newest first")
+def blocklist_runs(request: HttpRequest, pk: int, page: int = Query(1, ge=1),
+                   per_page: int = Query(50, ge=1, le=500)):
+    return reads.blocklist_runs(pk, page, per_page)
+
+
+@reads_router.post("/blocklists/{int:pk}/import/", response={202: dict, **ERRORS},
+                   summary="Import a blocklist now (queued to each target node's worker)")
+def blocklist_import(request: HttpRequest, pk: int):
+    require_write(request, "operate")
+    return idempotency.once(request, lambda: commands.import_blocklist(request, pk))
+
+
 api.add_router("/bans", bans)
 api.add_router("", reads_router)
 api.add_router("/audit", audit_router)
