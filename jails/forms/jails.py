@@ -10,7 +10,17 @@ from django import forms
 from jails.fail2ban import validation
 from jails.forms.fields import CheckedField
 
-_TIME = re.compile(r"-?\d+(\.\d+)?\s*(s|sec|m|min|h|hour|d|day|w|week|mo|y|year)?s?", re.I)
+# fail2ban's own time syntax (MyTime.str2seconds, read where it reads bantime
+# and findtime): numbers with units, joined by spaces, "+" or "-": "600",
+# "10m", "1h 30m", "1d12h", "1hour+30min", "1year-6mo", "-1" (permanent).
+# fail2ban evals the expression, so only this grammar passes, and no leading
+# zeros ("010" is a Python syntax error there). The value goes to fail2ban
+# as typed, spaces collapsed.
+_UNIT = (r"(?:years?|yea?|yy?|months?|mon?|weeks?|wee?|ww?|days?|da|dd?|hours?|hou?|hh?"
+         r"|minutes?|min?|mm?|seconds?|sec?|ss?)")
+_NUM = r"(?:0|[1-9]\d*)(?:\.\d+)?"
+_SEP = r"(?: ?[+-] ?| )"  # a bare number needs one before the next ("1d12h" does not)
+_TIME = re.compile(rf"-? ?(?:{_NUM} ?{_UNIT}{_SEP}?|{_NUM}{_SEP})*{_NUM}(?: ?{_UNIT})?", re.I)
 
 
 class IgnoreForm(forms.Form):
@@ -27,8 +37,8 @@ class IdleForm(forms.Form):
 
 def _time_field(label: str) -> forms.CharField:
     return forms.CharField(label=label, max_length=20, required=False,
-                           help_text="Seconds, or with a unit: 10m, 1h, 1d, 1w. "
-                                     "Empty: leave as configured.")
+                           help_text="Seconds, or fail2ban's time syntax: 10m, 1h 30m, 1d12h, "
+                                     "1hour+30min; -1: permanent. Empty: leave as configured.")
 
 
 LOGPATH_NEEDS_CONFIG = ("Changing a jail's log files needs permission to edit the "
@@ -80,9 +90,10 @@ class JailSettingsForm(forms.Form):
         return data
 
     def _clean_time(self, name: str) -> str:
-        value = self.cleaned_data[name].strip()
+        value = " ".join(self.cleaned_data[name].split())
         if value and not _TIME.fullmatch(value):
-            raise forms.ValidationError("use seconds (600) or a number with a unit (10m, 1h)")
+            raise forms.ValidationError("use seconds (600) or fail2ban's time syntax "
+                                        "(10m, 1h 30m, 1d12h, 1hour+30min; -1: permanent)")
         return value
 
     def clean_bantime(self) -> str:
