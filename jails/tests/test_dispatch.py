@@ -56,6 +56,23 @@ STEPS = (
     "say('STOP', 'Stopped sshd; its 0 bans were lifted.' in settled(r), f2b.jail_names())\n"
     "r = c.post(f'/nodes/{N}/jail/', {'action': 'start', 'jail': 'sshd'}, **HX)\n"
     "say('START', 'Started sshd.' in settled(r), f2b.jail_names())\n"
+    # The config changes (the jail's .local, a filter, BanGUI's jails, the
+    # server's settings): one transaction on the node whose files they are.
+    "r = c.post(J + 'settings/', {'maxretry': '7'}, **HX)\n"
+    "say('SETTINGS', 'Updated maxretry of sshd.' in settled(r),"
+    " f2b.jail_settings('sshd').maxretry)\n"
+    "CP = f'/nodes/{N}/config/'\n"
+    "r = c.post(CP + 'filters/create/', {'name': 'myapp', 'failregex': 'x from <HOST>'}, **HX)\n"
+    "say('FILTER', 'myapp' in settled(r), (CONF / 'filter.d/myapp.local').exists())\n"
+    "r = c.post(CP + 'provision/', **HX)\n"
+    "say('PROVISION', 'Not done' not in settled(r), sorted(f2b.jail_names()))\n"
+    "r = c.post(J + 'disable/', **HX)\n"
+    "say('DISABLE', 'Disabled sshd.' in settled(r), 'sshd' in f2b.jail_names())\n"
+    "r = c.post(J + 'enable/', **HX)\n"
+    "say('ENABLE', 'Enabled sshd.' in settled(r), 'sshd' in f2b.jail_names())\n"
+    "r = c.post(CP + 'server/save/', {'loglevel': 'DEBUG', 'logtarget': 'FILE',"
+    " 'logfile': str(LOG), 'dbpurgeage': '172800'}, **HX)\n"
+    "say('SERVER', 'Set loglevel DEBUG' in settled(r), f2b.server_settings().dbpurgeage)\n"
     "d = {'lines': LINES, 'filter_name': 'sshd', 'node': N}\n"
     "html = settled(c.post('/config/regex/', d, **HX), d)\n"
     "say('REGEX', LAST.status_code, '192.0.2.10' in html)\n"
@@ -71,8 +88,10 @@ STEPS = (
 EXPECTED = ["BAN True ['192.0.2.90']", "IGNORE True True", "UNIGNORE True False",
             "IDLE True", "WATCH True True", "SELF True True", "NOSELF True False",
             "UNBAN True []", "UNBANALL True []", "RELOAD True", "STOP True []",
-            "START True ['sshd']", "REGEX 200 True", "BAD True",
-            "AUDIT 12 ['ok']", "ARCHIVE True root root"]
+            "START True ['sshd']", "SETTINGS True 7", "FILTER True True",
+            "PROVISION True ['blocklist-import', 'manual', 'permanent', 'shared-bans', 'sshd']",
+            "DISABLE True False", "ENABLE True True", "SERVER True 172800",
+            "REGEX 200 True", "BAD True", "AUDIT 18 ['ok']", "ARCHIVE True root root"]
 
 
 @pytest.mark.parametrize("node", ["a", "b"], ids=["this-host-in-process", "other-node-queued"])
@@ -84,10 +103,13 @@ def test_every_action_works_the_same_on_this_hosts_node_and_on_another(two_nodes
         "from jails.fail2ban import Fail2banClient\n"
         f"N = {node!r}; LINES = {lines!r}; HX = {{'HTTP_HX_REQUEST': 'true'}}\n"
         f"f2b = Fail2banClient({str(boxes[node].socket)!r})\n"
+        f"from pathlib import Path; CONF = Path({str(boxes[node].confdir)!r})\n"
+        f"LOG = Path({str(boxes[node].server_log)!r})\n"
         "def banned(): return f2b.jail_status('sshd').banned_ips\n"
         "def say(*words): print('STEP', *words)\n" + STEPS),
         env={"BANGUI_NODE": "a", "BANGUI_FAIL2BAN_SOCKET": str(boxes["a"].socket),
-             "BANGUI_FAIL2BAN_CONFIG_DIR": str(boxes["a"].confdir)}, timeout=180)
+             "BANGUI_FAIL2BAN_CONFIG_DIR": str(boxes["a"].confdir),
+             "BANGUI_LOGTARGET_DIRS": str(boxes[node].logdir)}, timeout=240)
     steps = [line.removeprefix("STEP ") for line in done.stdout.splitlines()
              if line.startswith("STEP ")]
     assert steps == EXPECTED, done.stdout + done.stderr
