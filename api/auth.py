@@ -77,7 +77,15 @@ class Bearer(HttpBearer):
 
 
 class Session(SessionAuth):
-    """The browser's session; CSRF is checked on writes (csrf=True)."""
+    """The browser's session; CSRF is checked on writes (csrf=True), once
+    there is a signed-in user (without one the answer is 401, not a CSRF
+    403)."""
+
+    def __call__(self, request: HttpRequest) -> Caller | None:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        return super().__call__(request)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Caller | None:
         user = getattr(request, "user", None)

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEntry
@@ -96,6 +97,17 @@ def test_no_credentials_is_401_as_json_not_a_login_redirect(setup_done, client):
     response = client.get(BANS)
     assert response.status_code == 401
     assert response.json()["error"] == "unauthorized"
+    strict = Client(enforce_csrf_checks=True)  # not a CSRF 403: nobody is signed in
+    response = strict.post(BANS, data="{}", content_type="application/json")
+    assert response.status_code == 401
+
+
+def test_a_method_an_endpoint_lacks_is_a_json_405(operator_user, make_token, client):
+    response = client.put(BANS, data="{}", content_type="application/json",
+                          **bearer(make_token(operator_user)))
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+    assert set(response["Allow"].replace(" ", "").split(",")) == {"GET", "POST", "DELETE"}
 
 
 def test_a_token_is_refused_outside_its_networks(operator_user, make_token, client):
