@@ -58,6 +58,9 @@ VIEWER_MAY_POST: dict[str, tuple[str, frozenset[str]]] = {
     "login": ("public: anyone may try to sign in (the walk's data has no password: "
               "no attempt is made)", frozenset()),
     "admin:login": ("Django admin's sign-in form, public as BanGUI's", frozenset()),
+    "user_set_password": ("public: where a set-password link leads; the token is the key "
+                          "(the walk's is invalid: the page says so, nothing changes)",
+                          frozenset()),
     "password_change": ("the viewer's own password, and only with the old one (the walk's "
                         "data has none: the form is shown again)", frozenset()),
 }
