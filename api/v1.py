@@ -102,8 +102,8 @@ def ban(request: HttpRequest, payload: BanRequest):
         if not payload.force and node_targets(payload.node or "") == [settings.BANGUI_NODE]:
             try:
                 reasons = actions.ban_warnings(payload.jail, [payload.ip], client_ip(request))
-            except Fail2banError as exc:
-                raise ApiError(400, str(exc)) from None
+            except Fail2banError:  # bad input: the dispatch refuses it below, audited
+                reasons = []
             if reasons:
                 raise ApiError(409, "not banned: " + "; ".join(reasons)
                                + '; send "force": true to ban anyway', "confirm")

@@ -111,9 +111,12 @@ def test_a_viewers_write_token_cannot_ban(f2b, f2b_client, viewer_user, make_tok
 def test_bad_input_is_a_400_refused_by_the_dispatch_and_audited(
         f2b, operator_user, make_token, client):
     secret = make_token(operator_user, "write")
-    response = post(client, secret, {"jail": "sshd", "ip": "192.0.2.999", "force": True})
-    assert response.status_code == 400 and response.json()["error"] == "invalid"
-    assert AuditEntry.objects.get(action="ban").result == "failed"
+    for force in (True, False):
+        response = post(client, secret, {"jail": "sshd", "ip": "192.0.2.999", "force": force})
+        assert response.status_code == 400 and response.json()["error"] == "invalid"
+        assert "192.0.2.999" in response.json()["detail"]
+    assert list(AuditEntry.objects.filter(action="ban").values_list("result", flat=True)) \
+        == ["failed", "failed"]
     response = post(client, secret, {"jail": "sshd"})  # no ip
     assert response.status_code == 400 and "ip" in response.json()["detail"]
 
