@@ -90,3 +90,18 @@ def test_the_audit_trail_reads_and_exports(f2b, operator_user, make_token, clien
     as_json = json.loads(content(client.get("/api/v1/audit/export.json", **bearer(secret))))
     assert len(as_json) == 2
     assert client.get("/api/v1/audit/", {"window": "2y"}, **bearer(secret)).status_code == 400
+
+
+def test_a_jail_stops_and_starts_through_the_api(f2b, f2b_client, operator_user, make_token,
+                                                 client):
+    secret = make_token(operator_user, "write")
+    f2b_client.ban("sshd", ["192.0.2.61"])
+    response = client.post("/api/v1/jails/sshd/stop/", **bearer(secret))
+    assert response.status_code == 200, response.content
+    assert "sshd" not in f2b_client.jail_names()
+    response = client.post("/api/v1/jails/sshd/start/", **bearer(secret))
+    assert response.status_code == 200, response.content
+    assert "sshd" in f2b_client.jail_names()
+    assert client.post("/api/v1/jails/sshd/reload/", **bearer(secret)).status_code == 200
+    assert client.post("/api/v1/jails/nope/stop/", **bearer(secret)).json()["error"] \
+        == "not_done"
