@@ -1,32 +1,47 @@
-"""Load on real gunicorn over a million archived bans and a live fail2ban
-holding 50,000 bans over 5 jails.
+"""Issue #29's targets, before and after, in one run: real gunicorn over a
+million archived bans and a live fail2ban holding 50,000 bans over 5 jails.
 
     .venv/bin/python bench/load.py [--rows 1000000] [--live-bans 50000]
-                                   [--backends sqlite,postgres] [--workers 2,4]
-                                   [--sequential 15] [--requests 300] [--threads 8]
-                                   [--seconds 30] [--old-way-rows 1000000]
+                                   [--backends sqlite,postgres] [--sequential 15]
+                                   [--spike-minutes 10] [--load-seconds 120] [--threads 8]
+                                   [--before-rev bd774de] [--sqlite-dir DIR]
+                                   [--old-way-rows 1000000]
+    .venv/bin/python bench/load.py --profile DIR [--rows N] [--sequential 9]
 
 For each backend, a throwaway BanGUI: its own data dir (temp), its own
 database (a SQLite file there, or a temp PostgreSQL database on the server of
---postgres-url, dropped afterwards), ``manage.py setup`` against a sandboxed
-fail2ban-server that stays up for the whole run (bench/crowd.py: sshd and
-nginx-http-auth with dummy actions, five action-less jails named like the
-archive's), and --rows BanEvent rows over 365 days (bench/map.py's
-``fill``, which also counts the daily rollup; ANALYZE afterwards).
+--postgres-url, dropped afterwards; ``--sqlite-dir`` reuses the SQLite
+database a ``--profile DIR`` run filled), ``manage.py setup`` against a
+sandboxed fail2ban-server that stays up for the whole run (bench/crowd.py:
+sshd and nginx-http-auth with dummy actions, five action-less jails named
+like the archive's), --rows BanEvent rows over 365 days (bench/map.py's
+``fill``, which also counts the daily rollup; ANALYZE afterwards) and
+--live-bans live bans (the archive's newest IPs of each crowd jail among
+them, so the dashboard's rows find live bans).
 
-Then, per worker count, gunicorn (sync workers) on a free 127.0.0.1 port,
-one login, and two phases in the same run: fail2ban holding **0** live bans,
-then **--live-bans** (the archive's newest IPs of each crowd jail among
-them, so the dashboard's rows find live bans). In each phase every page is
-asked --sequential times in a row by one client (p50: the ratio live / 0
-that the live-state target is about); in the live phase each page is also
-hammered with --requests requests from --threads threads (a new connection
-each: gunicorn's sync workers close them anyway), stopping early after
---seconds: requests/s, p50 and p99. Loopback only: the target is always
-127.0.0.1. Also in the same run: ``fail2ban-client status <jail>`` for the
-jail page's jail, and "the old way" -- count, first page and group-by-IP
-over fail2ban's own ``bans`` table for 365 days with --old-way-rows rows
-(bench/archive.py's database) -- against the dashboard 365d.
+"Before" is the project at --before-rev, unpacked with ``git archive`` into
+the temp dir and served by its own gunicorn on the same database; "after"
+is this tree. Three phases, each printed against its #29 target:
+
+1. one client, 2 workers per side, every page --sequential times per side,
+   before and after in turn (the machine's noise falls on both): p50;
+2. one client cycling over every page for --spike-minutes, both sides in
+   turn (the minute-long caches expire and refill meanwhile): the slowest
+   request against the p50 of each page;
+3. --threads clients on 4 workers, the dashboard, --load-seconds per side:
+   req/s, p50, p99, errors.
+
+Also in the same run: ``fail2ban-client status <jail>`` for the jail page's
+jail, and "the old way" -- count, first page and group-by-IP over fail2ban's
+own ``bans`` table for 365 days with --old-way-rows rows (bench/archive.py's
+database) -- against the dashboard 365d. Loopback only: the target is always
+127.0.0.1.
+
+``--profile DIR``: the per-request breakdown instead (SQLite, in process,
+Django's test client, the database kept in DIR): per page the cold request
+(Django's cache cleared) and the warm p50, split into SQL (count, time),
+template (the outer render, its SQL taken out) and the rest (view,
+middleware, the fail2ban socket); then cProfile's heaviest functions.
 """
 
 from __future__ import annotations
@@ -58,6 +73,7 @@ PY = sys.executable
 GUNICORN = str(Path(PY).with_name("gunicorn"))
 PASSWORD = "load bench password 42"  # noqa: S105 (a throwaway admin)
 CROWD_JAIL = "postfix"  # the jail page timed: a fifth of the live bans
+BEFORE_REV = "bd774de"  # the code before issue #29's work: the "before" of every ratio
 
 
 def pages(ip: str) -> list[tuple[str, str, dict]]:
@@ -217,12 +233,14 @@ def postgres_database(admin_url: str):
 
 
 @contextmanager
-def gunicorn(env: dict, workers: int, logdir: Path):
+def gunicorn(env: dict, workers: int, logdir: Path, code: Path = ROOT):
+    """gunicorn serving the project in ``code`` (this tree, or the "before"
+    tree unpacked from git) on a free loopback port."""
     errors = logdir / f"gunicorn-{secrets.token_hex(4)}.log"
     proc = subprocess.Popen(
         [GUNICORN, "bangui.wsgi", "--workers", str(workers), "--bind", "127.0.0.1:0",
          "--error-logfile", str(errors), "--graceful-timeout", "5", "--timeout", "120"],
-        cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+        cwd=code, env={**env, "PYTHONPATH": str(code)}, stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         port = None
@@ -330,7 +348,32 @@ def cli_status_ms(sandbox, jail: str, runs: int = 5) -> float:
     return statistics.median(samples)
 
 
-def run_backend(backend: str, args, sandbox, tmp: Path) -> dict:
+def unpack(rev: str, into: Path) -> Path:
+    """The project as it was at ``rev`` (``git archive``; no worktree, no
+    change to the repository): the "before" side of every ratio."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def alternated(ports: dict[str, int], cookies: dict[str, str], path: str, headers: dict,
+               n: int) -> dict[str, list]:
+    """``n`` requests per side, one client, before and after in turn (the
+    machine's noise falls on both): latencies in ms per side."""
+    samples: dict[str, list] = {side: [] for side in ports}
+    for _ in range(n):
+        for side, port in ports.items():
+            start = time.perf_counter()
+            response = request(port, path, {"Cookie": cookies[side], **headers})
+            samples[side].append((time.perf_counter() - start) * 1000)
+            if response.status != 200:
+                sys.exit(f"{side} {path}: HTTP {response.status}")
+    return samples
+
+
+def run_backend(backend: str, args, sandbox, tmp: Path, before: Path) -> dict:
     print(f"== {backend}: preparing {args.rows:,} bans", flush=True)
     data = tmp / backend
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp),
@@ -339,47 +382,66 @@ def run_backend(backend: str, args, sandbox, tmp: Path) -> dict:
            "BANGUI_FAIL2BAN_CONFIG_DIR": str(sandbox.confdir),
            "DJANGO_SETTINGS_MODULE": "bangui.settings", "PYTHONPATH": str(ROOT),
            "DATABASE_URL": ""}
-    out = {"sequential": [], "load": [], "cli": None}
+    codes = {"before": before, "after": ROOT}
+    out = {"p50": {}, "spike": {}, "load": {}, "cli": None, "held": 0}
     with ExitStack() as stack:
         if backend == "postgres":
             env["DATABASE_URL"] = stack.enter_context(postgres_database(args.postgres_url))
+        elif args.sqlite_dir:  # a database filled by an earlier run (--profile DIR)
+            env["BANGUI_DATA_DIR"] = str(Path(args.sqlite_dir).resolve() / "sqlite")
         manage(env, "migrate", "--noinput", "-v", "0")
         manage(env, "collectstatic", "--noinput", "-v", "0")
-        manage(env, "setup", "--username", "admin", "--password-file", "-",
-               "--socket", str(sandbox.socket), stdin=PASSWORD + "\n")
-        done = subprocess.run([PY, __file__, "--fill-child", str(args.rows)], cwd=ROOT,
-                              env=env, capture_output=True, text=True)
-        if done.returncode:
-            sys.exit(f"filling the database failed:\n{done.stderr[-3000:]}")
-        print(done.stdout.splitlines()[0], flush=True)
-        newest = json.loads(done.stdout.strip().splitlines()[-1])
+        newest_file = Path(env["BANGUI_DATA_DIR"]) / "newest.json"
+        if backend == "postgres" or not newest_file.exists():
+            manage(env, "setup", "--username", "admin", "--password-file", "-",
+                   "--socket", str(sandbox.socket), stdin=PASSWORD + "\n")
+            done = subprocess.run([PY, __file__, "--fill-child", str(args.rows)], cwd=ROOT,
+                                  env=env, capture_output=True, text=True)
+            if done.returncode:
+                sys.exit(f"filling the database failed:\n{done.stderr[-3000:]}")
+            print(done.stdout.splitlines()[0], flush=True)
+            newest_file.write_text(done.stdout.strip().splitlines()[-1])
+        else:  # the kept database's admin logs in with this run's socket
+            manage(env, "shell", "-c", "from accounts.models import RuntimeSettings as R; "
+                   f"R.objects.filter(pk=1).update(fail2ban_socket={str(sandbox.socket)!r})")
+        newest = json.loads(newest_file.read_text())
         ip = newest[CROWD_JAIL][0]
-        for workers in args.workers:
-            with gunicorn(env, workers, tmp) as port:
+        crowd.empty(sandbox)
+        out["held"] = crowd.fill(sandbox, args.live_bans, first=newest)
+        out["cli"] = cli_status_ms(sandbox, CROWD_JAIL)
+        # one client, 2 workers each side, before and after in turn
+        with gunicorn(env, 2, tmp, codes["before"]) as b, gunicorn(env, 2, tmp, ROOT) as a:
+            ports = {"before": b, "after": a}
+            cookies = {side: login(port) for side, port in ports.items()}
+            for label, path, headers in pages(ip):
+                for side, port in ports.items():
+                    for _ in range(6):
+                        request(port, path, {"Cookie": cookies[side], **headers})
+                samples = alternated(ports, cookies, path, headers, args.sequential)
+                out["p50"][label] = {side: statistics.median(v) for side, v in samples.items()}
+                print(f"   {backend:<8} {label:<22} p50 before {out['p50'][label]['before']:7.1f}"
+                      f" ms  after {out['p50'][label]['after']:7.1f} ms", flush=True)
+            # the cold spike: one client cycling over every page for --spike-minutes
+            # (the minute-long caches expire several times), before and after in turn
+            spike = {side: {label: [] for label, _p, _h in pages(ip)} for side in ports}
+            deadline = time.monotonic() + args.spike_minutes * 60
+            while time.monotonic() < deadline:
+                for label, path, headers in pages(ip):
+                    for side, v in alternated(ports, cookies, path, headers, 1).items():
+                        spike[side][label] += v
+            out["spike"] = spike
+        # 8 clients on 4 workers, the dashboard, --load-seconds per side
+        for side, code in codes.items():
+            with gunicorn(env, 4, tmp, code) as port:
                 cookie = login(port)
-                for live in (0, args.live_bans):
-                    crowd.empty(sandbox)
-                    held = crowd.fill(sandbox, live, first=newest) if live else 0
-                    for label, path, headers in pages(ip):
-                        for _ in range(3 * workers):
-                            request(port, path, {"Cookie": cookie, **headers})
-                        ms = sequential(port, path, {"Cookie": cookie, **headers},
-                                        args.sequential)
-                        out["sequential"].append((workers, held, label, ms))
-                        print(f"   {backend:<8} {workers} workers  {held:>6,} live  "
-                              f"{label:<22} p50 {ms:7.1f} ms (in a row)", flush=True)
-                    if not live:
-                        continue
-                    if out["cli"] is None:
-                        out["cli"] = cli_status_ms(sandbox, CROWD_JAIL)
-                    for label, path, headers in pages(ip):
-                        r = hammer(port, path, {"Cookie": cookie, **headers}, args.requests,
-                                   args.threads, args.seconds)
-                        out["load"].append((workers, held, label, r))
-                        print(f"   {backend:<8} {workers} workers  {held:>6,} live  "
-                              f"{label:<22} {r['rps']:7.1f} req/s  p50 {r['p50']:7.1f} ms  "
-                              f"p99 {r['p99']:7.1f} ms  n={r['n']} errors={r['errors']}",
-                              flush=True)
+                for _ in range(12):
+                    request(port, "/", {"Cookie": cookie})
+                r = hammer(port, "/", {"Cookie": cookie}, 100_000, args.threads,
+                           args.load_seconds)
+                out["load"][side] = r
+                print(f"   {backend:<8} {side:<6} dashboard 24h, {args.threads} clients, "
+                      f"4 workers: {r['rps']:.1f} req/s p50 {r['p50']:.0f} ms "
+                      f"p99 {r['p99']:.0f} ms n={r['n']} errors={r['errors']}", flush=True)
     return out
 
 
@@ -410,31 +472,64 @@ def old_way_ms(rows: int, runs: int = 5) -> tuple[float, int]:
     return statistics.median(samples), total[0]
 
 
+TARGET_P50 = {"sqlite": 25.0, "postgres": 40.0}  # ms, issue #29
+TARGET_P99 = 150.0
+TARGET_SPIKE = 3.0
+TARGET_OLD_WAY = 100.0
+TARGET_PAGES = ("dashboard 24h", "dashboard 365d", "ban table fragment", "IP page",
+                "world map 365d", f"jail page {CROWD_JAIL}")
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
 def report(backend: str, out: dict, args, old: tuple[float, int]) -> None:
-    print(f"\n### {backend}: {args.rows:,} archived bans, fail2ban up the whole time")
-    print("| workers | page | p50 ms, 0 live | p50 ms, live | live / 0 |")
-    print("|---:|---|---:|---:|---:|")
-    zero = {(w, label): ms for w, held, label, ms in out["sequential"] if held == 0}
-    held_n = 0
-    for workers, held, label, ms in out["sequential"]:
-        if held:
-            held_n = held
-            base = zero[(workers, label)]
-            print(f"| {workers} | {label} | {base:.1f} | {ms:.1f} | {ms / base:.2f}x |")
-    print(f"(live = {held_n:,} bans over {len(crowd.CROWD_JAILS)} jails; "
-          f"{args.sequential} requests in a row per page, one client)")
-    if out["cli"] is not None:
-        print(f"fail2ban-client status {CROWD_JAIL}: {out['cli']:.0f} ms")
-    dash = [ms for w, held, label, ms in out["sequential"] if held and label == "dashboard 365d"]
+    print(f"\n### {backend}: {args.rows:,} archived bans, {out['held']:,} live bans "
+          f"(#29 targets; before = {args.before_rev}, after = this tree)")
+    target = TARGET_P50[backend]
+    print(f"\nOne client, 2 workers each, {args.sequential} requests per page and side, "
+          "before and after in turn:\n")
+    print(f"| page | p50 before ms | p50 after ms | before / after | target ≤ {target:.0f} ms |")
+    print("|---|---:|---:|---:|---|")
+    for label, sides in out["p50"].items():
+        mark = _verdict(sides["after"] <= target) if label in TARGET_PAGES else "(not a target)"
+        print(f"| {label} | {sides['before']:.1f} | {sides['after']:.1f} | "
+              f"{sides['before'] / sides['after']:.2f}x | {mark} |")
+    print(f"\nThe slowest request vs the p50, one client cycling over every page for "
+          f"{args.spike_minutes:g} min (before and after in turn):\n")
+    print("| page | n | before p50 / max ms | after p50 / max ms | after max / p50 | "
+          f"target ≤ {TARGET_SPIKE:g}x |")
+    print("|---|---:|---:|---:|---:|---|")
+    for label in out["spike"]["after"]:
+        row = []
+        for side in ("before", "after"):
+            v = sorted(out["spike"][side][label])
+            row.append((statistics.median(v), v[-1], len(v)) if v else (0, 0, 0))
+        ratio = row[1][1] / row[1][0] if row[1][0] else 0
+        mark = _verdict(ratio <= TARGET_SPIKE) if label in TARGET_PAGES else "(not a target)"
+        print(f"| {label} | {row[1][2]} | {row[0][0]:.1f} / {row[0][1]:.0f} | "
+              f"{row[1][0]:.1f} / {row[1][1]:.0f} | {ratio:.1f}x | {mark} |")
+    print(f"\n{args.threads} clients, 4 workers, dashboard 24h, {args.load_seconds:g} s per side "
+          "(new connection per request):\n")
+    print(f"| side | req/s | p50 ms | p99 ms | n | errors | target p99 ≤ {TARGET_P99:.0f} ms |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for side, r in out["load"].items():
+        mark = _verdict(r["p99"] <= TARGET_P99 and not r["errors"]) if side == "after" else ""
+        print(f"| {side} | {r['rps']:.1f} | {r['p50']:.0f} | {r['p99']:.0f} | {r['n']} | "
+              f"{r['errors']} | {mark} |")
+    if r := out["load"].get("before"):
+        a = out["load"]["after"]
+        print(f"(p99 before / after: {r['p99'] / a['p99']:.2f}x; req/s after / before: "
+              f"{a['rps'] / r['rps']:.2f}x)")
+    dash = out["p50"].get("dashboard 365d")
     if dash:
-        print(f"old way (count + first page + group by IP over fail2ban's bans, 365 d, "
-              f"{old[1]:,} rows): {old[0]:.0f} ms; dashboard 365d is {old[0] / min(dash):.0f}x "
-              "faster")
-    print(f"\n| workers | page ({held_n:,} live) | req/s | p50 ms | p99 ms | n | errors |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
-    for workers, _held, label, r in out["load"]:
-        print(f"| {workers} | {label} | {r['rps']:.1f} | {r['p50']:.0f} | {r['p99']:.0f} | "
-              f"{r['n']} | {r['errors']} |")
+        ratio = old[0] / dash["after"]
+        print(f"\nold way (count + first page + group by IP over fail2ban's bans, 365 d, "
+              f"{old[1]:,} rows): {old[0]:.0f} ms; dashboard 365d p50 after "
+              f"{dash['after']:.1f} ms: {ratio:.0f}x (before: {old[0] / dash['before']:.0f}x); "
+              f"target ≥ {TARGET_OLD_WAY:.0f}x: {_verdict(ratio >= TARGET_OLD_WAY)}")
+    print(f"fail2ban-client status {CROWD_JAIL}: {out['cli']:.0f} ms")
 
 
 def profile(args) -> None:
@@ -452,7 +547,7 @@ def profile(args) -> None:
            "DJANGO_SETTINGS_MODULE": "bangui.settings", "PYTHONPATH": str(ROOT),
            "DATABASE_URL": ""}
     try:
-        newest_file = root / "newest.json"
+        newest_file = data / "newest.json"
         if not newest_file.exists():
             manage(env, "migrate", "--noinput", "-v", "0")
             manage(env, "setup", "--username", "admin", "--password-file", "-",
@@ -481,11 +576,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--live-bans", type=int, default=50_000)
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--workers", default="2,4")
-    parser.add_argument("--sequential", type=int, default=15, help="requests in a row per page")
-    parser.add_argument("--requests", type=int, default=300, help="per page and worker count")
-    parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=30, help="cap per page and count")
+    parser.add_argument("--sequential", type=int, default=15,
+                        help="requests per page and side, one client")
+    parser.add_argument("--threads", type=int, default=8, help="clients of the load phase")
+    parser.add_argument("--load-seconds", type=float, default=120, help="load phase, per side")
+    parser.add_argument("--spike-minutes", type=float, default=10,
+                        help="the slowest-vs-p50 phase (both sides in turn)")
+    parser.add_argument("--before-rev", default=BEFORE_REV,
+                        help="the git revision measured as 'before'")
+    parser.add_argument("--sqlite-dir", metavar="DIR",
+                        help="reuse the SQLite database a --profile DIR run filled")
     parser.add_argument("--old-way-rows", type=int, default=1_000_000)
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--profile", metavar="DIR",
@@ -502,27 +602,25 @@ def main() -> None:
     if args.profile:
         profile(args)
         return
-    args.workers = [int(w) for w in args.workers.split(",")]
-    if args.requests < 1 or args.requests > 100_000 or args.seconds > 600:
-        sys.exit("--requests must be 1..100000 and --seconds at most 600")
     if args.live_bans < len(crowd.CROWD_JAILS):
         sys.exit(f"--live-bans must be at least {len(crowd.CROWD_JAILS)}")
+    if not 1 <= args.load_seconds <= 600 or not 0 < args.spike_minutes <= 60:
+        sys.exit("--load-seconds must be 1..600 and --spike-minutes 0..60")
 
     tmp = Path(tempfile.mkdtemp(prefix="bangui-bench-load-"))
     sandbox = crowd.sandbox(tmp / "f2b")
     sandbox.start()
     results = {}
     try:
+        before = unpack(args.before_rev, tmp / "before")
         old = old_way_ms(args.old_way_rows)
         for backend in args.backends.split(","):
-            results[backend] = run_backend(backend, args, sandbox, tmp)
+            results[backend] = run_backend(backend, args, sandbox, tmp, before)
     finally:
         sandbox.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print(f"\n{args.threads} client threads for the load rows, new connection per request, "
-          f"up to {args.requests} requests or {args.seconds:.0f} s per row; "
-          f"{os.cpu_count()} CPUs")
+    print(f"\n{os.cpu_count()} CPUs; loopback; a new connection per request")
     for backend, out in results.items():
         report(backend, out, args, old)
 
