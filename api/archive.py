@@ -67,18 +67,26 @@ def page(f: dict):
                              per_page=f["per_page"])
 
 
-def rows(f: dict) -> Iterator[BanEvent]:
-    """Every ban the filters match, newest first, read in chunks of
-    EXPORT_CHUNK by keyset ((banned_at, id) below the last one seen): each
-    chunk is one short query on the banned_at index, and no cursor stays
-    open between them."""
-    base = queries.events(f["window"], **scope(f)).defer("matches").order_by("-banned_at", "-id")
+def rows(f: dict) -> Iterator[dict]:
+    """Every ban the filters match, newest first, as :func:`row` dicts,
+    read in chunks of EXPORT_CHUNK by keyset ((banned_at, id) below the
+    last one seen): each chunk is one short query on the banned_at index,
+    no cursor stays open between them, and no model is built per row."""
+    base = queries.events(f["window"], **scope(f)).order_by("-banned_at", "-id").values_list(
+        *FIELDS)
+    at, pk = FIELDS.index("banned_at"), FIELDS.index("id")
+    dates = (at, FIELDS.index("unbanned_at"))
     last = None
     while True:
         qs = base if last is None else base.filter(
-            Q(banned_at__lt=last.banned_at) | Q(banned_at=last.banned_at, id__lt=last.pk))
+            Q(banned_at__lt=last[at]) | Q(banned_at=last[at], id__lt=last[pk]))
         chunk = list(qs[:EXPORT_CHUNK])
-        yield from chunk
+        for values in chunk:
+            data = dict(zip(FIELDS, values, strict=True))
+            for i in dates:
+                if values[i] is not None:
+                    data[FIELDS[i]] = values[i].isoformat()
+            yield data
         if len(chunk) < EXPORT_CHUNK:
             return
         last = chunk[-1]

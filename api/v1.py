@@ -77,7 +77,7 @@ def streamed(lines, kind: str, name: str) -> StreamingHttpResponse:
 
 def _export(filters: BanFilters, kind: str) -> StreamingHttpResponse:
     f = archive.filters(filters.dict())
-    rows = map(archive.row, archive.rows(f))
+    rows = archive.rows(f)
     lines = archive.csv_lines(rows, archive.FIELDS) if kind == "csv" else archive.json_lines(rows)
     return streamed(lines, kind, f"bans-{f['window']}")
 

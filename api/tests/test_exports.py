@@ -44,6 +44,8 @@ def test_it_streams_json_as_one_array(viewer_user, make_token, client, monkeypat
     assert response["Content-Type"] == "application/json"
     rows = json.loads(content(response))
     assert [r["ip"] for r in rows] == ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+    listed = client.get("/api/v1/bans/", {"window": "7d"}, **bearer(make_token(viewer_user)))
+    assert rows == listed.json()["results"]  # the same fields, the same values
     empty = client.get("/api/v1/bans/export.json", {"jail": "none"},
                        **bearer(make_token(viewer_user)))
     assert json.loads(content(empty)) == []
