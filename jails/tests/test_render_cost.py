@@ -6,16 +6,22 @@ a count made the plain way, over the archive's rows."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from jails.archive import queries
 from jails.constants import WINDOW_BUCKET, Window
+from jails.live.state import LiveState
 from jails.models import BanEvent, ip_sort_key
+from jails.views.dashboard import live_state
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +78,76 @@ def test_the_year_chart_reads_the_rollup_not_every_ban(year_of_bans):
     assert len(archive) == 1 and " OR " in archive[0]  # the two edges, one query
     assert {b.start: b.count for b in buckets if b.count} == dict(
         _plain_buckets(year_of_bans, "365d", lambda r: True))
+
+
+# The ban table's rows as the dashboard template wrote them before they were
+# written in Python (jails.templatetags.bans.ban_row): the reference.
+TEMPLATE_ROWS = "{% load humanize bans %}" + (
+    Path(__file__).with_name("dashboard_rows_before.html").read_text())
+
+
+def _normal(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r">\s+<", "><", html)).strip()
+
+
+def _rows_both_ways(rows, **context):
+    context = {"csrf_token": "tok<en>", "unban_url": "/unban/?window=7d&jail=a",
+               "ban_url": "/ban/?window=7d", **context}
+    old = Template(TEMPLATE_ROWS).render(Context({"rows": rows, **context}))
+    new = Template("{% load bans %}{% ban_rows rows %}").render(
+        Context({"rows": rows, **context}))
+    return _normal(old), _normal(new)
+
+
+@pytest.fixture
+def table_rows(settings):
+    """200 archived bans in every state the "Now" column knows, on this node
+    and another, IPv4, IPv6 and ranges, with odd characters where text is free."""
+    now = timezone.now()
+    live = LiveState(True, jails=["sshd", "postfix"], known=True)
+    others = {"edge-2": LiveState(True, jails=["sshd"], known=True)}
+    unknown = LiveState(True, jails=["sshd"], known=False, note='no "bips" <table>')
+    rows = []
+    for n in range(200):
+        ip = (f"2001:db8::{n:x}", f"192.0.2.{n % 250}", f"198.51.{n % 250}.0/24")[n % 3]
+        event = BanEvent(
+            id=n + 1, node=("here", "edge-2", "edge-3")[n % 3] if n % 4 else "here", ip=ip,
+            jail=("sshd", "postfix", "gone<jail>")[n % 3], country_code=("DE", None, "ZZ")[n % 3],
+            origin=("detected", "manual", "blocklist", "shared")[n % 4],
+            shared_from="edge-2" if n % 4 == 3 else None, ban_count=1 + n * 997,
+            bantime=(-1, 600, 86400 * 3)[n % 3],
+            banned_at=now - timedelta(minutes=n * 7 + 1, seconds=20),
+            unbanned_at=now - timedelta(minutes=1) if n % 5 == 0 else None,
+            unbanned_by=("ann & <bob>" if n % 10 == 0 else None))
+        for state in (live, others["edge-2"]):
+            if n % 6 in (1, 3):
+                state.bans[(event.jail, event.ip)] = _entry(event.banned_at, event.bantime)
+            if n % 6 == 2:  # a newer ban of the IP replaced this one
+                state.bans[(event.jail, event.ip)] = _entry(now, 600)
+        rows.append(event)
+    settings.BANGUI_NODE = "here"
+    out = []
+    for n, row in enumerate(rows):
+        state = unknown if n % 17 == 0 else live
+        out.append((row, live_state(row, state, others, now)))
+    return out
+
+
+def _entry(at, bantime):
+    from jails.fail2ban.results import BanEntry
+
+    return BanEntry(ip="", banned_at=at, bantime=bantime,
+                    ends_at=None if bantime < 0 else at + timedelta(seconds=bantime))
+
+
+@pytest.mark.parametrize("can_operate", [True, False])
+@pytest.mark.parametrize("multi_node", [True, False])
+def test_the_ban_rows_are_the_templates_markup(table_rows, can_operate, multi_node):
+    states = Counter(now["state"] for _row, now in table_rows)
+    assert {"banned", "unbanned", "expired", "lifted", "replaced", "unknown"} <= set(states)
+    old, new = _rows_both_ways(table_rows, can_operate=can_operate, multi_node=multi_node)
+    assert new.count("<tr ") == 200
+    if can_operate:
+        assert all(f">{button} <" in new for button in ("Unban", "Ban again", "Ban its /64",
+                                                           "Unban on edge-2"))
+    assert old == new
