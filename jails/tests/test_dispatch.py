@@ -54,7 +54,7 @@ STEPS = (
     "say('RELOAD', 'Reloaded sshd from its config.' in settled(r))\n"
     "r = c.post(J + 'stop/', **HX)\n"
     "say('STOP', 'Stopped sshd; its 0 bans were lifted.' in settled(r), f2b.jail_names())\n"
-    "r = c.post(f'/nodes/{N}/jail/', {'action': 'start', 'jail': 'sshd'}, **HX)\n"
+    "r = c.post(J + 'start/', **HX)\n"
     "say('START', 'Started sshd.' in settled(r), f2b.jail_names())\n"
     # The config changes (the jail's .local, a filter, BanGUI's jails, the
     # server's settings): one transaction on the node whose files they are.

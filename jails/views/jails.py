@@ -4,10 +4,10 @@ One page and one set of action views, with the node as a parameter:
 ``/jails/NAME/...`` is this host's node, ``/nodes/NODE/jails/NAME/...``
 any node's (this host's included, which shows the same). This host's jail
 is read from its fail2ban; another node's from what its worker published
-(counters, settings, ignore list, live bans). Every fail2ban action goes
-through the one dispatch (jails/views/results.py ``command``); the config
-changes (enable, disable, settings) are this host's only for now
-(docs/fleet.md, "Next").
+(counters, settings, ignore list, its config's jails, live bans). Every
+fail2ban action goes through the one dispatch (jails/views/results.py
+``command``), the config changes (enable, disable, settings) too: they run
+the config transaction on the node whose files they change.
 
 Every action is a POST by an operator, leaves an audit entry, and answers
 HTMX with the refreshed ``jail-main`` fragment (result message inline) and
@@ -80,15 +80,21 @@ def _running_jails() -> tuple[list[JailRow], str | None]:
         return [], str(exc)
 
 
+def node_jails(node: Node) -> dict:
+    """A node's jails as its worker published them: the running ones with
+    their counters and settings, and the configured ones it does not run."""
+    return {"node": node, "jails": [
+        {"name": j, **node.jail_counts.get(j, {}), "settings": node.jail_settings.get(j)}
+        for j in node.jails], "inactive": list(filter(None, (
+            jail_config.published(node.configured_jails, j) for j in node.configured_jails
+            if j not in node.jails)))}
+
+
 @login_required
 @require_GET
 def jail_list(request: HttpRequest) -> HttpResponse:
     others, here = fleet_nodes.other_nodes()
-    context = {"others": [{"node": n, "jails": [
-        {"name": j, **n.jail_counts.get(j, {}), "settings": n.jail_settings.get(j)}
-        for j in n.jails], "inactive": list(filter(None, (
-        jail_config.published(n.configured_jails, j) for j in n.configured_jails
-        if j not in n.jails)))} for n in others], "here": here}
+    context = {"others": [node_jails(n) for n in others], "here": here}
     if here:  # a web-only host has no fail2ban of its own to list
         rows, error = _running_jails()
         running = [r.name for r in rows]
@@ -437,6 +443,9 @@ def jail_settings(request: HttpRequest, name: str, node: str | None = None) -> H
         context = _jail_context(request, name, node=node)
     except Http404:
         return _answer(request, name, Result(False, f"No jail named {name[:64]!r} here."), node)
+    if context["configured"] is None:  # nothing to write to (or not published yet)
+        return _answer(request, name, Result(False, f"The config of {name} is not known "
+                                                    "here yet: nothing was changed."), node)
     form = _settings_form(request, context, request.POST)
     # The answer shows beside the form; a refused or failed save keeps what
     # was typed (the bound form, with its errors), not the values on disk.

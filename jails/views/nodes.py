@@ -1,8 +1,9 @@
-"""One fleet node's page (/nodes/NAME/): its jails with their counters
-(each links to its jail page, /nodes/NAME/jails/JAIL/, the same page and
-actions as this host's: jails/views/jails.py) and its live bans as its
-worker last published them (jails/fleet/live.py), with Unban, Start a jail
-and Reload all through the one dispatch. The fleet list, /nodes/, is the
+"""One fleet node's page (/nodes/NAME/): its jails as the jail list shows
+them (the same partial; each links to its jail page, /nodes/NAME/jails/JAIL/,
+the same page and actions as this host's: jails/views/jails.py) and its
+live bans (the jail page's table, with a jail column) as its
+worker last published them (jails/fleet/live.py), with Unban and Reload
+all through the one dispatch. The fleet list, /nodes/, is the
 nodes app's; this page stays in jails because it shows and acts on the
 node's jails (nodes never imports jails)."""
 
@@ -23,6 +24,7 @@ from jails.fleet import live as fleet_live
 from jails.forms.bans import UnbanForm
 from jails.forms.fields import CheckedField
 from jails.views import results
+from jails.views.jails import node_jails
 from jails.views.results import Result, refused, respond
 from nodes.models import Node
 
@@ -49,15 +51,13 @@ def _page(request: HttpRequest, name: str, result: Result | None = None,
     node = Node.objects.filter(pk=name).first()
     if node is None:
         return render(request, "jails/node_missing.html", {"name": name[:63]}, status=404)
-    jails = [{"name": j, **node.jail_counts.get(j, {}), "settings": node.jail_settings.get(j)}
-             for j in node.jails]
     query = request.GET.get("q", "").strip()[:64]
     live = fleet_live.states([name])[name]
     bans = None
     if live.known:  # else: the page says why (down, not published, no database)
         bans = Paginator(fleet_live.banned(name, query), PER_PAGE).get_page(request.GET.get("page"))
-    context = {"node": node, "jails": jails, "result": result, "live": live, "bans": bans,
-               "query": query}
+    context = {"node": node, "other": node_jails(node), "result": result, "live": live,
+               "bans": bans, "query": query}
     if fragment and wants_fragment(request):
         return render(request, f"jails/node.html#{fragment}", context)
     return render(request, "jails/node.html", context)
