@@ -180,6 +180,7 @@ def _user_or_404(pk: int):
 
 @manage_users
 @sensitive_post_parameters("password1", "password2")
+@never_cache  # an answer may carry a set-password link: kept by no cache
 @require_http_methods(["GET", "POST"])
 def user_list(request: HttpRequest) -> HttpResponse:
     """Every user with their role and state; the form below adds one."""
@@ -253,6 +254,7 @@ def user_enable(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @manage_users
+@never_cache
 def user_password_link(request: HttpRequest, pk: int) -> HttpResponse:
     """A set-password link for the user, shown in this answer only."""
     user = _user_or_404(pk)

@@ -193,3 +193,8 @@ def test_the_command_refuses_and_changes_nothing(setup_done, tmp_path):
         _run("set-role", "only", "viewer")
     assert list(User.objects.values_list("username", flat=True)) == ["only"]
     assert User.objects.get(username="only").is_superuser
+
+
+def test_no_cache_keeps_a_set_password_link(admin_client, viewer_user):
+    response = admin_client.post(f"/accounts/users/{viewer_user.pk}/password-link/")
+    assert "no-store" in response["Cache-Control"]
