@@ -128,7 +128,6 @@ def test_a_newline_in_a_jail_url_never_reaches_fail2ban(f2b, f2b_client, operato
 @pytest.mark.parametrize("pattern, text", [
     ("jails.fail2ban.validation._JAIL_NAME", "sshd\n"),
     ("jails.config.regex._FILTER_NAME", "sshd\n"),
-    ("jails.forms.config._FILTER", "sshd\n"),
     ("jails.forms.jails._TIME", "10m\n"),
     ("jails.forms.map._CODE", "DE\n"),
 ])

@@ -441,8 +441,8 @@ def disable(request: HttpRequest, name: str, node: str | None = None) -> HttpRes
 def jail_settings(request: HttpRequest, name: str, node: str | None = None) -> HttpResponse:
     try:
         context = _jail_context(request, name, node=node)
-    except Http404:
-        return _answer(request, name, Result(False, f"No jail named {name[:64]!r} here."), node)
+    except Http404 as exc:
+        return _answer(request, name, Result(False, f"{exc}: nothing was changed."), node)
     if context["configured"] is None:  # nothing to write to (or not published yet)
         return _answer(request, name, Result(False, f"The config of {name} is not known "
                                                     "here yet: nothing was changed."), node)
