@@ -256,3 +256,30 @@ def test_a_disabled_user_is_signed_out_at_the_next_request(viewer_user, viewer_c
     assert response.status_code == 302 and response["Location"].startswith("/login/")
     again = Client().post("/login/", {"username": "viewer", "password": TEST_PASSWORD})
     assert again.status_code == 200  # the form again, not signed in
+
+
+# --- against the real fail2ban sandbox ---------------------------------------------------
+@pytest.fixture
+def sandbox(f2b, settings, tmp_path):
+    settings.DATA_DIR = tmp_path / "data"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": str(tmp_path)}}
+    return f2b
+
+
+def test_support_bans_and_unbans_but_cannot_stop_a_jail(sandbox, f2b_client, support_client):
+    address = "203.0.113.27"
+    assert support_client.post("/jails/sshd/ban/", {"ips": address}).status_code in (200, 302)
+    assert address in f2b_client.jail_status("sshd").banned_ips
+    assert AuditEntry.objects.filter(action="ban", actor_name="support", result="ok").exists()
+    assert support_client.post(f"/ip/{address}/unban/", {"jail": "sshd"}).status_code \
+        in (200, 302)
+    assert address not in f2b_client.jail_status("sshd").banned_ips
+
+    audit_rows = AuditEntry.objects.count()
+    for path in ("/jails/sshd/stop/", "/jails/sshd/reload/", "/jails/sshd/unban-all/",
+                 "/jails/sshd/ignore/add/"):
+        assert support_client.post(path, {"value": "192.0.2.1"}).status_code == 403, path
+    assert "sshd" in f2b_client.jail_names()
+    assert "192.0.2.1" not in f2b_client.jail_settings("sshd").ignore_ips
+    assert AuditEntry.objects.count() == audit_rows
