@@ -5,6 +5,7 @@ socket and the ban archive. bangui/health.py finds these through
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 
 from django.conf import settings
 from django.core.cache import cache
@@ -12,6 +13,9 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from jails.config import files as config_files
+from jails.config import jail as jail_config
+from jails.config import regex
 from jails.fail2ban import Fail2banError, ProtocolError
 from jails.fail2ban.errors import Starting
 from jails.fail2ban.versions import untested_warning
@@ -58,12 +62,6 @@ def forget_jail_settings() -> None:
 def _published_settings(client, jails: list[str]) -> dict:
     """The running jails' settings, the configured jails and the filter.d
     names (see above)."""
-    from dataclasses import asdict
-
-    from jails.config import files as config_files
-    from jails.config import jail as jail_config
-    from jails.config import regex
-
     kept = cache.get(_SETTINGS_KEY)
     if kept is not None and kept["jails"] == jails:
         return kept["value"]

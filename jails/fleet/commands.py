@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -20,8 +21,11 @@ from accounts.models import AuditEntry
 from bangui.dbretry import retrying
 from jails import health
 from jails.archive import sync as archive
+from jails.config import files, history, regex, server
+from jails.config import jail as jail_config
 from jails.fail2ban import Fail2banError, InvalidInput, validation
 from jails.live import actions, link
+from jails.models import ConfigVersion
 
 logger = logging.getLogger(__name__)
 
@@ -140,10 +144,6 @@ REGEX_MAX_LINES = 2000  # per list (matched, ignored, missed) in a node's answer
 def _regex(*, actor: str, **test) -> tuple[str, dict]:
     """fail2ban-regex on this node (its filter.d, its log files): the
     regex tester's run, its lists clipped for the answer's size."""
-    from dataclasses import asdict
-
-    from jails.config import regex
-
     # Who may test a log file is the web's check (the view never sends a
     # log path for a user who may not read logs): a node cannot look users
     # up (its database role is refused them) and runs what the queue holds,
@@ -166,8 +166,6 @@ def _regex(*, actor: str, **test) -> tuple[str, dict]:
 
 # -- a node's config files (jails/fleet/config.py reads the answers) ----------
 def _config_list(*, actor: str) -> tuple[str, dict]:
-    from jails.config import files
-
     listing = files.listing()
     return f"{sum(len(v) for v in listing.values())} config files", {"files": listing}
 
@@ -177,8 +175,6 @@ def _file_answer(current) -> dict:
 
 
 def _config_read(*, path: str, actor: str) -> tuple[str, dict]:
-    from jails.config import files, history
-
     try:
         current = files.read(path)
     except files.ConfigError as exc:
@@ -194,8 +190,6 @@ def _config_save(*, path: str, text: str, expected: str, actor: str) -> tuple[st
     reload, roll back on failure (jails.config.files.apply). A stale edit
     answers the saved version, so the editor can show the difference; it and a
     rolled-back save are answers whose change did not take (``done``)."""
-    from jails.config import files
-
     return _saved(path, lambda: files.save(path, text, expected, actor=actor))
 
 
@@ -204,9 +198,6 @@ def _config_restore(*, path: str, version: int, expected: str, actor: str
     """A version of the config history written back through the same
     transaction (docs/config.md, "Config history"): the node reads it from
     the shared database, so only versions of its own files are restored."""
-    from jails.config import files, history
-    from jails.models import ConfigVersion
-
     row = history.version(path, settings.BANGUI_NODE, version)
     if row is None:
         raise InvalidInput(f"{path} has no version #{version} on node {settings.BANGUI_NODE}")
@@ -217,10 +208,6 @@ def _config_restore(*, path: str, version: int, expected: str, actor: str
 
 
 def _saved(path: str, transaction: Callable) -> tuple[str, dict]:
-    from dataclasses import asdict
-
-    from jails.config import files
-
     try:
         outcome = transaction()
     except files.StaleEdit as exc:
@@ -244,10 +231,6 @@ def _applied(transaction: Callable, said: str = "", reason: str = "",
              actor: str = "") -> tuple[str, dict]:
     """Run ``transaction`` (a config Outcome, or None for nothing to do):
     its words (``said`` before them when it took) and its outcome."""
-    from dataclasses import asdict
-
-    from jails.config import files, history
-
     try:
         with history.acting(actor, reason):
             outcome = transaction()
@@ -267,22 +250,16 @@ def jail_change_said(jail: str, values: dict) -> str:
 
 def _jail_config(*, jail: str, values: dict, actor: str) -> tuple[str, dict]:
     """Set ``values`` (enabled, bantime, …) in the jail's .local."""
-    from jails.config import jail as jail_config
-
     return _applied(lambda: jail_config.apply_change(jail, values),
                     jail_change_said(jail, values), actor=actor)
 
 
 def _filter_create(*, name: str, text: str, actor: str) -> tuple[str, dict]:
-    from jails.config import jail as jail_config
-
     return _applied(lambda: jail_config.create_filter(name, text), actor=actor)
 
 
 def _provision(*, actor: str) -> tuple[str, dict]:
     """BanGUI's own jails (manual, blocklist, permanent) where missing."""
-    from jails.config import jail as jail_config
-
     outcome = _applied(jail_config.provision, reason="BanGUI's own jails provisioned",
                        actor=actor)
     return outcome if outcome[0] else ("BanGUI's jails exist already; nothing to do.",
@@ -291,8 +268,6 @@ def _provision(*, actor: str) -> tuple[str, dict]:
 
 def _server_settings(*, values: dict, actor: str) -> tuple[str, dict]:
     """fail2ban's log level, log target and purge age, in fail2ban.local."""
-    from jails.config import server
-
     message, data = _applied(lambda: server.save(values), reason="server settings",
                              actor=actor)
     if data["done"] and data["outcome"]["changed"]:
@@ -379,8 +354,6 @@ def audit_target(command: str, args: dict) -> str:
     if command in ("config_save", "config_restore"):
         return str(args.get("path", ""))
     if command == "jail_config":
-        from jails.config import jail as jail_config
-
         try:
             return f"{args.get('jail')} ({jail_config.local_for(args.get('jail') or '')})"
         except InvalidInput:
@@ -388,8 +361,6 @@ def audit_target(command: str, args: dict) -> str:
     if command == "filter_create":
         return f"filter.d/{args.get('name')}.local"[:200]
     if command == "provision":
-        from jails.config import jail as jail_config
-
         return ", ".join(j.name for j in jail_config.BANGUI_JAILS)
     if command == "server_settings":
         return server_target(args.get("values") or {})[:200]
