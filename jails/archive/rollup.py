@@ -319,18 +319,22 @@ def counts(filtered: QuerySet, start: datetime, end: datetime, group: str | None
     whole past hours (see :func:`_archive_counts`); the current hour and
     the window's first partial hour are always read. For filters the
     rollup does not know (an IP search), count the archive with
-    :func:`count_rows`."""
+    :func:`count_rows`. ``filtered`` must be the archive filtered by exactly
+    ``jail``, ``country``, ``origin`` and ``node``: the settled hours'
+    cache is keyed on those (compiling the queryset's SQL for a key cost
+    more than the cached query)."""
     kind = None if node else _kind_for(group, jail, country)  # node: see answers()
     days = full_days(start, end) if kind else None
+    key = (jail, country, origin, node)
     if days is None:
-        return _archive_counts(filtered, [(start, end, True)], group, {}, cache_days, end)
+        return _archive_counts(filtered, [(start, end, True)], group, {}, cache_days, end, key)
     first, last = days
     after = _midnight(last + timedelta(days=1))
     args = (kind, first, last, jail, country, origin, group)
     out = (remembered(_DAYS_CACHE_PREFIX, args, lambda: _whole_days(*args)) if cache_days
            else _whole_days(*args))
     ranges = [(start, _midnight(first), False), (after, end, True)]
-    return _archive_counts(filtered, ranges, group, dict(out), cache_days, end)
+    return _archive_counts(filtered, ranges, group, dict(out), cache_days, end, key)
 
 
 # The archive's part of a count for the views, split at whole hours: the
@@ -339,8 +343,8 @@ def counts(filtered: QuerySet, start: datetime, end: datetime, group: str | None
 # the rollup's days; the current hour and the window's first partial hour
 # are always read. Without it, a dashboard over the last 24 hours with
 # ~50,000 bans in them (a fleet: docs/fleet.md "Speed") counts all of them
-# four times per render. The key holds the SQL of the filters and the hour
-# bounds, so the window moves on by itself at each full hour.
+# four times per render. The key holds the filters and the hour bounds, so
+# the window moves on by itself at each full hour.
 _HOURS_CACHE_PREFIX = "bangui:archive-hours:"
 _HOUR = timedelta(hours=1)
 
@@ -350,11 +354,13 @@ def _floor_hour(dt: datetime) -> datetime:
 
 
 def _archive_counts(filtered: QuerySet, ranges: list[tuple[datetime, datetime, bool]],
-                    group: str | None, out: dict, cache_hours: bool, now: datetime) -> dict:
+                    group: str | None, out: dict, cache_hours: bool, now: datetime,
+                    key: tuple = ()) -> dict:
     """Add the archive rows of ``ranges`` (``(low, high, high included)``,
     lows always included) to ``out``, keyed by ``group``. Two explicit
     ranges per query, so the planner reads each from an index (SQLite:
-    MULTI-INDEX OR) instead of scanning between them."""
+    MULTI-INDEX OR) instead of scanning between them. ``key``: the filters
+    of ``filtered``, as the settled hours' cache knows them."""
     read, settled = [], []
     for low, high, inclusive in ranges:
         if low > high or (low == high and not inclusive):
@@ -371,7 +377,7 @@ def _archive_counts(filtered: QuerySet, ranges: list[tuple[datetime, datetime, b
     if settled:
         spans = functools.reduce(operator.or_, (Q(banned_at__gte=low, banned_at__lt=high)
                                                 for low, high in settled))
-        part = remembered(_HOURS_CACHE_PREFIX, (str(filtered.query), group, settled),
+        part = remembered(_HOURS_CACHE_PREFIX, (key, group, settled),
                           lambda: count_rows(filtered.filter(spans), group))
         for k, n in part.items():
             out[k] = out.get(k, 0) + n
