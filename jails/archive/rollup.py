@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import operator
+import random
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.cache import cache
@@ -267,15 +268,22 @@ _DAYS_CACHE_PREFIX = "bangui:rollup-days:"
 
 
 def remembered(prefix: str, parts: tuple, compute, seconds: float = DAYS_CACHE_SECONDS):
-    """``compute()``, or what it gave in the last ``seconds`` for the same
+    """``compute()``, or what it gave at most ``seconds`` ago for the same
     ``parts`` (anything with a stable ``repr``; the value must pickle):
     the one read-through cache of the archive's aggregates (this module's
-    settled days and hours, jails.archive.queries' long windows)."""
+    settled days and hours, jails.archive.queries' long windows).
+
+    Each value is kept for a random time between half of ``seconds`` and
+    ``seconds`` (never longer): a page's dozen aggregates, filled by one
+    request, would otherwise all expire together, and the request after
+    that pays for every one of them (a year's dashboard: four times its
+    usual time, once a minute in every worker). Spread out, a request
+    refills one or two of them."""
     key = prefix + hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
     value = cache.get(key)
     if value is None:
         value = compute()
-        cache.set(key, value, seconds)
+        cache.set(key, value, seconds * random.uniform(0.5, 1.0))  # noqa: S311 (not a secret)
     return value
 
 

@@ -151,3 +151,36 @@ def test_the_ban_rows_are_the_templates_markup(table_rows, can_operate, multi_no
         assert all(f">{button} <" in new for button in ("Unban", "Ban again", "Ban its /64",
                                                            "Unban on edge-2"))
     assert old == new
+
+
+def test_cached_aggregates_expire_at_spread_times_never_later(monkeypatch):
+    """A page's aggregates, filled by one request, expire at different
+    moments within the minute (no request pays for all of them at once),
+    and none is kept longer than the minute the docs promise."""
+    from jails.archive import rollup
+
+    kept = []
+    monkeypatch.setattr(rollup.cache, "set", lambda key, value, timeout: kept.append(timeout))
+    values = [rollup.remembered("test:", ("part", n), lambda n=n: n * 2, 60) for n in range(40)]
+    assert values == [n * 2 for n in range(40)]  # the computed values, unchanged
+    assert all(30 <= t <= 60 for t in kept) and len(set(kept)) > 30
+
+
+def test_the_views_year_dashboard_is_the_exact_one(year_of_bans, admin_client, settings,
+                                                  tmp_path):
+    """Through the views' caches (settled days and hours, spread expiry), the
+    year's figures and charts are those computed without any cache."""
+    from django.core.cache import cache
+
+    settings.FAIL2BAN_SOCKET = str(tmp_path / "nothing-here.sock")
+    cache.clear()
+    now = timezone.now()
+    for window in ("24h", "7d", "365d"):
+        exact = queries.bans_over_time(window, now=now)
+        for _ in range(2):  # cold, then warm
+            views = queries.bans_over_time(window)
+            assert [b.count for b in views][-len(exact) + 1:-1] == \
+                [b.count for b in exact][-len(exact) + 1:-1]
+        body = admin_client.get(f"/?window={window}").content.decode()
+        total = queries.ban_table(window, now=timezone.now()).paginator.count
+        assert f'data-testid="figure-total"><span class="figure-value">{total:,}<' in body
