@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class ImproperEnv(ValueError):
@@ -80,7 +81,6 @@ def env_time_zone(name: str, environ: Mapping[str, str] = os.environ) -> str:
     raw = environ.get(name, "").strip()
     if not raw:
         return ""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         ZoneInfo(raw)

@@ -26,6 +26,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django_q.models import Failure
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -105,8 +106,6 @@ def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
 def _own_families() -> Iterator[Metric]:
     """The task queue's families (read from the database; the task
     cluster's lease and the nodes are the nodes app's ``metrics`` hook)."""
-    from django_q.models import Failure
-
     yield _gauge("bangui_task_failures", "Failed tasks kept by django-q2.",
                  Failure.objects.count())
     last_failure = Failure.objects.order_by("-stopped").values_list("stopped", flat=True).first()

@@ -33,8 +33,10 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from nodes import nodename
+from nodes.fleet import coordinator
 
 PREFIX = "bangui:"
 
@@ -100,10 +102,6 @@ def run_fleet_wide(task: str, **kwargs: Any) -> Any:
     coordinator node (nodes.fleet.coordinator: the first node by name whose
     lease is fresh), so ten nodes do not purge the archive ten times. With
     no node up (a lone ``manage.py``), it runs."""
-    from django.utils.module_loading import import_string
-
-    from nodes.fleet import coordinator
-
     chosen = coordinator()
     if chosen is not None and chosen != settings.BANGUI_NODE:
         return f"skipped: node {chosen} runs the fleet-wide tasks"

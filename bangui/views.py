@@ -4,11 +4,16 @@ form's errors), the error page of an exception no view answered, and
 
 from __future__ import annotations
 
+import sys
+
 from django import forms
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.template import loader
 from django.templatetags.static import static
 from django.views.decorators.http import require_safe
+
+from bangui.dbretry import is_transient
 
 
 def form_errors(form: forms.Form) -> str:
@@ -39,12 +44,6 @@ def server_error(request: HttpRequest) -> HttpResponse:
     restarting: bangui.dbretry.is_transient) is a 503 with Retry-After and
     words that say so, not a "server error"; anything else is the 500 page.
     One page for both (500.html: no database, no request context)."""
-    import sys
-
-    from django.template import loader
-
-    from bangui.dbretry import is_transient
-
     exc = sys.exc_info()[1]
     busy = exc is not None and is_transient(exc)
     html = loader.get_template("500.html").render({"busy": busy})

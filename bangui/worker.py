@@ -5,6 +5,7 @@ worker runs it instead of recording a failed task."""
 
 
 def run_tick(hooks: bool = True) -> None:
+    # Looked up at each call: the new path is the one that runs (and tests patch).
     from nodes.worker import run_tick as tick
 
     tick(hooks)

@@ -32,6 +32,7 @@ from django.utils import timezone
 from blocklists.download import DownloadError, DownloadPolicy, fetch
 from blocklists.models import BlocklistClaim, BlocklistSource, ImportRun
 from blocklists.parse import GarbageList, ParseResult, parse
+from jails.archive import sync as archive
 from jails.archive.sync import ArchiveError
 from jails.config.jail import BANGUI_JAILS
 from jails.constants import BLOCKLIST_JAIL, Origin
@@ -226,8 +227,6 @@ def _archive_new(dbfile: str, jail: str, ips: list[str], newly: int, since) -> N
     answers (~5 s behind for 100,000): wait for them (bounded), sync, mark
     them. Rows still missing at the deadline come with the next scheduled
     sync ("manual" outside BLOCKLIST_JAIL)."""
-    from jails.archive import sync as archive
-
     deadline = time.monotonic() + ROWS_WAIT
     con = archive.open_readonly(dbfile)
     try:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from blocklists.models import BlocklistSource, ImportRun
 from nodes import nodename
@@ -55,8 +56,6 @@ def import_now(source: BlocklistSource, actor: str) -> list[str]:
     """Queue one run of ``source`` to every target node's main lane (a
     download may take minutes: never the command lane, never a web
     request); returns the nodes."""
-    from django_q.tasks import async_task
-
     nodes = targets(source)
     for node in nodes:
         async_task(TASK, source.pk, actor, task_name=f"blocklist import {source.name} on {node}",

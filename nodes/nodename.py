@@ -57,6 +57,6 @@ def local() -> str:
     """This process's node (``BANGUI_NODE``): the default of every row a node
     writes (archive rows, sync cursors). A function, so migrations and
     models read the setting when a row is made, not when they are loaded."""
-    from django.conf import settings
+    from django.conf import settings  # here: the settings import this module
 
     return settings.BANGUI_NODE

@@ -17,6 +17,7 @@ PostgreSQL database must keep their clocks in sync (NTP).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import secrets
@@ -28,13 +29,17 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
+from django_q.models import OrmQ
+from django_q.tasks import async_task
 
 from bangui.dbretry import is_transient
-from bangui.hooks import app_hook
+from bangui.hooks import app_hook, app_hooks
+from nodes import nodename
 from nodes.models import Node
 
 logger = logging.getLogger(__name__)
@@ -132,8 +137,6 @@ class Heartbeat(threading.Thread):
     caller then stops the cluster: another one may have taken over)."""
 
     def __init__(self, lease: Lease, facts_seconds: float | None = None) -> None:
-        from django.conf import settings
-
         super().__init__(name="bangui-lease-heartbeat", daemon=True)
         self.lease = lease
         # The facts (fail2ban up, jails) and the node tick go out every few
@@ -185,11 +188,6 @@ def queue_tick(node: str, hooks: bool = True) -> bool:
     command lane, never behind a 120 s download of the main lane, and never
     beside the scheduled archive sync, which runs there too. True when
     queued."""
-    from django_q.models import OrmQ
-    from django_q.tasks import async_task
-
-    from nodes import nodename
-
     queue = nodename.command_queue(node)
     if OrmQ.objects.filter(key=queue).exists():
         return False
@@ -202,10 +200,6 @@ def run_tick(hooks: bool = True) -> None:
     """The tick task, on the node it runs on: its facts, then every app's
     ``node_tick`` hook. Quiet on failure (the scheduled runs record errors;
     a tick every few seconds would flood the failed-task list)."""
-    from django.conf import settings
-
-    from bangui.hooks import app_hooks
-
     publish_facts(settings.BANGUI_NODE)
     if not hooks:
         return
@@ -222,7 +216,6 @@ def die_with_parent() -> None:
     main process killed with ``kill -9`` and keep running without a lease."""
     if not sys.platform.startswith("linux"):
         return
-    import ctypes
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -242,6 +235,4 @@ def lease_state(node: str | None = None) -> Node | None:
     """A node's row (default: this process's node, ``BANGUI_NODE``), whose
     lease /health/ready and /metrics report; None if its cluster never
     started."""
-    from django.conf import settings
-
     return Node.objects.filter(pk=node or settings.BANGUI_NODE).first()

@@ -36,6 +36,7 @@ from django.conf import settings
 from jails.config import history
 from jails.fail2ban import Fail2banCli, Fail2banError
 from jails.live import link
+from jails.models import ConfigVersion
 
 MAX_BYTES = 512 * 1024
 # Top level plus the directories fail2ban reads; nothing deeper.
@@ -467,8 +468,6 @@ def _record(changes: list[Change], old: dict[str, bytes | None], kind: str | Non
             **fields) -> None:
     """One history version per changed file (jails/config/history.py):
     ``kind`` None names it by what it did (created or saved)."""
-    from jails.models import ConfigVersion
-
     for change in changes:
         named = kind or (ConfigVersion.CREATED if old.get(change.rel) is None
                          else ConfigVersion.SAVED)
@@ -488,8 +487,6 @@ def apply(changes: list[Change], *, probe_attempts: int = 3, actor: str | None =
     saved, refused by the check, or written and rolled back. ``actor`` and
     ``reason`` default to those set with ``history.acting``; ``kind``
     ("restored") to "created" or "saved"."""
-    from jails.models import ConfigVersion
-
     who = {"actor": actor, "reason": reason}
     if not changes:
         raise ConfigError("nothing to change")

@@ -24,6 +24,11 @@ from django.db import DatabaseError
 
 from bangui.dbretry import retrying
 
+# files imports this module (it records every transaction): its module, not
+# a name from it, so either may be imported first.
+from jails.config import files
+from jails.models import ConfigVersion
+
 logger = logging.getLogger(__name__)
 
 # Who changes the config, and why, for transactions whose caller does not
@@ -52,16 +57,8 @@ def current_reason() -> str:
     return _reason.get()
 
 
-def _model():
-    from jails.models import ConfigVersion
-
-    return ConfigVersion
-
-
 def _hash(text: str | bytes | None) -> str:
-    from jails.config.files import content_hash
-
-    return content_hash(text)
+    return files.content_hash(text)
 
 
 def _text(data: bytes | str | None) -> str | None:
@@ -72,7 +69,7 @@ def _text(data: bytes | str | None) -> str | None:
 
 def latest_applied(path: str, node: str | None = None):
     """The newest version of ``path`` that was on disk (None: no history)."""
-    return (_model().objects.filter(node=node or settings.BANGUI_NODE, path=path,
+    return (ConfigVersion.objects.filter(node=node or settings.BANGUI_NODE, path=path,
                                     applied=True).order_by("-id").first())
 
 
@@ -82,7 +79,7 @@ def record(path: str, data: bytes | str | None, kind: str, *, applied: bool = Tr
     """Write one version of ``path`` on this process's node, then prune the
     file's oldest beyond ``BANGUI_CONFIG_HISTORY_KEEP``. Returns the row, or
     None when the database refused (logged; never raises)."""
-    model = _model()
+    model = ConfigVersion
     text = _text(data)
     node = settings.BANGUI_NODE
     row = model(node=node, path=path, kind=kind, applied=applied, verdict=verdict,
@@ -101,7 +98,7 @@ def record(path: str, data: bytes | str | None, kind: str, *, applied: bool = Tr
 def prune(path: str, node: str | None = None) -> int:
     """Delete the versions of ``path`` older than the newest
     ``BANGUI_CONFIG_HISTORY_KEEP``; how many went."""
-    model = _model()
+    model = ConfigVersion
     node = node or settings.BANGUI_NODE
     keep = settings.BANGUI_CONFIG_HISTORY_KEEP
     ids = list(model.objects.filter(node=node, path=path).order_by("-id")
@@ -123,9 +120,9 @@ def note_before(path: str, old: bytes | None) -> None:
         return
     if latest is None:
         if old is not None:
-            record(path, old, _model().FOUND, actor="", reason="")
+            record(path, old, ConfigVersion.FOUND, actor="", reason="")
     elif latest.sha256 != _hash(old):
-        record(path, old, _model().OUTSIDE, actor="", reason="")
+        record(path, old, ConfigVersion.OUTSIDE, actor="", reason="")
 
 
 def note_read(path: str, data: str | None):
@@ -140,16 +137,16 @@ def note_read(path: str, data: str | None):
         return None
     if latest is None or latest.sha256 == _hash(data):
         return None
-    return record(path, data, _model().OUTSIDE, actor="", reason="")
+    return record(path, data, ConfigVersion.OUTSIDE, actor="", reason="")
 
 
 # -- reading (any web process, any node's files) ----------------------------------
 def versions(path: str, node: str):
-    return _model().objects.filter(node=node, path=path).order_by("-id")
+    return ConfigVersion.objects.filter(node=node, path=path).order_by("-id")
 
 
 def version(path: str, node: str, pk: int):
-    return _model().objects.filter(node=node, path=path, pk=pk).first()
+    return ConfigVersion.objects.filter(node=node, path=path, pk=pk).first()
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from pathlib import Path
 from django.conf import settings
 
 from jails.config import files as config_files
+from jails.config import jail as jail_config
 
 MAX_INPUT_BYTES = 1024 * 1024
 TIMEOUT = 20.0
@@ -152,8 +153,6 @@ def journal_choices() -> list[tuple[str, str]]:
     """What the tester may read from the journal: the system journal, or
     the journal as one of this host's journal-backed jails reads it (its
     backend options and its journalmatch, from the config)."""
-    from jails.config import jail as jail_config
-
     out = [(SYSTEM_JOURNAL, "the system journal (the filter's own journalmatch)")]
     out += [(j.name, f"as jail {j.name} reads it ({j.backend})")
             for j in jail_config.configured_jails().values() if j.journal]
@@ -191,8 +190,6 @@ def journal_problem(options: str = "") -> str | None:
 
 def _journal_source(choice: str) -> tuple[str, tuple[str, ...], str]:
     """(fail2ban-regex's LOG argument, journal matches, the source's name)."""
-    from jails.config import jail as jail_config
-
     if choice == SYSTEM_JOURNAL:
         options, matches, label = "", (), "the systemd journal"
     else:

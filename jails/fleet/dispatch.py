@@ -37,6 +37,7 @@ from django_q.tasks import async_task, fetch_group
 
 from accounts import audit
 from accounts.models import AuditEntry
+from jails.config import regex
 from jails.fail2ban import InvalidInput
 from jails.fleet import commands
 from nodes import nodename
@@ -229,8 +230,6 @@ def regex_on(node: str, test: dict, actor: str, ticket: Ticket | None = None):
     this process when it is this node) as a ``jails.config.regex.Result``;
     TesterError with the node's reason when it was not run; Pending (see
     :func:`ask`) while another node has not answered."""
-    from jails.config import regex
-
     try:
         reply = ask(node, "regex", test, actor, ticket=ticket)
     except InvalidInput as exc:

@@ -8,6 +8,7 @@ from django.conf import settings
 
 from jails.fail2ban import validation
 from jails.forms.fields import CheckedField, NodeField, checked, split_list
+from nodes.fleet import fleet
 
 
 class BanForm(forms.Form):
@@ -70,7 +71,6 @@ class ManualBanForm(forms.Form):
         their labels."""
         if not multi_node:
             return cls(jails=jails, initial=initial)
-        from nodes.fleet import fleet
 
         states = fleet()
         return cls(jails=sorted(set(jails).union(*(s.jails for s in states))),

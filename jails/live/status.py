@@ -10,6 +10,7 @@ from jails.fail2ban.errors import Starting
 from jails.fail2ban.results import Overview
 from jails.fail2ban.versions import untested_warning
 from jails.live import link
+from nodes.fleet import bar_summary
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,6 @@ def bar_context() -> dict:
     "N nodes up, M down" once a second node registers. A web-only host (not
     a node itself) has no fail2ban of its own to speak for: it shows the
     fleet alone, not a red "fail2ban unreachable" on every page."""
-    from nodes.fleet import bar_summary
-
     fleet = bar_summary()
     if fleet is not None and not fleet.here:
         return {"state": None, "fleet": fleet}
