@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import audit
@@ -27,6 +28,7 @@ def _page(request: HttpRequest, form: TokenForm, issued: tokens.Issued | None = 
         "all_users": tokens.may(request.user, "users")}, status=status)
 
 
+@never_cache  # the answer to the form holds a new token: no cache keeps it
 @require_http_methods(["GET", "POST"])
 def token_list(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":

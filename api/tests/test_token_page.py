@@ -21,6 +21,7 @@ def test_a_new_token_is_shown_once_and_works(operator_client, operator_user, cli
     secret = response.context["issued"].secret
     html = response.content.decode()
     assert secret in html and "shown this once" in html
+    assert "no-store" in response["Cache-Control"]
     token = ApiToken.objects.get()
     assert token.user == operator_user and token.scope == "write"
     assert token.allowed_networks == ["127.0.0.0/8", "::1/128"]
