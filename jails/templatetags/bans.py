@@ -258,3 +258,27 @@ def csrf_input(token) -> str:
     if not token or token == "NOTPROVIDED":  # noqa: S105 (Django's marker, not a password)
         return ""
     return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', token)
+
+
+# --- the world map's country shapes, in one call (issue #29) ----------------------------
+# ~180 shapes of two url tags, two intcomma and two pluralize filters each
+# were most of the map page's render; the markup is the template's
+# (jails/tests/test_render_cost.py compares them).
+@register.simple_tag
+def map_shapes(shapes, query: str) -> str:
+    """Every country of the world map: a link to its bans when it has
+    some, a plain shape otherwise. ``shapes``: jails.archive.map_data's
+    ``MapCountry`` tuple; ``query``: the filters the links keep."""
+    base = f"{_esc(reverse('world_map'))}?{_esc(query)}&amp;country="
+    out = []
+    for c in shapes:
+        code, name, d = _esc(c.code), _esc(c.name), _esc(c.d)
+        if c.bans:
+            text = f"{name}: {c.bans:,} ban{'' if c.bans == 1 else 's'}"
+            out.append(f'<a href="{base}{code}" hx-get="{base}{code}" data-country="{code}" '
+                       f'aria-label="{text}"><path class="map-c{c.band}" d="{d}"><title>{text}'
+                       "</title></path></a>\n        ")
+        else:
+            out.append(f'<path class="map-c0" data-country="{code}" d="{d}"><title>{name}: '
+                       "no bans</title></path>\n        ")
+    return mark_safe("".join(out))  # noqa: S308 (every value escaped above)

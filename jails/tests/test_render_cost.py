@@ -184,3 +184,26 @@ def test_the_views_year_dashboard_is_the_exact_one(year_of_bans, admin_client, s
         body = admin_client.get(f"/?window={window}").content.decode()
         total = queries.ban_table(window, now=timezone.now()).paginator.count
         assert f'data-testid="figure-total"><span class="figure-value">{total:,}<' in body
+
+
+def test_the_map_shapes_are_the_templates_markup():
+    """Every country shape of the world map, with and without bans (one
+    ban, thousands), as the template wrote them."""
+    from dataclasses import replace
+
+    from jails.archive.map_data import world_map
+
+    shapes = world_map("365d", now=NOW).shapes
+    assert len(shapes) > 150
+    counts = {0: 1, 1: 1234, 2: 0, 3: 999_999}
+    shapes = tuple(replace(c, bans=counts.get(n % 5, 7), band=n % 6)
+                   for n, c in enumerate(shapes))
+    context = {"shapes": shapes, "query": "window=365d&origin=manual"}
+    old = Template("{% load humanize %}" + Path(__file__).with_name(
+        "map_shapes_before.html").read_text().replace("map.shapes", "shapes")).render(
+        Context(context))
+    new = Template("        {% load bans %}{% map_shapes shapes query %}\n").render(
+        Context(context))
+    assert "1,234 bans" in new and ": 1 ban<" in new and "no bans" in new
+    assert "window=365d&amp;origin=manual&amp;country=" in new
+    assert old == new
