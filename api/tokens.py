@@ -105,15 +105,8 @@ def check(secret: str, ip: str | None) -> ApiToken:
 def may(user: AbstractBaseUser, action: str) -> bool:
     """Whether ``user``'s role allows ``action`` ("ban": ban and unban;
     "operate": every other fail2ban action; "users": others' tokens), as
-    the pages decide it (accounts/roles.py)."""
-    ask = getattr(roles, "may", None)  # the roles table, where it has landed
-    if ask is not None:
-        return ask(user, action)
-    if not user.is_active:
-        return False
-    if action in ("ban", "operate"):
-        return user.has_perm("accounts.operate")
-    return user.is_superuser
+    the pages decide it: accounts.roles, the one table."""
+    return roles.may(user, action)
 
 
 def can_write(user: AbstractBaseUser, token: ApiToken | None, action: str = "ban") -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.tests.conftest import support_user  # noqa: F401 (the fixture)
 from api import tokens
 
 

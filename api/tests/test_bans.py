@@ -108,6 +108,17 @@ def test_a_viewers_write_token_cannot_ban(f2b, f2b_client, viewer_user, make_tok
     assert response.status_code == 403
 
 
+def test_a_supports_write_token_bans_and_unbans_but_runs_no_jail(
+        f2b, f2b_client, support_user, make_token, client):
+    secret = make_token(support_user, "write")
+    assert post(client, secret, {"jail": "sshd", "ip": "192.0.2.84"}).status_code == 200
+    assert f2b_client.banned("sshd") == ["192.0.2.84"]
+    assert post(client, secret, {"jail": "sshd", "ip": "192.0.2.84"}, "delete").status_code \
+        == 200
+    response = client.post("/api/v1/jails/sshd/unban-all/", **bearer(secret))
+    assert response.status_code == 403 and "operate" in response.json()["detail"]
+
+
 def test_bad_input_is_a_400_refused_by_the_dispatch_and_audited(
         f2b, operator_user, make_token, client):
     secret = make_token(operator_user, "write")

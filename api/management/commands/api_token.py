@@ -57,8 +57,8 @@ class Command(BaseCommand):
                                                 if token.expires_at else "")
                      + (f", from {', '.join(token.allowed_networks)}"
                         if token.allowed_networks else ""))
-        if not owner.has_perm("accounts.operate") and scope == ApiToken.Scope.WRITE:
-            self.stderr.write(f"note: {owner} may not change anything (viewer): this write "
+        if scope == ApiToken.Scope.WRITE and not tokens.may(owner, "ban"):
+            self.stderr.write(f"note: {owner}'s role may not change anything: this write "
                               "token can only read")
         self.stdout.write(f"Token #{token.pk} for {owner} ({scope}"
                           + (f", expires {token.expires_at:%Y-%m-%d %H:%M} UTC"
