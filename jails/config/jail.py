@@ -10,7 +10,6 @@ from __future__ import annotations
 import configparser
 import contextlib
 import hashlib
-import os
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -490,6 +489,3 @@ def provision() -> config_files.Outcome | None:
     return config_files.apply(changes)
 
 
-def log_dir_ok(path: str, allowed: list[str]) -> bool:
-    real = os.path.realpath(path)
-    return any(Path(real).is_relative_to(os.path.realpath(d)) for d in allowed)

@@ -337,9 +337,6 @@ class Fail2banClient:
             raise validation.InvalidInput(f"{level!r} is not a fail2ban log level")
         return str(self.call("set", "loglevel", level))
 
-    def set_logtarget(self, target: str) -> str:
-        return str(self.call("set", "logtarget", target))
-
     def set_dbpurgeage(self, seconds: int) -> int:
         if int(seconds) < 0:
             raise validation.InvalidInput("dbpurgeage must be zero or more seconds")
@@ -421,11 +418,6 @@ class Fail2banClient:
     def bantime(self, jail: str) -> int:
         """The jail's ban time in seconds (-1: permanent)."""
         return int(self.call("get", validation.jail_name(jail), "bantime"))
-
-    def bantime_increment(self, jail: str) -> bool:
-        """Whether the jail grows ban times per repeat (then fail2ban sets
-        each IP's bantime itself)."""
-        return bool(self.call("get", validation.jail_name(jail), "bantime.increment"))
 
     def banned(self, jail: str) -> list[str]:
         """The jail's banned IPs (``get JAIL banned``: ~0.2 s for 50,000)."""

@@ -43,28 +43,6 @@ def ip_address(value: str) -> str:
         raise InvalidInput(f"{text!r} is not a valid IPv4 or IPv6 address") from None
 
 
-def ip_addresses(values: Iterable[str]) -> list[str]:
-    """Validate many addresses at once; name every bad one in the error."""
-    good: list[str] = []
-    bad: list[str] = []
-    seen: set[str] = set()
-    for value in values:
-        try:
-            ip = ip_address(value)
-        except InvalidInput:
-            bad.append(str(value).strip())
-            continue
-        if ip not in seen:
-            seen.add(ip)
-            good.append(ip)
-    if bad:
-        shown = ", ".join(repr(b) for b in bad[:5]) + (" …" if len(bad) > 5 else "")
-        raise InvalidInput(f"not a valid IPv4 or IPv6 address: {shown}; nothing was sent")
-    if not good:
-        raise InvalidInput("no IP address given")
-    return good
-
-
 def ip_or_network(value: str) -> str:
     """An address or a CIDR network, as fail2ban's ignore list takes them."""
     text = str(value).strip()

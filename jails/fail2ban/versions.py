@@ -14,10 +14,6 @@ from __future__ import annotations
 TESTED_VERSIONS = ("1.0.2", "1.1.0", "1.1.1")
 
 
-def is_tested(version: str) -> bool:
-    return version.strip() in TESTED_VERSIONS
-
-
 def untested_warning(version: str) -> str | None:
     """The warning for a fail2ban release BanGUI was not tested with (None
     for a tested one). ``version`` is what fail2ban's ``version`` command

@@ -255,8 +255,8 @@ def test_the_node_page_and_its_jail_pages_control_the_node(two_nodes):
         f" '198.51.100.0/24' in Fail2banClient({str(boxes['b'].socket)!r}).ignore_list('sshd'))\n"
         "r = c.post('/nodes/b/jails/sshd/stop/', HTTP_HX_REQUEST='true')\n"
         "print('STOP', 'On b: Stopped sshd;' in settled(r))\n"
-        "r = c.post('/nodes/b/jail/', {'action': 'stop'}, HTTP_HX_REQUEST='true')\n"
-        "print('BAD', 'Nothing was sent: say which jail' in r.content.decode())\n"
+        "r = c.post('/nodes/b/jails/sshd/ban/', {'ips': '192.0.2.999'}, HTTP_HX_REQUEST='true')\n"
+        "print('BAD', 'Not done' in r.content.decode() and '192.0.2.999' in r.content.decode())\n"
         "print('MISSING', c.get('/nodes/nope/').status_code)\n"))
     lines = [line for line in done.stdout.splitlines() if line.split()[:1] in
              (["PAGE"], ["LISTED"], ["UNBAN"], ["IGNORE"], ["STOP"], ["BAD"], ["MISSING"])]

@@ -10,6 +10,7 @@ import pytest
 from django.db import DatabaseError
 from django.utils import timezone
 
+from accounts.models import AuditEntry
 from conftest import wait_for
 from jails.fail2ban import Fail2banClient
 from jails.fleet import live
@@ -249,9 +250,10 @@ def test_another_nodes_jail_page_shows_what_it_published_and_checks_its_forms(ad
         assert said in page, (url, page[-2000:])
     assert admin_client.get("/nodes/b/jails/nope/").status_code == 404
     assert admin_client.get("/nodes/nobody/jails/sshd/").status_code == 404
-    page = admin_client.post("/nodes/b/jail/", {"action": "unbanall"},
-                             HTTP_HX_REQUEST="true").content.decode()
-    assert "say which jail" in page
+    # The node page's "Reload all jails": queued to b (up), answered later.
+    page = admin_client.post("/nodes/b/jail/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Waiting for b to answer" in page
+    assert AuditEntry.objects.get(action="jail.reload", node="b").target == "all jails"
 
 
 

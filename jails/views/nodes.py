@@ -9,7 +9,6 @@ node's jails (nodes never imports jails)."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -19,29 +18,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import ban_or_unban, operate
 from bangui.htmx import wants_fragment
-from jails.fail2ban import validation
 from jails.fleet import live as fleet_live
 from jails.forms.bans import UnbanForm
-from jails.forms.fields import CheckedField
 from jails.views import results
 from jails.views.jails import node_jails
 from jails.views.results import Result, refused, respond
 from nodes.models import Node
 
-DONE = {"stop": "Stopped", "start": "Started", "reload": "Reloaded",
-        "unbanall": "Unbanned everyone in"}
 PER_PAGE = 50
-
-
-class NodeJailForm(forms.Form):
-    action = forms.ChoiceField(choices=[(a, a) for a in DONE])
-    jail = CheckedField(validation.jail_name, max_length=64, required=False)  # reload: all
-
-    def clean(self):
-        data = super().clean()
-        if data.get("action") in ("stop", "start", "unbanall") and not data.get("jail"):
-            raise forms.ValidationError("say which jail")
-        return data
 
 
 def _page(request: HttpRequest, name: str, result: Result | None = None,
@@ -87,13 +71,7 @@ def node_unban(request: HttpRequest, name: str) -> HttpResponse:
 @require_POST
 @operate
 def node_jail(request: HttpRequest, name: str) -> HttpResponse:
-    """Stop, start or reload a jail (or, reload without a jail, the whole
-    config) on the node, through its cluster."""
-    form = NodeJailForm(request.POST)
-    if not form.is_valid():
-        result = refused(request, "jail.command", name, form, "Nothing was sent: ")
-    else:
-        result = results.command(request, [name], form.cleaned_data["action"],
-                                 {"jail": form.cleaned_data["jail"] or None})
-    return respond(request, result, lambda r: _page(request, name, r),
-                   reverse("node_detail", args=[name]))
+    """Reload every jail on the node from its config, through its cluster
+    (a jail's own actions are on its jail page)."""
+    return respond(request, results.command(request, [name], "reload", {}),
+                   lambda r: _page(request, name, r), reverse("node_detail", args=[name]))
