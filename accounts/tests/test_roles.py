@@ -271,6 +271,10 @@ def test_support_bans_and_unbans_but_cannot_stop_a_jail(sandbox, f2b_client, sup
     address = "203.0.113.27"
     assert support_client.post("/jails/sshd/ban/", {"ips": address}).status_code in (200, 302)
     assert address in f2b_client.jail_status("sshd").banned_ips
+    # The jail page shows what support may do (ban, unban), not what it may not.
+    page = support_client.get("/jails/sshd/").content.decode()
+    assert 'action="/jails/sshd/ban/"' in page and 'action="/jails/sshd/unban/"' in page
+    assert 'action="/jails/sshd/stop/"' not in page
     assert AuditEntry.objects.filter(action="ban", actor_name="support", result="ok").exists()
     assert support_client.post(f"/ip/{address}/unban/", {"jail": "sshd"}).status_code \
         in (200, 302)
