@@ -200,8 +200,8 @@ def _links(f: dict, table, multi_node: bool = False) -> dict:
 
 
 def _purge_warning(client: Fail2banClient) -> str | None:
-    try:
-        dbpurgeage = client.server_settings().dbpurgeage
+    try:  # one command, not server_settings()'s four
+        dbpurgeage = client.call("get", "dbpurgeage")
     except Fail2banError:
         return None  # the status bar already says fail2ban is down
     try:
