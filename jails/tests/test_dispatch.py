@@ -247,3 +247,58 @@ def test_a_nodes_config_file_and_regex_test_answer_in_place(two_nodes, page):  #
     if shots:
         page.screenshot(path=f"{shots}/regex-on-b.png")
     assert errors == []
+
+
+@pytest.mark.browser
+def test_another_nodes_jail_settings_and_config_page_answer_in_place(two_nodes, page):  # noqa: F811
+    """In Chromium: b's jail page has the settings form (b published its
+    config); a save says "Waiting for b…" and b's answer replaces it; b's
+    config page creates a filter on b; the Jails page lists b's stopped
+    jails with Start."""
+    from playwright.sync_api import expect
+
+    proj, boxes, _ = two_nodes
+    base, errors = _signed_in(proj, boxes, page, "/nodes/b/jails/sshd/")
+    shots = os.environ.get("BANGUI_TEST_SHOTS")
+    form = page.locator("#jail-main form.card")
+    expect(form.get_by_label("Max retries")).to_be_visible(timeout=15_000)
+    form.get_by_label("Max retries").fill("9")
+    page.evaluate("() => { window.notReloaded = true; }")
+    page.once("dialog", lambda d: d.accept())  # "Save to jail.d/sshd.local and reload?"
+    form.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("result")).to_have_text(
+        re.compile(r"On b: Updated maxretry of sshd\."), timeout=20_000)
+    assert page.evaluate("() => window.notReloaded") is True
+    assert Fail2banClient(str(boxes["b"].socket)).jail_settings("sshd").maxretry == 9
+    if shots:
+        page.screenshot(path=f"{shots}/node-jail-settings.png", full_page=True)
+        page.emulate_media(color_scheme="dark")
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=f"{shots}/node-jail-settings-dark-390.png", full_page=True)
+        page.emulate_media(color_scheme="light")
+        page.set_viewport_size({"width": 1280, "height": 720})
+
+    page.goto(f"{base}/nodes/b/config/")
+    page.get_by_label("Filter name").fill("browserapp")
+    page.get_by_label("failregex").fill("denied from <HOST>")
+    page.get_by_role("button", name="Create filter").click()
+    expect(page.locator("#filter-create [data-testid=result]")).to_contain_text(
+        "filter.d/browserapp.local", timeout=20_000)
+    assert (boxes["b"].confdir / "filter.d" / "browserapp.local").exists()
+    assert not (boxes["a"].confdir / "filter.d" / "browserapp.local").exists()
+    if shots:
+        page.screenshot(path=f"{shots}/node-config.png", full_page=True)
+
+    Fail2banClient(str(boxes["b"].socket)).stop_jail("sshd")
+    page.goto(f"{base}/jails/")  # b's worker publishes within seconds
+    stopped = page.get_by_test_id("inactive-jails-b")
+    for _ in range(30):
+        if stopped.count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    expect(stopped).to_contain_text("sshd")
+    expect(stopped.get_by_role("button", name="Start")).to_be_visible()
+    if shots:
+        page.screenshot(path=f"{shots}/jails-node-stopped.png", full_page=True)
+    assert errors == []

@@ -250,7 +250,9 @@ def _published_jail(request: HttpRequest, node: str, name: str) -> dict:
     return {"name": name, "node": node, "remote": True, "last_idle": _last_idle(name, node),
             "status": status, "running": running, "jset": jset or None, "bans": bans,
             "ban_error": ban_error, "query": query, "configured": configured,
-            "filters": list(row.filters or []), "backend": jset.backend if jset else None,
+            "filters": list(row.filters or []),
+            "backend": (jset.backend if jset else None) or (configured.backend if configured
+                                                            else None),
             "error": None if row.is_up() else live.note}
 
 
