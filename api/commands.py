@@ -14,7 +14,8 @@ from api.auth import require_write
 from api.errors import ApiError
 from jails.fail2ban import Fail2banError
 from jails.fleet import dispatch
-from jails.views.results import node_targets, of_ticket
+from jails.fleet.dispatch import targets as node_targets
+from jails.views.results import of_ticket
 
 
 def answer(ticket: dispatch.Ticket) -> JsonResponse:

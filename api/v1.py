@@ -26,8 +26,8 @@ from api.schemas import (
 )
 from bangui.clientip import client_ip
 from jails.fail2ban import Fail2banError
+from jails.fleet.dispatch import targets as node_targets
 from jails.live import actions
-from jails.views.results import node_targets
 
 api = NinjaAPI(
     title="BanGUI API", version="1", urls_namespace="api",

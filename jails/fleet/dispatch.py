@@ -50,6 +50,11 @@ POLL_SECONDS = 0.05
 GRACE_SECONDS = 5
 
 
+# What a form's or the API's ``node`` names besides one node.
+EVERY_NODE = "*"
+LABEL_PREFIX = "@"  # "@web": every node labelled web
+
+
 @dataclass(frozen=True)
 class Reply:
     node: str
@@ -246,3 +251,15 @@ def regex_on(node: str, test: dict, actor: str, ticket: Ticket | None = None):
         ignored=list(data["ignored"]), missed=list(data["missed"]), total=int(data["total"]),
         truncated=bool(data["truncated"]), source=f"{data['source']}{where}",
         clipped=bool(data.get("clipped")))
+
+
+def targets(node: str) -> list[str]:
+    """The nodes ``node`` means: this host's for "", every registered node
+    for "*", the nodes labelled L for "@L", else that one."""
+    if not node:
+        return [settings.BANGUI_NODE]
+    if node == EVERY_NODE:
+        return all_nodes()
+    if node.startswith(LABEL_PREFIX):
+        return labelled(node.removeprefix(LABEL_PREFIX))
+    return [node]

@@ -7,6 +7,7 @@ from django import forms
 from django.conf import settings
 
 from jails.fail2ban import validation
+from jails.fleet.dispatch import EVERY_NODE, LABEL_PREFIX
 from jails.forms.fields import CheckedField, NodeField, checked, split_list
 from nodes.fleet import fleet
 
@@ -22,9 +23,7 @@ class BanForm(forms.Form):
         return checked(validation.ban_targets, split_list(self.cleaned_data["ips"]))
 
 
-EVERY_NODE = "*"
 PERMANENT_JAIL = "permanent"  # BanGUI's own (jails.config.jail.BANGUI_JAILS), bantime -1
-LABEL_PREFIX = "@"  # "@web": every node labelled web
 
 
 class UnbanForm(forms.Form):

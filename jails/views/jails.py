@@ -35,6 +35,7 @@ from jails.config import jail as jail_config
 from jails.config import regex as regex_tester
 from jails.fail2ban import Fail2banError, InvalidInput, validation
 from jails.fail2ban.results import JailSettings, JailStatus
+from jails.fleet import dispatch
 from jails.fleet import live as fleet_live
 from jails.forms.bans import BanForm, UnbanForm
 from jails.forms.jails import IdleForm, IgnoreForm, IgnoreSelfForm, JailSettingsForm
@@ -345,7 +346,7 @@ def unban(request: HttpRequest, name: str, node: str | None = None) -> HttpRespo
 def _command(request: HttpRequest, name: str, command: str, args: dict,
              node: str | None = None, at: str = "", keep: dict | None = None) -> HttpResponse:
     """A command for this jail on its node, through the one dispatch."""
-    return _answer(request, name, results.command(request, results.node_targets(node or ""),
+    return _answer(request, name, results.command(request, dispatch.targets(node or ""),
                                                   command, {"jail": name, **args}), node,
                    at, keep)
 

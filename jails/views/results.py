@@ -26,7 +26,6 @@ from bangui.views import form_errors
 from jails.config import files as config_files
 from jails.fail2ban import Fail2banError
 from jails.fleet import dispatch
-from jails.forms.bans import EVERY_NODE, LABEL_PREFIX
 from jails.live import actions
 
 
@@ -142,26 +141,14 @@ def of_ticket(ticket: dispatch.Ticket) -> Result:
                   pending=ticket.group if ticket.pending else "")
 
 
-def node_targets(node: str) -> list[str]:
-    """The nodes a form's ``node`` means: this host's for "", every
-    registered node for "*", the nodes labelled L for "@L", else that one."""
-    if not node:
-        return [settings.BANGUI_NODE]
-    if node == EVERY_NODE:
-        return dispatch.all_nodes()
-    if node.startswith(LABEL_PREFIX):
-        return dispatch.labelled(node.removeprefix(LABEL_PREFIX))
-    return [node]
-
-
 def ban(request: HttpRequest, jail: str, ips: list[str], confirm: dict,
         node: str = "") -> Result:
-    """Ban ``ips`` in ``jail`` on ``node`` (see :func:`node_targets`). On
+    """Ban ``ips`` in ``jail`` on ``node`` (see :func:`jails.fleet.dispatch.targets`). On
     this host, an address of the jail's ignore list, or the admin's own, is
     banned only once the form comes back with ``confirm``: until then the
     Result asks, carrying ``confirm`` (the fields to send again). Other
     nodes' ignore lists are theirs: no question is asked there."""
-    targets = node_targets(node)
+    targets = dispatch.targets(node)
     if targets == [settings.BANGUI_NODE] and not request.POST.get("confirm"):
         reasons = actions.ban_warnings(jail, ips, client_ip(request))
         if reasons:
@@ -172,7 +159,7 @@ def ban(request: HttpRequest, jail: str, ips: list[str], confirm: dict,
 
 def unban(request: HttpRequest, ip: str, jail: str = "", node: str = "") -> Result:
     """Unban from one jail (or every jail) on ``node``, noted in the archive."""
-    return command(request, node_targets(node), "unban",
+    return command(request, dispatch.targets(node), "unban",
                    {"ips": [ip], **({"jail": jail} if jail else {})})
 
 
