@@ -9,7 +9,6 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
-from accounts import audit
 from api.auth import require_write
 from api.errors import ApiError
 from jails.fail2ban import Fail2banError
@@ -75,10 +74,7 @@ def import_blocklist(request: HttpRequest, pk: int) -> JsonResponse:
     source = BlocklistSource.objects.filter(pk=pk).first()
     if source is None:
         raise ApiError(404, f"no blocklist source #{pk}")
-    nodes = schedules.import_now(source, who.user.get_username())
-    for node in nodes:
-        audit.record(request, "blocklist.import", target=source.name, detail="queued",
-                     node=node)
+    nodes = schedules.import_now(source, who.user.get_username(), by=request)
     return JsonResponse({"ok": True, "queued": nodes, "message": f"Import of {source.name} "
                          f"queued on {', '.join(nodes) or 'no node'}.",
                          "runs": reverse("api:blocklist_runs", kwargs={"pk": pk})}, status=202)

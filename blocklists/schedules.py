@@ -21,6 +21,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from accounts import audit
 from blocklists.models import BlocklistSource, ImportRun
 from nodes import nodename
 from nodes.fleet import fleet
@@ -52,14 +53,17 @@ def jail_missing_on(source: BlocklistSource, registered: list | None = None) -> 
             and node.fail2ban_up and source.jail not in node.jails]
 
 
-def import_now(source: BlocklistSource, actor: str) -> list[str]:
+def import_now(source: BlocklistSource, actor: str, by: object = None) -> list[str]:
     """Queue one run of ``source`` to every target node's main lane (a
     download may take minutes: never the command lane, never a web
-    request); returns the nodes."""
+    request), audited per node as by ``by`` (a request; default ``actor``);
+    returns the nodes."""
     nodes = targets(source)
     for node in nodes:
         async_task(TASK, source.pk, actor, task_name=f"blocklist import {source.name} on {node}",
                    cluster=nodename.queue(node))
+        audit.record(by or actor, "blocklist.import", target=source.name, detail="queued",
+                     node=node)
     return nodes
 
 

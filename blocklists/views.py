@@ -111,10 +111,7 @@ def blocklist_import(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(BlocklistSource, pk=pk)
     # The download and the bans run in each target node's worker, never in
     # a web request; the log shows each node's run.
-    nodes = schedules.import_now(source, request.user.get_username())
-    for node in nodes:
-        audit.record(request, "blocklist.import", target=source.name, detail="queued",
-                     node=node)
+    nodes = schedules.import_now(source, request.user.get_username(), by=request)
     where = "" if nodes == [settings.BANGUI_NODE] else f" on {', '.join(nodes)}"
     messages.success(request, f"Import of {source.name} queued{where}; the log below updates.")
     return redirect("blocklist_list")
