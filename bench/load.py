@@ -178,9 +178,14 @@ def _profile_child(runs: int, ip: str, top: int) -> None:
     print("| page | cold ms | p50 ms | SQL n | SQL ms | template ms | other ms | KiB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     profiles = []
+    def meta(hdr: dict) -> dict:
+        return {"HTTP_" + k.upper().replace("-", "_"): v for k, v in hdr.items()}
+
+    for _label, path, hdr in pages(ip):  # the process's own first time (imports, templates)
+        web.get(path, **meta(hdr))
     with connection.execute_wrapper(timed_sql):
         for label, path, hdr in pages(ip):
-            headers = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in hdr.items()}
+            headers = meta(hdr)
             cache.clear()
             cold = one(path, headers)
             samples = sorted((one(path, headers) for _ in range(runs)),
@@ -571,6 +576,85 @@ def profile(args) -> None:
         sandbox.stop()
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError):
+                continue
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += [child for child, parent in parents.items() if parent == current]
+    return tree
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def node_pss(args) -> None:
+    """``--node-pss DIR``: a node's task cluster (``manage.py qcluster``, its
+    ticks and schedules) on the database a ``--profile DIR`` run filled, with
+    --live-bans live bans in fail2ban; the PSS of its process tree (from
+    ``/proc/*/smaps_rollup``: forked processes share pages) every 30 s for
+    --pss-minutes."""
+    root = Path(args.node_pss).resolve()
+    sandbox = crowd.sandbox(root / "f2b")
+    sandbox.start()
+    data = root / "sqlite"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root),
+           "BANGUI_DATA_DIR": str(data), "BANGUI_LOG_LEVEL": "WARNING",
+           "BANGUI_FAIL2BAN_SOCKET": str(sandbox.socket),
+           "BANGUI_FAIL2BAN_CONFIG_DIR": str(sandbox.confdir),
+           "DJANGO_SETTINGS_MODULE": "bangui.settings", "PYTHONPATH": str(ROOT),
+           "DATABASE_URL": ""}
+    proc = None
+    try:
+        manage(env, "migrate", "--noinput", "-v", "0")
+        manage(env, "shell", "-c", "from accounts.models import RuntimeSettings as R; "
+               f"R.objects.filter(pk=1).update(fail2ban_socket={str(sandbox.socket)!r})")
+        newest = json.loads((data / "newest.json").read_text())
+        crowd.empty(sandbox)
+        held = crowd.fill(sandbox, args.live_bans, first=newest)
+        print(f"node task cluster, SQLite, {args.rows:,} archived bans, {held:,} live; "
+              f"PSS of its process tree every 30 s for {args.pss_minutes:g} min", flush=True)
+        log = (root / "qcluster.log").open("w")
+        proc = subprocess.Popen([PY, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        start = time.monotonic()
+        samples = []
+        while time.monotonic() - start < args.pss_minutes * 60:
+            time.sleep(30)
+            tree = _tree(proc.pid)
+            each = sorted((_pss_kib(pid) for pid in tree), reverse=True)
+            samples.append(sum(each) / 1024)
+            print(f"   {(time.monotonic() - start) / 60:5.1f} min  {len(tree)} processes  "
+                  f"PSS {samples[-1]:6.1f} MiB  (largest: "
+                  f"{', '.join(f'{k / 1024:.0f}' for k in each[:4])} MiB)", flush=True)
+        print(f"PSS after {args.pss_minutes:g} min: {samples[-1]:.1f} MiB "
+              f"(max {max(samples):.1f}); target ≤ 100 MiB: {_verdict(samples[-1] <= 100)}")
+    finally:
+        if proc is not None:
+            os.killpg(proc.pid, 15)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+        sandbox.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -590,6 +674,9 @@ def main() -> None:
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--profile", metavar="DIR",
                         help="only the per-request profile (SQLite), the database kept in DIR")
+    parser.add_argument("--node-pss", metavar="DIR",
+                        help="only the node task cluster's PSS, on the database of DIR")
+    parser.add_argument("--pss-minutes", type=float, default=60)
     parser.add_argument("--fill-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--profile-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -601,6 +688,9 @@ def main() -> None:
         return
     if args.profile:
         profile(args)
+        return
+    if args.node_pss:
+        node_pss(args)
         return
     if args.live_bans < len(crowd.CROWD_JAILS):
         sys.exit(f"--live-bans must be at least {len(crowd.CROWD_JAILS)}")
