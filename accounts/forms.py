@@ -40,6 +40,16 @@ def _default_hours() -> int:
     return max(1, settings.SESSION_COOKIE_AGE // 3600)
 
 
+
+def new_username(value: str) -> str:
+    """A name for a new user: normalised, valid, not taken."""
+    User = get_user_model()
+    username = User.normalize_username(value.strip())
+    User.username_validator(username)
+    if User.objects.filter(username=username).exists():
+        raise ValidationError("A user with that name already exists.")
+    return username
+
 class _NoColon:
     """Labels read "Password", not "Password:" (cleaner for screen readers)."""
 
@@ -82,12 +92,7 @@ class SetupForm(_RuntimeFields):
         self.fields["fail2ban_socket"].initial = settings.FAIL2BAN_SOCKET
 
     def clean_username(self) -> str:
-        User = get_user_model()
-        username = User.normalize_username(self.cleaned_data["username"].strip())
-        User.username_validator(username)
-        if User.objects.filter(username=username).exists():
-            raise ValidationError("A user with that name already exists.")
-        return username
+        return new_username(self.cleaned_data["username"])
 
     def clean(self):
         data = super().clean()
@@ -200,12 +205,7 @@ class UserCreateForm(_NoColon, forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
 
     def clean_username(self) -> str:
-        User = get_user_model()
-        username = User.normalize_username(self.cleaned_data["username"].strip())
-        User.username_validator(username)
-        if User.objects.filter(username=username).exists():
-            raise ValidationError("A user with that name already exists.")
-        return username
+        return new_username(self.cleaned_data["username"])
 
     def clean(self):
         data = super().clean()
