@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "jails",
     "blocklists",
     "geo",
+    "allowlist",  # the allow-list (docs/allowlist.md)
     "api",  # the JSON API (docs/api.md): nothing imports it
 ]
 

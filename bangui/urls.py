@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("jails.urls")),
     path("", include("blocklists.urls")),
+    path("", include("allowlist.urls")),
     path("api/", include("api.urls")),
 ]
 

@@ -428,11 +428,11 @@ class Fail2banClient:
 
     def add_ignore(self, jail: str, value: str) -> list[str]:
         return list(self.call("set", validation.jail_name(jail), "addignoreip",
-                              validation.ip_or_network(value)))
+                              validation.ignore_value(value)))
 
     def remove_ignore(self, jail: str, value: str) -> list[str]:
         return list(self.call("set", validation.jail_name(jail), "delignoreip",
-                              validation.ip_or_network(value)))
+                              validation.ignore_value(value)))
 
     def set_ignore_self(self, jail: str, on: bool) -> bool:
         return bool(self.call("set", validation.jail_name(jail), "ignoreself",

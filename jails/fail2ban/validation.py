@@ -54,6 +54,36 @@ def ip_or_network(value: str) -> str:
         raise InvalidInput(f"{text!r} is not a valid IP address or CIDR network") from None
 
 
+# A host name as fail2ban's ignore list takes it (it resolves it when it
+# checks a failure): RFC 1123 labels, not all-numeric at the end (so
+# "192.0.2" is no name).
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def host_name(value: str) -> str:
+    """A DNS host name, lower-cased, without a trailing dot; else InvalidInput."""
+    text = str(value).strip().lower().removesuffix(".")
+    labels = text.split(".")
+    if (not text or len(text) > 253 or not all(_HOST_LABEL.fullmatch(lb) for lb in labels)
+            or labels[-1].isdigit()):
+        raise InvalidInput(f"{str(value)[:70]!r} is not a valid host name")
+    return text
+
+
+def ignore_value(value: str) -> str:
+    """What an ignore list takes: an address, a CIDR network (as
+    :func:`ip_or_network`) or a host name (:func:`host_name`)."""
+    try:
+        return ip_or_network(value)
+    except InvalidInput:
+        pass
+    try:
+        return host_name(value)
+    except InvalidInput:
+        raise InvalidInput(f"{str(value).strip()[:70]!r} is not a valid IP address, CIDR "
+                           "network or host name") from None
+
+
 # -- what a ban may name: an address or a network -----------------------------
 # fail2ban's ``banip`` takes a CIDR network (its IPAddr keeps the prefix;
 # the ban action gets "203.0.113.0/24" as <ip>, which iptables, nftables and

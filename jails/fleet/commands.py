@@ -388,7 +388,7 @@ def clean(command: str, args: dict) -> dict:
     if command in SWITCHES:
         out["on"] = bool(out.get("on", False))
     if command == "ignore":
-        out["value"] = validation.ip_or_network(str(out.get("value", "")))
+        out["value"] = validation.ignore_value(str(out.get("value", "")))
         out["remove"] = bool(out.get("remove", False))
     if command in ("config_read", "config_save"):
         wanted = {"path"} if command == "config_read" else set(CONFIG_FIELDS)

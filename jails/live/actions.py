@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from bangui.hooks import app_hooks
 from jails.archive import sync as archive
 from jails.fail2ban import Fail2banClient, Fail2banError, InvalidInput, validation
 from jails.live import banned, link
@@ -24,8 +25,10 @@ def ban_warnings(jail: str, ips: Iterable[str], own_ip: str | None, *,
     """Why banning ``ips`` in ``jail`` deserves a second thought: an address
     of the jail's ignore list (fail2ban bans it when asked by hand, yet its
     owner asked never to), or the address the admin's own browser comes
-    from (a lock-out). One ``get JAIL ignoreip``; [] when nothing is odd or
-    fail2ban does not answer (the ban itself will then say so)."""
+    from (a lock-out), and what the apps' ``ban_warnings`` hooks say (the
+    allow-list: which entry holds it, who added it). One ``get JAIL
+    ignoreip``; [] when nothing is odd or fail2ban does not answer (the ban
+    itself will then say so)."""
     ips = validation.ban_targets(ips)
     client = client or link.client(connect_retries=0)
     reasons = []
@@ -48,6 +51,9 @@ def ban_warnings(jail: str, ips: Iterable[str], own_ip: str | None, *,
                            "lock you out of this host" if not validation.is_network(ip) else
                            f"{ip} holds {own}, the address your browser connects from: "
                            "banning it may lock you out of this host")
+    # Apps that know more (the allow-list: which entry, who added it).
+    for _, hook in app_hooks("ban_warnings"):
+        reasons += hook(jail, ips)
     return reasons
 
 
