@@ -10,7 +10,8 @@ from allowlist.models import canonical
 from jails.fail2ban import InvalidInput, validation
 
 
-@pytest.mark.parametrize("name", ["vpn.example.org", "localhost", "a-b.example", "VPN.Example.ORG."])
+@pytest.mark.parametrize("name", ["vpn.example.org", "localhost", "a-b.example",
+                                  "VPN.Example.ORG."])
 def test_it_takes_host_names(name):
     assert validation.host_name(name) == name.lower().rstrip(".")
 
