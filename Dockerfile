@@ -33,6 +33,7 @@ COPY jails/ jails/
 COPY blocklists/ blocklists/
 COPY geo/ geo/
 COPY api/ api/
+COPY notifications/ notifications/
 COPY allowlist/ allowlist/
 COPY templates/ templates/
 COPY static/ static/

@@ -11,7 +11,7 @@ SITE = {"bangui.templates": "templates", "bangui.static": "static",
 
 setup(
     packages=find_packages(include=["bangui*", "nodes*", "jails*", "blocklists*", "geo*",
-                                    "accounts*", "api*", "allowlist*"],
+                                    "accounts*", "api*", "notifications*", "allowlist*"],
                            exclude=["*.tests", "*.tests.*"]) + list(SITE),
     package_dir=SITE,
 )

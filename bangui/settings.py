@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "geo",
     "allowlist",  # the allow-list (docs/allowlist.md)
     "api",  # the JSON API (docs/api.md): nothing imports it
+    "notifications",  # channels, rules, messages (docs/notifications.md): nothing imports it
 ]
 
 MIDDLEWARE = [
@@ -377,6 +378,12 @@ BANGUI_COMMAND_DEADLINE_SECONDS = env_int("BANGUI_COMMAND_DEADLINE_SECONDS", 60,
                                           maximum=3600)
 # The JSON API (docs/api.md): requests a minute per token (0: no limit).
 BANGUI_API_RATE_LIMIT = env_int("BANGUI_API_RATE_LIMIT", 120, minimum=0, maximum=100_000)
+# Notifications (docs/notifications.md): channels on private/loopback addresses
+# (a self-hosted ntfy or Gotify) only when allowed; each attempt's deadline in
+# seconds; attempts per message and channel (backoff 2 s, 4 s ...).
+NOTIFY_ALLOW_PRIVATE = env_bool("BANGUI_NOTIFY_ALLOW_PRIVATE", False)
+NOTIFY_TIMEOUT = env_int("BANGUI_NOTIFY_TIMEOUT", 10, minimum=1, maximum=120)
+NOTIFY_ATTEMPTS = env_int("BANGUI_NOTIFY_ATTEMPTS", 3, minimum=1, maximum=10)
 # Every this many seconds a node's cluster publishes its facts (fail2ban up,
 # version, jails) and queues itself a tick (archive sync: a node's bans reach
 # the dashboard within seconds). 0: facts with the lease only, no tick.

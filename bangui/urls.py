@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("blocklists.urls")),
     path("", include("allowlist.urls")),
     path("api/", include("api.urls")),
+    path("", include("notifications.urls")),
 ]
 
 handler500 = "bangui.views.server_error"

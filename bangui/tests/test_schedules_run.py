@@ -134,7 +134,7 @@ def test_each_schedule_runs_once_per_interval_with_one_cluster(project, request)
     names = {t.schedule_name for t in SCHEDULES}
     minutely = {t.schedule_name for t in SCHEDULES if t.schedule_type == "I"}
     assert minutely == {t.schedule_name for t in SCHEDULES
-                        if t.name in ("archive-sync", "geo-flush", "blocklist-imports")}
+                        if t.name in ("archive-sync", "geo-flush", "blocklist-imports", "notify")}
     # (how the tick moves next_run, the schedules that run in it). The ticks
     # take seconds: no real interval passes between them.
     ticks = [

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class NotificationsConfig(AppConfig):
+    """Notifications (docs/notifications.md): channels, rules, what was sent.
+    It sits at the top, like the API: it reads the other apps, nothing
+    imports it."""
+
+    name = "notifications"
+    verbose_name = "Notifications"
+    default_auto_field = "django.db.models.BigAutoField"
