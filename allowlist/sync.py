@@ -105,7 +105,10 @@ def _jails_and_lists(node: str) -> dict[str, list[str]]:
     return {j: list((published.get(j) or {}).get("ignore_ips") or []) for j in jails}
 
 
-def apply_now(entry: AllowEntry, actor: str, by: object) -> list[dispatch.Ticket]:
+Sent = list[tuple[str, dispatch.Ticket]]  # (jail, its ticket) for each ignore sent
+
+
+def apply_now(entry: AllowEntry, actor: str, by: object) -> Sent:
     """Put a new entry in the ignore lists of its jails on its nodes now,
     through the dispatch (one ``ignore`` per jail, to the nodes running
     it). A value already listed there (the admin's own) is left alone;
@@ -118,11 +121,12 @@ def apply_now(entry: AllowEntry, actor: str, by: object) -> list[dispatch.Ticket
                     listed(v) for v in values}:
                 Applied.objects.get_or_create(node=node, jail=jail, value=entry.value)
                 by_jail[jail].append(node)
-    return [dispatch.submit(nodes, "ignore", {"jail": jail, "value": entry.value}, actor, by=by)
+    return [(jail, dispatch.submit(nodes, "ignore", {"jail": jail, "value": entry.value}, actor,
+                                   by=by))
             for jail, nodes in sorted(by_jail.items())]
 
 
-def withdraw_now(value: str, actor: str, by: object) -> list[dispatch.Ticket]:
+def withdraw_now(value: str, actor: str, by: object) -> Sent:
     """Take ``value`` out of the ignore lists BanGUI put it in where no
     active entry wants it any more (after an entry's removal), through the
     dispatch; each node's sync then forgets its rows (and removes it
@@ -133,13 +137,35 @@ def withdraw_now(value: str, actor: str, by: object) -> list[dispatch.Ticket]:
         labels = node_labels(node)
         if not any(e.applies_to(node, labels, jail) for e in wanted):
             by_jail[jail].append(node)
-    return [dispatch.submit(nodes, "ignore", {"jail": jail, "value": value, "remove": True},
-                            actor, by=by)
+    return [(jail, dispatch.submit(nodes, "ignore",
+                                   {"jail": jail, "value": value, "remove": True}, actor, by=by))
             for jail, nodes in sorted(by_jail.items())]
 
 
+def said(sent: Sent, verb: str = "added") -> str:
+    """What the immediate apply did, in a sentence: where it is done, who
+    is still to answer, where it failed (the workers' sync retries)."""
+    alone = {r.node for _, t in sent for r in t.replies} <= {settings.BANGUI_NODE}
+    done, waiting, failed = [], set(), []
+    for jail, ticket in sent:
+        for r in ticket.replies:
+            where = jail if alone else f"{jail} on {r.node}"
+            if r.ok:
+                done.append(where)
+            elif r.pending:
+                waiting.add(r.node)
+            else:
+                failed.append(f"{where} ({r.message})")
+    parts = [f"{verb.capitalize()} now: {', '.join(done)}."] if done else []
+    if waiting:
+        parts.append(f"Waiting for {', '.join(sorted(waiting))} to answer.")
+    if failed:
+        parts.append(f"Not yet {verb}: {'; '.join(failed)}; each node's worker retries.")
+    return " ".join(parts) or "No running jail to apply it to now."
+
+
 def add(value: str, *, actor: str, by: object, note: str = "", expires_at=None, jail: str = "",
-        node: str = "", label: str = "") -> tuple[AllowEntry, list[dispatch.Ticket]]:
+        node: str = "", label: str = "") -> tuple[AllowEntry, Sent]:
     """Validate, store, audit and apply one entry (InvalidInput or Django's
     ValidationError says what is wrong; nothing is stored then)."""
     entry = AllowEntry(value=value, note=note, added_by=actor[:150], expires_at=expires_at,
@@ -153,7 +179,7 @@ def add(value: str, *, actor: str, by: object, note: str = "", expires_at=None, 
     return entry, apply_now(entry, actor, by)
 
 
-def remove(entry: AllowEntry, *, actor: str, by: object) -> list[dispatch.Ticket]:
+def remove(entry: AllowEntry, *, actor: str, by: object) -> Sent:
     """Delete an entry, audit it, and take its value out where nothing else wants it."""
     value, scope = entry.value, entry.scope
     entry.delete()

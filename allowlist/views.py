@@ -19,7 +19,6 @@ from allowlist.models import AllowEntry, Applied, listed
 from bangui.clientip import client_ip
 from jails.fail2ban import InvalidInput
 from jails.fleet import dispatch
-from jails.views.results import of_ticket
 from nodes.fleet import scope_choices
 
 
@@ -60,10 +59,6 @@ def allowlist(request: HttpRequest) -> HttpResponse:
     })
 
 
-def _said(tickets) -> str:
-    return " ".join(of_ticket(t).message for t in tickets)
-
-
 @require_POST
 @ban_or_unban
 def allowlist_add(request: HttpRequest) -> HttpResponse:
@@ -75,15 +70,15 @@ def allowlist_add(request: HttpRequest) -> HttpResponse:
             "by_hand": [], "multi_node": multi_node}, status=400)
     expires = form.cleaned_data["expires"]
     try:
-        entry, tickets = sync.add(
+        entry, sent = sync.add(
             form.cleaned_data["value"], actor=request.user.get_username(), by=request,
             note=form.cleaned_data["note"], jail=form.cleaned_data["jail"],
             expires_at=timezone.now() + expires if expires else None, **form.scope())
     except (InvalidInput, ValidationError) as exc:
         messages.error(request, f"Not added: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
         return redirect("allowlist")
-    messages.success(request, f"Allow-listed {entry.value} ({entry.scope}). {_said(tickets)}"
-                     .strip())
+    messages.success(request, f"Allow-listed {entry.value} ({entry.scope}). "
+                              f"{sync.said(sent, 'added')}")
     return redirect("allowlist")
 
 
@@ -92,7 +87,7 @@ def allowlist_add(request: HttpRequest) -> HttpResponse:
 def allowlist_remove(request: HttpRequest, pk: int) -> HttpResponse:
     entry = get_object_or_404(AllowEntry, pk=pk)
     value, scope = entry.value, entry.scope
-    tickets = sync.remove(entry, actor=request.user.get_username(), by=request)
+    sent = sync.remove(entry, actor=request.user.get_username(), by=request)
     messages.success(request, f"Removed {value} ({scope}) from the allow-list. "
-                              f"{_said(tickets)}".strip())
+                              + (sync.said(sent, "removed") if sent else ""))
     return redirect("allowlist")

@@ -47,7 +47,8 @@ def test_support_adds_an_entry_that_applies_at_once(support_client, clean_ignore
     assert NET in f2b_client.ignore_list("sshd")
     assert NET not in f2b_client.ignore_list("nginx-http-auth")
     assert Applied.objects.filter(jail="sshd", value=NET).exists()
-    assert "Allow-listed 198.51.100.0/24" in page.content.decode()
+    assert ("Allow-listed 198.51.100.0/24 (jail sshd on every node). Added now: sshd."
+            in page.content.decode())
     assert AuditEntry.objects.filter(action="allowlist.add", target=NET).exists()
     assert AuditEntry.objects.filter(action="jail.ignore_add").exists()  # the dispatch's row
 
@@ -77,7 +78,8 @@ def test_remove_takes_it_out_of_the_ignore_lists(support_client, clean_ignore_li
     entry = AllowEntry.objects.get()
     assert NET in f2b_client.ignore_list("sshd")
     page = support_client.post(f"/allowlist/{entry.pk}/remove/", follow=True)
-    assert "Removed 198.51.100.0/24" in page.content.decode()
+    assert ("Removed 198.51.100.0/24 (every jail on every node) from the allow-list. Removed "
+            "now: nginx-http-auth, sshd." in page.content.decode())
     assert NET not in f2b_client.ignore_list("sshd")
     assert "127.0.0.0/8" in f2b_client.ignore_list("sshd")
     assert AuditEntry.objects.filter(action="allowlist.remove", target=NET).exists()

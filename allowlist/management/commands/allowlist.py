@@ -51,15 +51,18 @@ class Command(BaseCommand):
         self.actor = f"cli:{_login_name()}"
         getattr(self, "handle_" + options["action"])(options)
 
-    def _said(self, tickets) -> None:
+    def _said(self, sent, verb: str) -> None:
+        """Each node's answer (waiting for them as ``f2b`` does)."""
         give_up = time.monotonic() + settings.BANGUI_COMMAND_WAIT_SECONDS
-        for ticket in tickets:
+        for jail, ticket in sent:
             while ticket.pending and time.monotonic() < give_up:
                 time.sleep(dispatch.POLL_SECONDS)
                 ticket = dispatch.collect(ticket)
-            for reply in ticket.replies:
-                state = "waiting" if reply.pending else "ok" if reply.ok else "failed"
-                self.stdout.write(f"  {reply.node}: {state}: {reply.message}")
+            for r in ticket.replies:
+                state = (f"{verb} in {jail}" if r.ok else
+                         f"no answer yet for {jail} (its worker applies it)" if r.pending else
+                         f"not {verb} in {jail}: {r.message} (its worker retries)")
+                self.stdout.write(f"  {r.node}: {state}")
 
     def handle_add(self, options) -> None:
         try:
@@ -67,7 +70,7 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--expires: {exc}") from None
         try:
-            entry, tickets = sync.add(
+            entry, sent = sync.add(
                 options["value"], actor=self.actor, by=self.actor, note=options["note"],
                 expires_at=timezone.now() + expires if expires else None, jail=options["jail"],
                 node=options["node"], label=options["label"])
@@ -78,7 +81,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{entry.pk}: allow-listed {entry.value} ({entry.scope})"
                           + (f" until {entry.expires_at:%Y-%m-%d %H:%M:%S} UTC"
                              if entry.expires_at else ""))
-        self._said(tickets)
+        self._said(sent, "added")
 
     def handle_list(self, options) -> None:
         now = timezone.now()
@@ -94,6 +97,6 @@ class Command(BaseCommand):
         if entry is None:
             raise CommandError(f"no allow-list entry {options['id']}")
         value, scope = entry.value, entry.scope
-        tickets = sync.remove(entry, actor=self.actor, by=self.actor)
+        sent = sync.remove(entry, actor=self.actor, by=self.actor)
         self.stdout.write(f"removed {value} ({scope})")
-        self._said(tickets)
+        self._said(sent, "removed")
