@@ -28,8 +28,8 @@ is this tree. Three phases, each printed against its #29 target:
 2. one client cycling over every page for --spike-minutes, both sides in
    turn (the minute-long caches expire and refill meanwhile): the slowest
    request against the p50 of each page;
-3. --threads clients on 4 workers, the dashboard, --load-seconds per side:
-   req/s, p50, p99, errors.
+3. --threads clients on 4 workers, the dashboard, --load-seconds per side
+   in 15-second slices taking turns: req/s, p50, p99, errors.
 
 Also in the same run: ``fail2ban-client status <jail>`` for the jail page's
 jail, and "the old way" -- count, first page and group-by-IP over fail2ban's
@@ -293,6 +293,18 @@ def login(port: int) -> str:
     return f"csrftoken={csrf}; sessionid={session}"
 
 
+LOAD_SLICE = 15  # seconds of load on one side before the other side's turn
+
+
+def _merged(parts: list[dict]) -> dict:
+    latencies = sorted(ms for part in parts for ms in part["latencies"])
+    wall = sum(part["wall"] for part in parts)
+    return {"n": len(latencies), "rps": len(latencies) / wall,
+            "errors": sum(part["errors"] for part in parts),
+            "p50": statistics.median(latencies),
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
+
+
 def hammer(port: int, path: str, headers: dict, total: int, threads: int,
            seconds: float) -> dict:
     latencies: list[float] = []
@@ -328,7 +340,8 @@ def hammer(port: int, path: str, headers: dict, total: int, threads: int,
     latencies.sort()
     return {"n": len(latencies), "rps": len(latencies) / wall, "errors": errors,
             "p50": statistics.median(latencies) * 1000,
-            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000}
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+            "latencies": [ms * 1000 for ms in latencies], "wall": wall}
 
 
 def sequential(port: int, path: str, headers: dict, n: int) -> float:
@@ -435,14 +448,23 @@ def run_backend(backend: str, args, sandbox, tmp: Path, before: Path) -> dict:
                     for side, v in alternated(ports, cookies, path, headers, 1).items():
                         spike[side][label] += v
             out["spike"] = spike
-        # 8 clients on 4 workers, the dashboard, --load-seconds per side
-        for side, code in codes.items():
-            with gunicorn(env, 4, tmp, code) as port:
-                cookie = login(port)
+        # 8 clients on 4 workers, the dashboard, --load-seconds per side, in slices
+        # of 15 s taking turns (both servers up, only one loaded at a time): the
+        # machine's other load falls on both sides alike
+        with gunicorn(env, 4, tmp, codes["before"]) as b, gunicorn(env, 4, tmp, ROOT) as a:
+            ports = {"before": b, "after": a}
+            cookies = {side: login(port) for side, port in ports.items()}
+            for side, port in ports.items():
                 for _ in range(12):
-                    request(port, "/", {"Cookie": cookie})
-                r = hammer(port, "/", {"Cookie": cookie}, 100_000, args.threads,
-                           args.load_seconds)
+                    request(port, "/", {"Cookie": cookies[side]})
+            runs: dict[str, list] = {side: [] for side in ports}
+            slices = max(1, round(args.load_seconds / LOAD_SLICE))
+            for _ in range(slices):
+                for side, port in ports.items():
+                    runs[side].append(hammer(port, "/", {"Cookie": cookies[side]}, 100_000,
+                                             args.threads, args.load_seconds / slices))
+            for side, parts in runs.items():
+                r = _merged(parts)
                 out["load"][side] = r
                 print(f"   {backend:<8} {side:<6} dashboard 24h, {args.threads} clients, "
                       f"4 workers: {r['rps']:.1f} req/s p50 {r['p50']:.0f} ms "
@@ -516,7 +538,7 @@ def report(backend: str, out: dict, args, old: tuple[float, int]) -> None:
         print(f"| {label} | {row[1][2]} | {row[0][0]:.1f} / {row[0][1]:.0f} | "
               f"{row[1][0]:.1f} / {row[1][1]:.0f} | {ratio:.1f}x | {mark} |")
     print(f"\n{args.threads} clients, 4 workers, dashboard 24h, {args.load_seconds:g} s per side "
-          "(new connection per request):\n")
+          f"in {LOAD_SLICE}-s slices taking turns (new connection per request):\n")
     print(f"| side | req/s | p50 ms | p99 ms | n | errors | target p99 ≤ {TARGET_P99:.0f} ms |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for side, r in out["load"].items():
