@@ -73,6 +73,17 @@ STATE_CHANGING: list[StateChanging] = [
     StateChanging("dashboard_unban", data={"ip": "203.0.113.9", "jail": "sshd"}, action="ban"),
     StateChanging("ip_ban", {"ip": "203.0.113.9"}, data={"jail": "sshd"}, action="ban"),
     StateChanging("ip_unban", {"ip": "203.0.113.9"}, data={"jail": "sshd"}, action="ban"),
+    # the allow-list (allowlist/views.py): support and above
+    StateChanging("allowlist_add", data={"value": "192.0.2.77"}, action="ban"),
+    StateChanging("allowlist_remove", {"pk": 1}, action="ban"),
+    # notifications (notifications/views.py): operators change channels and
+    # rules and mark messages read; a form is read by everyone (GET)
+    StateChanging("notification_channel_new", data={"name": "x"}),
+    StateChanging("notification_rule_new", data={"name": "x"}),
+    StateChanging("notifications_read"),
+    *(StateChanging(name, {"pk": 1}, data={"name": "x"}) for name in (
+        "notification_channel_edit", "notification_channel_delete",
+        "notification_channel_test", "notification_rule_edit", "notification_rule_delete")),
     # users (accounts/views.py)
     StateChanging("users", action="users", data={"username": "walk", "role": "viewer"}),
     *(StateChanging(name, {"pk": 1}, action="users", data={"role": "viewer"}) for name in (
