@@ -9,3 +9,5 @@ class AllowlistConfig(AppConfig):
     node_tick = "allowlist.sync.node_tick"
     # jails/live/actions.py ban_warnings: "it is allow-listed by …, ban anyway?"
     ban_warnings = "allowlist.models.ban_reasons"
+    # The IP page: which entries protect an address (jails/views/ip.py).
+    address_notes = "allowlist.models.address_notes"

@@ -157,6 +157,18 @@ def protecting(target: str, node: str | None = None, jail: str | None = None,
             if e.covers(target) and (node is None or e.applies_to(node, labels, jail))]
 
 
+def _described(entry: AllowEntry) -> str:
+    return (f"{entry.value}, {entry.scope}, added by {entry.added_by} on "
+            f"{entry.created_at:%Y-%m-%d}" + (f": {entry.note}" if entry.note else ""))
+
+
+def address_notes(target: str) -> list[str]:
+    """What the IP page says of ``target`` (an address or network): the
+    active entries that protect it, one line each (the ``address_notes``
+    hook: jails never imports allowlist)."""
+    return [f"Allow-listed ({_described(e)})" for e in protecting(target)]
+
+
 def ban_reasons(jail: str, ips: Iterable[str], node: str | None = None) -> list[str]:
     """Why banning ``ips`` in ``jail`` (on ``node``, default this host's)
     deserves a second thought: the allow-list entries that hold them, and
@@ -165,7 +177,5 @@ def ban_reasons(jail: str, ips: Iterable[str], node: str | None = None) -> list[
     reasons = []
     for ip in ips:
         for entry in protecting(ip, node, jail):
-            reasons.append(f"{ip} is allow-listed ({entry.value}, {entry.scope}, added by "
-                           f"{entry.added_by} on {entry.created_at:%Y-%m-%d}"
-                           + (f": {entry.note}" if entry.note else "") + ")")
+            reasons.append(f"{ip} is allow-listed ({_described(entry)})")
     return reasons

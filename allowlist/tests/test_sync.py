@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEntry
 from allowlist import sync
-from allowlist.models import AllowEntry, Applied
+from allowlist.models import AllowEntry, Applied, address_notes
 from allowlist.tests.conftest import CONFIG_IGNORED
 from conftest import wait_for
 from jails.live import actions
@@ -109,3 +109,12 @@ def test_a_ban_of_an_allow_listed_address_says_which_entry_and_who(clean_ignore_
     assert any("allow-listed (198.51.100.0/24, every jail on every node, added by alice"
                in r and "office VPN" in r for r in reasons), reasons
     assert not any("allow-listed" in r for r in actions.ban_warnings("sshd", ["192.0.2.1"], None))
+
+
+def test_it_says_which_entries_protect_an_address(db):
+    _entry(note="office VPN")
+    _entry("192.0.2.0/24", expires_at=timezone.now())  # expired: protects nothing
+    assert address_notes("198.51.100.20") == [
+        f"Allow-listed (198.51.100.0/24, every jail on every node, added by alice on "
+        f"{timezone.now():%Y-%m-%d}: office VPN)"]
+    assert address_notes("192.0.2.1") == [] and address_notes("2001:db8::1") == []
