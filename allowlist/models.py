@@ -6,6 +6,7 @@ docs/allowlist.md has the decisions."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -16,7 +17,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jails.fail2ban import InvalidInput, validation
+from nodes import nodename
 from nodes.models import Node
+
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
 def canonical(value: str) -> str:
@@ -119,8 +123,13 @@ class AllowEntry(models.Model):
             self.value = canonical(self.value)
             if self.jail:
                 validation.jail_name(self.jail)
-        except InvalidInput as exc:
+            if self.node:
+                self.node = nodename.clean(self.node)
+        except (InvalidInput, nodename.BadNodeName) as exc:
             raise ValidationError(str(exc)) from None
+        if self.label and not _LABEL.fullmatch(self.label):
+            raise ValidationError(f"{self.label[:70]!r} is not a label (letters, digits, "
+                                  "'.', '_', '-')")
         if self.node and self.label:
             raise ValidationError("a node or a label, not both")
 

@@ -41,7 +41,8 @@ def test_it_takes_a_host_name_for_a_label(db):
 
 @pytest.mark.parametrize("args", [
     ("add", "192.0.2.999"), ("add", "192.0.2.1", "--expires", "soon"),
-    ("add", "192.0.2.1", "--jail", "no jail"), ("remove", "999")])
+    ("add", "192.0.2.1", "--jail", "no jail"), ("add", "192.0.2.1", "--node", "bad_name"),
+    ("add", "192.0.2.1", "--label", "a b"), ("remove", "999")])
 def test_it_refuses_bad_input_and_changes_nothing(db, args):
     with pytest.raises(CommandError):
         _run(*args)
