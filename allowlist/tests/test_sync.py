@@ -118,3 +118,12 @@ def test_it_says_which_entries_protect_an_address(db):
         f"Allow-listed (198.51.100.0/24, every jail on every node, added by alice on "
         f"{timezone.now():%Y-%m-%d}: office VPN)"]
     assert address_notes("192.0.2.1") == [] and address_notes("2001:db8::1") == []
+
+
+def test_a_host_name_goes_into_the_ignore_lists_as_it_is(clean_ignore_lists, f2b_client):
+    _entry("VPN.Example.org", jail="sshd")
+    sync.sync()
+    assert "vpn.example.org" in f2b_client.ignore_list("sshd")
+    AllowEntry.objects.all().delete()
+    sync.sync()
+    assert set(f2b_client.ignore_list("sshd")) == CONFIG_IGNORED
