@@ -39,10 +39,11 @@ def notification_list(request: HttpRequest) -> HttpResponse:
         "unread": Notification.objects.filter(read=False).count()})
 
 
+@operate
 @require_POST
 def mark_read(request: HttpRequest) -> HttpResponse:
-    """Reading changes nothing in fail2ban or BanGUI's settings: every
-    signed-in user may mark what they have seen (one shared read state)."""
+    """One shared read state: operators (who act on the messages) mark
+    them read, as they acknowledge an alert."""
     ids = [int(i) for i in request.POST.getlist("id") if i.isdigit()]
     rows = Notification.objects.filter(read=False)
     rows = rows.filter(pk__in=ids) if ids else rows

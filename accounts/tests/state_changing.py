@@ -77,7 +77,15 @@ STATE_CHANGING: list[StateChanging] = [
     StateChanging("allowlist_add", data={"value": "192.0.2.77"}, action="ban"),
     StateChanging("allowlist_remove", {"pk": 1}, action="ban"),
     # notifications (notifications/views.py): operators change channels and
-    # rules and mark messages read; a form is read by everyone (GET)
+    # rules (their forms too) and mark messages read
+    StateChanging("notification_channel_new", data={"name": "x"}),
+    StateChanging("notification_rule_new", data={"name": "x"}),
+    StateChanging("notifications_read"),
+    *(StateChanging(name, {"pk": 1}, data={"name": "x"}) for name in (
+        "notification_channel_edit", "notification_channel_delete",
+        "notification_channel_test", "notification_rule_edit", "notification_rule_delete")),
+    # notifications (notifications/views.py): operators change channels and
+    # rules (their forms too) and mark messages read
     StateChanging("notification_channel_new", data={"name": "x"}),
     StateChanging("notification_rule_new", data={"name": "x"}),
     StateChanging("notifications_read"),

@@ -45,7 +45,9 @@ _SAMPLE = {"int": "1", "str": "sample", "slug": "sample", "path": "sample/x",
 # What a GET needs where it is not "read" (every page is for every role;
 # None: POST only).
 GET_NEEDS = {"settings": "settings", "users": "users",
-             "blocklist_new": "operate", "blocklist_edit": "operate", "logout": None}
+             "blocklist_new": "operate", "blocklist_edit": "operate", "logout": None,
+             "notification_channel_new": "operate", "notification_channel_edit": "operate",
+             "notification_rule_new": "operate", "notification_rule_edit": "operate"}
 # POSTs anyone signed in may send that change nothing of fail2ban's:
 # sign out, their own password, the regex tester on pasted lines.
 POST_FOR_READERS = {"logout": "read", "password_change": "read", "config_regex": "read"}

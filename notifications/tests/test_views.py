@@ -46,12 +46,14 @@ def test_it_says_so_when_there_is_nothing(viewer_client):
     assert "No notifications" in viewer_client.get("/notifications/").content.decode()
 
 
-def test_it_marks_read(viewer_client):
+def test_an_operator_marks_read(operator_client, viewer_client):
     a = Notification.objects.create(title="a", text="x")
     b = Notification.objects.create(title="b", text="x")
-    viewer_client.post("/notifications/read/", {"id": [a.pk]})
+    assert viewer_client.post("/notifications/read/").status_code == 403
+    assert "Mark read" not in viewer_client.get("/notifications/").content.decode()
+    operator_client.post("/notifications/read/", {"id": [a.pk]})
     assert Notification.objects.get(pk=a.pk).read and not Notification.objects.get(pk=b.pk).read
-    viewer_client.post("/notifications/read/")
+    operator_client.post("/notifications/read/")
     assert not Notification.objects.filter(read=False).exists()
 
 
@@ -59,7 +61,10 @@ def test_a_viewer_reads_channels_and_rules_but_changes_nothing(viewer_client):
     channel = _channel()
     assert viewer_client.get("/notifications/channels/").status_code == 200
     assert viewer_client.get("/notifications/rules/").status_code == 200
-    assert viewer_client.get("/notifications/channels/new/").status_code == 403
+    assert viewer_client.get(f"/notifications/channels/{channel.pk}/").status_code == 403
+    assert viewer_client.post("/notifications/channels/new/", {"name": "x"}).status_code == 403
+    assert viewer_client.post(f"/notifications/channels/{channel.pk}/",
+                              {"name": "x"}).status_code == 403
     assert viewer_client.post(f"/notifications/channels/{channel.pk}/delete/").status_code == 403
     assert viewer_client.post(f"/notifications/channels/{channel.pk}/test/").status_code == 403
     assert viewer_client.post("/notifications/rules/new/", {"name": "x"}).status_code == 403
