@@ -366,13 +366,22 @@ def cli_status_ms(sandbox, jail: str, runs: int = 5) -> float:
     return statistics.median(samples)
 
 
-def unpack(rev: str, into: Path) -> Path:
+def unpack(rev: str, into: Path, revert: list[str] = ()) -> Path:
     """The project as it was at ``rev`` (``git archive``; no worktree, no
-    change to the repository): the "before" side of every ratio."""
+    change to the repository), with the changes of the ``revert`` commits
+    taken back out (their non-test files, newest first): the "before" side
+    of every ratio. ``--before-rev HEAD --before-revert A,B`` measures A and
+    B alone, with every other commit on both sides."""
     into.mkdir(parents=True)
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True,
                              check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    for commit in revert:
+        diff = subprocess.run(["git", "-C", str(ROOT), "show", "--format=", commit, "--",
+                               ".", ":!bench", ":!docs", ":!*/tests/*"],
+                              capture_output=True, check=True).stdout
+        subprocess.run(["git", "apply", "-R", "--unsafe-paths", f"--directory={into}"],
+                       input=diff, check=True, cwd="/")
     return into
 
 
@@ -512,8 +521,9 @@ def _verdict(ok: bool) -> str:
 
 
 def report(backend: str, out: dict, args, old: tuple[float, int]) -> None:
+    reverted = f" without {args.before_revert}" if args.before_revert else ""
     print(f"\n### {backend}: {args.rows:,} archived bans, {out['held']:,} live bans "
-          f"(#29 targets; before = {args.before_rev}, after = this tree)")
+          f"(#29 targets; before = {args.before_rev}{reverted}, after = this tree)")
     target = TARGET_P50[backend]
     print(f"\nOne client, 2 workers each, {args.sequential} requests per page and side, "
           "before and after in turn:\n")
@@ -690,6 +700,8 @@ def main() -> None:
                         help="the slowest-vs-p50 phase (both sides in turn)")
     parser.add_argument("--before-rev", default=BEFORE_REV,
                         help="the git revision measured as 'before'")
+    parser.add_argument("--before-revert", default="", metavar="C1,C2",
+                        help="commits taken back out of --before-rev's tree, newest first")
     parser.add_argument("--sqlite-dir", metavar="DIR",
                         help="reuse the SQLite database a --profile DIR run filled")
     parser.add_argument("--old-way-rows", type=int, default=1_000_000)
@@ -724,7 +736,8 @@ def main() -> None:
     sandbox.start()
     results = {}
     try:
-        before = unpack(args.before_rev, tmp / "before")
+        before = unpack(args.before_rev, tmp / "before",
+                        [c for c in args.before_revert.split(",") if c])
         old = old_way_ms(args.old_way_rows)
         for backend in args.backends.split(","):
             results[backend] = run_backend(backend, args, sandbox, tmp, before)
