@@ -55,6 +55,7 @@ from notifications.models import Channel, Delivery, Notification, Rule
 log = logging.getLogger(__name__)
 
 WATCH_SLACK = timedelta(minutes=15)
+RETENTION = timedelta(days=90)  # stored notifications (and their deliveries) kept this long
 WATCH_MAX_LISTED = 20  # addresses named in one message; the rest are counted
 
 
@@ -345,7 +346,8 @@ def send_one(delivery_id: int) -> str:
 
 
 def run(*, sleep: Callable[[float], None] = time.sleep) -> str:
-    """The schedule's body: look, store, send."""
+    """The schedule's body: look, store, send, forget what is past RETENTION."""
     stored = check_rules()
     sent = send_pending(sleep=sleep)
+    Notification.objects.filter(created_at__lt=timezone.now() - RETENTION).delete()
     return f"{len(stored)} notifications, {sent} deliveries sent"

@@ -219,3 +219,15 @@ def test_the_task_runs_it_all(channels, receiver, settings):
     _bans(5, timezone.now() - timedelta(seconds=5))
     assert tasks.evaluate_rules() == "1 notifications, 1 deliveries sent"
     assert len(receiver.requests) == 1
+
+
+def test_the_task_forgets_notifications_past_their_retention(settings):
+    from notifications import tasks
+
+    old = Notification.objects.create(title="old", text="x",
+                                      created_at=timezone.now() - timedelta(days=91))
+    Delivery.objects.create(notification=old, channel_name="c", result="delivered")
+    Notification.objects.create(title="new", text="x")
+    tasks.evaluate_rules()
+    assert list(Notification.objects.values_list("title", flat=True)) == ["new"]
+    assert not Delivery.objects.exists()
