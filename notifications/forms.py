@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
+from nodes import nodename
 from notifications import transports
 from notifications.evaluate import watched_networks
 from notifications.models import Channel, Rule
@@ -59,6 +60,15 @@ class RuleForm(forms.ModelForm):
                   "severity", "quiet_minutes", "channels", "enabled"]
         widgets = {"channels": forms.CheckboxSelectMultiple,
                    "watched": forms.Textarea(attrs={"rows": 3})}
+
+    def clean_node(self) -> str:
+        node = self.cleaned_data["node"].strip()
+        if not node:
+            return ""
+        try:
+            return nodename.clean(node)
+        except nodename.BadNodeName as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean_watched(self) -> str:
         text = self.cleaned_data["watched"]

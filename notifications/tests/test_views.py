@@ -149,3 +149,10 @@ def test_a_watched_rule_needs_valid_addresses(operator_client):
         "watched": "203.0.113.0/24\nnot-an-ip", "severity": "info", "quiet_minutes": 0})
     assert response.status_code == 400
     assert "not an address or a network" in response.content.decode()
+
+
+def test_a_rule_names_a_node_by_its_rules(operator_client):
+    response = operator_client.post("/notifications/rules/new/", {
+        "name": "n", "kind": "node_down", "node": "Bad Name!", "threshold": 1, "percent": 100,
+        "window_minutes": 10, "severity": "critical", "quiet_minutes": 0})
+    assert response.status_code == 400 and not Rule.objects.exists()
