@@ -138,6 +138,8 @@ def _send_apprise(url: str, message: Message, timeout: float) -> str:
     plugin = _plugin(url)
     plugin.socket_connect_timeout = timeout
     plugin.socket_read_timeout = timeout
+    # A redirect could lead past the guard (to a loopback or private host).
+    plugin.redirects = False
     with apprise.LogCapture(level=apprise.logging.WARNING) as log:
         ok = plugin.notify(body=message.text, title=message.title,
                            notify_type=_APPRISE_TYPES.get(message.severity,

@@ -42,9 +42,13 @@ def receiver(settings):
             state.requests.append(Received(self.path, dict(self.headers),
                                            self.rfile.read(length)))
             self.send_response(state.status)
+            if 300 <= state.status < 400:
+                self.send_header("Location", "/redirected")
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"{}")
+
+        do_GET = do_POST  # a followed redirect would come back as a GET
 
         def log_message(self, *args):
             pass

@@ -97,3 +97,9 @@ def test_it_still_decrypts_under_a_fallback_key(settings):
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
     settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
     assert Channel.objects.get().url == "json://example.com/x"
+
+
+def test_it_follows_no_redirect(receiver, no_sleep):
+    receiver.status = 302  # past the guard, a redirect could lead anywhere
+    outcome = transports.deliver(receiver.url(), MESSAGE, attempts=1, sleep=no_sleep[0])
+    assert not outcome.delivered and len(receiver.requests) == 1
