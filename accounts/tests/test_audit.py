@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -101,3 +102,14 @@ def test_it_is_read_only_in_django_admin(admin_client):
     response = admin_client.post(f"/admin/accounts/auditentry/{entry.pk}/delete/", {"post": "yes"})
     assert response.status_code == 403
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_its_export_links_carry_the_pages_filters_and_export_those_rows(viewer_client):
+    audit.record("alice", "ban", target="t-alice-ban")
+    audit.record("bob", "ban", target="t-bob-ban")
+    body = viewer_client.get(reverse("audit"), {"actor": "alice", "window": "24h"}
+                             ).content.decode()
+    link = re.search(r'href="(/api/v1/audit/export\.csv\?[^"]+)"', body).group(1)
+    assert "actor=alice" in link and "window=24h" in link
+    exported = b"".join(viewer_client.get(link.replace("&amp;", "&")).streaming_content)
+    assert b"t-alice-ban" in exported and b"t-bob-ban" not in exported
