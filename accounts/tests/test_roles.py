@@ -277,6 +277,9 @@ def test_support_bans_and_unbans_but_cannot_stop_a_jail(sandbox, f2b_client, sup
     page = support_client.get("/jails/sshd/").content.decode()
     assert 'action="/jails/sshd/ban/"' in page and 'action="/jails/sshd/unban/"' in page
     assert 'action="/jails/sshd/stop/"' not in page
+    ip_page = support_client.get(f"/ip/{address}/").content.decode()
+    assert f'action="/ip/{address}/unban/"' in ip_page
+    assert 'action="/bans/ban/' in support_client.get("/").content.decode()
     assert AuditEntry.objects.filter(action="ban", actor_name="support", result="ok").exists()
     assert support_client.post(f"/ip/{address}/unban/", {"jail": "sshd"}).status_code \
         in (200, 302)

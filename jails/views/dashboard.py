@@ -175,7 +175,7 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
         "per_page_choices": PER_PAGE_CHOICES,
         "is_fragment": wants_fragment(request),
         # once per render, not per row
-        "can_operate": request.user.has_perm("accounts.operate"),
+        "can_operate": request.user.has_perm("accounts.ban"),
         "filter_jails": filter_jails,
         "figures": figures, "server": server,
         "banned_now": banned_now(server, f["node"], multi_node),
