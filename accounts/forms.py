@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from accounts.models import AuditEntry, RuntimeSettings
 from accounts.roles import ROLE_DESCRIPTIONS, ROLES
 from bangui.hooks import app_hook
+from bangui.widgets import PlainSelect
 
 SOCKET_CHECK_TIMEOUT = 5.0
 MAX_SESSION_HOURS = 24 * 90
@@ -66,7 +67,8 @@ class _RuntimeFields(_NoColon, forms.Form):
         label="fail2ban socket path", max_length=500,
         help_text="Checked live: fail2ban must answer at this path.",
     )
-    time_zone = forms.TypedChoiceField(choices=time_zone_choices, initial="UTC")
+    time_zone = forms.TypedChoiceField(choices=time_zone_choices, initial="UTC",
+                                        widget=PlainSelect)
     session_hours = forms.IntegerField(
         label="Session lifetime (hours)", initial=_default_hours,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_SESSION_HOURS)],
@@ -111,7 +113,8 @@ class SetupForm(_RuntimeFields):
 class RuntimeSettingsForm(_NoColon, forms.ModelForm):
     """The /settings/ page. A new knob is a model field plus its name here."""
 
-    time_zone = forms.TypedChoiceField(choices=time_zone_choices, initial="UTC")
+    time_zone = forms.TypedChoiceField(choices=time_zone_choices, initial="UTC",
+                                        widget=PlainSelect)
     fail2ban_socket = _RuntimeFields.base_fields["fail2ban_socket"]
     session_hours = _RuntimeFields.base_fields["session_hours"]
 

@@ -9,6 +9,7 @@ import os
 from django import forms
 from django.conf import settings
 
+from bangui.widgets import PlainSelect
 from jails.config import files as config_files
 from jails.config import regex as regex_tester
 from jails.fail2ban import validation
@@ -67,7 +68,7 @@ LOG_FILES_NEED_CONFIG = ("Testing against a log file or the journal needs permis
 
 
 class RegexForm(forms.Form):
-    filter_name = forms.ChoiceField(label="Existing filter", required=False)
+    filter_name = forms.ChoiceField(label="Existing filter", required=False, widget=PlainSelect)
     failregex = forms.CharField(label="…or failregex", required=False, max_length=20000,
                                 widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
                                 help_text="One regex per line; &lt;HOST&gt; captures the address.")

@@ -7,6 +7,7 @@ import re
 
 from django import forms
 
+from bangui.widgets import PlainSelect
 from jails.fail2ban import validation
 from jails.forms.fields import CheckedField
 
@@ -57,7 +58,7 @@ class JailSettingsForm(forms.Form):
                               widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
                               help_text="Absolute paths, one per line (globs allowed). "
                                         "Empty: leave as configured.")
-    filter = forms.ChoiceField(label="Filter", required=False)
+    filter = forms.ChoiceField(label="Filter", required=False, widget=PlainSelect)
 
     def __init__(self, *args, filters: list[str] = (), may_set_logpath: bool = False,
                  journal: bool = False, **kwargs):
