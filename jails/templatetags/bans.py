@@ -253,6 +253,46 @@ def ban_rows(context, rows) -> str:
                              for row, now in rows))
 
 
+@register.simple_tag(takes_context=True)
+def live_ban_rows(context, rows) -> str:
+    """Every ``<tr>`` of a live-bans table (jails/partials/live_bans.html:
+    a jail page's, or a node page's ``with_jail``), in one call (#29: the
+    template's ~30 lookups, a url tag and two filters per row were most of
+    the jail page's render). ``rows``: BanEntry or LiveBan objects."""
+    esc, zone = _esc, timezone.get_current_timezone()
+    with_jail, name = context.get("with_jail"), context.get("name") or ""
+    ip_url = reverse("ip_detail", args=[_IP_MARK])
+    form = ""
+    if context.get("perms") and context["perms"]["accounts"]["ban"]:
+        target, unban_url = esc(context.get("target") or ""), esc(context.get("unban_url") or "")
+        select = f' hx-select="{target}"' if context.get("select") else ""
+        form = (f'<td><form method="post" action="{unban_url}" hx-post="{unban_url}" '
+                f'hx-target="{target}"{select} hx-swap="outerHTML" hx-confirm="Unban \0ip\0 from '
+                f'\0jail\0{esc(context.get("where") or "")}?">'
+                f'{csrf_input(context.get("csrf_token"))}<input type="hidden" name="ip" '
+                'value="\0ip\0"><input type="hidden" name="jail" value="\0jail\0"><button '
+                'type="submit" class="link">Unban <span class="spinner" aria-hidden="true">'
+                "</span></button></form></td>")
+    out = []
+    for ban in rows:
+        ip, jail = esc(ban.ip), esc(getattr(ban, "jail", "") or name)
+        if getattr(ban, "permanent", False):
+            left = "permanent"
+        elif ban.ends_at:
+            left = time_left_element(ban.ends_at)
+        else:
+            left = "permanent" if with_jail else "—"
+        count = "—" if ban.bancount is None else _thousands(ban.bancount)
+        href = esc(ip_url.replace(_IP_MARK, quote(ban.ip, safe=_IP_SAFE)))
+        action = form.replace("\0ip\0", ip).replace("\0jail\0", jail)
+        out.append(
+            f'<tr><td class="ip"><a href="{href}">{ip}</a></td>'
+            f"{f'<td>{jail}</td>' if with_jail else ''}"
+            f"<td>{_time_html(ban.banned_at, zone)}</td><td>{left}</td>"
+            f'<td class="num">{count}</td>{action}</tr>')
+    return mark_safe("".join(out))  # noqa: S308 (every text escaped above)
+
+
 def csrf_input(token) -> str:
     """What ``{% csrf_token %}`` writes (nothing without a token)."""
     if not token or token == "NOTPROVIDED":  # noqa: S105 (Django's marker, not a password)

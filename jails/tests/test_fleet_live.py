@@ -208,7 +208,7 @@ def test_unban_all_and_ignore_are_commands_with_checked_arguments(f2b):
     assert commands.run("unbanall", {"jail": "sshd"}, "root") == {
         "ok": True, "message": "Unbanned all 2 IPs from sshd."}
     assert client.jail_status("sshd").banned_ips == []
-    for command, args in (("unbanall", {}), ("ignore", {"jail": "sshd", "value": "nope"}),
+    for command, args in (("unbanall", {}), ("ignore", {"jail": "sshd", "value": "no such host!"}),
                           ("ignore", {"value": "192.0.2.1"})):
         with pytest.raises(InvalidInput):
             commands.clean(command, args)

@@ -207,3 +207,38 @@ def test_the_map_shapes_are_the_templates_markup():
     assert "1,234 bans" in new and ": 1 ban<" in new and "no bans" in new
     assert "window=365d&amp;origin=manual&amp;country=" in new
     assert old == new
+
+
+# The live-bans table (a jail page's, a node page's) as its template wrote
+# each row before jails.templatetags.bans.live_ban_rows: the reference.
+LIVE_BANS_BEFORE = Path(__file__).with_name("live_bans_before.html").read_text()
+
+
+@pytest.mark.parametrize("may_ban", [True, False])
+@pytest.mark.parametrize("with_jail", [True, False])
+def test_the_live_ban_rows_are_the_templates_markup(may_ban, with_jail):
+    from jails.fleet.models import LiveBan
+    from jails.live.banned import Ban
+
+    now = timezone.now()
+    rows = []
+    for n in range(120):
+        ip = (f"2001:db8::{n:x}", f"192.0.2.{n % 250}", f"198.51.{n % 250}.0/24")[n % 3]
+        ends = None if n % 4 == 0 else now + timedelta(seconds=60 * n + 7)
+        if with_jail:  # a node page: LiveBan rows, with their jail
+            rows.append(LiveBan(node="b", jail=("sshd", "odd<jail>&")[n % 2], ip=ip,
+                                bantime=600, banned_at=now - timedelta(minutes=n),
+                                ends_at=ends, bancount=(None, 1, 12345)[n % 3]))
+        else:  # a jail page: fail2ban's bips rows (permanent, unknown time, timed)
+            rows.append(Ban(ip=ip, banned_at=now - timedelta(minutes=n),
+                            bantime=(-1, None, 600 + n)[n % 3] if n % 4 else None,
+                            bancount=(None, 1, 12345)[n % 3]))
+    perms = {"accounts": {"ban": may_ban}}
+    context = {"rows": rows, "with_jail": with_jail, "name": "sshd", "perms": perms,
+               "unban_url": "/jails/sshd/unban/?q=a&b", "target": "#jail-main",
+               "select": with_jail, "where": ' on "b"', "testid": "t", "csrf_token": "tok<en>"}
+    old = Template(LIVE_BANS_BEFORE).render(Context(context))
+    new = Template("{% include 'jails/partials/live_bans.html' %}").render(Context(context))
+    assert _normal(new).count("<tr>") == 121  # the header's and one a ban
+    assert ("Unban <span" in new) is may_ban
+    assert _normal(old) == _normal(new)
