@@ -92,3 +92,11 @@ def test_banning_an_allow_listed_address_asks_first(admin_client, clean_ignore_l
     html = page.content.decode()
     assert "allow-listed" in html and "added by alice" in html, html
     assert "198.51.100.20" not in f2b_client.jail_status("sshd").banned_ips
+
+
+def test_the_ip_page_says_which_entry_protects_an_address(viewer_client, f2b):
+    AllowEntry.objects.create(value=NET, added_by="alice", note="office VPN")
+    html = viewer_client.get("/ip/198.51.100.20/").content.decode()
+    assert "Allow-listed (198.51.100.0/24, every jail on every node, added by alice" in html
+    assert "office VPN" in html
+    assert "Allow-listed" not in viewer_client.get("/ip/192.0.2.1/").content.decode()

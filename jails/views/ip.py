@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import ban_or_unban
+from bangui.hooks import app_hooks
 from bangui.htmx import render_page
 from geo.service import get_cache
 from jails.fail2ban import InvalidInput, validation
@@ -154,6 +155,8 @@ def _context(ip: str, ban_form: ManualBanForm | None = None) -> dict:
         "live": live, "running": running, "error": error,
         "ban_form": ban_form or ManualBanForm.here_and_fleet(
             running, {"ip": ip, "jail": manual}, multi_node),
+        # what other apps say of it (the allow-list: the entries that protect it)
+        "notes": [n for _, hook in app_hooks("address_notes") for n in hook(ip)],
     }
 
 
