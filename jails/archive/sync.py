@@ -237,6 +237,22 @@ def lookup_countries(ips: Iterable[str]) -> dict[str, str]:
     return codes
 
 
+def fill_missing_countries(limit: int = 5000) -> int:
+    """Look up IPs of archive rows without a country (e.g. archived while geo
+    was down); returns how many rows got one. For commands and geo's
+    re-resolve; bounded by ``limit`` distinct IPs per call."""
+    ips = list(BanEvent.objects.filter(country_code__isnull=True).order_by()
+               .values_list("ip", flat=True).distinct()[:limit])
+    by_country: dict[str, list[str]] = {}
+    for ip, code in lookup_countries(ips).items():
+        by_country.setdefault(code, []).append(ip)
+    updated = 0
+    for code, group in by_country.items():
+        updated += BanEvent.objects.filter(ip__in=group, country_code__isnull=True).update(
+            country_code=code)
+    return updated
+
+
 # --- writing the archive ------------------------------------------------------------
 def _naive_utc_text(value: datetime) -> str:
     return str(value.replace(tzinfo=None))
