@@ -10,7 +10,9 @@ Hooks in use: ``health_checks`` and ``metrics`` (bangui/health.py),
 ``socket_check`` (accounts/forms.py), ``credits`` (the footer's data credits,
 bangui/context_processors.py), ``node_facts`` (what a node's worker
 publishes about its fail2ban) and ``node_tick`` (what it does every few
-seconds), both nodes/worker.py.
+seconds), both nodes/worker.py; ``ban_warnings`` (what a ban should ask
+first, jails/live/actions.py) and ``address_notes`` (what the IP page says
+of an address), both offered by the allow-list.
 """
 
 from __future__ import annotations
