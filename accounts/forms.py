@@ -51,6 +51,21 @@ def new_username(value: str) -> str:
         raise ValidationError("A user with that name already exists.")
     return username
 
+
+def check_new_password(form: forms.Form, data: dict) -> None:
+    """The two password fields agree (when neither was refused already) and
+    the password passes the validators, judged for the new user."""
+    p1, p2 = data.get("password1"), data.get("password2")
+    if (p1 or p2) and p1 != p2 and not form.has_error("password1") \
+            and not form.has_error("password2"):
+        form.add_error("password2", "The two passwords differ.")
+    elif p1:
+        user = get_user_model()(username=data.get("username", ""), email=data.get("email", ""))
+        try:
+            password_validation.validate_password(p1, user)
+        except ValidationError as exc:
+            form.add_error("password1", exc)
+
 class _NoColon:
     """Labels read "Password", not "Password:" (cleaner for screen readers)."""
 
@@ -98,15 +113,7 @@ class SetupForm(_RuntimeFields):
 
     def clean(self):
         data = super().clean()
-        p1, p2 = data.get("password1"), data.get("password2")
-        if p1 and p2 and p1 != p2:
-            self.add_error("password2", "The two passwords differ.")
-        elif p1:
-            user = get_user_model()(username=data.get("username", ""), email=data.get("email", ""))
-            try:
-                password_validation.validate_password(p1, user)
-            except ValidationError as exc:
-                self.add_error("password1", exc)
+        check_new_password(self, data)
         return data
 
 
@@ -212,15 +219,7 @@ class UserCreateForm(_NoColon, forms.Form):
 
     def clean(self):
         data = super().clean()
-        p1, p2 = data.get("password1"), data.get("password2")
-        if (p1 or p2) and p1 != p2:
-            self.add_error("password2", "The two passwords differ.")
-        elif p1:
-            user = get_user_model()(username=data.get("username", ""), email=data.get("email", ""))
-            try:
-                password_validation.validate_password(p1, user)
-            except ValidationError as exc:
-                self.add_error("password1", exc)
+        check_new_password(self, data)
         return data
 
 
