@@ -197,19 +197,26 @@ def setup_done(db):
     return SetupCompletion.objects.create(method="test")
 
 
+def ensure_roles() -> None:
+    """The role groups and their permissions, as the migrations make them,
+    after a transactional test's flush removed them."""
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    if not Group.objects.filter(name="support").exists():
+        import_module("accounts.migrations.0002_roles").create_roles(apps, None)
+        import_module("accounts.migrations.0006_support_role").create_support(apps, None)
+
+
 def _make_user(django_user_model, username: str, role: str | None = None, **extra):
     from django.contrib.auth.models import Group
 
     user = django_user_model.objects.create_user(username=username, password=TEST_PASSWORD,
                                                  **extra)
     if role:
-        if not Group.objects.filter(name=role).exists():
-            # A transactional test's flush removed the migration's groups.
-            from importlib import import_module
-
-            from django.apps import apps
-
-            import_module("accounts.migrations.0002_roles").create_roles(apps, None)
+        ensure_roles()
         user.groups.add(Group.objects.get(name=role))
     return user
 
@@ -227,6 +234,11 @@ def operator_user(setup_done, django_user_model):
 @pytest.fixture
 def viewer_user(setup_done, django_user_model):
     return _make_user(django_user_model, "viewer", role="viewer")
+
+
+@pytest.fixture
+def support_user(setup_done, django_user_model):
+    return _make_user(django_user_model, "support", role="support")
 
 
 def _client_for(user):
@@ -250,6 +262,11 @@ def operator_client(operator_user):
 @pytest.fixture
 def viewer_client(viewer_user):
     return _client_for(viewer_user)
+
+
+@pytest.fixture
+def support_client(support_user):
+    return _client_for(support_user)
 
 
 def console_errors(page) -> list[str]:

@@ -1,7 +1,5 @@
 import pytest
 
-from conftest import TEST_PASSWORD, _make_user  # noqa: F401 (shared helpers)
-
 # What the sandbox's jail.conf says (its [DEFAULT] ignoreip), as fail2ban lists it.
 CONFIG_IGNORED = {"127.0.0.0/8", "::1"}
 
@@ -14,17 +12,3 @@ def clean_ignore_lists(f2b, f2b_client):
     for jail in f2b_client.jail_names():
         for value in set(f2b_client.ignore_list(jail)) - CONFIG_IGNORED:
             f2b_client.remove_ignore(jail, value)
-
-
-@pytest.fixture
-def support_user(setup_done, django_user_model):
-    return _make_user(django_user_model, "support", role="support")
-
-
-@pytest.fixture
-def support_client(support_user):
-    from django.test import Client
-
-    client = Client()
-    client.force_login(support_user)
-    return client
