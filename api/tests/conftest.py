@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.tests.conftest import support_user  # noqa: F401 (the fixture)
 from api import tokens
 
 
