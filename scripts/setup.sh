@@ -311,6 +311,9 @@ unpack_proxy_tool() {  # unpack_proxy_tool PACKAGE BINARY-IN-PACKAGE VERSION-ARG
 if [ "$WANT_PROXY_TOOLS" = 1 ]; then
     unpack_proxy_tool nginx usr/sbin/nginx -v
     unpack_proxy_tool caddy usr/bin/caddy version
+    # promtool checks contrib/prometheus/bangui-alerts.yml (notifications/tests/test_prometheus.py);
+    # the link .venv/proxy-tools/bin/prometheus is promtool, not the server.
+    unpack_proxy_tool prometheus usr/bin/promtool --version
 fi
 
 # --- other fail2ban releases for the tests (only with --fail2ban-versions) -----------
