@@ -86,6 +86,10 @@ SCHEDULES: tuple[Task, ...] = (
     Task("blocklist-imports", "blocklists.tasks.import_due", minutes=1),
     Task("geo-cleanup", "geo.tasks.cleanup", schedule_type=DAILY, fleet_wide=True),
     Task("geo-reresolve", "geo.tasks.reresolve", schedule_type=HOURLY, fleet_wide=True),
+    # Archive rows stored while geo could not place them get their country
+    # (jails.archive.sync.fill_missing_countries: the last week, bounded).
+    Task("archive-countries", "jails.tasks.fill_countries", schedule_type=HOURLY,
+         fleet_wide=True),
     # Notification rules read the shared database: one node sends each message.
     Task("notify", "notifications.tasks.evaluate_rules", minutes=1, fleet_wide=True),
 )

@@ -74,5 +74,9 @@ def node_tick() -> None:
         raise failed
 
 
+def fill_countries() -> str:
+    return f"{archive.fill_missing_countries()} archived bans got a country"
+
+
 def purge_archive(retention_days: int | None = None) -> str:
     return f"purged {archive.purge(retention_days)} archived bans"

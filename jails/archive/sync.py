@@ -237,19 +237,36 @@ def lookup_countries(ips: Iterable[str]) -> dict[str, str]:
     return codes
 
 
-def fill_missing_countries(limit: int = 5000) -> int:
-    """Look up IPs of archive rows without a country (e.g. archived while geo
-    was down); returns how many rows got one. For commands and geo's
-    re-resolve; bounded by ``limit`` distinct IPs per call."""
-    ips = list(BanEvent.objects.filter(country_code__isnull=True).order_by()
-               .values_list("ip", flat=True).distinct()[:limit])
+# The scheduled fill looks this far back: a geo outage longer than a week
+# leaves its rows for ``manage.py`` (no window) rather than making every
+# hourly run read them.
+FILL_DAYS = 7
+FILL_ROWS = 5000
+
+
+def fill_missing_countries(limit: int = FILL_ROWS, days: int | None = FILL_DAYS) -> int:
+    """Give a country to archive rows archived without one (geo was down or
+    did not know the address then); returns how many rows got one.
+
+    Hourly on the fleet's coordinator (``archive-countries`` in
+    bangui/schedules.py) over the last ``days`` (None: the whole archive).
+    It reads at most ``limit`` such rows, newest first, through the
+    ``country_code, banned_at`` index, so a run costs the same with a
+    million archived rows. Addresses geo still cannot place stay NULL
+    ("unknown" on the pages) and are asked again next hour: geo's negative
+    cache makes that cheap. The rollup follows through its triggers."""
+    missing = BanEvent.objects.filter(country_code__isnull=True)
+    if days is not None:
+        missing = missing.filter(banned_at__gte=timezone.now() - timedelta(days=days))
+    ips = set(missing.order_by("-banned_at").values_list("ip", flat=True)[:limit])
     by_country: dict[str, list[str]] = {}
     for ip, code in lookup_countries(ips).items():
         by_country.setdefault(code, []).append(ip)
     updated = 0
     for code, group in by_country.items():
-        updated += BanEvent.objects.filter(ip__in=group, country_code__isnull=True).update(
-            country_code=code)
+        updated += missing.filter(ip__in=group).update(country_code=code)
+    if updated:
+        log.info("archive: %d rows archived without a country got one", updated)
     return updated
 
 

@@ -9,6 +9,10 @@ any row; ``--rebuild-rollup`` only creates missing archive indexes, puts the
 daily rollup's triggers back and recounts it (``jails/archive/rollup.py``;
 the triggers keep it exact, this is for repairs).
 
+``--fill-countries`` only looks up the countries of archived rows stored
+without one, over the whole archive (the hourly schedule looks a week
+back), then exits.
+
 Exit code 0 on success; 1 when the sync failed (fail2ban unreachable, its
 database unreadable); 2 for bad arguments. Output: one line per step.
 """
@@ -23,6 +27,7 @@ from jails.archive import sync as archive
 from jails.fail2ban import Fail2banError
 
 EXIT_FAILED = 1
+FILL_ALL_ROWS = 1_000_000  # rows read by --fill-countries (distinct addresses go to geo)
 
 
 class Command(BaseCommand):
@@ -51,10 +56,19 @@ class Command(BaseCommand):
                             help="only create missing archive indexes, reinstall the daily "
                                  "rollup's triggers and recount it, then exit (the database "
                                  "owner only)")
+        parser.add_argument("--fill-countries", action="store_true",
+                            help="only look up countries for archived rows without one "
+                                 "(the whole archive), then exit")
 
     def handle(self, *args, db: str | None, full: bool, purge: bool,
                retention_days: int | None, batch_size: int, no_geo: bool,
-               backfill: bool, rebuild_rollup: bool, **options) -> None:
+               backfill: bool, rebuild_rollup: bool, fill_countries: bool,
+               **options) -> None:
+        if fill_countries:
+            filled = archive.fill_missing_countries(limit=FILL_ALL_ROWS, days=None)
+            geo_tasks.flush()
+            self.stdout.write(f"archived bans that got a country: {filled}")
+            return
         if rebuild_rollup:
             if backfill:
                 raise CommandError("--backfill and --rebuild-rollup do not go together",
