@@ -22,8 +22,7 @@ from accounts import audit
 from allowlist.models import AllowEntry, Applied, listed, node_labels
 from jails.fail2ban import Fail2banError
 from jails.fleet import commands, dispatch
-from jails.live import link
-from nodes.models import Node
+from jails.live import actions, link
 
 logger = logging.getLogger(__name__)
 
@@ -89,22 +88,6 @@ def target_nodes(entry: AllowEntry) -> list[str]:
     return dispatch.all_nodes() or [settings.BANGUI_NODE]
 
 
-def _jails_and_lists(node: str) -> dict[str, list[str]]:
-    """A node's running jails and their ignore lists: this host's asked
-    now, the others' as their worker last published them."""
-    if node == settings.BANGUI_NODE:
-        try:
-            client = link.client(connect_retries=0)
-            return {j: client.ignore_list(j) for j in client.jail_names()}
-        except Fail2banError:
-            return {}
-    row = Node.objects.filter(pk=node).values_list("jails", "jail_settings").first()
-    if row is None:
-        return {}
-    jails, published = row
-    return {j: list((published.get(j) or {}).get("ignore_ips") or []) for j in jails}
-
-
 Sent = list[tuple[str, dispatch.Ticket]]  # (jail, its ticket) for each ignore sent
 
 
@@ -116,7 +99,7 @@ def apply_now(entry: AllowEntry, actor: str, by: object) -> Sent:
     by_jail: dict[str, list[str]] = defaultdict(list)
     for node in target_nodes(entry):
         labels = node_labels(node)
-        for jail, values in _jails_and_lists(node).items():
+        for jail, values in actions.ignore_lists(node).items():
             if entry.applies_to(node, labels, jail) and entry.value not in {
                     listed(v) for v in values}:
                 Applied.objects.get_or_create(node=node, jail=jail, value=entry.value)

@@ -19,6 +19,7 @@ from allowlist.models import AllowEntry, Applied, listed
 from bangui.clientip import client_ip
 from jails.fail2ban import InvalidInput
 from jails.fleet import dispatch
+from jails.live import actions
 from nodes.fleet import scope_choices
 
 
@@ -34,7 +35,7 @@ def _by_hand(ours: set[tuple[str, str, str]]) -> list[tuple[str, str, list[str]]
     rows = []
     names, _ = scope_choices()
     for node in dict.fromkeys([settings.BANGUI_NODE, *names]):
-        for jail, values in sorted(sync._jails_and_lists(node).items()):
+        for jail, values in sorted(actions.ignore_lists(node).items()):
             theirs = [v for v in values if (node, jail, listed(v)) not in ours]
             if theirs:
                 rows.append((node, jail, theirs))

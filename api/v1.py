@@ -5,7 +5,6 @@ dispatch (api/commands.py)."""
 
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from ninja import NinjaAPI, Query, Router
@@ -99,9 +98,10 @@ def ban(request: HttpRequest, payload: BanRequest):
     require_write(request)
 
     def write():
-        if not payload.force and node_targets(payload.node or "") == [settings.BANGUI_NODE]:
+        if not payload.force:
             try:
-                reasons = actions.ban_warnings(payload.jail, [payload.ip], client_ip(request))
+                reasons = actions.ban_warnings(payload.jail, [payload.ip], client_ip(request),
+                                               node_targets(payload.node or ""))
             except Fail2banError:  # bad input: the dispatch refuses it below, audited
                 reasons = []
             if reasons:

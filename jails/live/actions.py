@@ -9,52 +9,78 @@ before anything is sent."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+from django.conf import settings
 
 from bangui.hooks import app_hooks
 from jails.archive import sync as archive
 from jails.fail2ban import Fail2banClient, Fail2banError, InvalidInput, validation
 from jails.live import banned, link
 from jails.live import state as live
+from nodes.models import Node
 
 UNBAN_BATCH = 5000  # IPs per unbanip command: bounded commands for huge jails
 
 
-def ban_warnings(jail: str, ips: Iterable[str], own_ip: str | None, *,
-                 client: Fail2banClient | None = None) -> list[str]:
-    """Why banning ``ips`` in ``jail`` deserves a second thought: an address
-    of the jail's ignore list (fail2ban bans it when asked by hand, yet its
-    owner asked never to), or the address the admin's own browser comes
-    from (a lock-out), and what the apps' ``ban_warnings`` hooks say (the
-    allow-list: which entry holds it, who added it). One ``get JAIL
-    ignoreip``; [] when nothing is odd or fail2ban does not answer (the ban
-    itself will then say so)."""
+def ignore_lists(node: str, jail: str | None = None) -> dict[str, list[str]]:
+    """The ignore lists of ``node``'s running jails (only ``jail``'s when
+    given): this host's asked now, another node's as its worker last
+    published them (``Node.jail_settings``). {} when fail2ban does not
+    answer or the node is unknown."""
+    if node == settings.BANGUI_NODE:
+        try:
+            client = link.client(connect_retries=0)
+            return {j: client.ignore_list(j) for j in ([jail] if jail else client.jail_names())}
+        except Fail2banError:
+            return {}
+    row = Node.objects.filter(pk=node).values_list("jails", "jail_settings").first()
+    if row is None:
+        return {}
+    running, published = row
+    return {j: list((published.get(j) or {}).get("ignore_ips") or [])
+            for j in running if jail in (None, j)}
+
+
+def ban_warnings(jail: str, ips: Iterable[str], own_ip: str | None,
+                 nodes: Sequence[str] = ()) -> list[str]:
+    """Why banning ``ips`` in ``jail`` on ``nodes`` (default this host's)
+    deserves a second thought: an address of the jail's ignore list there
+    (fail2ban bans it when asked by hand, yet its owner asked never to), or
+    the address the admin's own browser comes from (a lock-out), and what
+    the apps' ``ban_warnings`` hooks say (the allow-list: which entry holds
+    it, who added it). This host's ignore list is asked now (one ``get JAIL
+    ignoreip``), another node's is the one it published; [] when nothing is
+    odd (a fail2ban that does not answer: the ban itself will say so)."""
     ips = validation.ban_targets(ips)
-    client = client or link.client(connect_retries=0)
+    nodes = list(nodes) or [settings.BANGUI_NODE]
+    alone = nodes == [settings.BANGUI_NODE]
     reasons = []
-    try:
-        ignored = [ipaddress.ip_network(v, strict=False)
-                   for v in client.ignore_list(jail) if _network_or_none(v)]
-    except Fail2banError:
-        ignored = []
     own = _address_or_none(own_ip)
+    for node in nodes:
+        where = jail if alone else f"{jail} on {node}"
+        ignored = [ipaddress.ip_network(v, strict=False)
+                   for v in ignore_lists(node, jail).get(jail, []) if _network_or_none(v)]
+        for ip in ips:
+            target = ipaddress.ip_network(ip, strict=False)  # an address: its /32 or /128
+            hit = next((str(n) for n in ignored
+                        if target.version == n.version and target.overlaps(n)), None)
+            if hit:
+                reasons.append(f"{ip} is in {where}'s ignore list ({hit}): fail2ban never bans "
+                               "it on its own" if validation.is_network(ip) is False else
+                               f"{ip} overlaps {where}'s ignore list ({hit})")
     for ip in ips:
-        target = ipaddress.ip_network(ip, strict=False)  # an address: its /32 or /128
-        hit = next((str(n) for n in ignored
-                    if target.version == n.version and target.overlaps(n)), None)
-        if hit:
-            reasons.append(f"{ip} is in {jail}'s ignore list ({hit}): fail2ban never bans it "
-                           "on its own" if validation.is_network(ip) is False else
-                           f"{ip} overlaps {jail}'s ignore list ({hit})")
+        target = ipaddress.ip_network(ip, strict=False)
         if own is not None and own.version == target.version and own in target:
             reasons.append(f"{ip} is the address your browser connects from: banning it may "
-                           "lock you out of this host" if not validation.is_network(ip) else
+                           "lock you out" if not validation.is_network(ip) else
                            f"{ip} holds {own}, the address your browser connects from: "
-                           "banning it may lock you out of this host")
+                           "banning it may lock you out")
     # Apps that know more (the allow-list: which entry, who added it).
     for _, hook in app_hooks("ban_warnings"):
-        reasons += hook(jail, ips)
-    return reasons
+        for node in nodes:
+            reasons += hook(jail, ips, node)
+    return list(dict.fromkeys(reasons))
 
 
 def _address_or_none(value):

@@ -143,14 +143,15 @@ def of_ticket(ticket: dispatch.Ticket) -> Result:
 
 def ban(request: HttpRequest, jail: str, ips: list[str], confirm: dict,
         node: str = "") -> Result:
-    """Ban ``ips`` in ``jail`` on ``node`` (see :func:`jails.fleet.dispatch.targets`). On
-    this host, an address of the jail's ignore list, or the admin's own, is
+    """Ban ``ips`` in ``jail`` on ``node`` (see :func:`jails.fleet.dispatch.targets`). An
+    address of the jail's ignore list, an allow-listed one, or the admin's own, is
     banned only once the form comes back with ``confirm``: until then the
-    Result asks, carrying ``confirm`` (the fields to send again). Other
-    nodes' ignore lists are theirs: no question is asked there."""
+    Result asks, carrying ``confirm`` (the fields to send again). The
+    question is the same on every node (another's ignore list as it
+    published it)."""
     targets = dispatch.targets(node)
-    if targets == [settings.BANGUI_NODE] and not request.POST.get("confirm"):
-        reasons = actions.ban_warnings(jail, ips, client_ip(request))
+    if not request.POST.get("confirm"):
+        reasons = actions.ban_warnings(jail, ips, client_ip(request), targets)
         if reasons:
             return Result(False, "Not banned yet: " + "; ".join(reasons) + ". Ban anyway?",
                           confirm=confirm)
