@@ -18,8 +18,15 @@ here asks fail2ban:
 - **node_down** compares each node's state (``Node.is_up()`` and its
   fail2ban's last answer) with the last look's: one message for what went
   down, one for what came back (first sight is remembered, not told).
-- **import_failed** / **config_rolled_back** read blocklist import runs
-  and audit rows since the cursor.
+- **import_failed** / **config_rolled_back** / **config_refused** /
+  **logins_locked_out** read blocklist import runs and audit rows since the
+  cursor (the config transaction and django-axes' lockout signal write
+  those rows: nothing new is raised for notifications).
+- **archive_behind** compares each up node's last archive sync (published by
+  its worker) with N minutes, told and cleared as node_down's states are.
+- **watched** also matches countries and ASNs (notifications.watch).
+- **digest** sums up the last day or week once it is over
+  (notifications.digest), claimed in the database so it is stored once.
 
 Quiet period: a rule's message on a topic ("down" and "up" are separate
 topics of a node_down rule; the other kinds have one) opens a quiet period;
@@ -32,14 +39,13 @@ so one node sends each message.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -49,7 +55,7 @@ from blocklists.models import ImportRun
 from jails.constants import Origin
 from jails.models import BanEvent
 from nodes.models import Node
-from notifications import transports
+from notifications import digest, transports, watch
 from notifications.models import Channel, Delivery, Notification, Rule
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,7 @@ log = logging.getLogger(__name__)
 WATCH_SLACK = timedelta(minutes=15)
 RETENTION = timedelta(days=90)  # stored notifications (and their deliveries) kept this long
 WATCH_MAX_LISTED = 20  # addresses named in one message; the rest are counted
+LISTED = 10  # audit rows (config changes, lockouts) named in one message
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,9 @@ class Trigger:
     text: str
     topic: str = "default"
     facts: dict | None = None
+    # A digest's period: stored at most once per rule (the database's unique
+    # claim), never held by the quiet period.
+    claim: str = ""
 
 
 def _iso(value: datetime) -> str:
@@ -112,37 +122,18 @@ def _spike(rule: Rule, now: datetime) -> list[Trigger]:
                            "window_minutes": rule.window_minutes})]
 
 
-def watched_networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """The rule's watched addresses and networks; ValueError names a bad line."""
-    networks = []
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(line, strict=False))
-        except ValueError:
-            raise ValueError(f"{line!r} is not an address or a network") from None
-    return networks
-
-
 def _watched(rule: Rule, now: datetime) -> list[Trigger]:
-    networks = watched_networks(rule.watched)
-    if not networks:
+    watchlist = watch.parse(rule.watched)
+    if not watchlist:
         return []
     since = _cursor(rule)
-    rows = (_bans(rule).filter(created_at__gt=since, created_at__lte=now,
-                               banned_at__gt=since - WATCH_SLACK,
-                               origin__in=[Origin.DETECTED, Origin.MANUAL])
-            .values_list("ip", "jail", "node").order_by("created_at"))
-    hits = []
-    for ip, jail, node in rows.iterator():
-        try:
-            address = ipaddress.ip_network(ip, strict=False)
-        except ValueError:
-            continue
-        if any(address.version == net.version and address.subnet_of(net) for net in networks):
-            hits.append(f"{ip} in {jail} on {node}")
+    rows = list(_bans(rule).filter(created_at__gt=since, created_at__lte=now,
+                                   banned_at__gt=since - WATCH_SLACK,
+                                   origin__in=[Origin.DETECTED, Origin.MANUAL])
+                .values_list("ip", "jail", "node", "country_code").order_by("created_at"))
+    found = watch.matches(watchlist, ((ip, country) for ip, _, _, country in rows))
+    hits = [f"{ip} in {jail} on {node}" + (f" ({found[ip]})" if found[ip] else "")
+            for ip, jail, node, _ in rows if ip in found]
     if not hits:
         return []
     listed = "; ".join(hits[:WATCH_MAX_LISTED])
@@ -195,20 +186,98 @@ def _import_failed(rule: Rule, now: datetime) -> list[Trigger]:
                     "Failed: " + "; ".join(failed), facts={"failed": len(failed)})]
 
 
-def _config_rolled_back(rule: Rule, now: datetime) -> list[Trigger]:
-    rows = AuditEntry.objects.filter(created_at__gt=_cursor(rule), created_at__lte=now).filter(
-        Q(detail__contains="rolled it back")
-        | Q(action__startswith="config", result=AuditEntry.Result.FAILED))
-    if rule.node:
-        rows = rows.filter(node=rule.node)
+def _audit_since(rule: Rule, now: datetime, which: Q):
+    rows = AuditEntry.objects.filter(which, created_at__gt=_cursor(rule), created_at__lte=now)
+    return rows.filter(node=rule.node) if rule.node else rows
+
+
+def _config_changes(rule: Rule, now: datetime, which: Q, title: str) -> list[Trigger]:
+    rows = _audit_since(rule, now, which)
     found = [f"{row.action} {row.target} by {row.actor_name}"
              + (f" on {row.node}" if row.node else "") + f": {row.detail[:300]}"
-             for row in rows.order_by("created_at")[:10]]
+             for row in rows.order_by("created_at")[:LISTED]]
     if not found:
         return []
-    return [Trigger("Config change rolled back or refused"
-                    + (f" (+{len(found) - 1})" if len(found) > 1 else ""),
+    return [Trigger(title + (f" (+{len(found) - 1})" if len(found) > 1 else ""),
                     "\n".join(found), facts={"changes": len(found)})]
+
+
+# The config transaction's audit rows (jails.config.files.apply, through the
+# config views): a rollback says "rolled it back"; any other failed config.*
+# row was refused before fail2ban ran it (the check, a stale edit, a bad form).
+ROLLED_BACK = Q(detail__contains="rolled it back")
+REFUSED = Q(action__startswith="config", result=AuditEntry.Result.FAILED) & ~ROLLED_BACK
+
+
+def _config_rolled_back(rule: Rule, now: datetime) -> list[Trigger]:
+    return _config_changes(rule, now, ROLLED_BACK, "Config change rolled back")
+
+
+def _config_refused(rule: Rule, now: datetime) -> list[Trigger]:
+    return _config_changes(rule, now, REFUSED, "Config change refused")
+
+
+def _logins_locked_out(rule: Rule, now: datetime) -> list[Trigger]:
+    """django-axes' lockouts, as accounts.signals audits them ("lockout",
+    target user:NAME, the request's address). axes signals again for every
+    attempt while locked: one name and address is one lockout."""
+    rows = _audit_since(rule, now, Q(action="lockout")).order_by("created_at")
+    pairs = dict.fromkeys(rows.values_list("target", "source_ip"))
+    count = len(pairs)
+    if not count:
+        return []
+    named = [f"{target.removeprefix('user:') or '(no name)'} from "
+             f"{source_ip or 'an unknown address'}" for target, source_ip in list(pairs)[:LISTED]]
+    more = f" and {count - LISTED} more" if count > LISTED else ""
+    return [Trigger(f"Login{'s' if count > 1 else ''} locked out: {named[0]}"
+                    + (f" (+{count - 1})" if count > 1 else ""),
+                    f"Locked out after too many failed logins: {'; '.join(named)}{more}.",
+                    facts={"lockouts": count})]
+
+
+def _archive_behind(rule: Rule, now: datetime) -> list[Trigger]:
+    """Up nodes whose archive sync is more than N (window) minutes old; a
+    down node is node_down's news. Told when it falls behind and when it
+    catches up, like node_down."""
+    limit = timedelta(minutes=rule.window_minutes).total_seconds()
+    nodes = Node.objects.filter(name=rule.node) if rule.node else Node.objects.all()
+    known = dict(rule.state.get("archive", {}))
+    behind, caught_up = [], []
+    for node in nodes:
+        lag = node.archive_lag(now)
+        if lag is None or not node.is_up(now):
+            continue
+        state = "behind" if lag > limit else "current"
+        before, known[node.name] = known.get(node.name, "current"), state
+        if state != before:
+            (behind if state == "behind" else caught_up).append((node.name, lag))
+    rule.state["archive"] = known
+    triggers = []
+    if behind:
+        named = ", ".join(f"{name} ({round(lag / 60)} min)" for name, lag in behind)
+        triggers.append(Trigger(
+            f"Archive behind: {named}",
+            f"The ban archive of {named} has not synced for more than "
+            f"{rule.window_minutes} minutes: pages and the API miss newer bans.",
+            topic="behind", facts={"behind": [name for name, _ in behind],
+                                   "minutes": rule.window_minutes}))
+    if caught_up:
+        named = ", ".join(name for name, _ in caught_up)
+        triggers.append(Trigger(f"Archive caught up: {named}",
+                                f"The ban archive of {named} is current again.",
+                                topic="current", facts={"current": named.split(", ")}))
+    return triggers
+
+
+def _digest(rule: Rule, now: datetime) -> list[Trigger]:
+    period = digest.due(rule, now)
+    if period is None:
+        return []
+    start, end = period
+    facts = digest.figures(rule, start, end, now)
+    title, text = digest.wording(rule, start, facts)
+    rule.state["digest"] = digest.claim(rule, start)
+    return [Trigger(title, text, topic="digest", facts=facts, claim=digest.claim(rule, start))]
 
 
 CHECKS: dict[str, Callable[[Rule, datetime], list[Trigger]]] = {
@@ -218,6 +287,10 @@ CHECKS: dict[str, Callable[[Rule, datetime], list[Trigger]]] = {
     Rule.Kind.NODE_DOWN: _node_down,
     Rule.Kind.IMPORT_FAILED: _import_failed,
     Rule.Kind.CONFIG_ROLLED_BACK: _config_rolled_back,
+    Rule.Kind.CONFIG_REFUSED: _config_refused,
+    Rule.Kind.LOGINS_LOCKED_OUT: _logins_locked_out,
+    Rule.Kind.ARCHIVE_BEHIND: _archive_behind,
+    Rule.Kind.DIGEST: _digest,
 }
 
 
@@ -239,21 +312,30 @@ def payload(notification: Notification) -> dict:
 
 def _store(rule: Rule, trigger: Trigger, now: datetime) -> Notification | None:
     """Store the trigger's notification; its deliveries are pending, or
-    skipped when the topic is in its quiet period (then counted)."""
+    skipped when the topic is in its quiet period (then counted). None when
+    the trigger's claim is taken: another worker stored it."""
     sent = rule.state.setdefault("sent", {})
     held = rule.state.setdefault("suppressed", {})
     last = parse_datetime(sent[trigger.topic]) if trigger.topic in sent else None
-    quiet = last is not None and now < last + timedelta(minutes=rule.quiet_minutes)
+    quiet = (not trigger.claim and last is not None
+             and now < last + timedelta(minutes=rule.quiet_minutes))
     channels = list(rule.channels.filter(enabled=True))
     suppressed = 0 if quiet else held.get(trigger.topic, 0)
     text = trigger.text
     if suppressed:
         text += (f"\n({suppressed} more trigger{'s' if suppressed > 1 else ''} of this rule "
                  "held back by its quiet period since the last message.)")
-    notification = Notification.objects.create(
-        rule=rule, rule_name=rule.name, kind=rule.kind, severity=rule.severity,
-        title=trigger.title[:200], text=text, suppressed=suppressed, created_at=now,
-        facts=trigger.facts or {})
+    try:
+        with transaction.atomic():  # a savepoint: a taken claim leaves the look going
+            notification = Notification.objects.create(
+                rule=rule, rule_name=rule.name, kind=rule.kind, severity=rule.severity,
+                title=trigger.title[:200], text=text, suppressed=suppressed, created_at=now,
+                facts=trigger.facts or {}, claim=trigger.claim)
+    except IntegrityError:
+        if not trigger.claim:
+            raise
+        log.info("rule %s: %s was stored by another worker", rule.name, trigger.claim)
+        return None
     result = Delivery.Result.SKIPPED_QUIET if quiet else Delivery.Result.PENDING
     detail = (f"quiet until {(last + timedelta(minutes=rule.quiet_minutes)).isoformat()}"
               if quiet else "")
@@ -279,7 +361,8 @@ def check_rules(now: datetime | None = None) -> list[Notification]:
             log.exception("notification rule %s failed to evaluate", rule.name)
             continue
         with transaction.atomic():
-            stored += [_store(rule, trigger, now) for trigger in triggers]
+            told = (_store(rule, trigger, now) for trigger in triggers)
+            stored += [notification for notification in told if notification is not None]
             rule.state["cursor"] = _iso(now)
             Rule.objects.filter(pk=rule.pk).update(state=rule.state)
     return stored

@@ -6,8 +6,7 @@ from __future__ import annotations
 from django import forms
 
 from nodes import nodename
-from notifications import transports
-from notifications.evaluate import watched_networks
+from notifications import transports, watch
 from notifications.models import Channel, Rule
 
 
@@ -57,9 +56,17 @@ class RuleForm(forms.ModelForm):
     class Meta:
         model = Rule
         fields = ["name", "kind", "node", "threshold", "percent", "window_minutes", "watched",
-                  "severity", "quiet_minutes", "channels", "enabled"]
+                  "period", "severity", "quiet_minutes", "channels", "enabled"]
         widgets = {"channels": forms.CheckboxSelectMultiple,
                    "watched": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only a digest reads it: a script posting another kind need not send it.
+        self.fields["period"].required = False
+
+    def clean_period(self) -> str:
+        return self.cleaned_data["period"] or Rule.Period.DAILY
 
     def clean_node(self) -> str:
         node = self.cleaned_data["node"].strip()
@@ -73,7 +80,7 @@ class RuleForm(forms.ModelForm):
     def clean_watched(self) -> str:
         text = self.cleaned_data["watched"]
         try:
-            watched_networks(text)
+            watch.parse(text)
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
         return text
@@ -81,7 +88,8 @@ class RuleForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         if data.get("kind") == Rule.Kind.WATCHED and not (data.get("watched") or "").strip():
-            self.add_error("watched", "Name at least one address or network to watch.")
+            self.add_error("watched", "Name at least one address, network, country or ASN "
+                                      "to watch.")
         if data.get("window_minutes") == 0:
             self.add_error("window_minutes", "A window of at least one minute.")
         return data

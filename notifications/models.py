@@ -58,10 +58,18 @@ class Rule(models.Model):
     class Kind(models.TextChoices):
         THRESHOLD = "threshold", "more than N bans in a window"
         SPIKE = "spike", "bans above X% of the previous window"
-        WATCHED = "watched", "a watched address or network banned"
+        WATCHED = "watched", "a watched address, network, country or ASN banned"
         NODE_DOWN = "node_down", "a node or its fail2ban down, and back up"
         IMPORT_FAILED = "import_failed", "a blocklist import failed"
-        CONFIG_ROLLED_BACK = "config_rolled_back", "a config change rolled back or refused"
+        CONFIG_ROLLED_BACK = "config_rolled_back", "a config change rolled back"
+        CONFIG_REFUSED = "config_refused", "a config change refused"
+        LOGINS_LOCKED_OUT = "logins_locked_out", "logins locked out"
+        ARCHIVE_BEHIND = "archive_behind", "the archive behind by more than N minutes"
+        DIGEST = "digest", "a daily or weekly digest"
+
+    class Period(models.TextChoices):
+        DAILY = "daily", "daily"
+        WEEKLY = "weekly", "weekly (Monday to Sunday)"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -71,9 +79,14 @@ class Rule(models.Model):
         default=10, help_text="Threshold: more than this many bans. Spike: at least this many.")
     percent = models.PositiveIntegerField(
         default=200, help_text="Spike: bans above this percentage of the previous window.")
-    window_minutes = models.PositiveIntegerField(default=10)
-    watched = models.TextField(blank=True, default="",
-                               help_text="Watched: addresses or networks, one a line.")
+    window_minutes = models.PositiveIntegerField(
+        default=10, help_text="Threshold and spike: the window. Archive behind: N minutes.")
+    watched = models.TextField(
+        blank=True, default="",
+        help_text="Watched: one a line, an address or network (203.0.113.0/24), a country "
+                  "code (CN) or an ASN (AS64500); # starts a comment.")
+    period = models.CharField(max_length=6, choices=Period.choices, default=Period.DAILY,
+                              help_text="Digest: the period summed up, sent once it is over.")
     severity = models.CharField(max_length=10, choices=Severity.choices,
                                 default=Severity.WARNING)
     quiet_minutes = models.PositiveIntegerField(
@@ -113,9 +126,16 @@ class Notification(models.Model):
     facts = models.JSONField(default=dict, blank=True)  # the figures, for the webhook
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     read = models.BooleanField(default=False)
+    # A digest's period ("daily:2026-12-05"): unique per rule, so the row
+    # itself is the claim and a second worker's insert fails instead of
+    # sending the digest twice. Empty for every other message.
+    claim = models.CharField(max_length=40, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["rule", "claim"],
+                                               condition=~models.Q(claim=""),
+                                               name="notification_claim_once")]
 
     def __str__(self) -> str:
         return self.title

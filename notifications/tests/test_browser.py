@@ -82,3 +82,46 @@ def test_an_operator_adds_a_channel_and_reads_the_notifications(
             other.goto(f"{live_server.url}/notifications/channels/")
             other.screenshot(path=str(shots / "channels-dark.png"), full_page=True)
         context.close()
+
+
+def test_an_operator_adds_a_weekly_digest_and_a_watched_country(
+        page, live_server, operator_user, browser, tmp_path):
+    shots = Path(os.environ.get("BANGUI_SCREENSHOTS") or tmp_path)
+    errors = console_errors(page)
+    login_page(page, live_server, operator_user, next_path="/notifications/rules/new/")
+    page.get_by_label("Name").fill("weekly summary")
+    page.get_by_label("Kind").select_option("digest")
+    page.get_by_label("Period").select_option("weekly")
+    page.screenshot(path=str(shots / "rule-form-light.png"), full_page=True)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("cell", name="a daily or weekly digest: weekly")).to_be_visible()
+
+    page.get_by_role("link", name="Add a rule").click()
+    page.get_by_label("Name").fill("watch")
+    page.get_by_label("Kind").select_option("watched")
+    assert errors == []
+    page.get_by_label("Watched").fill("XX")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("'XX' is not a country code")).to_be_visible()
+    # The refused form answers 400 (as every form page here does): the one
+    # console line, the browser's note of that status.
+    assert [e for e in errors if "status of 400" not in e] == [] and len(errors) == 1
+    page.get_by_label("Watched").fill("CN\nAS64500\n203.0.113.0/24")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("cell", name="watch", exact=True)).to_be_visible()
+    page.screenshot(path=str(shots / "rules-light.png"), full_page=True)
+    assert len(errors) == 1
+
+    cookies = page.context.cookies()
+    for name, options in (("dark", {"color_scheme": "dark"}),
+                          ("phone", {"viewport": {"width": 390, "height": 844},
+                                     "device_scale_factor": 2, "is_mobile": True})):
+        context = browser.new_context(**options)
+        context.add_cookies(cookies)
+        other = context.new_page()
+        for path in ("/notifications/rules/", "/notifications/rules/new/"):
+            other.goto(f"{live_server.url}{path}")
+            expect(other.get_by_role("heading", level=1)).to_be_visible()
+            other.screenshot(path=str(shots / f"rules{path.count('new') * '-form'}-{name}.png"),
+                             full_page=True)
+        context.close()

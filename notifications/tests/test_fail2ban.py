@@ -1,6 +1,8 @@
 """Against the sandboxed fail2ban-server (conftest's ``f2b``): bans made by
 fail2ban from log lines reach the receiver as one message per channel in
-one look; a restart of fail2ban with 1,000 live bans says nothing."""
+one look; a restart of fail2ban with 1,000 live bans says nothing; watched
+countries and ASNs from the sync's geo; a stalled archive sync; config
+changes refused and rolled back by the real config transaction."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from django.utils import timezone
 from conftest import wait_for
 from jails import tasks
 from jails.models import BanEvent
+from nodes.models import Node
+from nodes.worker import publish_facts
 from notifications import evaluate
 from notifications.models import Channel, Rule
 
@@ -81,4 +85,72 @@ def test_a_restart_with_1000_live_bans_says_nothing(f2b, f2b_client, receiver):
     tasks.sync_archive()
     assert BanEvent.objects.count() == 1000
     assert _look() == []
+    assert len(receiver.requests) == 2
+
+
+def test_a_watched_country_and_asn_banned_from_log_lines(f2b, f2b_client, receiver):
+    """The sync resolves each ban's country with geo's bundled database; the
+    rule reads it, and the ASN from geo."""
+    _archive_from_here()
+    channels = _channels(receiver)
+    _rule(channels, name="countries", kind="watched", watched="AU\nAS15169")
+    ips = ["1.1.1.1", "8.8.8.8", "81.2.69.142"]  # AU, AS15169 (US), GB
+    for ip in ips:
+        f2b.write_failures("sshd", ip, count=3)
+    wait_for(lambda: set(ips) <= set(f2b_client.banned("sshd")))
+    tasks.sync_archive()
+    assert dict(BanEvent.objects.values_list("ip", "country_code")) == {
+        "1.1.1.1": "AU", "8.8.8.8": "US", "81.2.69.142": "GB"}
+    [told] = _look()
+    assert "1.1.1.1 in sshd on" in told.text and "(AU)" in told.text
+    assert "8.8.8.8 in sshd on" in told.text and "(AS15169)" in told.text
+    assert "81.2.69.142" not in told.text
+    assert len(receiver.requests) == 2
+
+
+def test_an_archive_sync_stalled_is_told_and_its_recovery_too(f2b, receiver, settings):
+    """The node's worker publishes its last sync (publish_facts, as its
+    heartbeat does); a stalled sync is told, the next real sync clears it."""
+    now = timezone.now()
+    Node.objects.create(name=settings.BANGUI_NODE, holder="h:1:x",
+                        expires_at=now + timedelta(days=1))
+    tasks.sync_archive()
+    publish_facts(settings.BANGUI_NODE)
+    channels = _channels(receiver)
+    _rule(channels, name="archive", kind="archive_behind", window_minutes=5, quiet_minutes=0)
+    assert _look() == []
+    Node.objects.update(archive_synced_at=now - timedelta(minutes=6))  # the sync stalls
+    [behind] = _look()
+    assert behind.title.startswith(f"Archive behind: {settings.BANGUI_NODE} (6 min)")
+    tasks.sync_archive()
+    publish_facts(settings.BANGUI_NODE)
+    [current] = _look()
+    assert current.title == f"Archive caught up: {settings.BANGUI_NODE}"
+    assert len(receiver.requests) == 4
+
+
+def test_config_changes_refused_and_rolled_back_over_http(f2b, f2b_client, receiver,
+                                                         operator_client, settings, tmp_path):
+    settings.DATA_DIR = tmp_path / "data"  # the config transaction's backups and lock
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    channels = _channels(receiver)
+    _rule(channels[:1], name="refused", kind="config_refused")
+    _rule(channels[:1], name="rolled back", kind="config_rolled_back")
+    page = operator_client.get("/config/file/?path=jail.d/sshd.local")
+    version = page.context["form"].initial["version"]
+    stale = operator_client.post("/config/file/save/", {
+        "path": "jail.d/sshd.local", "version": "0" * 64, "text": "[sshd]\nmaxretry = 6\n"})
+    assert stale.status_code == 409  # refused: nothing written
+    rolled = operator_client.post("/config/file/save/", {
+        "path": "jail.d/sshd.local", "version": version, "text": "[sshd]\nbantime = abc\n"},
+        HTTP_HX_REQUEST="true")
+    assert "rolled it back" in rolled.content.decode()
+    assert "sshd" in f2b_client.jail_names()
+    told = {n.rule_name: n for n in _look()}
+    assert set(told) == {"refused", "rolled back"}
+    assert told["refused"].text.startswith(
+        f"config.save jail.d/sshd.local by operator on {settings.BANGUI_NODE}: "
+        "jail.d/sshd.local was changed by someone else")
+    assert "rolled it back" not in told["refused"].text
+    assert "rolled it back" in told["rolled back"].text
     assert len(receiver.requests) == 2

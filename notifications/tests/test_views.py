@@ -148,7 +148,32 @@ def test_a_watched_rule_needs_valid_addresses(operator_client):
         "name": "w", "kind": "watched", "threshold": 1, "percent": 100, "window_minutes": 10,
         "watched": "203.0.113.0/24\nnot-an-ip", "severity": "info", "quiet_minutes": 0})
     assert response.status_code == 400
-    assert "not an address or a network" in response.content.decode()
+    assert "&#x27;not-an-ip&#x27; is not an address, a network, a country code or an ASN" \
+        in response.content.decode()
+
+
+def test_a_watched_rule_takes_countries_and_asns_and_refuses_unknown_codes(operator_client):
+    fields = {"name": "w", "kind": "watched", "threshold": 1, "percent": 100,
+              "window_minutes": 10, "severity": "info", "quiet_minutes": 0}
+    response = operator_client.post("/notifications/rules/new/",
+                                    {**fields, "watched": "203.0.113.0/24\nQQ"})
+    assert response.status_code == 400
+    assert "&#x27;QQ&#x27; is not a country code" in response.content.decode()
+    response = operator_client.post("/notifications/rules/new/",
+                                    {**fields, "watched": "cn  # China\nAS64500"})
+    assert response.status_code == 302
+    assert Rule.objects.get().watched == "cn  # China\nAS64500"
+
+
+def test_a_digest_rule_keeps_its_period(operator_client):
+    response = operator_client.post("/notifications/rules/new/", {
+        "name": "weekly", "kind": "digest", "threshold": 1, "percent": 100,
+        "window_minutes": 10, "severity": "info", "quiet_minutes": 0, "period": "weekly"})
+    assert response.status_code == 302
+    rule = Rule.objects.get()
+    assert (rule.kind, rule.period) == ("digest", "weekly")
+    assert "a daily or weekly digest: weekly (Monday to Sunday)" in \
+        operator_client.get("/notifications/rules/").content.decode()
 
 
 def test_a_rule_names_a_node_by_its_rules(operator_client):
