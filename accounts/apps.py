@@ -6,7 +6,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and audit"
 
     def ready(self) -> None:
-        from accounts import signals  # noqa: F401  (connects the receivers)
+        from accounts import mfa, signals  # noqa: F401  (connect the receivers)
         from accounts.setup import SetupGate
 
         # Process-local read-through cache of "setup done"; see SetupGate.

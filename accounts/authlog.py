@@ -61,3 +61,13 @@ def log_failed_login(username: object, ip: str | None) -> None:
     if not ip:
         return  # nothing fail2ban could ban
     logger.warning("failed login for user '%s' from %s", escape_username(username), ip)
+
+
+def log_refused_sso(username: object, ip: str | None) -> None:
+    """A single sign-on the IdP accepted and BanGUI refused (no mapped group,
+    a disabled user). Logged, but not in the filter's words: the IdP already
+    checked the password and throttles its own logins, so fail2ban should
+    not ban a colleague whose group is missing. A wrong TOTP code is a
+    "failed login" line (accounts/mfa.py)."""
+    logger.warning("refused single sign-on for user '%s' from %s",
+                   escape_username(username), ip or "unknown")

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib import messages
 from django.shortcuts import redirect
 from django.utils import timezone
 
+from accounts import mfa
 from accounts.models import RuntimeSettings
+from accounts.roles import role_of
 from accounts.setup import gate
 
 # Reachable before setup: files and probes that must work on a fresh install.
@@ -32,6 +36,46 @@ class SetupRequiredMiddleware:
         if gate().is_complete():
             return None
         return redirect("setup")
+
+
+class MfaRequiredMiddleware:
+    """Local users whose role is in ``BANGUI_MFA_REQUIRED_ROLES`` reach no
+    page but the two-factor ones (and logout) until they have TOTP: every
+    other view redirects to the enrolment page. Single sign-on sessions are
+    left to the IdP's own second factor. Off (no query) when the setting is
+    empty."""
+
+    # What an unenrolled user needs to enrol (allauth.mfa's and the
+    # reauthentication it may ask first) or to leave.
+    OPEN_VIEWS = frozenset({
+        "mfa_index", "mfa_activate_totp", "mfa_reauthenticate", "mfa_view_recovery_codes",
+        "mfa_generate_recovery_codes", "mfa_download_recovery_codes", "account_reauthenticate",
+        "logout", "login",
+    })
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        required = settings.BANGUI_MFA_REQUIRED_ROLES
+        user = request.user
+        if not required or not user.is_authenticated:
+            return None
+        if request.path_info.startswith(_OPEN_PREFIXES):
+            return None
+        match = request.resolver_match
+        if match is not None and match.url_name in self.OPEN_VIEWS:
+            return None
+        if role_of(user) not in required or mfa.signed_in_by_sso(request, user):
+            return None
+        if mfa.totp_enabled(user):
+            return None
+        messages.warning(request, "Your role needs two-factor authentication: set up an "
+                                  "authenticator app to continue.")
+        return redirect("mfa_activate_totp")
 
 
 class TimezoneMiddleware:

@@ -12,6 +12,7 @@ from django.dispatch import receiver
 
 from accounts import audit
 from accounts.authlog import log_failed_login
+from accounts.mfa import login_detail
 from accounts.models import RuntimeSettings
 from bangui.clientip import client_ip
 
@@ -23,7 +24,8 @@ def on_logged_in(sender, request, user, **kwargs):
     # The lifetime is read at each login, so a settings change applies to
     # every new session at once, on every worker.
     request.session.set_expiry(int(RuntimeSettings.load().session_age.total_seconds()))
-    audit.record(user, "login", target=f"user:{user.get_username()}", request=request)
+    audit.record(user, "login", target=f"user:{user.get_username()}", request=request,
+                 detail=login_detail(request, user))
 
 
 @receiver(user_logged_out, dispatch_uid="bangui_logged_out")
@@ -36,12 +38,14 @@ def on_logged_out(sender, request, user, **kwargs):
 @receiver(user_login_failed, dispatch_uid="bangui_login_failed")
 def on_login_failed(sender, credentials, request=None, **kwargs):
     username = (credentials or {}).get("username", "")
+    # accounts.mfa sends this signal for a wrong two-factor code, with its reason.
+    reason = (credentials or {}).get("bangui_reason", "wrong username or password")
     ip = client_ip(request) if request is not None else None
     log_failed_login(username, ip)
     locked = bool(getattr(request, "axes_locked_out", False))
     audit.record(
         "anonymous", "login", target=f"user:{str(username)[:100]}", result=audit.FAILED,
-        detail="refused: locked out" if locked else "wrong username or password",
+        detail="refused: locked out" if locked else reason,
         request=request,
     )
 

@@ -1,5 +1,8 @@
+from allauth.account.views import reauthenticate
+from allauth.socialaccount.providers.openid_connect import views as oidc_views
+from allauth.socialaccount.views import login_cancelled, login_error
 from django.contrib.auth import views as auth_views
-from django.urls import path, reverse_lazy
+from django.urls import include, path, reverse_lazy
 
 from accounts import views
 
@@ -7,6 +10,20 @@ urlpatterns = [
     path("setup/", views.setup, name="setup"),
     path("login/", views.login, name="login"),
     path("logout/", views.logout, name="logout"),
+    # django-allauth, only the parts BanGUI uses (docs/sso.md): its code
+    # reverses account_login/account_logout, which are BanGUI's own pages.
+    path("login/", views.login, name="account_login"),
+    path("logout/", views.logout, name="account_logout"),
+    path("accounts/reauthenticate/", reauthenticate, name="account_reauthenticate"),
+    path("accounts/2fa/", include("allauth.mfa.urls")),  # TOTP, recovery codes, the code step
+    # The OIDC login and callback (allauth's views; its own urls module uses
+    # a regex route, these are the same routes as paths).
+    path("accounts/oidc/<str:provider_id>/login/", oidc_views.login,
+         name="openid_connect_login"),
+    path("accounts/oidc/<str:provider_id>/login/callback/", oidc_views.callback,
+         name="openid_connect_callback"),
+    path("accounts/sso/cancelled/", login_cancelled, name="socialaccount_login_cancelled"),
+    path("accounts/sso/error/", login_error, name="socialaccount_login_error"),
     path("settings/", views.runtime_settings, name="settings"),
     path("audit/", views.audit_log, name="audit"),
     # Users and their roles (admins), and where a set-password link leads.

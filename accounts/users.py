@@ -111,6 +111,15 @@ def set_role(actor, user, role: str) -> bool:
     return True
 
 
+@transaction.atomic
+def record_sso_user(actor, user, role: str, uid: str = "") -> None:
+    """A user the first single sign-on just made (accounts/sso.py): their
+    role, stored as every other user's, and the audit row."""
+    _apply_role(user, role)
+    audit.record(actor, "user.create", target=f"user:{user.username}",
+                 detail=f"role {role}; by single sign-on" + (f" (subject {uid})" if uid else ""))
+
+
 def _stored_role(user) -> str:
     """The role a disabled user will have again when enabled."""
     if user.is_superuser:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from allauth.account.internal.flows.login import perform_password_login
+from allauth.account.models import Login
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -19,7 +21,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import audit, users
+from accounts import audit, sso, users
 from accounts.forms import AuditFilterForm, RoleForm, RuntimeSettingsForm, SetupForm, UserCreateForm
 from accounts.models import SINGLETON_PK, AuditEntry, RuntimeSettings
 from accounts.redirects import safe_next
@@ -69,15 +71,23 @@ def login(request: HttpRequest) -> HttpResponse:
     next_url = safe_next(request.POST.get("next") or request.GET.get("next"))
     if request.user.is_authenticated and request.method == "GET":
         return redirect(next_url or resolve_url("dashboard"))
+    context = {"next": next_url or "", "sso": sso.button(), "attempts_left": None}
+    if not settings.BANGUI_LOCAL_LOGIN:
+        # Single sign-on only (docs/sso.md): no password is checked here.
+        return render(request, "accounts/login.html", context,
+                      status=403 if request.method == "POST" else 200)
     form = AuthenticationForm(request, data=request.POST or None, label_suffix="")
     if request.method == "POST" and form.is_valid():
-        # Session lifetime and the audit row come from the user_logged_in signal.
-        auth_login(request, form.get_user())
-        return redirect(next_url or resolve_url("dashboard"))
-    left = attempts_left(request, request.POST.get("username", "")) \
-        if request.method == "POST" else None
-    return render(request, "accounts/login.html", {"form": form, "next": next_url or "",
-                                                   "attempts_left": left})
+        user = form.get_user()
+        # allauth's login stages: the TOTP step when the user has one, then
+        # Django's login (session lifetime and the audit row come from the
+        # user_logged_in signal).
+        return perform_password_login(
+            request, {"username": user.get_username()},
+            Login(user=user, redirect_url=next_url or resolve_url("dashboard")))
+    if request.method == "POST":
+        context["attempts_left"] = attempts_left(request, request.POST.get("username", ""))
+    return render(request, "accounts/login.html", {**context, "form": form})
 
 
 LOCKOUT_WARNING_AT = 2  # failed logins left when the login page starts warning

@@ -186,6 +186,79 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out clients
     "django.contrib.auth.backends.ModelBackend",
 ]
+# django-allauth does single sign-on (OpenID Connect) and TOTP; BanGUI keeps
+# its own login page, users and roles (docs/sso.md). Only the pieces below are
+# used: no allauth signup, e-mail or password-reset pages.
+INSTALLED_APPS += [
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
+]
+# After AuthenticationMiddleware (allauth's login stages need the user), and
+# the 2FA wall after the login wall.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.LoginRequiredMiddleware") + 1,
+                  "allauth.account.middleware.AccountMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("allauth.account.middleware.AccountMiddleware") + 1,
+                  "accounts.middleware.MfaRequiredMiddleware")
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"  # BanGUI sends no mail
+ACCOUNT_UNIQUE_EMAIL = False  # an IdP's address never links to a local user
+ACCOUNT_LOGOUT_ON_GET = False
+SOCIALACCOUNT_LOGIN_ON_GET = False  # the login button POSTs (no login CSRF)
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # no takeover of a local user by e-mail
+SOCIALACCOUNT_QUERY_EMAIL = False
+SOCIALACCOUNT_STORE_TOKENS = False
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "BanGUI"
+MFA_TRUST_ENABLED = False  # every login asks for the code
+# The code steps with django-axes' lockout checked first (accounts/mfa.py).
+MFA_FORMS = {"authenticate": "accounts.mfa.AuthenticateForm",
+             "reauthenticate": "accounts.mfa.ReauthenticateForm"}
+
+# Single sign-on: one OpenID Connect provider (issuer URL, client, button
+# label), the claim holding the user's groups and which group gives which
+# role ("bangui-admins=admin,helpdesk=support"; the highest match wins, no
+# match: login refused). Unset issuer: no SSO anywhere.
+_ROLE_NAMES = ("viewer", "support", "operator", "admin")  # accounts.roles.ROLES (a test checks)
+
+
+def _role_map(name: str) -> dict[str, str]:
+    mapping = {}
+    for item in env_list(name, []):
+        group, sep, role = (part.strip() for part in item.rpartition("="))
+        if not sep or not group or role not in _ROLE_NAMES:
+            raise ImproperEnv(f"{name}: {item!r} is not GROUP=ROLE with a role of "
+                              f"{', '.join(_ROLE_NAMES)}")
+        mapping[group] = role
+    return mapping
+
+
+BANGUI_OIDC_SERVER_URL = env_str("BANGUI_OIDC_SERVER_URL").strip().rstrip("/")
+BANGUI_OIDC_CLIENT_ID = env_str("BANGUI_OIDC_CLIENT_ID").strip()
+BANGUI_OIDC_CLIENT_SECRET = env_str("BANGUI_OIDC_CLIENT_SECRET").strip()
+BANGUI_OIDC_NAME = env_str("BANGUI_OIDC_NAME", "Single sign-on").strip() or "Single sign-on"
+BANGUI_OIDC_GROUPS_CLAIM = env_str("BANGUI_OIDC_GROUPS_CLAIM", "groups").strip() or "groups"
+BANGUI_OIDC_ROLE_MAP = _role_map("BANGUI_OIDC_ROLE_MAP")
+if BANGUI_OIDC_SERVER_URL and not (BANGUI_OIDC_CLIENT_ID and BANGUI_OIDC_ROLE_MAP):
+    raise ImproperEnv("BANGUI_OIDC_SERVER_URL is set: BANGUI_OIDC_CLIENT_ID and "
+                      "BANGUI_OIDC_ROLE_MAP are needed too (else nobody could log in)")
+# Off: the username/password form is gone and only SSO logs in.
+BANGUI_LOCAL_LOGIN = env_bool("BANGUI_LOCAL_LOGIN", True)
+if not BANGUI_LOCAL_LOGIN and not BANGUI_OIDC_SERVER_URL:
+    raise ImproperEnv("BANGUI_LOCAL_LOGIN=0 needs BANGUI_OIDC_SERVER_URL (else nobody "
+                      "could log in)")
+# Local users of these roles must enrol TOTP before any other page opens.
+BANGUI_MFA_REQUIRED_ROLES = env_list("BANGUI_MFA_REQUIRED_ROLES", [])
+for _role in BANGUI_MFA_REQUIRED_ROLES:
+    if _role not in _ROLE_NAMES:
+        raise ImproperEnv(f"BANGUI_MFA_REQUIRED_ROLES: {_role!r} is not a role "
+                          f"({', '.join(_ROLE_NAMES)})")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 SESSION_ENGINE = "django.contrib.sessions.backends.db"

@@ -36,7 +36,11 @@ pytestmark = pytest.mark.django_db
 # login).
 PUBLIC_PREFIXES = ("/login/", "/setup/", "/health/", "/metrics", "/static/", "/admin/",
                    "/favicon.ico",  # a redirect to the static icon
-                   "/accounts/set-password/")
+                   "/accounts/set-password/",
+                   # Single sign-on's start, callback, "cancelled" and "error"
+                   # pages come before any login (test_sso.py), and so does the
+                   # two-factor code step of a login under way (test_mfa.py).
+                   "/accounts/oidc/", "/accounts/sso/", "/accounts/2fa/authenticate/")
 # The JSON API answers 401 itself (api/auth.py); api/tests check its roles.
 API_PREFIX = "/api/"
 _SAMPLE = {"int": "1", "str": "sample", "slug": "sample", "path": "sample/x",
@@ -49,8 +53,14 @@ GET_NEEDS = {"settings": "settings", "users": "users",
              "notification_channel_new": "operate", "notification_channel_edit": "operate",
              "notification_rule_new": "operate", "notification_rule_edit": "operate"}
 # POSTs anyone signed in may send that change nothing of fail2ban's:
-# sign out, their own password, the regex tester on pasted lines.
-POST_FOR_READERS = {"logout": "read", "password_change": "read", "config_regex": "read"}
+# sign out, their own password and two-factor settings (and the password or
+# code that confirms such a change), the regex tester on pasted lines.
+POST_FOR_READERS = {"logout": "read", "password_change": "read", "config_regex": "read",
+                    "account_logout": "read", "account_reauthenticate": "read",
+                    "mfa_reauthenticate": "read", "mfa_activate_totp": "read",
+                    "mfa_deactivate_totp": "read", "mfa_generate_recovery_codes": "read",
+                    # allauth's view takes any method: one's own codes as a file
+                    "mfa_download_recovery_codes": "read"}
 POST_NEEDS = {**POST_FOR_READERS, **{a.url_name: a.action for a in STATE_CHANGING}}
 POST_DATA = {a.url_name: a.data for a in STATE_CHANGING}
 ROLE_NAMES = ("anonymous", *roles.ROLES)
