@@ -20,6 +20,7 @@ from accounts.forms import AuditFilterForm
 from accounts.models import AuditEntry
 from api.archive import row
 from api.errors import ApiError
+from bangui.hooks import app_hook
 from jails.archive import queries
 from jails.fail2ban import Fail2banError
 from jails.fleet import live as fleet_live
@@ -172,6 +173,20 @@ def audit_rows(data: dict, chunk: int = 2000) -> Iterator[AuditEntry]:
         if len(rows) < chunk:
             return
         last = rows[-1]
+
+
+def notifications(data: dict):
+    """One page of stored notifications (the notifications app's
+    ``notifications_page`` hook: the API may not import that app).
+    Returns (the page, its rows)."""
+    page_of = app_hook("notifications_page")
+    if page_of is None:
+        raise ApiError(404, "notifications are not installed")
+    try:
+        return page_of(number=data["page"], per_page=data["per_page"], unread=data["unread"],
+                       kind=data["kind"], severity=data["severity"])
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 def _run(run) -> dict:

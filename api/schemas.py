@@ -96,6 +96,47 @@ class IgnoreRequest(Schema):
     node: str | None = None
 
 
+class NotificationQuery(Schema):
+    unread: bool = Field(False, description="only those nobody marked read")
+    kind: str | None = Field(None, description="a rule kind (threshold, spike, watched, "
+                                               "node_down, digest …) or test")
+    severity: str | None = Field(None, description="info, warning or critical")
+    page: int = Field(1, ge=1, description="1-based; past the end: the last page")
+    per_page: int = Field(50, ge=1, le=500, description="default 50, at most 500")
+
+
+class DeliveryOut(Schema):
+    channel: str
+    result: str = Field(description="pending, delivered, failed or skipped_quiet")
+    detail: str = Field(description="why it failed, or until when it was quiet")
+    attempts: int
+    updated_at: str
+
+
+class NotificationOut(Schema):
+    id: int
+    created_at: str = Field(description="ISO 8601, UTC")
+    rule: str | None = Field(description="the rule's name (null: a channel's test)")
+    kind: str | None
+    severity: str
+    title: str
+    text: str
+    suppressed: int = Field(description="triggers its rule's quiet period held back before it")
+    read: bool
+    facts: dict = Field(description="the figures, as in the signed webhook's payload")
+    deliveries: list[DeliveryOut] = Field(description="each channel's result")
+
+
+class NotificationPage(Schema):
+    count: int
+    page: int
+    pages: int
+    per_page: int
+    next: str | None
+    previous: str | None
+    results: list[NotificationOut]
+
+
 class AuditQuery(Schema):
     """The audit page's filters."""
 

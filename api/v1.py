@@ -21,6 +21,8 @@ from api.schemas import (
     CommandAnswer,
     Error,
     IgnoreRequest,
+    NotificationPage,
+    NotificationQuery,
     UnbanRequest,
 )
 from bangui.clientip import client_ip
@@ -47,6 +49,7 @@ jails_router = Router(tags=["jails"])
 commands_router = Router(tags=["commands"])
 reads_router = Router(tags=["fleet"])
 audit_router = Router(tags=["audit"])
+notifications_router = Router(tags=["notifications"])
 
 
 def _page_url(request: HttpRequest, number: int) -> str:
@@ -229,6 +232,19 @@ def blocklist_runs(request: HttpRequest, pk: int, page: int = Query(1, ge=1),
     return reads.blocklist_runs(pk, page, per_page)
 
 
+@notifications_router.get("/", response={200: NotificationPage, **ERRORS},
+                          summary="Stored notifications, newest first, with each channel's "
+                                  "result")
+def notification_list(request: HttpRequest, query: Query[NotificationQuery]):
+    current, rows = reads.notifications(query.dict())
+    return {"count": current.paginator.count, "page": current.number,
+            "pages": current.paginator.num_pages, "per_page": query.per_page,
+            "next": _page_url(request, current.number + 1) if current.has_next() else None,
+            "previous": (_page_url(request, current.number - 1) if current.has_previous()
+                         else None),
+            "results": rows}
+
+
 @reads_router.post("/blocklists/{int:pk}/import/", response={202: dict, **ERRORS},
                    summary="Import a blocklist now (queued to each target node's worker)")
 def blocklist_import(request: HttpRequest, pk: int):
@@ -239,5 +255,6 @@ def blocklist_import(request: HttpRequest, pk: int):
 api.add_router("/bans", bans)
 api.add_router("", reads_router)
 api.add_router("/audit", audit_router)
+api.add_router("/notifications", notifications_router)
 api.add_router("/jails", jails_router)
 api.add_router("/commands", commands_router)

@@ -7,5 +7,7 @@ class NotificationsConfig(AppConfig):
     imports it."""
 
     name = "notifications"
+    # GET /api/v1/notifications/ (api/reads.py asks through bangui.hooks).
+    notifications_page = "notifications.reads.page"
     verbose_name = "Notifications"
     default_auto_field = "django.db.models.BigAutoField"

@@ -16,6 +16,10 @@ def test_the_schema_is_served_and_valid(setup_done, client):
     assert {"get", "post", "delete"} <= set(paths["/api/v1/bans/"])
     assert "/api/v1/bans/export.csv" in paths and "/api/v1/bans/export.json" in paths
     assert "/api/v1/commands/{group}/" in paths
+    notifications = paths["/api/v1/notifications/"]["get"]
+    assert {p["name"] for p in notifications["parameters"]} == {
+        "unread", "kind", "severity", "page", "per_page"}
+    assert "deliveries" in schema["components"]["schemas"]["NotificationOut"]["properties"]
     schemes = schema["components"]["securitySchemes"]
     assert {s["type"] for s in schemes.values()} == {"http", "apiKey"}
     ban = paths["/api/v1/bans/"]["post"]
