@@ -10,6 +10,8 @@ user: refused, audited, nothing created.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -54,6 +56,16 @@ def button() -> dict | None:
         return None
     return {"name": settings.BANGUI_OIDC_NAME,
             "url": reverse("openid_connect_login", kwargs={"provider_id": PROVIDER_ID})}
+
+
+def allow_form_to_provider(response: HttpResponse) -> HttpResponse:
+    """The SSO button POSTs here and is redirected to the provider: Chrome
+    applies CSP form-action to that redirect too, so the page with the
+    button allows the provider's origin (the issuer's; docs/sso.md)."""
+    if enabled():
+        issuer = urlsplit(settings.BANGUI_OIDC_SERVER_URL)
+        response._csp_update = {"form-action": [f"{issuer.scheme}://{issuer.netloc}"]}
+    return response
 
 
 def groups_of(extra_data: dict, claim: str) -> set[str]:

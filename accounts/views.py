@@ -74,8 +74,9 @@ def login(request: HttpRequest) -> HttpResponse:
     context = {"next": next_url or "", "sso": sso.button(), "attempts_left": None}
     if not settings.BANGUI_LOCAL_LOGIN:
         # Single sign-on only (docs/sso.md): no password is checked here.
-        return render(request, "accounts/login.html", context,
-                      status=403 if request.method == "POST" else 200)
+        return sso.allow_form_to_provider(render(
+            request, "accounts/login.html", context,
+            status=403 if request.method == "POST" else 200))
     form = AuthenticationForm(request, data=request.POST or None, label_suffix="")
     if request.method == "POST" and form.is_valid():
         user = form.get_user()
@@ -87,7 +88,8 @@ def login(request: HttpRequest) -> HttpResponse:
             Login(user=user, redirect_url=next_url or resolve_url("dashboard")))
     if request.method == "POST":
         context["attempts_left"] = attempts_left(request, request.POST.get("username", ""))
-    return render(request, "accounts/login.html", {**context, "form": form})
+    return sso.allow_form_to_provider(
+        render(request, "accounts/login.html", {**context, "form": form}))
 
 
 LOCKOUT_WARNING_AT = 2  # failed logins left when the login page starts warning
