@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from accounts import roles
+from accounts.tests.conftest import ensure_roles
 from accounts.tests.test_mfa import totp
 from conftest import TEST_PASSWORD, login_page
 
@@ -37,6 +38,7 @@ def _shots(page: Page, path, name: str) -> None:
 
 def test_it_logs_in_through_the_sso_button(page: Page, live_server, sso, setup_done,
                                            tmp_path):
+    ensure_roles()  # a transactional test's flush removed the role groups
     errors = _our_console_errors(page, live_server.url)
     sso.user("dana-sub", preferred_username="dana", groups=["helpdesk"])
     page.goto(f"{live_server.url}/login/?next=/audit/")
