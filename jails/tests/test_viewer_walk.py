@@ -71,6 +71,21 @@ VIEWER_MAY_POST: dict[str, tuple[str, frozenset[str]]] = {
     "api:openapi-json": ("the API's schema, a document: django-ninja answers it to any "
                          "method and changes nothing", frozenset()),
 }
+# Every signed-in user manages their own second factor (docs/sso.md): each
+# step asks for the password or a code first (the walk's data has neither),
+# so nothing changes but the session's note of where to go next.
+VIEWER_MAY_POST |= {name: ("the viewer's own two-factor: the password or a code first",
+                           frozenset({"sessions.Session"}))
+                    for name in ("account_reauthenticate", "mfa_authenticate",
+                                 "mfa_reauthenticate", "mfa_activate_totp",
+                                 "mfa_deactivate_totp", "mfa_generate_recovery_codes",
+                                 "mfa_download_recovery_codes")}
+VIEWER_MAY_POST |= {name: ("public: single sign-on's start and return (404 with no "
+                           "provider configured, as here)", frozenset())
+                    for name in ("openid_connect_login", "openid_connect_callback")}
+# allauth's names for BanGUI's own pages (accounts/urls.py): walked once,
+# under BanGUI's name.
+ALIASES = {"account_login": "login", "account_logout": "logout"}
 # A refusal: forbidden, or a view that does not take the method; the
 # setup wizard is gone once set up (404); Django admin sends a non-staff
 # user to its own login.
@@ -106,6 +121,8 @@ def _urls(values_for) -> list[tuple[str, str]]:
                 walk(entry.url_patterns, prefix + _fill(route, {}), ns)
             elif isinstance(entry, URLPattern):
                 name = f"{namespace}:{entry.name}" if namespace else (entry.name or "")
+                if name in ALIASES:
+                    continue
                 full = prefix + route.lstrip("^").rstrip("$")
                 found.append((name, "/" + _fill(full, values_for(name, full))))
 
