@@ -12,7 +12,8 @@ bangui/context_processors.py), ``node_facts`` (what a node's worker
 publishes about its fail2ban) and ``node_tick`` (what it does every few
 seconds), both nodes/worker.py; ``ban_warnings`` (what a ban should ask
 first, jails/live/actions.py) and ``address_notes`` (what the IP page says
-of an address), both offered by the allow-list.
+of an address), both offered by the allow-list; ``notifications_page`` (the
+API's way to the stored notifications, api/reads.py).
 """
 
 from __future__ import annotations

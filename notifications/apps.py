@@ -9,5 +9,8 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
     # GET /api/v1/notifications/ (api/reads.py asks through bangui.hooks).
     notifications_page = "notifications.reads.page"
+    # Every few seconds on each node (nodes/worker.py): the coordinator
+    # looks at the rules (notifications.tasks.tick).
+    node_tick = "notifications.tasks.tick"
     verbose_name = "Notifications"
     default_auto_field = "django.db.models.BigAutoField"

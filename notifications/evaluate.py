@@ -45,15 +45,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django_q.tasks import async_task
 
 from accounts.models import AuditEntry
 from blocklists.models import ImportRun
 from jails.constants import Origin
 from jails.models import BanEvent
+from nodes import nodename
 from nodes.models import Node
 from notifications import digest, transports, watch
 from notifications.models import Channel, Delivery, Notification, Rule
@@ -64,6 +67,9 @@ WATCH_SLACK = timedelta(minutes=15)
 RETENTION = timedelta(days=90)  # stored notifications (and their deliveries) kept this long
 WATCH_MAX_LISTED = 20  # addresses named in one message; the rest are counted
 LISTED = 10  # audit rows (config changes, lockouts) named in one message
+# A rule in its quiet period is looked at this often by the tick (the minute
+# schedule's pace), not every few seconds.
+LOOK_EVERY = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -350,20 +356,40 @@ def _store(rule: Rule, trigger: Trigger, now: datetime) -> Notification | None:
     return notification
 
 
-def check_rules(now: datetime | None = None) -> list[Notification]:
-    """Evaluate every enabled rule once; store what they say (not sent yet)."""
-    now = now or timezone.now()
+def _due(rule: Rule, now: datetime) -> bool:
+    """Whether the tick looks at ``rule`` now: always, unless one of its
+    topics is in its quiet period; then once a minute (a trigger in the
+    quiet period is counted, as the minute schedule always did, not every
+    few seconds)."""
+    if now - _cursor(rule) >= LOOK_EVERY:
+        return True
+    quiet = timedelta(minutes=rule.quiet_minutes)
+    return not any(now < parse_datetime(at) + quiet
+                   for at in rule.state.get("sent", {}).values())
+
+
+def check_rules(now: datetime | None = None, *, tick: bool = False) -> list[Notification]:
+    """Evaluate every enabled rule once (``tick``: those :func:`_due`);
+    store what they say (not sent yet). Each rule is read again under a
+    row lock (PostgreSQL; SQLite's writers take turns at BEGIN IMMEDIATE),
+    so the tick and the minute schedule never look at it twice from the
+    same cursor."""
     stored = []
-    for rule in Rule.objects.filter(enabled=True).order_by("pk"):
-        try:
-            triggers = CHECKS[rule.kind](rule, now)
-        except Exception:  # one broken rule must not silence the others
-            log.exception("notification rule %s failed to evaluate", rule.name)
-            continue
+    for pk in Rule.objects.filter(enabled=True).order_by("pk").values_list("pk", flat=True):
         with transaction.atomic():
-            told = (_store(rule, trigger, now) for trigger in triggers)
+            rule = Rule.objects.select_for_update().filter(pk=pk, enabled=True).first()
+            when = now or timezone.now()
+            if rule is None or (tick and not _due(rule, when)):
+                continue
+            try:
+                with transaction.atomic():  # a savepoint: a failed check leaves the others
+                    triggers = CHECKS[rule.kind](rule, when)
+            except Exception:  # one broken rule must not silence the others
+                log.exception("notification rule %s failed to evaluate", rule.name)
+                continue
+            told = (_store(rule, trigger, when) for trigger in triggers)
             stored += [notification for notification in told if notification is not None]
-            rule.state["cursor"] = _iso(now)
+            rule.state["cursor"] = _iso(when)
             Rule.objects.filter(pk=rule.pk).update(state=rule.state)
     return stored
 
@@ -426,6 +452,19 @@ def send_one(delivery_id: int) -> str:
         return "already sent"
     delivery = Delivery.objects.select_related("notification", "channel").get(pk=delivery_id)
     return send_delivery(delivery).result
+
+
+def tick() -> str:
+    """Every few seconds on the coordinator's command lane (its node tick):
+    look at the rules that are due and hand what they stored to the main
+    lane to send (a channel may take seconds to answer; the command lane
+    must not wait on it). So a ban reaches a channel a tick after it is
+    archived, not up to a minute later."""
+    stored = check_rules(tick=True)
+    if stored:
+        async_task("notifications.tasks.send_pending", cluster=nodename.queue(settings.BANGUI_NODE),
+                   task_name="send notifications")
+    return f"{len(stored)} notifications"
 
 
 def run(*, sleep: Callable[[float], None] = time.sleep) -> str:
