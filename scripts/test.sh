@@ -11,6 +11,7 @@
 #   BANGUI_TEST_FAIL2BAN_VERSIONS= scripts/test.sh    # without the fail2ban matrix
 #   BANGUI_TEST_FAIL2BAN_VERSIONS=1.1.1 scripts/test.sh  # the matrix with 1.1.1 only
 #   BANGUI_TEST_SOAK=0 scripts/test.sh                # without the short soak
+#   BANGUI_TEST_WORKERS=1 scripts/test.sh -s -x ...   # one process (pdb, -s, print)
 #
 # PostgreSQL: $BANGUI_TEST_POSTGRES_URL when set, else the server on
 # 127.0.0.1:5432 (scripts/setup.sh --postgres installs and starts Debian's
@@ -35,6 +36,13 @@
 # each database in $BANGUI_TEST_DATABASES, when the whole suite ran (no
 # arguments) and BANGUI_TEST_SOAK is not 0.
 #
+# Processes: each pytest run (not the soak) is spread over
+# $BANGUI_TEST_WORKERS processes (default 3, pytest-xdist's -n): most tests
+# wait on fail2ban, a worker or a browser, so three share two cores well
+# (the suite on SQLite: ~22 minutes in one process, ~10 in three). Each
+# process has its own test database (pytest-django adds _gw0, _gw1, ...),
+# its own sandboxed fail2ban and its own Chromium.
+#
 # Exits non-zero when setup, ruff or pytest (on any database or fail2ban) fails; every
 # step runs even when an earlier one failed, so one run shows everything.
 set -euo pipefail
@@ -43,6 +51,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 DATABASES="${BANGUI_TEST_DATABASES:-sqlite postgres}"
+WORKERS="${BANGUI_TEST_WORKERS:-3}"
+case "$WORKERS" in
+    ''|*[!0-9]*) echo "test.sh: BANGUI_TEST_WORKERS: a number, not '$WORKERS'" >&2; exit 2 ;;
+esac
+parallel=()
+[ "$WORKERS" -gt 1 ] && parallel=(-n "$WORKERS")
 FAIL2BAN_VERSIONS="${BANGUI_TEST_FAIL2BAN_VERSIONS-1.1.0 1.1.1}"
 want_postgres=0
 for db in $DATABASES; do
@@ -74,11 +88,11 @@ for db in $DATABASES; do
     status=0
     if [ "$db" = sqlite ]; then
         echo "==> pytest on SQLite: $*"
-        .venv/bin/pytest "$@" || status=$?
+        .venv/bin/pytest "${parallel[@]}" "$@" || status=$?
     else
         url="$(cat .venv/.bangui-test-postgres-url)"
         echo "==> pytest on PostgreSQL (…@${url#*@}, browser tests skipped): $*"
-        DATABASE_URL="$url" .venv/bin/pytest -m "not browser" "$@" || status=$?
+        DATABASE_URL="$url" .venv/bin/pytest "${parallel[@]}" -m "not browser" "$@" || status=$?
     fi
     # 5: no tests collected (e.g. -m browser on PostgreSQL): not a failure.
     if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then
@@ -104,7 +118,7 @@ done
 for version in $FAIL2BAN_VERSIONS; do
     echo "==> pytest on SQLite against fail2ban $version (.venv/fail2ban/$version), -m \"$marks\": ${matrix_args[*]}"
     status=0
-    BANGUI_TEST_FAIL2BAN="$version" .venv/bin/pytest -m "$marks" "${matrix_args[@]}" || status=$?
+    BANGUI_TEST_FAIL2BAN="$version" .venv/bin/pytest "${parallel[@]}" -m "$marks" "${matrix_args[@]}" || status=$?
     if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then
         failed+=("fail2ban $version (exit $status)")
     fi
