@@ -97,3 +97,15 @@ def test_an_export_holds_one_chunk_in_memory_not_every_row(viewer_user, make_tok
     streamed, loaded = peak(export), peak(every_row_at_once)
     print(f"export peak {streamed} B, all rows {loaded} B")
     assert streamed < loaded / 4
+
+
+def test_the_dashboard_links_its_filters_export_and_the_session_downloads_it(viewer_client):
+    archived(3)
+    archived(2, jail="nginx")
+    html = viewer_client.get("/", {"window": "7d", "jail": "nginx", "page": "1"}).content.decode()
+    export = html[html.index('data-testid="ban-export"'):].split("</p>")[0]
+    href = export.split('href="')[1].split('"')[0].replace("&amp;", "&")
+    assert href.startswith("/api/v1/bans/export.csv?") and "jail=nginx" in href
+    assert "window=7d" in href
+    rows = list(csv.DictReader(io.StringIO(content(viewer_client.get(href)))))
+    assert [r["jail"] for r in rows] == ["nginx", "nginx"]

@@ -14,9 +14,18 @@ from conftest import console_errors, login_page
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_new_token_is_shown_once(page, live_server, operator_user):
+def test_a_new_token_is_shown_once(page, live_server, operator_user, tmp_path):
     errors = console_errors(page)
-    login_page(page, live_server, operator_user, next_path="/api/tokens/")
+    login_page(page, live_server, operator_user, next_path="/")
+    # The user menu leads to the token page; the dashboard offers its export.
+    expect(page.get_by_test_id("ban-export").or_(page.get_by_test_id("empty"))).to_be_visible()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(tmp_path / "header-390.png"))
+    page.locator("label.nav-toggle-label").click()  # the menu, folded on a phone
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="API", exact=True).click()
+    expect(page.get_by_role("heading", name="API tokens")).to_be_visible()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.screenshot(path=str(tmp_path / "tokens-1280.png"))
     page.get_by_label("Name").fill("grafana")
     page.get_by_label("Scope").select_option("read")
     page.get_by_role("button", name="Create token").click()
