@@ -63,6 +63,25 @@ def login_detail(request, user) -> str:
     return " + ".join(parts)
 
 
+def enrolled(users) -> set[int]:
+    """The ids among ``users`` (a queryset or ids) with TOTP on: one query."""
+    return set(Authenticator.objects.filter(user__in=users, type=Authenticator.Type.TOTP)
+               .values_list("user_id", flat=True))
+
+
+def reset(actor, user, request=None) -> bool:
+    """Remove ``user``'s TOTP and recovery codes (a lost phone: an admin's
+    page or ``manage.py users reset-2fa``); they sign in with the password
+    alone, and enrol again (or must, under BANGUI_MFA_REQUIRED_ROLES).
+    False when they had none. Audited as ``mfa.reset`` by ``actor``."""
+    removed, _ = Authenticator.objects.filter(user=user).delete()
+    if not removed:
+        return False
+    audit.record(actor, "mfa.reset", target=f"user:{user.get_username()}",
+                 detail="TOTP and recovery codes removed by an admin", request=request)
+    return True
+
+
 def _locked(request, user) -> bool:
     return AxesProxyHandler.is_locked(request, credentials={"username": user.get_username()})
 

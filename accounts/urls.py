@@ -31,6 +31,8 @@ urlpatterns = [
     path("accounts/users/<int:pk>/role/", views.user_role, name="user_role"),
     path("accounts/users/<int:pk>/disable/", views.user_disable, name="user_disable"),
     path("accounts/users/<int:pk>/enable/", views.user_enable, name="user_enable"),
+    path("accounts/users/<int:pk>/two-factor/reset/", views.user_reset_two_factor,
+         name="user_reset_two_factor"),
     path("accounts/users/<int:pk>/password-link/", views.user_password_link,
          name="user_password_link"),
     path("accounts/set-password/<uidb64>/<token>/", views.SetPasswordView.as_view(),

@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import audit, sso, users
+from accounts import audit, mfa, sso, users
 from accounts.forms import AuditFilterForm, RoleForm, RuntimeSettingsForm, SetupForm, UserCreateForm
 from accounts.models import SINGLETON_PK, AuditEntry, RuntimeSettings
 from accounts.redirects import safe_next
@@ -177,8 +177,10 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 def _users_page(request: HttpRequest, form: UserCreateForm | None = None,
                 link: PasswordLink | None = None, link_for: str = "",
                 status: int = 200) -> HttpResponse:
-    rows = [{"user": u, "role": stored_role(u), "self": u.pk == request.user.pk}
-            for u in users.listed()]
+    listed = users.listed()
+    two_factor = mfa.enrolled(listed)
+    rows = [{"user": u, "role": stored_role(u), "self": u.pk == request.user.pk,
+             "two_factor": u.pk in two_factor} for u in listed]
     return render(request, "accounts/users.html", {
         "rows": rows, "form": form or UserCreateForm(), "roles": ROLES,
         "role_descriptions": ROLE_DESCRIPTIONS.items(), "link": link, "link_for": link_for,
@@ -262,6 +264,16 @@ def user_enable(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user_or_404(pk)
     return _change(request, lambda: f"Enabled {user.username}." if users.set_active(
         request, user, True) else f"{user.username} already was enabled.")
+
+
+@require_POST
+@manage_users
+def user_reset_two_factor(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user_or_404(pk)
+    return _change(request, lambda: (
+        f"Removed {user.username}'s two-factor: they sign in with their password and "
+        "enrol again." if mfa.reset(request, user, request)
+        else f"{user.username} had no two-factor."))
 
 
 @require_POST

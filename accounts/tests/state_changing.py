@@ -87,5 +87,6 @@ STATE_CHANGING: list[StateChanging] = [
     # users (accounts/views.py)
     StateChanging("users", action="users", data={"username": "walk", "role": "viewer"}),
     *(StateChanging(name, {"pk": 1}, action="users", data={"role": "viewer"}) for name in (
-        "user_role", "user_disable", "user_enable", "user_password_link")),
+        "user_role", "user_disable", "user_enable", "user_password_link",
+        "user_reset_two_factor")),
 ]

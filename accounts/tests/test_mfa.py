@@ -9,10 +9,12 @@ import logging
 import re
 import struct
 import time
+from io import StringIO
 
 import pytest
 from allauth.mfa.models import Authenticator
 from axes.models import AccessAttempt
+from django.core.management import call_command
 from django.test import Client, TestCase
 
 from accounts.authlog import LOGGER_NAME
@@ -196,3 +198,37 @@ def test_nobody_must_enrol_by_default(admin_user):
     client = Client()
     log_in(client, "admin")
     assert client.get("/audit/").status_code == 200
+
+
+def test_an_admin_removes_a_users_two_factor_and_they_sign_in_with_the_password(
+        enrolled, admin_client):
+    user, _ = enrolled
+    page = admin_client.get("/accounts/users/").content.decode()
+    row = page[page.index('data-testid="user-viewer"'):].split("</tr>")[0]
+    assert 'data-testid="two-factor"' in row and "Remove two-factor" in row
+    answer = admin_client.post(f"/accounts/users/{user.pk}/two-factor/reset/", follow=True)
+    assert "Removed viewer&#x27;s two-factor" in answer.content.decode()
+    assert not Authenticator.objects.filter(user=user).exists()  # recovery codes too
+    entry = AuditEntry.objects.get(action="mfa.reset")
+    assert (entry.actor_name, entry.target) == ("admin", "user:viewer")
+    # No code step any more: the password alone signs in.
+    client = Client()
+    assert log_in(client, "viewer")["Location"] == "/audit/"
+    again = admin_client.post(f"/accounts/users/{user.pk}/two-factor/reset/", follow=True)
+    assert "viewer had no two-factor." in again.content.decode()
+
+
+def test_the_command_removes_a_users_two_factor(enrolled):
+    user, _ = enrolled
+    out = StringIO()
+    call_command("users", "reset-2fa", "viewer", stdout=out)
+    assert "Removed viewer's two-factor" in out.getvalue()
+    assert not Authenticator.objects.filter(user=user).exists()
+    assert AuditEntry.objects.filter(action="mfa.reset", actor_name__startswith="cli:").exists()
+
+
+def test_only_admins_may_remove_someones_two_factor(enrolled, operator_client):
+    user, _ = enrolled
+    assert operator_client.post(f"/accounts/users/{user.pk}/two-factor/reset/").status_code \
+        == 403
+    assert Authenticator.objects.filter(user=user).exists()

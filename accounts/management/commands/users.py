@@ -5,6 +5,7 @@
     manage.py users disable NAME
     manage.py users enable NAME
     manage.py users link NAME [--base-url https://bangui.example.org]
+    manage.py users reset-2fa NAME       (a lost phone: TOTP and recovery codes removed)
     manage.py users list
 
 ``--password-file -`` reads the password from stdin; without
@@ -24,7 +25,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import users
+from accounts import mfa, users
 from accounts.management.commands.setup import _login_name
 from accounts.roles import ROLES
 
@@ -51,6 +52,8 @@ class Command(BaseCommand):
         link = sub.add_parser("link", help="print a set-password link for a user")
         link.add_argument("name")
         link.add_argument("--base-url", default="", help="BanGUI's address, for the link")
+        sub.add_parser("reset-2fa", help="remove a user's TOTP and recovery codes (a lost "
+                                         "phone)").add_argument("name")
         sub.add_parser("list", help="every user, their role and state")
 
     def handle(self, *args, **options):
@@ -125,6 +128,14 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Enabled {user.username}."))
         else:
             self.stdout.write(f"{user.username} already was enabled.")
+
+    def handle_reset_2fa(self, options) -> None:
+        user = self._user(options["name"])
+        if mfa.reset(self.actor, user):
+            self.stdout.write(self.style.SUCCESS(
+                f"Removed {user.username}'s two-factor: they sign in with their password."))
+        else:
+            self.stdout.write(f"{user.username} had no two-factor.")
 
     def handle_link(self, options) -> None:
         self._print_link(self._user(options["name"]), options)
