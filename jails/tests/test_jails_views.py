@@ -36,6 +36,35 @@ def test_it_lists_running_and_inactive_jails(jails, viewer_client):
     assert "Enable" not in html  # viewers see no buttons
 
 
+def test_the_list_shows_each_jails_times_from_two_connections_whatever_the_jails(
+        jails, viewer_client, f2b_client, monkeypatch):
+    """#29: the list reads the overview the status bar reads (once a
+    request) and the three times of every jail on one connection, not
+    eight ``get`` on a connection per jail: the same cells as fail2ban's own
+    answers."""
+    before = (f2b_client.call("get", "sshd", "maxretry"),
+              f2b_client.call("get", "nginx-http-auth", "bantime"))
+    f2b_client.call("set", "sshd", "maxretry", "7")
+    f2b_client.call("set", "nginx-http-auth", "bantime", "86400")
+    try:
+        connects = []
+        real = Fail2banClient._connect
+        monkeypatch.setattr(Fail2banClient, "_connect",
+                            lambda self: connects.append(1) or real(self))
+        html = viewer_client.get("/jails/").content.decode()
+        monkeypatch.undo()
+        assert len(connects) == 2  # the overview (status bar included), the times
+        for name in f2b_client.jail_names():
+            js = f2b_client.jail_settings(name)
+            row = html[html.index(f'href="/jails/{name}/"'):].split("</tr>")[0]
+            cells = re.findall(r'<td class="num">([^<]*)</td>', row)
+            assert cells[-3:] == [f"{js.bantime:,}", f"{js.findtime:,}", str(js.maxretry)], name
+        assert "86,400" in html
+    finally:  # the sandbox is the session's
+        f2b_client.call("set", "sshd", "maxretry", str(before[0]))
+        f2b_client.call("set", "nginx-http-auth", "bantime", str(before[1]))
+
+
 def test_it_serves_the_jail_table_fragment(jails, viewer_client):
     response = viewer_client.get("/jails/", **HX)
     html = response.content.decode()

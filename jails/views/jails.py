@@ -47,11 +47,18 @@ from nodes import fleet as fleet_nodes
 from nodes.models import Node
 
 
+@dataclass(frozen=True)
+class JailTimes:
+    bantime: int
+    findtime: int
+    maxretry: int
+
+
 @dataclass
 class JailRow:
     name: str
     status: JailStatus
-    settings: JailSettings | None
+    settings: JailTimes | None  # what the list shows of each jail's settings
     backend: str
     journalmatch: tuple[str, ...] = ()  # what a journal-backed jail reads
 
@@ -61,24 +68,27 @@ class JailRow:
 
 
 def _running_jails() -> tuple[list[JailRow], str | None]:
-    client = link.client(connect_retries=0)
+    """The running jails with their counters (the overview the status bar
+    reads too, once per request) and their ban time, find time and max
+    retry (three ``get`` a jail, on one connection)."""
+    state = server_status.read_state()
+    if not state.reachable:
+        return [], state.error
     backends = jail_config.backends()
     configured = jail_config.configured_jails()
+    names = [status.name for status in state.overview.jails]
     try:
-        overview = client.overview()
-        rows = []
-        for status in overview.jails:
-            try:
-                jset = client.jail_settings(status.name, backends.get(status.name))
-            except Fail2banError:
-                jset = None
-            conf = configured.get(status.name)
-            rows.append(JailRow(status.name, status, jset,
-                                backends.get(status.name) or (conf.backend if conf else "?"),
-                                conf.journalmatch if conf else ()))
-        return rows, None
-    except Fail2banError as exc:
-        return [], str(exc)
+        times = link.client(connect_retries=0).jail_times(names)
+    except Fail2banError:  # a jail stopped meanwhile: the counters still show
+        times = {}
+    rows = []
+    for status in state.overview.jails:
+        conf = configured.get(status.name)
+        rows.append(JailRow(status.name, status,
+                            JailTimes(*times[status.name]) if status.name in times else None,
+                            backends.get(status.name) or (conf.backend if conf else "?"),
+                            conf.journalmatch if conf else ()))
+    return rows, None
 
 
 def node_jails(node: Node) -> dict:
