@@ -315,10 +315,13 @@ class Fail2banClient:
     def dbfile(self) -> str | None:
         """fail2ban's sqlite file, or None when it keeps no database
         (``dbfile = None`` / ``:memory:``)."""
-        path = self.call("get", "dbfile")
-        if not path or str(path) in (":memory:", "None"):
-            return None
-        return str(path)
+        return _dbfile(self.call("get", "dbfile"))
+
+    def jails_and_dbfile(self) -> tuple[list[str], str | None]:
+        """:meth:`jail_names` and :meth:`dbfile` on one connection (the live
+        state of a page's rows needs both)."""
+        with self.session() as conn:
+            return _jail_list(conn.call("status")), _dbfile(conn.call("get", "dbfile"))
 
     def server_settings(self) -> ServerSettings:
         with self.session() as conn:
@@ -444,6 +447,12 @@ def _pairs(payload: Any) -> dict[str, Any]:
         return {str(k): v for k, v in payload}
     except (TypeError, ValueError):
         raise ProtocolError(f"unexpected status reply shape: {payload!r:.200}") from None
+
+
+def _dbfile(path: Any) -> str | None:
+    if not path or str(path) in (":memory:", "None"):
+        return None
+    return str(path)
 
 
 def _jail_list(payload: Any) -> list[str]:

@@ -96,8 +96,7 @@ def read(ips: Iterable[str], *, jails: Iterable[str] | None = None,
     every running jail). Never raises for fail2ban's sake."""
     client = client or link.client(connect_retries=0)
     try:
-        running = client.jail_names()
-        dbfile = client.dbfile()
+        running, dbfile = client.jails_and_dbfile()
     except Fail2banError as exc:
         return LiveState(False, error=str(exc))
     wanted = running if jails is None else [j for j in jails if j in running]

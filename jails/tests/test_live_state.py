@@ -254,7 +254,8 @@ def test_unreadable_database_says_unknown_with_the_reason(crowd, admin_client, m
     archive.sync(str(crowd.dbfile), fill_geo=False)
     # fail2ban answers, but its database is not where it says (as for a
     # BanGUI user without read access): no socket-wide fallback.
-    monkeypatch.setattr(Fail2banClient, "dbfile", lambda self: str(crowd.root / "missing.db"))
+    monkeypatch.setattr("jails.fail2ban.client._dbfile",
+                        lambda path: str(crowd.root / "missing.db"))
     html = admin_client.get("/", **HX).content.decode()
     assert _now_cells(html)[("alpha", "10.1.0.1")] == "unknown"
     assert "Whether these IPs are still banned is unknown" in html

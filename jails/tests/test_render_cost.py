@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from jails.archive import queries
 from jails.constants import WINDOW_BUCKET, Window
+from jails.fail2ban import Fail2banClient
+from jails.live import state as live_state_of
 from jails.live.state import LiveState
 from jails.models import BanEvent, ip_sort_key
 from jails.views.dashboard import live_state
@@ -242,3 +244,27 @@ def test_the_live_ban_rows_are_the_templates_markup(may_ban, with_jail):
     assert _normal(new).count("<tr>") == 121  # the header's and one a ban
     assert ("Unban <span" in new) is may_ban
     assert _normal(old) == _normal(new)
+
+
+@pytest.mark.fail2ban
+def test_the_dashboard_asks_fail2ban_on_three_connections_and_shows_the_live_state(
+        f2b, f2b_client, admin_client, monkeypatch):
+    """The live state of the rows reads the running jails and fail2ban's
+    database file on one connection (not two); the overview (shared with
+    the status bar) and the purge warning's ``get dbpurgeage`` on one each.
+    The rows still say "banned" for a live ban."""
+    f2b_client.ban("sshd", ["192.0.2.201"])
+    assert live_state_of.settle("sshd", ["192.0.2.201"])
+    BanEvent.objects.create(ip="192.0.2.201", jail="sshd", bantime=600, origin="manual",
+                            banned_at=live_state_of.entry("sshd", "192.0.2.201").banned_at)
+    connects = []
+    real = Fail2banClient._connect
+    monkeypatch.setattr(Fail2banClient, "_connect", lambda self: connects.append(1) or real(self))
+    try:
+        html = admin_client.get("/").content.decode()
+    finally:
+        monkeypatch.undo()
+        f2b_client.unban("sshd", ["192.0.2.201"])
+    assert len(connects) == 3
+    row = html[html.index('data-ip="192.0.2.201"'):].split("</tr>")[0]
+    assert "banned" in row
