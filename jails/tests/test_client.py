@@ -31,6 +31,16 @@ def test_it_lists_running_jails(f2b_client):
     assert status.jails == ["nginx-http-auth", "sshd"]
 
 
+def test_it_reads_the_jails_and_the_database_file_and_every_jails_times_on_one_connection(
+        f2b, f2b_client):
+    assert f2b_client.jails_and_dbfile() == (f2b_client.jail_names(), f2b_client.dbfile())
+    assert f2b_client.dbfile() == str(f2b.dbfile)
+    times = f2b_client.jail_times(["sshd", "nginx-http-auth"])
+    for name, (bantime, findtime, maxretry) in times.items():
+        js = f2b_client.jail_settings(name)
+        assert (bantime, findtime, maxretry) == (js.bantime, js.findtime, js.maxretry)
+
+
 def test_it_sees_a_real_detection(f2b, f2b_client):
     f2b.write_failures("sshd", "192.0.2.10", 3)
     assert wait_for(lambda: "192.0.2.10" in f2b_client.jail_status("sshd").banned_ips)
