@@ -22,6 +22,20 @@ from notifications import evaluate, views
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def _dark_and_phone(page, browser):
+    """("dark" | "phone", a page signed in as ``page`` is), each closed after use."""
+    cookies = page.context.cookies()
+    for name, options in (("dark", {"color_scheme": "dark"}),
+                          ("phone", {"viewport": {"width": 390, "height": 844},
+                                     "device_scale_factor": 2, "is_mobile": True})):
+        context = browser.new_context(**options)
+        context.add_cookies(cookies)
+        try:
+            yield name, context.new_page()
+        finally:
+            context.close()
+
+
 @pytest.fixture
 def worker(monkeypatch):
     """The task worker, in process: a queued test is sent at once."""
@@ -68,20 +82,13 @@ def test_an_operator_adds_a_channel_and_reads_the_notifications(
     expect(page.get_by_text("Marked 2 notifications read.")).to_be_visible()
     assert errors == []
 
-    cookies = page.context.cookies()
-    for name, options in (("dark", {"color_scheme": "dark"}),
-                          ("phone", {"viewport": {"width": 390, "height": 844},
-                                     "device_scale_factor": 2, "is_mobile": True})):
-        context = browser.new_context(**options)
-        context.add_cookies(cookies)
-        other = context.new_page()
+    for name, other in _dark_and_phone(page, browser):
         other.goto(f"{live_server.url}/notifications/")
         expect(other.get_by_test_id("notifications")).to_be_visible()
         other.screenshot(path=str(shots / f"notifications-{name}.png"), full_page=True)
         if name == "dark":
             other.goto(f"{live_server.url}/notifications/channels/")
             other.screenshot(path=str(shots / "channels-dark.png"), full_page=True)
-        context.close()
 
 
 def test_an_operator_adds_a_weekly_digest_and_a_watched_country(
@@ -112,16 +119,9 @@ def test_an_operator_adds_a_weekly_digest_and_a_watched_country(
     page.screenshot(path=str(shots / "rules-light.png"), full_page=True)
     assert len(errors) == 1
 
-    cookies = page.context.cookies()
-    for name, options in (("dark", {"color_scheme": "dark"}),
-                          ("phone", {"viewport": {"width": 390, "height": 844},
-                                     "device_scale_factor": 2, "is_mobile": True})):
-        context = browser.new_context(**options)
-        context.add_cookies(cookies)
-        other = context.new_page()
+    for name, other in _dark_and_phone(page, browser):
         for path in ("/notifications/rules/", "/notifications/rules/new/"):
             other.goto(f"{live_server.url}{path}")
             expect(other.get_by_role("heading", level=1)).to_be_visible()
             other.screenshot(path=str(shots / f"rules{path.count('new') * '-form'}-{name}.png"),
                              full_page=True)
-        context.close()
