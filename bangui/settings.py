@@ -217,6 +217,10 @@ SOCIALACCOUNT_STORE_TOKENS = False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "BanGUI"
 MFA_TRUST_ENABLED = False  # every login asks for the code
+# One 30-s step either side (RFC 6238 5.2: a code typed as its step ends, a
+# phone a few seconds off); allauth marks each accepted code used for the
+# whole window, in the shared cache, so a code still logs in only once.
+MFA_TOTP_TOLERANCE = 1
 # The code steps with django-axes' lockout checked first (accounts/mfa.py).
 MFA_FORMS = {"authenticate": "accounts.mfa.AuthenticateForm",
              "reauthenticate": "accounts.mfa.ReauthenticateForm"}

@@ -10,6 +10,7 @@ import re
 import struct
 import time
 from io import StringIO
+from types import SimpleNamespace
 
 import pytest
 from allauth.mfa.models import Authenticator
@@ -133,6 +134,29 @@ def test_a_login_asks_for_the_code_after_the_password(enrolled, auth_log_lines):
     ok = AuditEntry.objects.filter(action="login", result="ok").latest("created_at")
     assert ok.detail == "password + TOTP"
     assert not AccessAttempt.objects.filter(username="viewer").exists()  # reset on success
+
+
+def test_a_code_of_the_step_before_logs_in_once(enrolled, monkeypatch):
+    """One step of tolerance (a code typed as its 30 s end, a phone a few
+    seconds off), never two; and a code that got in once never gets in again.
+    allauth's clock is held in the middle of a step, so no step ends between
+    the code and its check."""
+    from allauth.mfa.totp.internal import auth as allauth_totp
+
+    _, secret = enrolled
+    now = (time.time() // 30) * 30 + 15
+    monkeypatch.setattr(allauth_totp, "time", SimpleNamespace(time=lambda: now))
+    late, stale = totp(secret, at=now - 30), totp(secret, at=now - 60)
+    client = Client()
+    log_in(client, "viewer")
+    if stale not in {late, totp(secret, at=now), totp(secret, at=now + 30)}:
+        refused = client.post("/accounts/2fa/authenticate/", {"code": stale})
+        assert refused.status_code == 200 and "_auth_user_id" not in client.session
+    assert client.post("/accounts/2fa/authenticate/", {"code": late}).status_code == 302
+    again = Client()
+    log_in(again, "viewer")
+    replay = again.post("/accounts/2fa/authenticate/", {"code": late})
+    assert replay.status_code == 200 and "_auth_user_id" not in again.session
 
 
 def test_axes_locks_out_after_too_many_wrong_codes(enrolled, settings):
