@@ -223,6 +223,7 @@ def test_a_failed_archive_copy_does_not_fail_the_import(f2b, f2b_client, http_se
     http_server.add("/list.txt", body=b"203.0.113.61\n203.0.113.62\n")
     real = archive.sync
     monkeypatch.setattr(archive, "sync", locked)
+    monkeypatch.setattr(importer, "_store_direct", locked)  # the importer's own rows too
     run = run_import(make_source(http_server, "/list.txt"))
     assert run.status == ImportRun.Status.OK
     assert run.newly_banned == 2
