@@ -158,11 +158,23 @@ def _fresh_setup_gate():
     gate().reset()
 
 
+def pytest_configure(config):
+    """Django's cache is files in the data directory, shared by the host's
+    processes (bangui/settings.py). The test process (each xdist worker) gets
+    a directory of its own, so its per-test clear never empties another
+    worker's; a BanGUI the test starts keeps its own data directory's."""
+    import tempfile
+
+    from django.conf import settings
+
+    if settings.CACHES["default"]["BACKEND"].endswith("FileCache"):
+        settings.CACHES["default"]["LOCATION"] = tempfile.mkdtemp(prefix="bangui-test-cache-")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Django's cache is process-local memory (LocMemCache) shared by every
-    test in the process: the archive aggregates cached by one test must not
-    answer the next test's query."""
+    """Django's cache is shared by every test in the process: the archive
+    aggregates cached by one test must not answer the next test's query."""
     from django.core.cache import cache
 
     cache.clear()

@@ -11,6 +11,7 @@ on start-up by ``BanguiConfig.ready()`` (bangui/apps.py), and
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 from datetime import timedelta
@@ -145,6 +146,13 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "bangui.sqlite3",
+            # Kept a minute, as PostgreSQL's: a new connection per request pays
+            # the WAL pragma and the schema, and the last one to close
+            # checkpoints and removes the WAL (measured 1-12 ms a request;
+            # #29, docs/performance.md). Outside a transaction a kept
+            # connection holds no lock.
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {
                 # WAL lets the web workers read while the task worker writes;
                 # IMMEDIATE transactions plus a busy timeout turn write
@@ -160,16 +168,31 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache --------------------------------------------------------------------
-# Local memory, per process, on purpose (no BANGUI_CACHE_URL): the cache is
-# only ever a read-through cache of answers any process can recompute (the
-# archive's settled aggregates for a minute, the parsed jail config keyed on
-# its files' mtimes, the socket fallback's banned list for 5 s), so a gunicorn
-# worker that misses computes the same answer once and nothing needs sharing;
-# state that must be shared lives in the database. Some keys are this host's
-# own (the fail2ban socket path, local config files): a cache shared by a
-# fleet's hosts would mix their answers.
+# Files in the data directory, shared by every process of this host (the
+# gunicorn workers and the node's task worker), never by a fleet's hosts:
+# some keys are this host's own (the fail2ban socket path, local config
+# files). Shared, an archive aggregate is computed once a minute for the
+# host, not once per worker (#29's cold requests); the API's and allauth's
+# rate limits and allauth's used two-factor codes hold across workers. Only
+# ever a read-through cache of answers any process can recompute: state that
+# must be shared lives in the database. The prefix names the database, so a
+# second database beside the same directory (a test, a bench) never reads
+# another's entries; a change to what a key holds changes that key's own
+# prefix (every entry expires within the hour anyway). BANGUI_CACHE_DIR=""
+# keeps it in each process's memory instead.
+_cache_dir = env_str("BANGUI_CACHE_DIR", str(DATA_DIR / "cache"))
+_db = DATABASES["default"]
+_cache_owner = hashlib.sha256(repr((_db["ENGINE"], str(_db.get("NAME")), _db.get("HOST"),
+                                    _db.get("PORT"))).encode()).hexdigest()[:12]
 CACHES = {
     "default": {
+        "BACKEND": "bangui.cache.FileCache",
+        "LOCATION": _cache_dir,
+        "KEY_PREFIX": _cache_owner,
+        # Each set counts the directory's files; past this a third of them
+        # go. The dashboard's filter combinations stay well below it.
+        "OPTIONS": {"MAX_ENTRIES": 5000},
+    } if _cache_dir else {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "bangui",
     }
