@@ -211,6 +211,34 @@ def test_the_map_shapes_are_the_templates_markup():
     assert old == new
 
 
+# The dashboard's charts as their templates wrote each bar and row before
+# ColumnChart.bar_shapes / BarChart.row_shapes: the reference.
+@pytest.mark.parametrize("window", ["24h", "365d"])
+def test_the_charts_shapes_are_the_templates_markup(window):
+    from jails.archive import charts
+
+    points = [(f"2026-12-{n % 28 + 1:02d} <{n}>&", (0, 1, 2, 1234, 999_999)[n % 5])
+              for n in range(24 if window == "24h" else 53)]
+    over_time = charts.columns(points)
+    items = [(("Côte d'Ivoire & a name longer than twenty-two", "odd<jail>&", "sshd")[n % 3],
+              (1, 7, 12345)[n % 3], f"/?window={window}&country=X{n}&a=<b>") for n in range(10)]
+    context = {"over_time": over_time, "window_label": "the last day", "bucket": 3600,
+               "chart": charts.bars(items), "key": "countries", "title": "Top <countries>",
+               "empty": "none"}
+    for before, after in (
+            ("column_chart_before.html", '{% include "jails/dashboard.html#charts" %}'),
+            ("bar_chart_before.html", '{% include "jails/partials/dashboard_bar_chart.html" %}')):
+        old = Template(Path(__file__).with_name(before).read_text()).render(Context(context))
+        new = Template(after).render(Context(context))
+        if before.startswith("column"):  # the partial's <section> around the figure
+            new = new[new.index("<figure"):new.index("</figure>") + len("</figure>")]
+        shown = ((": 1 ban<", "1,234 bans<", "&lt;3&gt;&amp;") if before.startswith("column")
+                 else ("Show only odd&lt;jail&gt;&amp;<", "Côte d&#x27;Ivoire &amp; a nam…<",
+                       "12,345</text>", "&amp;a=&lt;b&gt;"))
+        assert all(text in new for text in shown), (before, new)
+        assert _normal(old) == _normal(new), before
+
+
 # The live-bans table (a jail page's, a node page's) as its template wrote
 # each row before jails.templatetags.bans.live_ban_rows: the reference.
 LIVE_BANS_BEFORE = Path(__file__).with_name("live_bans_before.html").read_text()
