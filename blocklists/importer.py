@@ -20,9 +20,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import queue
 import socket
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -219,11 +220,23 @@ class _Batch:
     countries: dict[str, str] = field(default_factory=dict)
 
 
-def _send(client: Fail2banClient, jail: str, batch: _Batch) -> _Batch:
-    """Runs in the ban thread: the socket only, no database."""
-    batch.sent = wait_off_rounding_edge()
-    batch.newly = client.ban(jail, batch.ips)
-    return batch
+def _send_all(client: Fail2banClient, jail: str, batches: list[_Batch],
+              answered: queue.Queue, stop: threading.Event) -> None:
+    """The ban thread: sends the batches one after the other, each as soon
+    as fail2ban answered the one before (fail2ban never waits for the
+    archive work), and hands each answered batch, or the error that ended
+    the run, to the importer's thread. The socket only, no database. The
+    addresses are ``parse``'s (valid, canonical, in fail2ban's text): sent
+    as they are, without validating them again in this critical path."""
+    try:
+        for batch in batches:
+            if stop.is_set():
+                return
+            batch.sent = wait_off_rounding_edge()
+            batch.newly = int(client.call("set", jail, "banip", *batch.ips))
+            answered.put(batch)
+    except BaseException as exc:  # handed to the importer's thread
+        answered.put(exc)
 
 
 def _jail_facts(client: Fail2banClient, jail: str) -> tuple[set[str], int, bool, str | None]:
@@ -301,30 +314,39 @@ def ban_and_archive(client: Fail2banClient, jail: str, ips: list[str],
             return
         ours.update(dict.fromkeys(batch.ips, ban_time_of(batch.sent)))
 
-    failure = tail = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="blocklist-ban") as pool:
-        future = pool.submit(_send, client, jail, batches[0]) if batches else None
-        try:
-            for k, batch in enumerate(batches):
-                work = time.perf_counter()
-                if pending is not None:
-                    store(pending)
-                    pending = None
-                if direct and not archive_error:
-                    batch.countries = archive.lookup_countries(batch.ips)
-                overlapped += time.perf_counter() - work
-                # The call has its own deadline (the client's timeout for the
-                # whole reply); this one only bounds the wait for the thread.
-                done = future.result(timeout=client.timeout + 30)
-                newly += done.newly
-                if k + 1 < len(batches):
-                    future = pool.submit(_send, client, jail, batches[k + 1])
-                pending = done
-        except BaseException as exc:
-            failure = exc
-        finally:
-            run.timings["ban"] = round(time.perf_counter() - started, 4)
-            tail = time.perf_counter()
+    failure = None
+    answered: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    sender = threading.Thread(target=_send_all, args=(client, jail, batches, answered, stop),
+                              name="blocklist-ban", daemon=True)
+    sender.start()
+    try:
+        for batch in batches:
+            work = time.perf_counter()
+            if pending is not None:
+                store(pending)
+                pending = None
+            if direct and not archive_error:
+                batch.countries = archive.lookup_countries(batch.ips)
+            overlapped += time.perf_counter() - work
+            # Each call has its own deadline (the client's timeout for the
+            # whole reply); this one bounds the wait for the thread's answer.
+            try:
+                done = answered.get(timeout=client.timeout + 30)
+            except queue.Empty:
+                raise Fail2banError(f"no answer from the ban thread within "
+                                    f"{client.timeout + 30:g} s") from None
+            if isinstance(done, BaseException):
+                raise done
+            newly += done.newly
+            pending = done
+    except BaseException as exc:
+        failure = exc
+        stop.set()
+    finally:
+        run.timings["ban"] = round(time.perf_counter() - started, 4)
+        tail = time.perf_counter()
+    sender.join(client.timeout + 30)  # at most the call in flight, which has its deadline
     try:
         if pending is not None:
             store(pending)
