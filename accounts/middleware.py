@@ -6,7 +6,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 
 from accounts import mfa
-from accounts.models import RuntimeSettings
+from accounts.models import RuntimeSettings, request_runtime
 from accounts.roles import role_of
 from accounts.setup import gate
 
@@ -93,7 +93,9 @@ class TimezoneMiddleware:
         runtime = RuntimeSettings.load()
         request.runtime_settings = runtime
         timezone.activate(runtime.zone)
+        token = request_runtime.set(runtime)
         try:
             return self.get_response(request)
         finally:
+            request_runtime.reset(token)
             timezone.deactivate()

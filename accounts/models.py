@@ -3,6 +3,7 @@ ran, and the audit trail of every state-changing action."""
 
 from __future__ import annotations
 
+import contextvars
 from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -69,6 +70,11 @@ class SetupCompletion(models.Model):
         return f"setup completed {self.completed_at:%Y-%m-%d %H:%M} UTC ({self.method})"
 
 
+# The runtime settings the current request read (RuntimeSettings.current).
+request_runtime: contextvars.ContextVar[RuntimeSettings | None] = contextvars.ContextVar(
+    "bangui_runtime_settings", default=None)
+
+
 class RuntimeSettings(models.Model):
     """Settings an admin changes at run time (one row, pk 1).
 
@@ -108,6 +114,14 @@ class RuntimeSettings(models.Model):
 
     def __str__(self) -> str:
         return "BanGUI runtime settings"
+
+    @classmethod
+    def current(cls) -> RuntimeSettings:
+        """The row this request read at its start (TimezoneMiddleware), or
+        a fresh :meth:`load` outside a request: one read a request, not one
+        per reader (the socket path, the zone). A change saved during the
+        request applies from the next one, as for every worker."""
+        return request_runtime.get() or cls.load()
 
     @classmethod
     def load(cls) -> RuntimeSettings:

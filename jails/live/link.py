@@ -23,12 +23,12 @@ HOST_ZONE_FILE = "/etc/localtime"
 
 def socket_path() -> str:
     """``BANGUI_FAIL2BAN_SOCKET`` when this host's environment sets it, else
-    the runtime setting (changed on /settings/, read from the database: one
-    primary-key lookup per request, or per call outside one), else the
-    default path."""
+    the runtime setting (changed on /settings/, read from the database: the
+    row the request read at its start, or one primary-key lookup per call
+    outside a request), else the default path."""
     if settings.FAIL2BAN_SOCKET_FROM_ENV:
         return settings.FAIL2BAN_SOCKET
-    return once_per_request("socket_path", lambda: RuntimeSettings.load().socket_path)
+    return RuntimeSettings.current().socket_path
 
 
 # The current web request's Budget (jails.middleware): a request learns once

@@ -296,3 +296,19 @@ def test_the_dashboard_asks_fail2ban_on_three_connections_and_shows_the_live_sta
     assert len(connects) == 3
     row = html[html.index('data-ip="192.0.2.201"'):].split("</tr>")[0]
     assert "banned" in row
+
+
+@pytest.mark.django_db
+def test_a_page_reads_the_runtime_settings_once(admin_client, settings):
+    """The zone (TimezoneMiddleware) and the socket path (jails.live.link)
+    come from the one row the request read at its start."""
+    from accounts.models import RuntimeSettings
+
+    settings.FAIL2BAN_SOCKET_FROM_ENV = False
+    RuntimeSettings.objects.create(fail2ban_socket="/nonexistent/bangui-test.sock")
+    admin_client.get("/jails/")
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get("/jails/")
+    assert page.status_code == 200
+    reads = [q["sql"] for q in queries.captured_queries if "accounts_runtimesettings" in q["sql"]]
+    assert len(reads) == 1, reads
