@@ -353,7 +353,7 @@ def ban_and_archive(client: Fail2banClient, jail: str, ips: list[str],
         if not archive_error:
             if ours and _rows_in_window(jail, window) > existing + stored:
                 _reconcile(jail, ours, window)
-            if fallback:
+            if fallback and dbfile:  # without a database fail2ban keeps no rows to copy
                 _archive_new(dbfile, jail, [ip for b in fallback for ip in b.ips],
                              sum(b.newly for b in fallback), since)
     except (ArchiveError, database.Error, DatabaseError) as exc:
