@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 # fail2ban takes many IPs per banip; 5,000 keeps one reply well under the
 # client's read limit and one call under a second on an action-less jail.
 BAN_BATCH = 5000
+LAST_BATCH = 500
 ROWS_WAIT = 60.0  # s: fail2ban writes its rows behind banip (~5 s per 100,000)
 # A claim older than this belongs to a run that died (worker killed).
 STALE_CLAIM = timedelta(seconds=900)
@@ -239,6 +240,16 @@ def _send_all(client: Fail2banClient, jail: str, batches: list[_Batch],
         answered.put(exc)
 
 
+def _chunks(ips: list[str]) -> list[list[str]]:
+    """BAN_BATCH-sized chunks, the last one at most LAST_BATCH: the rows of
+    the last batch are the archive work left after fail2ban's last answer."""
+    chunks = [ips[i:i + BAN_BATCH] for i in range(0, len(ips), BAN_BATCH)]
+    if len(chunks) > 1 and len(chunks[-1]) > LAST_BATCH:
+        last = chunks.pop()
+        chunks += [last[:-LAST_BATCH], last[-LAST_BATCH:]]
+    return chunks
+
+
 def _jail_facts(client: Fail2banClient, jail: str) -> tuple[set[str], int, bool, str | None]:
     """On one connection: the jail's banned IPs (``get JAIL banned``, ~0.2 s
     at 50,000), its bantime, whether fail2ban sets bantime and ban count per
@@ -293,7 +304,7 @@ def ban_and_archive(client: Fail2banClient, jail: str, ips: list[str],
     ours: dict[str, datetime] = {}  # IP -> the key of the row the importer wrote
     stored = 0
     ips = [ip for ip in ips if ip not in before]
-    batches = [_Batch(ips[i:i + BAN_BATCH]) for i in range(0, len(ips), BAN_BATCH)]
+    batches = [_Batch(chunk) for chunk in _chunks(ips)]
     newly, overlapped = 0, 0.0
     fallback: list[_Batch] = []
     pending: _Batch | None = None  # answered, rows not yet written
