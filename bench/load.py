@@ -608,8 +608,8 @@ def profile(args) -> None:
         sandbox.stop()
 
 
-def _tree(pid: int) -> list[int]:
-    """``pid`` and every process below it."""
+def _tree(pid: int) -> list[tuple[int, int, int]]:
+    """``pid`` and every process below it: (pid, parent, depth)."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -618,31 +618,92 @@ def _tree(pid: int) -> list[int]:
                     (entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError):
                 continue
-    tree, todo = [], [pid]
+    tree, todo = [], [(pid, 0, 0)]
     while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo += [child for child, parent in parents.items() if parent == current]
+        current, parent, depth = todo.pop()
+        tree.append((current, parent, depth))
+        todo += [(child, current, depth + 1) for child, up in sorted(parents.items())
+                 if up == current]
     return tree
 
 
-def _pss_kib(pid: int) -> int:
+def _smaps_kib(pid: int) -> dict[str, int]:
+    """``/proc/PID/smaps_rollup`` in KiB: Pss, Rss, Private_*, Shared_* (empty
+    once the process is gone)."""
+    out: dict[str, int] = {}
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
+            key, _, rest = line.partition(":")
+            if rest.strip().endswith("kB"):
+                out[key] = int(rest.split()[0])
     except OSError:
         pass
-    return 0
+    return out
+
+
+def _pss_kib(pid: int) -> int:
+    return _smaps_kib(pid).get("Pss", 0)
+
+
+def _role(pid: int, depth: int) -> str:
+    """The process's name (``/proc/PID/comm``: the node's qcluster names its
+    processes, nodes.worker.name_process), else its place in the tree."""
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        comm = ""
+    if comm and not comm.startswith("python"):
+        return comm
+    return ("main", "lane sentinel", "lane child")[min(depth, 2)] + " (unnamed)"
+
+
+def _breakdown(tree: list[tuple[int, int, int]]) -> list[str]:
+    """One line per process: PSS, private, shared, RSS (MiB)."""
+    lines = [f"   {'pid':>7} {'parent':>7}  {'process':<26} {'PSS':>6} {'private':>8} "
+             f"{'shared':>7} {'RSS':>6}  (MiB)"]
+    total = {"Pss": 0, "Private": 0, "Shared": 0, "Rss": 0}
+    for pid, parent, depth in tree:
+        m = _smaps_kib(pid)
+        if not m:
+            continue
+        private = m.get("Private_Clean", 0) + m.get("Private_Dirty", 0)
+        shared = m.get("Shared_Clean", 0) + m.get("Shared_Dirty", 0)
+        for key, value in (("Pss", m.get("Pss", 0)), ("Private", private),
+                           ("Shared", shared), ("Rss", m.get("Rss", 0))):
+            total[key] += value
+        lines.append(f"   {pid:>7} {parent:>7}  {'  ' * depth + _role(pid, depth):<26} "
+                     f"{m.get('Pss', 0) / 1024:6.1f} {private / 1024:8.1f} "
+                     f"{shared / 1024:7.1f} {m.get('Rss', 0) / 1024:6.1f}")
+    lines.append(f"   {'':>7} {'':>7}  {'all':<26} {total['Pss'] / 1024:6.1f} "
+                 f"{total['Private'] / 1024:8.1f} {'':>7} {total['Rss'] / 1024:6.1f}")
+    return lines
+
+
+def _node_pss_fill(env: dict, data: Path, sandbox, rows: int) -> None:
+    """A DIR no ``--profile`` run filled yet: the same database (setup, the
+    archive of --rows bans), made here."""
+    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(env, "setup", "--username", "admin", "--password-file", "-",
+           "--socket", str(sandbox.socket), stdin=PASSWORD + "\n")
+    done = subprocess.run([PY, __file__, "--fill-child", str(rows)], cwd=ROOT,
+                          env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"filling the database failed:\n{done.stderr[-3000:]}")
+    print(done.stdout.splitlines()[0], flush=True)
+    (data / "newest.json").write_text(done.stdout.strip().splitlines()[-1])
 
 
 def node_pss(args) -> None:
     """``--node-pss DIR``: a node's task cluster (``manage.py qcluster``, its
-    ticks and schedules) on the database a ``--profile DIR`` run filled, with
-    --live-bans live bans in fail2ban; the PSS of its process tree (from
-    ``/proc/*/smaps_rollup``: forked processes share pages) every 30 s for
-    --pss-minutes."""
+    ticks and schedules) on the database a ``--profile DIR`` run filled (or
+    fills it the same way first), with --live-bans live bans in fail2ban;
+    the PSS of its process tree (from ``/proc/*/smaps_rollup``: forked
+    processes share pages) every 30 s for --pss-minutes, then each
+    process's PSS, private and shared memory, and the largest PSS each
+    process reached. Note: the node's worker syncs the live bans into the
+    archive of DIR's database (all in the current hour)."""
     root = Path(args.node_pss).resolve()
+    root.mkdir(parents=True, exist_ok=True)
     sandbox = crowd.sandbox(root / "f2b")
     sandbox.start()
     data = root / "sqlite"
@@ -654,6 +715,8 @@ def node_pss(args) -> None:
            "DATABASE_URL": ""}
     proc = None
     try:
+        if not (data / "newest.json").exists():
+            _node_pss_fill(env, data, sandbox, args.rows)
         manage(env, "migrate", "--noinput", "-v", "0")
         manage(env, "shell", "-c", "from accounts.models import RuntimeSettings as R; "
                f"R.objects.filter(pk=1).update(fail2ban_socket={str(sandbox.socket)!r})")
@@ -667,14 +730,27 @@ def node_pss(args) -> None:
                                 stderr=subprocess.STDOUT, start_new_session=True)
         start = time.monotonic()
         samples = []
+        peaks: dict[str, float] = {}
+        tree = []
         while time.monotonic() - start < args.pss_minutes * 60:
             time.sleep(30)
+            if proc.poll() is not None:
+                sys.exit(f"the node's qcluster exited ({proc.returncode}): see "
+                         f"{root / 'qcluster.log'}")
             tree = _tree(proc.pid)
-            each = sorted((_pss_kib(pid) for pid in tree), reverse=True)
-            samples.append(sum(each) / 1024)
+            each = sorted(((_pss_kib(pid), pid, depth) for pid, _, depth in tree),
+                          reverse=True)
+            for kib, pid, depth in each:
+                role = _role(pid, depth)
+                peaks[role] = max(peaks.get(role, 0), kib / 1024)
+            samples.append(sum(k for k, _, _ in each) / 1024)
             print(f"   {(time.monotonic() - start) / 60:5.1f} min  {len(tree)} processes  "
                   f"PSS {samples[-1]:6.1f} MiB  (largest: "
-                  f"{', '.join(f'{k / 1024:.0f}' for k in each[:4])} MiB)", flush=True)
+                  f"{', '.join(f'{k / 1024:.0f}' for k, _, _ in each[:4])} MiB)", flush=True)
+        print(f"each process at {args.pss_minutes:g} min:")
+        print("\n".join(_breakdown(_tree(proc.pid))))
+        print("largest PSS each reached (MiB): " + ", ".join(
+            f"{role} {mib:.1f}" for role, mib in sorted(peaks.items(), key=lambda r: -r[1])))
         print(f"PSS after {args.pss_minutes:g} min: {samples[-1]:.1f} MiB "
               f"(max {max(samples):.1f}); target ≤ 100 MiB: {_verdict(samples[-1] <= 100)}")
     finally:

@@ -11,20 +11,37 @@ heartbeat thread renews the lease; on shutdown the lease is released. The
 node runs two one-worker lanes (:func:`_start_clusters`): its main queue
 (``Q_CLUSTER["cluster_name"]``: schedules, ticks, imports) and its command
 queue (``nodes.nodename.command_queue``); the node stops when either dies.
+Each lane is two processes, not django-q2's four: its sentinel
+(:class:`LaneSentinel`) also pulls the tasks and saves the results, the
+work of django-q2's pusher and monitor processes (issue #29: a node's
+PSS), and forks the worker.
 Exit codes: 0 after a clean stop, 1 when refused or when the lease was lost.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
 import time
+import uuid
+from multiprocessing import Value
 
 from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import connections
+from django_q.cluster import Sentinel, get_mp_context
+from django_q.conf import Conf
+from django_q.conf import logger as q_logger
 from django_q.management.commands.qcluster import Command as QclusterCommand
+from django_q.monitor import save_cached, save_task
+from django_q.scheduler import scheduler
+from django_q.signals import post_execute
+from django_q.signing import BadSignature, SignedPackage
+from django_q.status import Stat
+from django_q.utils import get_func_repr
+from django_q.worker import worker
 
 from bangui.dbretry import is_transient, retrying
 from bangui.schedules import sync_schedules
@@ -36,7 +53,10 @@ from nodes.worker import (
     LeaseHeld,
     die_with_parent,
     holder_id,
+    name_process,
+    private_mib,
     publish_facts,
+    release_memory,
     worker_started,
 )
 
@@ -48,6 +68,18 @@ COMMAND_POLL_SECONDS = 0.5
 # bounded batches and a killed import is closed at the next start, so a kill
 # loses no finished work; systemd's own TimeoutStopSec is 90 s.
 STOP_SECONDS = 20
+# A worker whose own memory (not shared with its sentinel: nodes.worker.
+# private_mib) is above this after a task, once what the task freed was given
+# back, is replaced by a fresh fork (~10 MiB of its own after its first
+# tasks): a tick that met 50,000 live bans left its worker ~35 MiB for good.
+# Unlike max_rss (the peak, which never falls) it does not replace a worker
+# after every tick; on both lanes, with max_rss still on the main lane.
+RECYCLE_PRIVATE_MIB = 24
+# django-q2's sentinel runs its scheduler every 30 s of guard cycles.
+SCHEDULER_SECONDS = 30
+# A pull that failed (not a busy database: bangui.broker waits that out) is
+# tried again this much later, as django-q2's pusher did before it died.
+PULL_ERROR_SECONDS = 10
 
 
 class Command(QclusterCommand):
@@ -91,6 +123,7 @@ class Command(QclusterCommand):
         # database connection (closing it there would close it here).
         connections.close_all()
         die_with_parent()
+        name_process("bangui qcluster")
         heartbeat = Heartbeat(lease)
         lost = False
         # Our handlers only set an event. django-q2's Cluster installs one
@@ -98,6 +131,7 @@ class Command(QclusterCommand):
         # while this process polls the sentinel's start event (holding that
         # event's lock) then deadlocks with the sentinel setting it.
         stop_requested = threading.Event()
+        _freeze()
         try:
             try:
                 commands, cluster = _start_clusters(node, stop_requested)
@@ -134,6 +168,16 @@ class Command(QclusterCommand):
             raise CommandError("The worker lease was lost; the cluster stopped.")
 
 
+def _freeze() -> None:
+    """Before a fork: what this process holds now is left out of every
+    later collection (``gc.freeze``), here and in the children, so a
+    child's collector never writes to the pages it shares with its
+    parent (a full collection touched every object: each process ended up
+    with its own copy of most of Django)."""
+    gc.collect()
+    gc.freeze()
+
+
 def _own_signals(stop_requested: threading.Event) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop_requested.set())
@@ -167,10 +211,11 @@ def _start_clusters(node: str, stop_requested: threading.Event):
     COMMAND_POLL_SECONDS instead of the main lane's second (a command's
     latency is that poll: one small indexed query per look). A stop
     requested while they start is acted on once both run."""
+    from django_q import cluster as q_cluster
     from django_q.brokers import get_broker
     from django_q.cluster import Cluster
-    from django_q.conf import Conf
 
+    q_cluster.Sentinel = LaneSentinel  # what Cluster.start forks
     main = Conf.CLUSTER_NAME, Conf.POLL, Conf.MAX_RSS
     # The command lane's sentinel is forked with its own name (its
     # scheduler then runs the schedules of that queue: the archive sync) and
@@ -199,3 +244,187 @@ def _start_clusters(node: str, stop_requested: threading.Event):
         _stop_lanes((commands,))
         raise
     return commands, cluster
+
+
+def _lane(cluster_name: str) -> str:
+    return "cmd" if cluster_name.startswith(nodename.COMMAND_QUEUE_PREFIX) else "node"
+
+
+def _named_worker(name: str, *args) -> None:
+    """A lane's worker: django-q2's, which after each task gives back what
+    the task freed (nodes.worker.release_memory) and asks to be replaced
+    when its own memory stays above RECYCLE_PRIVATE_MIB (django-q2's
+    recycle check, in this process only)."""
+    from django_q import worker as q_worker
+    from django_q.signals import post_execute_in_worker
+
+    name_process(name)
+    post_execute_in_worker.connect(_release_after_task, weak=False,
+                                   dispatch_uid="nodes.release_after_task")
+    peak_check = q_worker.rss_check
+    q_worker.rss_check = lambda: peak_check() or private_mib() > RECYCLE_PRIVATE_MIB
+    worker(*args)
+
+
+def _release_after_task(**kwargs) -> None:
+    release_memory()
+
+
+class LaneSentinel(Sentinel):
+    """django-q2's sentinel (it forks and guards the worker, runs the
+    lane's scheduler, keeps its status) doing its pusher's and monitor's
+    work itself, in its own loop: it pulls the next task from the broker
+    when the worker's task queue is empty (one task ahead, as the pusher
+    held it) and saves each result as it arrives (the monitor's
+    ``save_task``, the acknowledgement, ``post_execute``, the same log
+    lines). Two processes a lane instead of four, each ~7-11 MiB of
+    private memory (issue #29: a node's PSS). One thread: the worker is
+    forked from a process no other thread of which holds a lock (a
+    database client's, the logging's) at the fork. A pull or a save that
+    fails is logged and retried, never the end of the lane."""
+
+    def __init__(self, *args, **kwargs):
+        self.lane = _lane(Conf.CLUSTER_NAME)
+        name_process(f"{self.lane} sentinel")
+        # Pulls wait in this loop, not in the broker's sleep (this process's
+        # copy of Conf: the main process and the other lane keep theirs).
+        self.poll = Conf.POLL
+        Conf.POLL = 0
+        super().__init__(*args, **kwargs)
+
+    def spawn_cluster(self):
+        self.pool = []
+        Stat(self).save()
+        connections.close_all()  # the worker must not share this process's connection
+        for _ in range(self.pool_size):
+            self.spawn_worker()
+
+    def spawn_worker(self):
+        timer = Value("f", -1)
+        process = get_mp_context().Process(
+            target=_named_worker, name=f"Process-{uuid.uuid4().hex}",
+            args=(f"{self.lane} worker", self.task_queue, self.result_queue, timer,
+                  self.timeout))
+        process.daemon = Conf.DAEMONIZE_WORKERS
+        process.timer = timer
+        self.pool.append(process)
+        connections.close_all()
+        _freeze()
+        process.start()
+
+    def status(self) -> str:
+        started, stopping = self.start_event.is_set(), self.stop_event.is_set()
+        if not started and not stopping:
+            return Conf.STARTING
+        if not stopping:
+            if self.result_queue.empty() and self.task_queue.empty():
+                return Conf.IDLE
+            return Conf.WORKING
+        return Conf.STOPPING if self.pool else Conf.STOPPED
+
+    def guard(self):
+        name = f"{self.cluster_name()} [{self.queue_name()}]"
+        q_logger.info("%s guarding cluster %s", self.name, name)
+        self.start_event.set()
+        Stat(self).save()
+        q_logger.info("Q Cluster %s running.", name)
+        cycle = Conf.GUARD_CYCLE
+        now = time.monotonic()
+        next_pull, next_guard, next_schedule = now, now + cycle, now + SCHEDULER_SECONDS
+        while not self.stop_event.is_set():
+            now = time.monotonic()
+            if now >= next_pull:
+                next_pull = now + self._pull(cycle)
+            if now >= next_guard:
+                self._check_workers(cycle)
+                if Conf.SCHEDULER and now >= next_schedule:
+                    next_schedule = now + SCHEDULER_SECONDS
+                    scheduler(broker=self.broker)
+                Stat(self).save()
+                next_guard = now + cycle
+            self._save_results(min(next_pull, next_guard))
+        self.stop()
+
+    def cluster_name(self) -> str:
+        from django_q.humanhash import humanize
+
+        return humanize(self.cluster_id.hex)
+
+    def _check_workers(self, cycle: float) -> None:
+        for process in list(self.pool):
+            with process.timer.get_lock():
+                if not process.is_alive() or process.timer.value == 0:
+                    self.reincarnate(process)
+                    continue
+                if process.timer.value > 0:  # busy: count its timeout down
+                    process.timer.value -= cycle
+
+    def _pull(self, cycle: float) -> float:
+        """The pusher's step: the next task into the worker's queue. Returns
+        the seconds until the next pull."""
+        if not self.task_queue.empty():
+            return cycle  # one task waits already: look again at the next cycle
+        try:
+            task_set = self.broker.dequeue()
+        except Exception:
+            q_logger.exception("Failed to pull task from broker")
+            connections.close_all()
+            return PULL_ERROR_SECONDS
+        for ack_id, payload in task_set or ():
+            try:
+                task = SignedPackage.loads(payload)
+            except (TypeError, BadSignature):
+                q_logger.exception("Failed to push task to queue")
+                self.broker.fail(ack_id)
+                continue
+            task["cluster"] = Conf.CLUSTER_NAME  # the lane's queue, stored with the result
+            task["ack_id"] = ack_id
+            self.task_queue.put(task)
+        return 0 if task_set else self.poll
+
+    def _save_results(self, until: float) -> None:
+        """The monitor's step: wait for results until ``until`` (monotonic),
+        saving each one as it arrives."""
+        from queue import Empty
+
+        while True:
+            try:
+                task = self.result_queue.get(timeout=max(until - time.monotonic(), 0))
+            except Empty:
+                return
+            try:
+                self._save(task)
+            except Exception:
+                q_logger.exception("Could not save task result")
+                connections.close_all()
+
+    def _save(self, task: dict) -> None:
+        if task.get("cached", False):
+            save_cached(task, self.broker)
+        else:
+            save_task(task, self.broker)
+        ack_id = task.pop("ack_id", False)
+        if ack_id and (task["success"] or task.get("ack_failure", False)):
+            self.broker.acknowledge(ack_id)
+        post_execute.send(sender="django_q", task=task)
+        if task["success"]:
+            q_logger.info("Processed '%s' (%s)", get_func_repr(task["func"]), task["name"])
+        else:
+            q_logger.error("Failed '%s' (%s) - %s", get_func_repr(task["func"]), task["name"],
+                           task["result"])
+
+    def stop(self):
+        Stat(self).save()
+        q_logger.info("%s stopping cluster processes", self.name)
+        for _ in range(len(self.pool)):
+            self.task_queue.put("STOP")  # after the task in hand and the one waiting
+        self.task_queue.close()
+        self.task_queue.join_thread()
+        while self.pool:
+            for process in list(self.pool):
+                if not process.is_alive():
+                    self.pool.remove(process)
+            self._save_results(time.monotonic() + 0.1)
+            Stat(self).save()
+        self._save_results(time.monotonic())
+        Stat(self).save()

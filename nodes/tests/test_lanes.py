@@ -1,0 +1,131 @@
+"""A node's task cluster in few processes (issue #29: its PSS): each lane is
+a sentinel that pulls tasks and saves results itself, and one worker."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bangui.tests.conftest import Project, wait_for_text
+from nodes import worker as node_worker
+
+NAMES = ["bangui qcluster", "cmd sentinel", "cmd worker", "node sentinel", "node worker"]
+
+
+def _tree(pid: int) -> list[int]:
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError):
+                continue
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += [child for child, parent in parents.items() if parent == current]
+    return tree
+
+
+def _names(pid: int) -> list[str]:
+    names = []
+    for each in _tree(pid):
+        try:
+            names.append(Path(f"/proc/{each}/comm").read_text().strip())
+        except OSError:
+            pass
+    return sorted(names)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and prctl")
+def test_a_node_is_five_named_processes_and_both_lanes_run_and_save_tasks(tmp_path):
+    project = Project(tmp_path, None)
+    try:
+        assert project.run("migrate", "--noinput", "-v0", timeout=180).returncode == 0
+        proc, log = project.start("qcluster", log="lanes.log")
+        deadline = time.monotonic() + 60
+        while log.read_text().count("running.") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # The main process, and per lane a sentinel and a worker (django-q2
+        # alone: a sentinel, a pusher, a monitor and a worker a lane).
+        deadline = time.monotonic() + 20
+        while _names(proc.pid) != NAMES and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _names(proc.pid) == NAMES, log.read_text()
+
+        queued = project.run("shell", "-c", (
+            "from django.conf import settings; from django_q.tasks import async_task; "
+            "from nodes import nodename; node = settings.BANGUI_NODE; "
+            "async_task('math.floor', 2.5, task_name='main-lane', "
+            "cluster=nodename.queue(node)); "
+            "async_task('math.sqrt', -1, task_name='cmd-lane-fails', "
+            "cluster=nodename.command_queue(node))"))
+        assert queued.returncode == 0, queued.stderr
+        text = wait_for_text(log, "Processed 'math.floor' (main-lane)", timeout=30)
+        text = wait_for_text(log, "Failed 'math.sqrt' (cmd-lane-fails)", timeout=30)
+        assert "Traceback" not in text.split("Failed 'math.sqrt'")[0]
+        # The heartbeat's tick, on the command lane, ran and was saved too;
+        # both results stored with their lane's queue, the main lane's task
+        # acknowledged (gone from its queue).
+        wait_for_text(log, "Processed 'nodes.worker.run_tick' (node tick)", timeout=30)
+
+        stored = project.run("shell", "-c", (
+            "from django.conf import settings; from django_q.models import OrmQ, Task; "
+            "from nodes import nodename; "
+            "done = {t.name: (t.success, t.result, t.cluster) for t in "
+            "Task.objects.filter(name__in=['main-lane', 'cmd-lane-fails'])}; "
+            "print(done['main-lane'][:2], done['main-lane'][2].split('-')[0], "
+            "done['cmd-lane-fails'][0], done['cmd-lane-fails'][2].split('-')[0], "
+            "OrmQ.objects.filter(key=nodename.queue(settings.BANGUI_NODE)).count())"))
+        assert stored.returncode == 0, stored.stderr
+        assert stored.stdout.strip().splitlines()[-1].split() == [
+            "(True,", "2)", "node", "False", "cmd", "0"]
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=40) == 0
+        assert "worker lease released" in log.read_text()
+    finally:
+        project.close()
+
+
+def test_the_tick_gives_back_its_memory_even_when_it_fails(monkeypatch):
+    released = []
+    monkeypatch.setattr(node_worker, "release_memory", lambda: released.append(1))
+
+    def down(node):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(node_worker, "publish_facts", down)
+    with pytest.raises(RuntimeError):
+        node_worker.run_tick()
+    assert released == [1]
+
+
+def test_release_memory_runs_here():
+    node_worker.release_memory()  # glibc: malloc_trim; elsewhere only a collection
+    node_worker.release_memory()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_private_mib_is_this_process_own_memory():
+    before = node_worker.private_mib()
+    block = bytearray(32 * 1024 * 1024)  # written: 32 MiB of this process's own
+    assert node_worker.private_mib() - before > 24
+    del block
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl")
+def test_name_process_names_this_process_in_15_bytes():
+    comm = Path("/proc/self/task") / str(__import__("threading").get_native_id()) / "comm"
+    before = comm.read_text().strip()
+    try:
+        node_worker.name_process("a name longer than fifteen")
+        assert comm.read_text().strip() == "a name longer t"
+    finally:
+        node_worker.name_process(before)
