@@ -91,6 +91,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "bangui.middleware.RequestLogMiddleware",  # first: times and ids everything below
+    "bangui.requestmemo.RequestMemoMiddleware",  # answers shared by a page's parts
     "jails.middleware.Fail2banBudgetMiddleware",  # one fail2ban timeout per request at most
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
+from bangui.requestmemo import once_per_request
 from nodes.models import Node
 
 
 def fleet() -> list[Node]:
-    """Every registered node, by name (one query)."""
-    return list(Node.objects.order_by("name"))
+    """Every registered node, by name (one query a request: the page's node
+    filter and the status bar share it)."""
+    return once_per_request("nodes.fleet", lambda: list(Node.objects.order_by("name")))
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def scope_choices(selected: str = "") -> tuple[list[str], bool]:
     """The node names a page's node filter offers, and whether to show the
     node filter and columns at all: not on a single host (no node but this
     process's registered), unless a node is already chosen."""
-    names = list(Node.objects.order_by("name").values_list("name", flat=True))
+    names = [n.name for n in fleet()]
     return names, bool(set(names) - {settings.BANGUI_NODE}) or bool(selected)
 
 

@@ -37,32 +37,14 @@ _budget: contextvars.ContextVar[Budget | None] = contextvars.ContextVar(
     "bangui_fail2ban_budget", default=None)
 
 
-_memo: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
-    "bangui_fail2ban_memo", default=None)
-
-
 @contextlib.contextmanager
 def request_budget():
-    """Share one :class:`Budget` among every client made inside, and one
-    memo (:func:`once_per_request`)."""
+    """Share one :class:`Budget` among every client made inside."""
     token = _budget.set(Budget())
-    memo = _memo.set({})
     try:
         yield
     finally:
-        _memo.reset(memo)
         _budget.reset(token)
-
-
-def once_per_request(key: str, compute):
-    """``compute()`` once per request (the view and the status bar both show
-    the server's overview); outside a request, every time."""
-    memo = _memo.get()
-    if memo is None:
-        return compute()
-    if key not in memo:
-        memo[key] = compute()
-    return memo[key]
 
 
 def client(*, connect_retries: int = 2, timeout: float | None = None) -> Fail2banClient:

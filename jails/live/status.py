@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bangui.requestmemo import once_per_request
 from jails.config import jail as jail_config
 from jails.fail2ban import Fail2banError
 from jails.fail2ban.errors import Starting
@@ -35,7 +36,7 @@ def read_state() -> ServerState:
     """Read the overview; a dead fail2ban is a state to show, not an error.
     No connect retries here: a page must not wait for a server that is down.
     Once per request: the dashboard's figures and the status bar share it."""
-    return link.once_per_request("status.read_state", _read_state)
+    return once_per_request("status.read_state", _read_state)
 
 
 def _read_state() -> ServerState:

@@ -312,3 +312,19 @@ def test_a_page_reads_the_runtime_settings_once(admin_client, settings):
     assert page.status_code == 200
     reads = [q["sql"] for q in queries.captured_queries if "accounts_runtimesettings" in q["sql"]]
     assert len(reads) == 1, reads
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/", "/jails/"])
+def test_a_page_reads_the_node_table_once(admin_client, path):
+    """The page's node filter and the status bar's fleet summary share one
+    read of the nodes (bangui.requestmemo)."""
+    from nodes.models import Node
+
+    Node.objects.create(name="other-node")
+    admin_client.get(path)
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(path)
+    assert page.status_code == 200 and b"other-node" in page.content
+    reads = [q["sql"] for q in queries.captured_queries if 'FROM "bangui_node"' in q["sql"]]
+    assert len(reads) == 1, reads
