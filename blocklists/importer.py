@@ -35,6 +35,7 @@ from django.utils import timezone
 from blocklists.download import DownloadError, DownloadPolicy, fetch
 from blocklists.models import BlocklistClaim, BlocklistSource, ImportRun
 from blocklists.parse import GarbageList, ParseResult, parse
+from geo.service import get_cache
 from jails.archive import sync as archive
 from jails.archive.sync import ArchiveError
 from jails.config.jail import BANGUI_JAILS
@@ -383,6 +384,31 @@ def ban_and_archive(client: Fail2banClient, jail: str, ips: list[str],
     if failure is not None:
         raise failure
     return newly
+
+
+def _countries(ips: list[str]) -> dict[str, str]:
+    """Each address's country as the sync stores it
+    (``archive.lookup_countries``), without geo's write-through of new
+    answers on the import's clock (it was 70 % of the importer's own work:
+    a Django ``bulk_create`` of every new address into geo's table): memory,
+    geo's table and the local MMDB first (``GeoCache.lookup_cached_only``:
+    no writes, no network), then ``lookup_countries`` for the addresses
+    those cannot place (the remote fallback where it is on, geo's negative
+    cache), so every row gets the country it got before. geo's table gets
+    the MMDB's answers when the next sync looks these addresses up."""
+    codes: dict[str, str] = {}
+    try:
+        for ip, result in get_cache().lookup_cached_only(ips).items():
+            code = getattr(result, "country_code", None)
+            if code:
+                codes[ip] = str(code).upper()[:2]
+    except Exception:
+        # Geo is a nice-to-have here: the full path below says why it fails.
+        log.exception("geo lookup of %d IPs from its cache failed", len(ips))
+    rest = [ip for ip in ips if ip not in codes]
+    if rest:
+        codes.update(archive.lookup_countries(rest))
+    return codes
 
 
 def _direct_rows(batch: _Batch, jail: str, bantime: int) -> list[list]:

@@ -174,3 +174,22 @@ def test_the_send_time_is_never_just_before_a_half_second():
         assert not (0.5 - edge <= sent % 1.0 < 0.5), fraction
         assert sum(slept) <= edge + 0.01
         assert importer.ban_time_of(sent) == datetime.fromtimestamp(round(sent), UTC)
+
+
+def test_the_importers_countries_are_the_syncs_without_geos_write_through(settings):
+    """The importer asks geo's cache and the local MMDB first (no writes);
+    the addresses they cannot place go the sync's way. 6,000 addresses:
+    public ones from everywhere, and ranges no database places (benchmarking,
+    documentation): the same country for each as ``lookup_countries``."""
+    from geo.models import GeoCacheEntry
+
+    ips = [f"{a}.{b}.{b * 7 % 256}.{b % 250 + 1}" for a in range(1, 224, 9)
+           for b in range(0, 240)][:5000] + addresses(1000)
+    assert len(set(ips)) == 6000
+    mine = importer._countries(ips)
+    written = set(GeoCacheEntry.objects.filter(ip__in=ips[:5000]).values_list("ip", flat=True))
+    theirs = archive.lookup_countries(ips)
+    assert mine == theirs
+    assert len(mine) > 4000  # the MMDB places the public ones
+    # geo's table was not filled by the importer with what its MMDB knows.
+    assert not written & set(mine)
