@@ -364,7 +364,7 @@ def ban_and_archive(client: Fail2banClient, jail: str, ips: list[str],
             store(pending)
         if not archive_error:
             if ours and _rows_in_window(jail, window) > existing + stored:
-                _reconcile(jail, ours, window)
+                _reconcile(jail, ours, since)
             if fallback and dbfile:  # without a database fail2ban keeps no rows to copy
                 _archive_new(dbfile, jail, [ip for b in fallback for ip in b.ips],
                              sum(b.newly for b in fallback), since)
@@ -433,7 +433,7 @@ def _rows_in_window(jail: str, start) -> int:
                                    banned_at__gte=start).count()
 
 
-def _reconcile(jail: str, ours: dict[str, datetime], start) -> int:
+def _reconcile(jail: str, ours: dict[str, datetime], since: datetime) -> int:
     """After an import whose archive window holds rows it did not write (a
     sync that ran meanwhile copied fail2ban's rows for some of its bans, or
     other bans came in): a copy with this import's key is marked
@@ -443,6 +443,7 @@ def _reconcile(jail: str, ours: dict[str, datetime], start) -> int:
     many twins were removed. (A sync that copies them later adopts the
     importer's rows itself: ``archive._adopt_manual``.)"""
     found: dict[str, list[tuple]] = {}
+    start = since - MANUAL_MATCH_SLACK
     for row in (BanEvent.objects.filter(node=settings.BANGUI_NODE, jail=jail,
                                         banned_at__gte=start).order_by()
                 .values_list("id", "ip", "banned_at", "origin").iterator(chunk_size=5000)):
@@ -453,7 +454,9 @@ def _reconcile(jail: str, ours: dict[str, datetime], start) -> int:
         if len(rows) == 1 and rows[0][2] == ours[ip] and rows[0][3] == Origin.BLOCKLIST:
             continue  # the importer's own row, alone
         mine = [r for r in rows if r[2] == ours[ip]]
-        theirs = [r for r in rows if r[2] != ours[ip]
+        # (fail2ban's time of a ban of this import is not before it began:
+        # a row from before is another ban of the address, not a twin)
+        theirs = [r for r in rows if r[2] != ours[ip] and r[2] >= since
                   and abs(r[2] - ours[ip]) <= MANUAL_MATCH_SLACK]
         if theirs and mine and mine[0][3] == Origin.BLOCKLIST:
             drop.append(mine[0][0])
