@@ -1,14 +1,19 @@
-"""Run one blocklist import: claim, download, parse, ban in batches, copy
-fail2ban's rows into the archive with the sync and mark them "blocklist", log.
+"""Run one blocklist import: claim, download, parse, ban in batches while
+writing each answered batch's archive rows (origin "blocklist", geo's
+country, fail2ban's key), log.
 
-Why not write the archive rows directly while fail2ban bans (the earlier
-design, a thread pipeline and a prediction of fail2ban's rounded ban time):
-``bench/blocklist.py`` measured it 1.7-2.3x faster at the end of a 10,000-
-100,000 IP import into an action-less jail, but under a second faster into a
-jail with actions (the provisioned ``blocklist-import`` jail: fail2ban runs
-one action per IP and that dominates), and it needed a second writer of
-archive rows with its own twin-avoidance. One writer (the sync, fail2ban's
-own key and times) is exact by construction (docs/blocklists.md).
+Why the importer writes the rows, not only the sync (issue #29, 100,000
+addresses into a jail without actions in 10 s): fail2ban answers a banip
+long before it writes its rows (its observer thread commits one row per
+ban; ``bench/blocklist.py``'s machine: the 100,000 banip answers took
+10.5 s, the rows 20 s, 14,230 written at the last answer), so an import
+that copied fail2ban's rows could not end before ~20 s, and ended at 45 s
+(SQLite) and 58 s (PostgreSQL). The rows it writes are the ones the sync
+would copy (same key, bantime, count, failures, matches), so the sync
+that reads fail2ban's rows later adds none; where the importer cannot know
+them (``bantime.increment``, a batch fail2ban did not ban whole) the sync
+copies them as before. The one-writer design this replaces (until
+2026-12-07) and the earlier two-writer one: docs/blocklists.md.
 
 A failed run (network, garbage, fail2ban down) bans nothing more, leaves
 earlier bans (and their archive rows) and the source as they were, and its
