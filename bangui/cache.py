@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 class FileCache(FileBasedCache):
     _warned = False
 
-    def __init__(self, dir, params):  # noqa: A002 (Django's name)
+    def __init__(self, dir, params):
         try:
             super().__init__(dir, params)
         except OSError as exc:  # the directory is made again on each set
