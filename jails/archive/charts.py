@@ -163,8 +163,8 @@ class BarChart:
         """Each row: a link to its filter, its label, bar and count."""
         return format_html_join(
             "", '<a href="{}"><title>Show only {}</title>'
-            '<text class="chart-text chart-row-label" {}>{}</text><rect class="chart-bar" {}></rect>'
-            '<text class="chart-text" {}>{}</text></a>',
+            '<text class="chart-text chart-row-label" {}>{}</text>'
+            '<rect class="chart-bar" {}></rect><text class="chart-text" {}>{}</text></a>',
             ((r.href, r.label, r.label_attrs, Truncator(r.label).chars(22), r.rect_attrs,
               r.value_attrs, r.count_text) for r in self.rows))
 
