@@ -33,6 +33,9 @@ import fcntl
 import hashlib
 import json
 import logging
+import queue
+import socket
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
@@ -185,6 +188,21 @@ def _origin(jail: str, failures: int, matches: str) -> str:
     return Origin.DETECTED
 
 
+_V4_MAPPED = "00000000000000000000ffff"  # ip_sort_key's prefix of an IPv4 address
+
+
+def fast_ip_key(ip: str) -> str:
+    """``ip_sort_key(ip)``, the same text, in a fraction of its time for a
+    plain IPv4 address (``inet_pton`` takes exactly the dotted quads that
+    :mod:`ipaddress` takes: four decimal octets up to 255, no leading
+    zero); everything else goes through ``ip_sort_key`` itself. A
+    million-row first sync spent 10-13 s in :mod:`ipaddress`."""
+    try:
+        return _V4_MAPPED + socket.inet_pton(socket.AF_INET, ip).hex()
+    except (OSError, ValueError, TypeError):
+        return ip_sort_key(ip)
+
+
 def _event_values(row: Sequence) -> list | None:
     """One bans row as the archive's column values (country filled later)."""
     _rowid, jail, ip, timeofban, bantime, bancount, data = row
@@ -303,7 +321,7 @@ def _insert(values: list[list], now: datetime) -> int:
             for v in chunk:
                 params += [v[_IP], v[_JAIL], adapt(v[_BANNED_AT]), v[_BANTIME], v[_BAN_COUNT],
                            v[_FAILURES], v[_MATCHES], v[_ORIGIN], v[_COUNTRY], created,
-                           ip_sort_key(v[_IP]), node]
+                           fast_ip_key(v[_IP]), node]
             # Only quoted model identifiers are formatted in; values are bound.
             sql = (f"INSERT INTO {table} ({columns}) "  # noqa: S608
                    f"VALUES {', '.join([one_row] * len(chunk))} "
@@ -333,7 +351,7 @@ def _insert_postgresql(values: list[list], now: datetime) -> int:
         raw = cursor.cursor  # psycopg's own cursor, for COPY
         with raw.copy(f"COPY bangui_ban_import ({columns}) FROM STDIN") as copy:
             for v in values:
-                copy.write_row((*v[:_COUNTRY + 1], now, ip_sort_key(v[_IP]), node))
+                copy.write_row((*v[:_COUNTRY + 1], now, fast_ip_key(v[_IP]), node))
         cursor.execute(f"INSERT INTO {table} ({columns}) "  # noqa: S608 (identifiers only)
                        f"SELECT {columns} FROM bangui_ban_import "
                        f"ON CONFLICT ({conflict}) DO NOTHING")
@@ -447,6 +465,81 @@ def _one_sync(path: str, wait: float):
         yield  # closing the file releases the lock
 
 
+def _pages(path: str, after: int, batch_size: int, *, old_last: int | None,
+           since: int | None, limit: int | None, stop: threading.Event):
+    """Pages of fail2ban's ``bans`` after rowid ``after``, each as (rows,
+    archive values, unusable rows); an empty page at the end; none past
+    ``limit`` rows. Run by :func:`_read_ahead`'s thread, on a connection of
+    its own (sqlite3's are bound to their thread)."""
+    con = open_readonly(path)
+    read = 0
+    try:
+        while not stop.is_set():
+            rows = database.bans_after(con, after, batch_size, old_last=old_last, since=since)
+            values = []
+            for row in rows:
+                v = _event_values(row)
+                if v is not None:
+                    values.append(v)
+            yield rows, values, len(rows) - len(values)
+            read += len(rows)
+            if not rows or (limit is not None and read >= limit):
+                return
+            after = rows[-1][0]
+    finally:
+        con.close()
+
+
+READ_AHEAD = 2  # pages read and parsed ahead of the one being written
+_END, _FAILED = object(), object()
+
+
+@contextmanager
+def _read_ahead(pages, depth: int = READ_AHEAD):
+    """Iterate ``pages(stop)`` (a generator) in a second thread, at most
+    ``depth`` items ahead of the caller: fail2ban's pages are read and
+    parsed (Python) while the caller's inserts run in the database
+    (sqlite3 and psycopg release the GIL while the database works). Its
+    exception is raised in the caller; leaving the block stops the thread."""
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in pages(stop):
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the caller
+            put((_FAILED, exc))
+
+    def items():
+        while True:
+            item = box.get()
+            if item is _END:
+                return
+            if isinstance(item, tuple) and len(item) == 2 and item[0] is _FAILED:
+                raise item[1]
+            yield item
+
+    thread = threading.Thread(target=run, name="archive-sync-reader", daemon=True)
+    thread.start()
+    try:
+        yield items()
+    finally:
+        stop.set()
+        thread.join()
+
+
 def sync(db_path: str | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE,
          full: bool = False, fill_geo: bool = True,
          write_rows: int | None = None, max_rows: int | None = None,
@@ -526,35 +619,32 @@ def _sync(path: str, state: SyncState, *, batch_size: int, full: bool, fill_geo:
         write_rows = max(batch_size, write_rows)
         pending: list[list] = []
         pending_rows = pending_max = 0
-        while True:
-            rows = database.bans_after(con, after, batch_size, old_last=old_last, since=since)
-            if rows:
-                values = []
-                for row in rows:
-                    v = _event_values(row)
-                    if v is None:
-                        invalid += 1
-                    else:
-                        values.append(v)
-                if fill_geo and values:
-                    codes = lookup_countries(v[_IP] for v in values)
-                    for v in values:
-                        v[_COUNTRY] = codes.get(v[_IP])
-                last_row = rows[-1]
-                pending += values
-                pending_rows += len(rows)
-                pending_max = max(pending_max, max(r[3] for r in rows))
-                read += len(rows)
-                after = last_row[0]
-            # A bounded run (the tick) stops after max_rows; the cursor keeps
-            # its place and the next run goes on. A rewind reads to the end.
-            enough = bool(max_rows) and read >= max_rows and not rewound
-            if pending_rows and (not rows or pending_rows >= write_rows or enough):
-                # The cursor moves with the rows it covers, in one transaction.
-                inserted += _store_batch(state, pending, last_row[:4], pending_max)
-                pending, pending_rows, pending_max = [], 0, 0
-            if not rows or enough:
-                break
+        # A bounded run (the tick) stops after max_rows; the cursor keeps
+        # its place and the next run goes on. A rewind reads to the end.
+        limit = None if rewound or not max_rows else max_rows
+        with _read_ahead(lambda stop: _pages(path, after, batch_size, old_last=old_last,
+                                             since=since, limit=limit, stop=stop)) as pages:
+            for rows, values, bad in pages:
+                if rows:
+                    invalid += bad
+                    if fill_geo and values:
+                        codes = lookup_countries(v[_IP] for v in values)
+                        for v in values:
+                            v[_COUNTRY] = codes.get(v[_IP])
+                    last_row = rows[-1]
+                    pending += values
+                    pending_rows += len(rows)
+                    pending_max = max(pending_max, max(r[3] for r in rows))
+                    read += len(rows)
+                enough = limit is not None and read >= limit
+                if pending_rows and (not rows or pending_rows >= write_rows or enough):
+                    # The cursor moves with the rows it covers, in one transaction.
+                    inserted += _store_batch(state, pending, last_row[:4], pending_max)
+                    pending, pending_rows, pending_max = [], 0, 0
+                if not rows or enough:
+                    break
+        if pending_rows:  # (the reader stops by itself at the limit)
+            inserted += _store_batch(state, pending, last_row[:4], pending_max)
         if rewound and newest and (last_row is None or newest[0] > last_row[0]):
             # Rows between the last one read and the newest are old rows the
             # rewind filter left out; rest the cursor on the newest.
