@@ -3,6 +3,7 @@ a sentinel that pulls tasks and saves results itself, and one worker."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import time
@@ -36,10 +37,8 @@ def _tree(pid: int) -> list[int]:
 def _names(pid: int) -> list[str]:
     names = []
     for each in _tree(pid):
-        try:
+        with contextlib.suppress(OSError):  # gone since the tree was read
             names.append(Path(f"/proc/{each}/comm").read_text().strip())
-        except OSError:
-            pass
     return sorted(names)
 
 
