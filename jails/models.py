@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from datetime import timedelta
 
 from django.db import models
@@ -24,6 +25,21 @@ def ip_sort_key(ip: str) -> str:
     if address.version == 4:
         address = ipaddress.IPv6Address(f"::ffff:{address}")
     return f"{int(address):032x}"
+
+
+_V4_MAPPED = "00000000000000000000ffff"  # ip_sort_key's prefix of an IPv4 address
+
+
+def fast_ip_key(ip: str) -> str:
+    """``ip_sort_key(ip)``, the same text, in a fraction of its time for a
+    plain IPv4 address (``inet_pton`` takes exactly the dotted quads that
+    :mod:`ipaddress` takes: four decimal octets up to 255, no leading
+    zero); everything else goes through ``ip_sort_key`` itself. A
+    million-row first sync spent 10-13 s in :mod:`ipaddress`."""
+    try:
+        return _V4_MAPPED + socket.inet_pton(socket.AF_INET, ip).hex()
+    except (OSError, ValueError, TypeError):
+        return ip_sort_key(ip)
 
 
 class BanEvent(models.Model):

@@ -34,7 +34,6 @@ import hashlib
 import json
 import logging
 import queue
-import socket
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -62,7 +61,7 @@ from jails.constants import (
 from jails.fail2ban import Fail2banClient, Fail2banError, database, validation
 from jails.live import link
 from jails.live import state as live
-from jails.models import BanEvent, SyncState, ip_sort_key
+from jails.models import BanEvent, SyncState, fast_ip_key
 
 log = logging.getLogger(__name__)
 
@@ -186,21 +185,6 @@ def _origin(jail: str, failures: int, matches: str) -> str:
     if failures == 0 and not matches:
         return Origin.MANUAL
     return Origin.DETECTED
-
-
-_V4_MAPPED = "00000000000000000000ffff"  # ip_sort_key's prefix of an IPv4 address
-
-
-def fast_ip_key(ip: str) -> str:
-    """``ip_sort_key(ip)``, the same text, in a fraction of its time for a
-    plain IPv4 address (``inet_pton`` takes exactly the dotted quads that
-    :mod:`ipaddress` takes: four decimal octets up to 255, no leading
-    zero); everything else goes through ``ip_sort_key`` itself. A
-    million-row first sync spent 10-13 s in :mod:`ipaddress`."""
-    try:
-        return _V4_MAPPED + socket.inet_pton(socket.AF_INET, ip).hex()
-    except (OSError, ValueError, TypeError):
-        return ip_sort_key(ip)
 
 
 def _event_values(row: Sequence) -> list | None:
