@@ -1,19 +1,14 @@
-"""Run one blocklist import: claim, download, parse, ban in batches while
-writing each answered batch's archive rows (origin "blocklist", geo's
-country, fail2ban's key), log.
+"""Run one blocklist import: claim, download, parse, ban in batches, copy
+fail2ban's rows into the archive with the sync and mark them "blocklist", log.
 
-Why the importer writes the rows, not only the sync (issue #29, 100,000
-addresses into a jail without actions in 10 s): fail2ban answers a banip
-long before it writes its rows (its observer thread commits one row per
-ban; ``bench/blocklist.py``'s machine: the 100,000 banip answers took
-10.5 s, the rows 20 s, 14,230 written at the last answer), so an import
-that copied fail2ban's rows could not end before ~20 s, and ended at 45 s
-(SQLite) and 58 s (PostgreSQL). The rows it writes are the ones the sync
-would copy (same key, bantime, count, failures, matches), so the sync
-that reads fail2ban's rows later adds none; where the importer cannot know
-them (``bantime.increment``, a batch fail2ban did not ban whole) the sync
-copies them as before. The one-writer design this replaces (until
-2026-12-07) and the earlier two-writer one: docs/blocklists.md.
+Why not write the archive rows directly while fail2ban bans (the earlier
+design, a thread pipeline and a prediction of fail2ban's rounded ban time):
+``bench/blocklist.py`` measured it 1.7-2.3x faster at the end of a 10,000-
+100,000 IP import into an action-less jail, but under a second faster into a
+jail with actions (the provisioned ``blocklist-import`` jail: fail2ban runs
+one action per IP and that dominates), and it needed a second writer of
+archive rows with its own twin-avoidance. One writer (the sync, fail2ban's
+own key and times) is exact by construction (docs/blocklists.md).
 
 A failed run (network, garbage, fail2ban down) bans nothing more, leaves
 earlier bans (and their archive rows) and the source as they were, and its
@@ -25,27 +20,23 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import queue
 import socket
-import threading
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 
 from blocklists.download import DownloadError, DownloadPolicy, fetch
 from blocklists.models import BlocklistClaim, BlocklistSource, ImportRun
 from blocklists.parse import GarbageList, ParseResult, parse
-from geo.service import get_cache
 from jails.archive import sync as archive
 from jails.archive.sync import ArchiveError
 from jails.config.jail import BANGUI_JAILS
-from jails.constants import BLOCKLIST_JAIL, MANUAL_MATCH_SLACK, Origin
-from jails.fail2ban import CommandError, Fail2banClient, Fail2banError, database, validation
+from jails.constants import BLOCKLIST_JAIL, Origin
+from jails.fail2ban import Fail2banClient, Fail2banError, database, validation
 from jails.fail2ban.errors import UnknownJail
 from jails.live import link
 from jails.models import BanEvent
@@ -55,16 +46,10 @@ log = logging.getLogger(__name__)
 # fail2ban takes many IPs per banip; 5,000 keeps one reply well under the
 # client's read limit and one call under a second on an action-less jail.
 BAN_BATCH = 5000
-LAST_BATCH = 500
 ROWS_WAIT = 60.0  # s: fail2ban writes its rows behind banip (~5 s per 100,000)
 # A claim older than this belongs to a run that died (worker killed).
 STALE_CLAIM = timedelta(seconds=900)
 PREVIEW_DEADLINE = 15.0  # s: a preview is a web request (gunicorn kills at 60)
-# Time a banip needs to reach fail2ban's handler (socket, unpickling 5,000
-# strings, a GIL hand-over in fail2ban): a batch is not sent in the last
-# ROUNDING_EDGE seconds before a half second, so rounding the send time
-# gives fail2ban's rounded ban time.
-ROUNDING_EDGE = 0.15
 
 
 class AlreadyRunning(Exception):
@@ -200,281 +185,41 @@ def fail2ban_text(ip: str) -> str:
     return socket.inet_ntop(socket.AF_INET6, address.packed)
 
 
-def wait_off_rounding_edge(clock=time.time, sleep=time.sleep) -> float:
-    """The send time of a banip (epoch seconds), after sleeping past the last
-    ROUNDING_EDGE seconds before a half second (at most that long), so that
-    rounding it gives fail2ban's stored ban time (``ban_time_of``)."""
-    now = clock()
-    fraction = now % 1.0
-    if 0.5 - ROUNDING_EDGE <= fraction < 0.5:
-        sleep(0.5 - fraction + 0.002)
-        now = clock()
-    return now
-
-
-def ban_time_of(sent: float) -> datetime:
-    """fail2ban's ``timeofban`` for a banip sent at ``sent``: it stamps every
-    ticket of one banip with the one ``time.time()`` it takes when the
-    command arrives and stores it rounded to whole seconds."""
-    return datetime.fromtimestamp(round(sent), UTC)
-
-
-@dataclass
-class _Batch:
-    ips: list[str]  # not banned in the jail when this import began
-    sent: float = 0.0  # epoch seconds the banip left
-    newly: int = 0  # fail2ban's answer
-    countries: dict[str, str] = field(default_factory=dict)
-
-
-def _send_all(client: Fail2banClient, jail: str, batches: list[_Batch],
-              answered: queue.Queue, stop: threading.Event) -> None:
-    """The ban thread: sends the batches one after the other, each as soon
-    as fail2ban answered the one before (fail2ban never waits for the
-    archive work), and hands each answered batch, or the error that ended
-    the run, to the importer's thread. The socket only, no database. The
-    addresses are ``parse``'s (valid, canonical, in fail2ban's text): sent
-    as they are, without validating them again in this critical path."""
-    try:
-        for batch in batches:
-            if stop.is_set():
-                return
-            batch.sent = wait_off_rounding_edge()
-            batch.newly = int(client.call("set", jail, "banip", *batch.ips))
-            answered.put(batch)
-    except BaseException as exc:  # handed to the importer's thread
-        answered.put(exc)
-
-
-def _chunks(ips: list[str]) -> list[list[str]]:
-    """BAN_BATCH-sized chunks, the last one at most LAST_BATCH: the rows of
-    the last batch are the archive work left after fail2ban's last answer."""
-    chunks = [ips[i:i + BAN_BATCH] for i in range(0, len(ips), BAN_BATCH)]
-    if len(chunks) > 1 and len(chunks[-1]) > LAST_BATCH:
-        last = chunks.pop()
-        chunks += [last[:-LAST_BATCH], last[-LAST_BATCH:]]
-    return chunks
-
-
-def _jail_facts(client: Fail2banClient, jail: str) -> tuple[set[str], int, bool, str | None]:
-    """On one connection: the jail's banned IPs (``get JAIL banned``, ~0.2 s
-    at 50,000), its bantime, whether fail2ban sets bantime and ban count per
-    IP (``bantime.increment``; a server that does not know the option has
-    none), and fail2ban's database file."""
-    with client.session() as conn:
-        before = set(conn.call("get", jail, "banned") or ())
-        bantime = int(conn.call("get", jail, "bantime"))
-        try:
-            increment = bool(conn.call("get", jail, "bantime.increment"))
-        except UnknownJail:
-            raise
-        except CommandError:
-            increment = False
-        dbfile = conn.call("get", "dbfile")
-    dbfile = None if not dbfile or str(dbfile) in (":memory:", "None") else str(dbfile)
-    return before, bantime, increment, dbfile
-
-
 def ban_and_archive(client: Fail2banClient, jail: str, ips: list[str],
                     run: ImportRun) -> int:
     """Ban ``ips`` (valid, canonical, unique: ``parse`` made them so) in
-    BAN_BATCH chunks and archive each chunk while fail2ban bans the next.
-
-    fail2ban answers a banip long before it writes the rows of its bans (its
-    observer thread commits one row per ban: 100,000 rows take ~10 s more
-    than the banip calls on the bench machine), so waiting for them doubles
-    an import into a jail without actions. The importer knows every value
-    of those rows (:func:`_direct_rows`) and writes them itself, with
-    fail2ban's key: the scheduled sync that reads fail2ban's rows later
-    meets them on the unique key and adds nothing. A batch whose answer
-    does not say every address was newly banned, and every batch of a jail
-    with ``bantime.increment`` (fail2ban computes bantime and count per IP),
-    is copied from fail2ban's own rows by the sync instead
-    (:func:`_archive_new`), as every batch was before.
-
-    The banip calls run in a helper thread that touches only the socket;
-    every database call stays in this thread. Returns how many were newly
-    banned; fills ``run.timings`` (``ban``: until fail2ban's last answer;
-    ``archive``: the archive work left after it; ``archive_overlapped``:
-    archive work done while fail2ban banned)."""
+    BAN_BATCH chunks, then copy fail2ban's rows for them with the archive
+    sync and mark them "blocklist" (after a failed batch too: what was
+    banned before it). Returns how many were newly banned; fills
+    ``run.timings`` (``ban``, ``archive``)."""
     jail = validation.jail_name(jail)
     ips = list(dict.fromkeys(fail2ban_text(ip) for ip in ips))
     since = timezone.now().replace(microsecond=0)  # fail2ban stores round(t) >= this
-    started = time.perf_counter()
+    started, newly = time.perf_counter(), 0
+    dbfile = client.dbfile()
     # Already banned: not sent, and their rows (an admin's ban a second ago,
     # "manual") are not marked.
-    before, bantime, increment, dbfile = _jail_facts(client, jail)
-    direct = bool(dbfile) and not increment
-    window = since - MANUAL_MATCH_SLACK
-    existing = _rows_in_window(jail, window) if direct and ips else 0
-    ours: dict[str, datetime] = {}  # IP -> the key of the row the importer wrote
-    stored = 0
+    before = set(client.banned(jail))
     ips = [ip for ip in ips if ip not in before]
-    batches = [_Batch(chunk) for chunk in _chunks(ips)]
-    newly, overlapped = 0, 0.0
-    fallback: list[_Batch] = []
-    pending: _Batch | None = None  # answered, rows not yet written
-
-    archive_error: list[Exception] = []  # the first archive failure: no more archive work
-
-    def store(batch: _Batch) -> None:
-        nonlocal stored
-        if archive_error or not batch.newly:
-            return
-        if not (direct and batch.newly == len(batch.ips)):
-            fallback.append(batch)  # which of them fail2ban banned: its rows say
-            return
-        try:
-            stored += _store_direct(batch, jail, bantime)
-        except (ArchiveError, database.Error, DatabaseError) as exc:
-            archive_error.append(exc)
-            return
-        ours.update(dict.fromkeys(batch.ips, ban_time_of(batch.sent)))
-
-    failure = None
-    answered: queue.Queue = queue.Queue()
-    stop = threading.Event()
-    sender = threading.Thread(target=_send_all, args=(client, jail, batches, answered, stop),
-                              name="blocklist-ban", daemon=True)
-    sender.start()
     try:
-        for batch in batches:
-            work = time.perf_counter()
-            if pending is not None:
-                store(pending)
-                pending = None
-            if direct and not archive_error:
-                batch.countries = archive.lookup_countries(batch.ips)
-            overlapped += time.perf_counter() - work
-            # Each call has its own deadline (the client's timeout for the
-            # whole reply); this one bounds the wait for the thread's answer.
-            try:
-                done = answered.get(timeout=client.timeout + 30)
-            except queue.Empty:
-                raise Fail2banError(f"no answer from the ban thread within "
-                                    f"{client.timeout + 30:g} s") from None
-            if isinstance(done, BaseException):
-                raise done
-            newly += done.newly
-            pending = done
-    except BaseException as exc:
-        failure = exc
-        stop.set()
+        for start in range(0, len(ips), BAN_BATCH):
+            newly += client.ban(jail, ips[start:start + BAN_BATCH])
     finally:
         run.timings["ban"] = round(time.perf_counter() - started, 4)
-        tail = time.perf_counter()
-    sender.join(client.timeout + 30)  # at most the call in flight, which has its deadline
-    try:
-        if pending is not None:
-            store(pending)
-        if not archive_error:
-            if ours and _rows_in_window(jail, window) > existing + stored:
-                _reconcile(jail, ours, since)
-            if fallback and dbfile:  # without a database fail2ban keeps no rows to copy
-                _archive_new(dbfile, jail, [ip for b in fallback for ip in b.ips],
-                             sum(b.newly for b in fallback), since)
-    except (ArchiveError, database.Error, DatabaseError) as exc:
-        archive_error.append(exc)
-    finally:
-        run.timings["archive"] = round(time.perf_counter() - tail, 4)
-        run.timings["archive_overlapped"] = round(overlapped, 4)
-    if archive_error:
-        # The bans are made: the import did its work. Their rows come with
-        # the next scheduled sync (as "manual" outside the blocklist jail);
-        # say so on the run instead of failing it.
-        exc = archive_error[0]
-        log.warning("import into %s: banned %d, archive copy deferred: %s", jail, newly, exc)
-        run.error = (f"Banned; copying the bans into the archive failed ({exc}): "
-                     "the next archive sync copies them.")[:2000]
-    if failure is not None:
-        raise failure
+        if newly and dbfile:
+            tail = time.perf_counter()
+            try:
+                _archive_new(dbfile, jail, ips, newly, since)
+            except (ArchiveError, database.Error, DatabaseError) as exc:
+                # The bans are made: the import did its work. Their rows come
+                # with the next scheduled sync (as "manual" outside the
+                # blocklist jail); say so on the run instead of failing it.
+                log.warning("import into %s: banned %d, archive copy deferred: %s",
+                            jail, newly, exc)
+                run.error = (f"Banned; copying the bans into the archive failed ({exc}): "
+                             "the next archive sync copies them.")[:2000]
+            run.timings["archive"] = round(time.perf_counter() - tail, 4)
     return newly
-
-
-def _countries(ips: list[str]) -> dict[str, str]:
-    """Each address's country as the sync stores it
-    (``archive.lookup_countries``), without geo's write-through of new
-    answers on the import's clock (it was 70 % of the importer's own work:
-    a Django ``bulk_create`` of every new address into geo's table): memory,
-    geo's table and the local MMDB first (``GeoCache.lookup_cached_only``:
-    no writes, no network), then ``lookup_countries`` for the addresses
-    those cannot place (the remote fallback where it is on, geo's negative
-    cache), so every row gets the country it got before. geo's table gets
-    the MMDB's answers when the next sync looks these addresses up."""
-    codes: dict[str, str] = {}
-    try:
-        for ip, result in get_cache().lookup_cached_only(ips).items():
-            code = getattr(result, "country_code", None)
-            if code:
-                codes[ip] = str(code).upper()[:2]
-    except Exception:
-        # Geo is a nice-to-have here: the full path below says why it fails.
-        log.exception("geo lookup of %d IPs from its cache failed", len(ips))
-    rest = [ip for ip in ips if ip not in codes]
-    if rest:
-        codes.update(archive.lookup_countries(rest))
-    return codes
-
-
-def _direct_rows(batch: _Batch, jail: str, bantime: int) -> list[list]:
-    """The archive values (``archive._insert``'s column order) of the rows
-    fail2ban writes for a banip: its key (jail, the IP in its text, the
-    rounded time of the call), the jail's bantime, ban count 1, no failures,
-    no matches; origin "blocklist" and geo's country."""
-    banned_at = ban_time_of(batch.sent)
-    return [[ip, jail, banned_at, bantime, 1, 0, "", Origin.BLOCKLIST, batch.countries.get(ip)]
-            for ip in batch.ips]
-
-
-def _store_direct(batch: _Batch, jail: str, bantime: int) -> int:
-    """Write one answered batch's archive rows; returns how many were new
-    (fewer when a sync copied some of these bans first: same key)."""
-    with transaction.atomic():  # PostgreSQL's COPY goes through a temp table per transaction
-        return archive._insert(_direct_rows(batch, jail, bantime), timezone.now())
-
-
-def _rows_in_window(jail: str, start) -> int:
-    return BanEvent.objects.filter(node=settings.BANGUI_NODE, jail=jail,
-                                   banned_at__gte=start).count()
-
-
-def _reconcile(jail: str, ours: dict[str, datetime], since: datetime) -> int:
-    """After an import whose archive window holds rows it did not write (a
-    sync that ran meanwhile copied fail2ban's rows for some of its bans, or
-    other bans came in): a copy with this import's key is marked
-    "blocklist"; a copy one or more seconds off (fail2ban's rounding of a
-    call that took longer than ROUNDING_EDGE to arrive) holds fail2ban's
-    key, so it is kept and marked and the importer's twin goes. Returns how
-    many twins were removed. (A sync that copies them later adopts the
-    importer's rows itself: ``archive._adopt_manual``.)"""
-    found: dict[str, list[tuple]] = {}
-    start = since - MANUAL_MATCH_SLACK
-    for row in (BanEvent.objects.filter(node=settings.BANGUI_NODE, jail=jail,
-                                        banned_at__gte=start).order_by()
-                .values_list("id", "ip", "banned_at", "origin").iterator(chunk_size=5000)):
-        if row[1] in ours:
-            found.setdefault(row[1], []).append(row)
-    drop, mark = [], []
-    for ip, rows in found.items():
-        if len(rows) == 1 and rows[0][2] == ours[ip] and rows[0][3] == Origin.BLOCKLIST:
-            continue  # the importer's own row, alone
-        mine = [r for r in rows if r[2] == ours[ip]]
-        # (fail2ban's time of a ban of this import is not before it began:
-        # a row from before is another ban of the address, not a twin)
-        theirs = [r for r in rows if r[2] != ours[ip] and r[2] >= since
-                  and abs(r[2] - ours[ip]) <= MANUAL_MATCH_SLACK]
-        if theirs and mine and mine[0][3] == Origin.BLOCKLIST:
-            drop.append(mine[0][0])
-            mark += [r[0] for r in theirs if r[3] == Origin.MANUAL]
-        else:
-            mark += [r[0] for r in mine if r[3] == Origin.MANUAL]
-    for at in range(0, max(len(drop), len(mark)), BAN_BATCH):
-        if drop[at:at + BAN_BATCH]:
-            BanEvent.objects.filter(pk__in=drop[at:at + BAN_BATCH]).delete()
-        if mark[at:at + BAN_BATCH]:
-            BanEvent.objects.filter(pk__in=mark[at:at + BAN_BATCH]).update(
-                origin=Origin.BLOCKLIST)
-    return len(drop)
 
 
 def _archive_new(dbfile: str, jail: str, ips: list[str], newly: int, since) -> None:
