@@ -147,32 +147,41 @@ class Heartbeat(threading.Thread):
         self.ticks = bool(tick)
         self.lost = threading.Event()
         self._halt = threading.Event()
+        self._last_ok = time.monotonic()
 
     def run(self) -> None:
-        last_ok = time.monotonic()
         try:
             while not self._halt.wait(self.interval):
-                try:
-                    if not self.lease.renew():
-                        logger.error("worker lease lost: another cluster holds it")
-                        self.lost.set()
-                        return
-                    last_ok = time.monotonic()
-                    # Database rows only: the lease must never wait on fail2ban.
-                    queue_tick(self.lease.node, hooks=self.ticks)
-                except DatabaseError as exc:
-                    if is_transient(exc):  # a restart, a lock: the next beat retries
-                        logger.warning("worker lease heartbeat: the database is busy or "
-                                       "unreachable (%s); retrying at the next beat",
-                                       str(exc).strip().splitlines()[0])
-                    else:
-                        logger.exception("worker lease heartbeat failed")
-                    connections.close_all()
-                    if time.monotonic() - last_ok > self.lease.seconds:
-                        self.lost.set()
-                        return
+                if not self.beat():
+                    return
         finally:
             connections.close_all()  # this thread's connections
+
+    def beat(self) -> bool:
+        """One beat: renew the lease and queue the tick. False (and ``lost``
+        set) once the lease is lost. Also called, without the thread, from
+        the loop of a process that must stay single-threaded (the node's
+        cluster forks its workers from it)."""
+        try:
+            if not self.lease.renew():
+                logger.error("worker lease lost: another cluster holds it")
+                self.lost.set()
+                return False
+            self._last_ok = time.monotonic()
+            # Database rows only: the lease must never wait on fail2ban.
+            queue_tick(self.lease.node, hooks=self.ticks)
+        except DatabaseError as exc:
+            if is_transient(exc):  # a restart, a lock: the next beat retries
+                logger.warning("worker lease heartbeat: the database is busy or "
+                               "unreachable (%s); retrying at the next beat",
+                               str(exc).strip().splitlines()[0])
+            else:
+                logger.exception("worker lease heartbeat failed")
+            connections.close_all()
+            if time.monotonic() - self._last_ok > self.lease.seconds:
+                self.lost.set()
+                return False
+        return True
 
     def stop(self) -> None:
         self._halt.set()

@@ -1,5 +1,6 @@
-"""A node's task cluster in few processes (issue #29: its PSS): each lane is
-a sentinel that pulls tasks and saves results itself, and one worker."""
+"""A node's task cluster in few processes (issue #29: its PSS): the main
+process pulls both lanes' tasks and saves their results itself; each lane is
+one worker."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from bangui.tests.conftest import Project, wait_for_text
 from nodes import worker as node_worker
 
-NAMES = ["bangui qcluster", "cmd sentinel", "cmd worker", "node sentinel", "node worker"]
+NAMES = ["bangui qcluster", "cmd worker", "node worker"]
 
 
 def _tree(pid: int) -> list[int]:
@@ -43,7 +44,7 @@ def _names(pid: int) -> list[str]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and prctl")
-def test_a_node_is_five_named_processes_and_both_lanes_run_and_save_tasks(tmp_path):
+def test_a_node_is_three_named_processes_and_both_lanes_run_and_save_tasks(tmp_path):
     project = Project(tmp_path, None)
     try:
         assert project.run("migrate", "--noinput", "-v0", timeout=180).returncode == 0
@@ -51,8 +52,8 @@ def test_a_node_is_five_named_processes_and_both_lanes_run_and_save_tasks(tmp_pa
         deadline = time.monotonic() + 60
         while log.read_text().count("running.") < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        # The main process, and per lane a sentinel and a worker (django-q2
-        # alone: a sentinel, a pusher, a monitor and a worker a lane).
+        # The main process and a worker per lane (django-q2 alone: a
+        # sentinel, a pusher, a monitor and a worker a lane).
         deadline = time.monotonic() + 20
         while _names(proc.pid) != NAMES and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -86,11 +87,43 @@ def test_a_node_is_five_named_processes_and_both_lanes_run_and_save_tasks(tmp_pa
         assert stored.stdout.strip().splitlines()[-1].split() == [
             "(True,", "2)", "node", "False", "cmd", "0"]
 
+        # A main-lane task that runs until told (a long import) delays no
+        # command: the command lane's task is pulled, run and saved meanwhile.
+        go = tmp_path / "go"
+        queued = project.run("shell", "-c", (
+            "from django.conf import settings; from django_q.tasks import async_task; "
+            "from nodes import nodename; node = settings.BANGUI_NODE; "
+            "async_task('subprocess.run', ['sh', '-c', 'until [ -e %s ]; do sleep 0.05; done'], "
+            "task_name='long-main', cluster=nodename.queue(node)); "
+            "async_task('math.floor', 3.5, task_name='cmd-meanwhile', "
+            "cluster=nodename.command_queue(node))" % go))
+        assert queued.returncode == 0, queued.stderr
+        text = wait_for_text(log, "Processed 'math.floor' (cmd-meanwhile)", timeout=30)
+        assert "(long-main)" not in text
+        go.touch()
+        wait_for_text(log, "Processed 'subprocess.run' (long-main)", timeout=30)
+
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=40) == 0
         assert "worker lease released" in log.read_text()
     finally:
         project.close()
+
+
+def test_only_the_main_lane_has_max_rss(monkeypatch):
+    """The command lane's tick reaches the same peak every few seconds: a
+    max_rss there would replace its worker after every tick."""
+    from django_q.conf import Conf
+
+    from nodes.management.commands.qcluster import NodeCluster
+
+    monkeypatch.setattr(Conf, "MAX_RSS", 160 * 1024)
+    monkeypatch.setattr(Conf, "POLL", 1)  # NodeCluster sets this process's to 0
+    monkeypatch.setattr("django_q.brokers.get_broker", lambda queue: queue)  # no database
+    lanes = {lane.name: lane for lane in NodeCluster("a", None, None).lanes}
+    assert lanes["node"].max_rss == 160 * 1024
+    assert lanes["cmd"].max_rss is None
+    assert (lanes["node"].poll, lanes["cmd"].poll) == (1, 0.5)
 
 
 def test_the_tick_gives_back_its_memory_even_when_it_fails(monkeypatch):

@@ -6,15 +6,15 @@ INSTALLED_APPS: Django takes a command from the first app that has it).
 Before the cluster starts it refuses a configuration with more than one
 worker (``nodes.checks``, also with ``--skip-checks``),
 claims the node's lease (``nodes.worker``), publishes the node's facts and
-writes the node's schedules (``bangui.schedules``); while the cluster runs a
-heartbeat thread renews the lease; on shutdown the lease is released. The
-node runs two one-worker lanes (:func:`_start_clusters`): its main queue
-(``Q_CLUSTER["cluster_name"]``: schedules, ticks, imports) and its command
-queue (``nodes.nodename.command_queue``); the node stops when either dies.
-Each lane is two processes, not django-q2's four: its sentinel
-(:class:`LaneSentinel`) also pulls the tasks and saves the results, the
-work of django-q2's pusher and monitor processes (issue #29: a node's
-PSS), and forks the worker.
+writes the node's schedules (``bangui.schedules``); on shutdown the lease is
+released. The node runs two lanes, each one django-q2 worker process: its
+main queue (``Q_CLUSTER["cluster_name"]``: schedules, imports) and its
+command queue (``nodes.nodename.command_queue``: fail2ban commands, the
+tick). Everything else django-q2 spreads over a sentinel, a pusher and a
+monitor per lane is done by this command's own process, in one thread
+(:class:`NodeCluster`): it renews the lease, pulls each lane's tasks, saves
+the results, runs the lanes' schedulers and guards the two workers. Three
+processes a node instead of django-q2's nine (issue #29: a node's PSS).
 Exit codes: 0 after a clean stop, 1 when refused or when the lease was lost.
 """
 
@@ -31,7 +31,7 @@ from multiprocessing import Value
 from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import connections
-from django_q.cluster import Sentinel, get_mp_context
+from django_q.cluster import get_mp_context
 from django_q.conf import Conf
 from django_q.conf import logger as q_logger
 from django_q.management.commands.qcluster import Command as QclusterCommand
@@ -39,7 +39,6 @@ from django_q.monitor import save_cached, save_task
 from django_q.scheduler import scheduler
 from django_q.signals import post_execute
 from django_q.signing import BadSignature, SignedPackage
-from django_q.status import Stat
 from django_q.utils import get_func_repr
 from django_q.worker import worker
 
@@ -119,45 +118,22 @@ class Command(QclusterCommand):
                     error = exc
             if error is not None:
                 logger.error("worker start hook %r failed: %s", receiver, error)
-        # The sentinel is forked next: it must not share this process's
+        # The workers are forked from this process: they must not share its
         # database connection (closing it there would close it here).
         connections.close_all()
         die_with_parent()
         name_process("bangui qcluster")
+        # Our handlers only set an event, which the loop looks at.
+        stop_requested = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop_requested.set())
         heartbeat = Heartbeat(lease)
         lost = False
-        # Our handlers only set an event. django-q2's Cluster installs one
-        # that joins the sentinel from inside the handler: a signal landing
-        # while this process polls the sentinel's start event (holding that
-        # event's lock) then deadlocks with the sentinel setting it.
-        stop_requested = threading.Event()
         _freeze()
         try:
-            try:
-                commands, cluster = _start_clusters(node, stop_requested)
-            except RuntimeError:  # a sentinel died while starting
-                if stop_requested.is_set():
-                    return  # killed by a signal to the whole group: a stop
-                raise
-            if options.get("run_once"):
-                _stop_lanes((cluster, commands))
-                return
-            heartbeat.start()  # after the fork: no thread is copied into the sentinel
-            both = (cluster, commands)
-            while all(c.sentinel.is_alive() for c in both):
-                if heartbeat.lost.is_set():
-                    lost = True
-                    logger.error("worker lease lost: stopping the cluster")
-                    break
-                if stop_requested.wait(0.5):
-                    # A signal sent to the whole process group (systemd's
-                    # default, `timeout`) also killed the sentinels; setting
-                    # django-q2's stop event then would wait forever for them.
-                    time.sleep(0.5)
-                    break
-            _stop_lanes(both)  # one lane gone (or a stop): the node stops whole
+            cluster = NodeCluster(node, heartbeat, stop_requested)
+            lost = not cluster.run(once=bool(options.get("run_once")))
         finally:
-            heartbeat.stop()
             if not lost:
                 try:
                     lease.release()
@@ -178,194 +154,144 @@ def _freeze() -> None:
     gc.freeze()
 
 
-def _own_signals(stop_requested: threading.Event) -> None:
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop_requested.set())
+
+class Lane:
+    """One lane: its queue (the broker's list key, also the ``cluster`` its
+    scheduler runs the schedules of and its results are stored with), its
+    worker process, the worker's task queue (at most one task waits there,
+    as django-q2's pusher held it) and when its queue is looked at next."""
+
+    def __init__(self, name: str, queue: str, poll: float, max_rss: int | None) -> None:
+        from django_q.brokers import get_broker
+
+        self.name, self.queue, self.poll, self.max_rss = name, queue, poll, max_rss
+        self.broker = get_broker(queue)
+        self.task_queue = get_mp_context().Queue()
+        self.worker = None
+        self.next_pull = 0.0
 
 
-def _stop_lanes(lanes, seconds: float = STOP_SECONDS) -> None:
-    """Ask every live lane to stop at once, give them ``seconds`` together
-    to finish the task in hand, then kill what is left."""
-    for lane in lanes:
-        if lane.sentinel.is_alive():
-            logger.info("stopping lane %s", lane.name)
-            lane.stop_event.set()
-    deadline = time.monotonic() + seconds
-    for lane in lanes:
-        lane.sentinel.join(max(deadline - time.monotonic(), 0))
-        if lane.sentinel.is_alive():
-            logger.error("lane %s did not stop within %d s: killed (its task is redone "
-                         "at the next start)", lane.name, seconds)
-            lane.sentinel.kill()
-            lane.sentinel.join(5)
-
-
-def _start_clusters(node: str, stop_requested: threading.Event):
-    """The node's two lanes, each a one-worker django-q2 cluster: the
+class NodeCluster:
+    """The node's two lanes, run from this process in one thread: the
     command lane (``nodename.command_queue``: fail2ban commands, the tick,
     the archive sync) and the main lane (``nodename.queue``: the other
-    schedules, blocklist imports). A ban then never waits behind a 120 s
-    download. Each lane's scheduler runs only the schedules stored with its
-    queue (``Schedule.cluster``), so every schedule still runs in exactly
-    one worker of the node. The command lane looks at its queue every
+    schedules, blocklist imports), each with its own worker, so a ban never
+    waits behind a 120 s download or a 100,000-line import. Each lane's
+    scheduler runs only the schedules stored with its queue
+    (``Schedule.cluster``), so every schedule still runs in exactly one
+    worker of the node. The command lane looks at its queue every
     COMMAND_POLL_SECONDS instead of the main lane's second (a command's
-    latency is that poll: one small indexed query per look). A stop
-    requested while they start is acted on once both run."""
-    from django_q import cluster as q_cluster
-    from django_q.brokers import get_broker
-    from django_q.cluster import Cluster
+    latency is that poll: one small indexed query per look). Both workers
+    put their results in one queue; each result is saved as it arrives.
 
-    q_cluster.Sentinel = LaneSentinel  # what Cluster.start forks
-    main = Conf.CLUSTER_NAME, Conf.POLL, Conf.MAX_RSS
-    # The command lane's sentinel is forked with its own name (its
-    # scheduler then runs the schedules of that queue: the archive sync) and
-    # a quicker poll; Conf is read in the sentinel process, a copy made at
-    # the fork. No max_rss there: its tick (every few seconds) reaches the
-    # same peak each time, so a bound under it would replace the worker
-    # after every tick (the soak saw one every 5 s); the main lane's long
-    # tasks (imports, backfills) are the ones whose peak stays for good.
-    Conf.CLUSTER_NAME, Conf.POLL = nodename.command_queue(node), COMMAND_POLL_SECONDS
-    Conf.MAX_RSS = None
-    try:
-        commands = Cluster(get_broker(nodename.command_queue(node)))
-        _own_signals(stop_requested)  # Cluster() installed django-q2's
-        # The ORM broker opened this process's connection: a forked sentinel
-        # must not share it (its exit would close it here).
-        connections.close_all()
-        commands.start()
-    finally:
-        Conf.CLUSTER_NAME, Conf.POLL, Conf.MAX_RSS = main
-    connections.close_all()
-    cluster = Cluster()
-    _own_signals(stop_requested)
-    try:
-        cluster.start()
-    except RuntimeError:
-        _stop_lanes((commands,))
-        raise
-    return commands, cluster
+    One thread: the workers are forked from a process no other thread of
+    which holds a lock (a database client's, the logging's) at the fork,
+    so the lease is renewed from this loop (``Heartbeat.beat``), not from
+    its thread. A pull or a save that fails is logged and retried, never
+    the end of the node; a lost lease or a stop request is."""
 
+    def __init__(self, node: str, heartbeat: Heartbeat, stop_requested: threading.Event):
+        self.heartbeat, self.stop_requested = heartbeat, stop_requested
+        # No max_rss on the command lane: its tick (every few seconds)
+        # reaches the same peak each time, so a bound under it would replace
+        # the worker after every tick (the soak saw one every 5 s); the main
+        # lane's long tasks (imports, backfills) are the ones whose peak
+        # stays for good.
+        self.lanes = [Lane("cmd", nodename.command_queue(node), COMMAND_POLL_SECONDS, None),
+                      Lane("node", nodename.queue(node), Conf.POLL, Conf.MAX_RSS)]
+        self.by_queue = {lane.queue: lane for lane in self.lanes}
+        self.result_queue = get_mp_context().Queue()
+        self.timeout = Conf.TIMEOUT
+        Conf.POLL = 0  # pulls wait in this loop, not in the broker's sleep
 
-def _lane(cluster_name: str) -> str:
-    return "cmd" if cluster_name.startswith(nodename.COMMAND_QUEUE_PREFIX) else "node"
+    def run(self, once: bool = False) -> bool:
+        """Until a stop request or a lost lease; False when the lease was lost."""
+        for lane in self.lanes:
+            self._spawn(lane)
+            q_logger.info("Q Cluster %s running.", lane.queue)
+        cycle = Conf.GUARD_CYCLE
+        now = time.monotonic()
+        next_beat, next_guard, next_schedule = now, now + cycle, now + SCHEDULER_SECONDS
+        while not (once or self.stop_requested.is_set()):
+            now = time.monotonic()
+            if now >= next_beat:
+                if not self.heartbeat.beat():
+                    logger.error("worker lease lost: stopping the cluster")
+                    self._stop()
+                    return False
+                next_beat = now + self.heartbeat.interval
+            for lane in self.lanes:
+                if now >= lane.next_pull:
+                    lane.next_pull = now + self._pull(lane, cycle)
+            if now >= next_guard:
+                for lane in self.lanes:
+                    self._check_worker(lane, cycle)
+                if Conf.SCHEDULER and now >= next_schedule:
+                    next_schedule = now + SCHEDULER_SECONDS
+                    for lane in self.lanes:
+                        self._schedule(lane)
+                next_guard = now + cycle
+            # At most half a second: a stop request is seen that soon.
+            self._save_results(min(next_beat, next_guard, now + 0.5,
+                                   *(lane.next_pull for lane in self.lanes)))
+        self._stop()
+        return True
 
-
-def _named_worker(name: str, *args) -> None:
-    """A lane's worker: django-q2's, which after each task gives back what
-    the task freed (nodes.worker.release_memory) and asks to be replaced
-    when its own memory stays above RECYCLE_PRIVATE_MIB (django-q2's
-    recycle check, in this process only)."""
-    from django_q import worker as q_worker
-    from django_q.signals import post_execute_in_worker
-
-    name_process(name)
-    post_execute_in_worker.connect(_release_after_task, weak=False,
-                                   dispatch_uid="nodes.release_after_task")
-    peak_check = q_worker.rss_check
-    q_worker.rss_check = lambda: peak_check() or private_mib() > RECYCLE_PRIVATE_MIB
-    worker(*args)
-
-
-def _release_after_task(**kwargs) -> None:
-    release_memory()
-
-
-class LaneSentinel(Sentinel):
-    """django-q2's sentinel (it forks and guards the worker, runs the
-    lane's scheduler, keeps its status) doing its pusher's and monitor's
-    work itself, in its own loop: it pulls the next task from the broker
-    when the worker's task queue is empty (one task ahead, as the pusher
-    held it) and saves each result as it arrives (the monitor's
-    ``save_task``, the acknowledgement, ``post_execute``, the same log
-    lines). Two processes a lane instead of four, each ~7-11 MiB of
-    private memory (issue #29: a node's PSS). One thread: the worker is
-    forked from a process no other thread of which holds a lock (a
-    database client's, the logging's) at the fork. A pull or a save that
-    fails is logged and retried, never the end of the lane."""
-
-    def __init__(self, *args, **kwargs):
-        self.lane = _lane(Conf.CLUSTER_NAME)
-        name_process(f"{self.lane} sentinel")
-        # Pulls wait in this loop, not in the broker's sleep (this process's
-        # copy of Conf: the main process and the other lane keep theirs).
-        self.poll = Conf.POLL
-        Conf.POLL = 0
-        super().__init__(*args, **kwargs)
-
-    def spawn_cluster(self):
-        self.pool = []
-        Stat(self).save()
-        connections.close_all()  # the worker must not share this process's connection
-        for _ in range(self.pool_size):
-            self.spawn_worker()
-
-    def spawn_worker(self):
+    def _spawn(self, lane: Lane) -> None:
         timer = Value("f", -1)
         process = get_mp_context().Process(
             target=_named_worker, name=f"Process-{uuid.uuid4().hex}",
-            args=(f"{self.lane} worker", self.task_queue, self.result_queue, timer,
-                  self.timeout))
+            args=(f"{lane.name} worker", lane.max_rss, lane.task_queue, self.result_queue,
+                  timer, self.timeout))
         process.daemon = Conf.DAEMONIZE_WORKERS
         process.timer = timer
-        self.pool.append(process)
-        connections.close_all()
+        lane.worker = process
+        connections.close_all()  # the worker must not share this process's connection
         _freeze()
         process.start()
 
-    def status(self) -> str:
-        started, stopping = self.start_event.is_set(), self.stop_event.is_set()
-        if not started and not stopping:
-            return Conf.STARTING
-        if not stopping:
-            if self.result_queue.empty() and self.task_queue.empty():
-                return Conf.IDLE
-            return Conf.WORKING
-        return Conf.STOPPING if self.pool else Conf.STOPPED
-
-    def guard(self):
-        name = f"{self.cluster_name()} [{self.queue_name()}]"
-        q_logger.info("%s guarding cluster %s", self.name, name)
-        self.start_event.set()
-        Stat(self).save()
-        q_logger.info("Q Cluster %s running.", name)
-        cycle = Conf.GUARD_CYCLE
-        now = time.monotonic()
-        next_pull, next_guard, next_schedule = now, now + cycle, now + SCHEDULER_SECONDS
-        while not self.stop_event.is_set():
-            now = time.monotonic()
-            if now >= next_pull:
-                next_pull = now + self._pull(cycle)
-            if now >= next_guard:
-                self._check_workers(cycle)
-                if Conf.SCHEDULER and now >= next_schedule:
-                    next_schedule = now + SCHEDULER_SECONDS
-                    scheduler(broker=self.broker)
-                Stat(self).save()
-                next_guard = now + cycle
-            self._save_results(min(next_pull, next_guard))
-        self.stop()
-
-    def cluster_name(self) -> str:
-        from django_q.humanhash import humanize
-
-        return humanize(self.cluster_id.hex)
-
-    def _check_workers(self, cycle: float) -> None:
-        for process in list(self.pool):
-            with process.timer.get_lock():
-                if not process.is_alive() or process.timer.value == 0:
-                    self.reincarnate(process)
-                    continue
-                if process.timer.value > 0:  # busy: count its timeout down
+    def _check_worker(self, lane: Lane, cycle: float) -> None:
+        """django-q2's guard: a dead, recycled or timed-out worker is
+        replaced; a busy one's timeout counts down."""
+        process = lane.worker
+        with process.timer.get_lock():
+            timer = process.timer.value
+            if process.is_alive() and timer != 0:
+                if timer > 0:
                     process.timer.value -= cycle
+                return
+        if timer == 0:
+            process.terminate()  # its task is lost, as with django-q2
+            process.join(5)
+            q_logger.critical("reincarnated %s worker %s after timeout", lane.name,
+                              process.name)
+        elif int(timer) == -2:
+            q_logger.info("recycled %s worker %s", lane.name, process.name)
+        else:
+            q_logger.critical("reincarnated %s worker %s after death", lane.name, process.name)
+        process.join(1)  # reaped: no zombie
+        self._spawn(lane)
 
-    def _pull(self, cycle: float) -> float:
-        """The pusher's step: the next task into the worker's queue. Returns
-        the seconds until the next pull."""
-        if not self.task_queue.empty():
+    def _schedule(self, lane: Lane) -> None:
+        """django-q2's scheduler for one lane: it reads the lane from
+        ``Conf.CLUSTER_NAME`` (this process's, the main lane's otherwise)."""
+        main = Conf.CLUSTER_NAME
+        Conf.CLUSTER_NAME = lane.queue
+        try:
+            scheduler(broker=lane.broker)
+        except Exception:
+            q_logger.exception("scheduler of lane %s failed", lane.name)
+            connections.close_all()
+        finally:
+            Conf.CLUSTER_NAME = main
+
+    def _pull(self, lane: Lane, cycle: float) -> float:
+        """The pusher's step: the lane's next task into its worker's queue.
+        Returns the seconds until the next pull."""
+        if not lane.task_queue.empty():
             return cycle  # one task waits already: look again at the next cycle
         try:
-            task_set = self.broker.dequeue()
+            task_set = lane.broker.dequeue()
         except Exception:
             q_logger.exception("Failed to pull task from broker")
             connections.close_all()
@@ -375,12 +301,12 @@ class LaneSentinel(Sentinel):
                 task = SignedPackage.loads(payload)
             except (TypeError, BadSignature):
                 q_logger.exception("Failed to push task to queue")
-                self.broker.fail(ack_id)
+                lane.broker.fail(ack_id)
                 continue
-            task["cluster"] = Conf.CLUSTER_NAME  # the lane's queue, stored with the result
+            task["cluster"] = lane.queue  # stored with the result; says whose it is
             task["ack_id"] = ack_id
-            self.task_queue.put(task)
-        return 0 if task_set else self.poll
+            lane.task_queue.put(task)
+        return 0 if task_set else lane.poll
 
     def _save_results(self, until: float) -> None:
         """The monitor's step: wait for results until ``until`` (monotonic),
@@ -399,13 +325,14 @@ class LaneSentinel(Sentinel):
                 connections.close_all()
 
     def _save(self, task: dict) -> None:
+        broker = self.by_queue[task["cluster"]].broker
         if task.get("cached", False):
-            save_cached(task, self.broker)
+            save_cached(task, broker)
         else:
-            save_task(task, self.broker)
+            save_task(task, broker)
         ack_id = task.pop("ack_id", False)
         if ack_id and (task["success"] or task.get("ack_failure", False)):
-            self.broker.acknowledge(ack_id)
+            broker.acknowledge(ack_id)
         post_execute.send(sender="django_q", task=task)
         if task["success"]:
             q_logger.info("Processed '%s' (%s)", get_func_repr(task["func"]), task["name"])
@@ -413,18 +340,53 @@ class LaneSentinel(Sentinel):
             q_logger.error("Failed '%s' (%s) - %s", get_func_repr(task["func"]), task["name"],
                            task["result"])
 
-    def stop(self):
-        Stat(self).save()
-        q_logger.info("%s stopping cluster processes", self.name)
-        for _ in range(len(self.pool)):
-            self.task_queue.put("STOP")  # after the task in hand and the one waiting
-        self.task_queue.close()
-        self.task_queue.join_thread()
-        while self.pool:
-            for process in list(self.pool):
-                if not process.is_alive():
-                    self.pool.remove(process)
+    def _stop(self, seconds: float = STOP_SECONDS) -> None:
+        """Both workers finish the task in hand (and the one waiting), their
+        results saved meanwhile; after ``seconds`` together what is left is
+        killed (tasks commit in bounded batches and a killed import is
+        closed at the next start, so a kill loses no finished work;
+        systemd's own TimeoutStopSec is 90 s). A signal sent to the whole
+        process group (systemd's default, ``timeout``) killed them already."""
+        for lane in self.lanes:
+            if lane.worker.is_alive():
+                logger.info("stopping lane %s", lane.name)
+                lane.task_queue.put("STOP")
+        deadline = time.monotonic() + seconds
+        while any(lane.worker.is_alive() for lane in self.lanes):
+            if time.monotonic() >= deadline:
+                for lane in self.lanes:
+                    if lane.worker.is_alive():
+                        logger.error("lane %s did not stop within %d s: killed (its task "
+                                     "is redone at the next start)", lane.name, seconds)
+                        lane.worker.kill()
+                        lane.worker.join(5)
+                break
             self._save_results(time.monotonic() + 0.1)
-            Stat(self).save()
         self._save_results(time.monotonic())
-        Stat(self).save()
+        for lane in self.lanes:
+            lane.worker.join(1)
+
+
+def _named_worker(name: str, max_rss: int | None, *args) -> None:
+    """A lane's worker: django-q2's, with the lane's max_rss, which after
+    each task gives back what the task freed (nodes.worker.release_memory)
+    and asks to be replaced when its own memory stays above
+    RECYCLE_PRIVATE_MIB (django-q2's recycle check, in this process only).
+    A stop signal ends it at once, as django-q2's workers (the main
+    process's handlers only set an event this process has no loop for)."""
+    from django_q import worker as q_worker
+    from django_q.signals import post_execute_in_worker
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    name_process(name)
+    Conf.MAX_RSS = max_rss
+    post_execute_in_worker.connect(_release_after_task, weak=False,
+                                   dispatch_uid="nodes.release_after_task")
+    peak_check = q_worker.rss_check
+    q_worker.rss_check = lambda: peak_check() or private_mib() > RECYCLE_PRIVATE_MIB
+    worker(*args)
+
+
+def _release_after_task(**kwargs) -> None:
+    release_memory()
