@@ -5,6 +5,7 @@ one worker."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -41,6 +42,14 @@ def _names(pid: int) -> list[str]:
         with contextlib.suppress(OSError):  # gone since the tree was read
             names.append(Path(f"/proc/{each}/comm").read_text().strip())
     return sorted(names)
+
+
+def _pid_named(pid: int, name: str) -> int:
+    for each in _tree(pid):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{each}/comm").read_text().strip() == name:
+                return each
+    raise LookupError(name)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and prctl")
@@ -90,18 +99,33 @@ def test_a_node_is_three_named_processes_and_both_lanes_run_and_save_tasks(tmp_p
         # A main-lane task that runs until told (a long import) delays no
         # command: the command lane's task is pulled, run and saved meanwhile.
         go = tmp_path / "go"
+        wait = f"until [ -e {go} ]; do sleep 0.05; done"
         queued = project.run("shell", "-c", (
             "from django.conf import settings; from django_q.tasks import async_task; "
             "from nodes import nodename; node = settings.BANGUI_NODE; "
-            "async_task('subprocess.run', ['sh', '-c', 'until [ -e %s ]; do sleep 0.05; done'], "
+            f"async_task('subprocess.run', ['sh', '-c', {wait!r}], "
             "task_name='long-main', cluster=nodename.queue(node)); "
             "async_task('math.floor', 3.5, task_name='cmd-meanwhile', "
-            "cluster=nodename.command_queue(node))" % go))
+            "cluster=nodename.command_queue(node))"))
         assert queued.returncode == 0, queued.stderr
         text = wait_for_text(log, "Processed 'math.floor' (cmd-meanwhile)", timeout=30)
         assert "(long-main)" not in text
         go.touch()
         wait_for_text(log, "Processed 'subprocess.run' (long-main)", timeout=30)
+
+        # A worker that dies is replaced (the main process guards both), and
+        # its lane goes on.
+        killed = _pid_named(proc.pid, "cmd worker")
+        os.kill(killed, signal.SIGKILL)
+        wait_for_text(log, "reincarnated cmd worker", timeout=30)
+        queued = project.run("shell", "-c", (
+            "from django.conf import settings; from django_q.tasks import async_task; "
+            "from nodes import nodename; async_task('math.floor', 4.5, task_name='cmd-after', "
+            "cluster=nodename.command_queue(settings.BANGUI_NODE))"))
+        assert queued.returncode == 0, queued.stderr
+        wait_for_text(log, "Processed 'math.floor' (cmd-after)", timeout=30)
+        assert _names(proc.pid) == NAMES
+        assert _pid_named(proc.pid, "cmd worker") != killed
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=40) == 0

@@ -62,19 +62,17 @@ from nodes.worker import (
 logger = logging.getLogger("nodes.worker")
 
 COMMAND_POLL_SECONDS = 0.5
-# How long a stopping lane may take to finish the task in hand before its
-# sentinel is killed (its workers follow: die_with_parent). Tasks commit in
-# bounded batches and a killed import is closed at the next start, so a kill
-# loses no finished work; systemd's own TimeoutStopSec is 90 s.
+# How long the stopping workers may take to finish the task in hand before
+# they are killed (NodeCluster._stop says why that loses no finished work).
 STOP_SECONDS = 20
-# A worker whose own memory (not shared with its sentinel: nodes.worker.
+# A worker whose own memory (not shared with the main process: nodes.worker.
 # private_mib) is above this after a task, once what the task freed was given
 # back, is replaced by a fresh fork (~10 MiB of its own after its first
 # tasks): a tick that met 50,000 live bans left its worker ~35 MiB for good.
 # Unlike max_rss (the peak, which never falls) it does not replace a worker
 # after every tick; on both lanes, with max_rss still on the main lane.
 RECYCLE_PRIVATE_MIB = 24
-# django-q2's sentinel runs its scheduler every 30 s of guard cycles.
+# The lanes' schedulers run every 30 s, as django-q2's sentinel runs its own.
 SCHEDULER_SECONDS = 30
 # A pull that failed (not a busy database: bangui.broker waits that out) is
 # tried again this much later, as django-q2's pusher did before it died.
@@ -241,8 +239,8 @@ class NodeCluster:
         timer = Value("f", -1)
         process = get_mp_context().Process(
             target=_named_worker, name=f"Process-{uuid.uuid4().hex}",
-            args=(f"{lane.name} worker", lane.max_rss, lane.task_queue, self.result_queue,
-                  timer, self.timeout))
+            args=(f"{lane.name} worker", lane.queue, lane.max_rss, lane.task_queue,
+                  self.result_queue, timer, self.timeout))
         process.daemon = Conf.DAEMONIZE_WORKERS
         process.timer = timer
         lane.worker = process
@@ -260,6 +258,13 @@ class NodeCluster:
                 if timer > 0:
                     process.timer.value -= cycle
                 return
+        if int(timer) != -2:
+            # Killed, it may hold its task queue's lock for good (it waited
+            # in get()): the next worker gets a new queue. A task that
+            # waited in the old one is run again after Q_CLUSTER["retry"],
+            # as the one in hand.
+            lane.task_queue.cancel_join_thread()
+            lane.task_queue = get_mp_context().Queue()
         if timer == 0:
             process.terminate()  # its task is lost, as with django-q2
             process.join(5)
@@ -367,8 +372,9 @@ class NodeCluster:
             lane.worker.join(1)
 
 
-def _named_worker(name: str, max_rss: int | None, *args) -> None:
-    """A lane's worker: django-q2's, with the lane's max_rss, which after
+def _named_worker(name: str, queue: str, max_rss: int | None, *args) -> None:
+    """A lane's worker: django-q2's, with the lane's settings (a task it
+    queues without a ``cluster`` goes to its own lane's queue), which after
     each task gives back what the task freed (nodes.worker.release_memory)
     and asks to be replaced when its own memory stays above
     RECYCLE_PRIVATE_MIB (django-q2's recycle check, in this process only).
@@ -380,7 +386,7 @@ def _named_worker(name: str, max_rss: int | None, *args) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     name_process(name)
-    Conf.MAX_RSS = max_rss
+    Conf.CLUSTER_NAME, Conf.MAX_RSS = queue, max_rss
     post_execute_in_worker.connect(_release_after_task, weak=False,
                                    dispatch_uid="nodes.release_after_task")
     peak_check = q_worker.rss_check
