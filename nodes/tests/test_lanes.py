@@ -117,7 +117,7 @@ def test_a_node_is_three_named_processes_and_both_lanes_run_and_save_tasks(tmp_p
         # its lane goes on.
         killed = _pid_named(proc.pid, "cmd worker")
         os.kill(killed, signal.SIGKILL)
-        wait_for_text(log, "reincarnated cmd worker", timeout=30)
+        wait_for_text(log, "after death (cmd lane)", timeout=30)
         queued = project.run("shell", "-c", (
             "from django.conf import settings; from django_q.tasks import async_task; "
             "from nodes import nodename; async_task('math.floor', 4.5, task_name='cmd-after', "
