@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -185,3 +186,19 @@ def test_name_process_names_this_process_in_15_bytes():
         assert comm.read_text().strip() == "a name longer t"
     finally:
         node_worker.name_process(before)
+
+
+def test_the_node_checks_without_importing_the_views(tmp_path):
+    """The URLconf's check imports every view (ninja, pydantic, allauth's,
+    apprise): ~470 modules no task uses, in each of the node's processes."""
+    code = ("import sys, django; django.setup(); "
+            "from django.conf import settings; "
+            "from nodes.management.commands.qcluster import Command; "
+            "Command().check(); "
+            "print(settings.ROOT_URLCONF in sys.modules, 'ninja' in sys.modules)")
+    env = {**os.environ, "BANGUI_DATA_DIR": str(tmp_path),
+           "DJANGO_SETTINGS_MODULE": "bangui.settings"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]

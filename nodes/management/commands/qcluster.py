@@ -29,6 +29,8 @@ import uuid
 from multiprocessing import Value
 
 from django.conf import settings
+from django.core.checks import Tags
+from django.core.checks.registry import registry
 from django.core.management.base import CommandError
 from django.db import connections
 from django_q.cluster import get_mp_context
@@ -83,6 +85,19 @@ class Command(QclusterCommand):
     help = ("Start this node's django-q2 task cluster (BANGUI_NODE; one worker, under the "
             "node's database lease).")
 
+    def check(self, *args, **kwargs):
+        """Every system check but the URLconf's: checking the URLconf
+        imports it, and with it every view (the API's ninja and pydantic,
+        allauth's, apprise's transports): ~470 modules, which no task uses,
+        in each of the node's processes (issue #29: a node's PSS). The web
+        tier and every other command still check it."""
+        saved = registry.registered_checks
+        registry.registered_checks = {c for c in saved if Tags.urls not in c.tags}
+        try:
+            return super().check(*args, **kwargs)
+        finally:
+            registry.registered_checks = saved
+
     def handle(self, *args, **options):
         errors = worker_errors()
         if errors:
@@ -127,6 +142,7 @@ class Command(QclusterCommand):
             signal.signal(signum, lambda *_: stop_requested.set())
         heartbeat = Heartbeat(lease)
         lost = False
+        _preload(node)
         _freeze()
         try:
             cluster = NodeCluster(node, heartbeat, stop_requested)
@@ -140,6 +156,31 @@ class Command(QclusterCommand):
                     logger.exception("could not release the worker lease; it expires by itself")
         if lost:
             raise CommandError("The worker lease was lost; the cluster stopped.")
+
+
+def _preload(node: str) -> None:
+    """Import, before the forks, the modules of what the workers run: the
+    schedules' and the tick hooks' functions and those of the tasks this
+    node ran lately (commands, imports). This command no longer imports
+    every view (``Command.check``), so a worker would otherwise import them
+    itself, each into its own memory, again after each recycling: apprise,
+    geoip2, the archive sync."""
+    from django.utils.module_loading import import_string
+    from django_q.models import Schedule, Task
+
+    from bangui.hooks import app_hooks
+
+    list(app_hooks("node_tick"))
+    queues = [nodename.queue(node), nodename.command_queue(node)]
+    funcs = set(Schedule.objects.filter(cluster__in=queues).values_list("func", flat=True))
+    funcs |= set(Task.objects.filter(cluster__in=queues).values_list("func", flat=True)
+                 .distinct()[:100])
+    for func in funcs:
+        try:
+            import_string(func)
+        except Exception:  # a task of an older version: the worker will say so
+            logger.debug("could not preload %s", func)
+    connections.close_all()
 
 
 def _freeze() -> None:
