@@ -173,8 +173,8 @@ def _preload(node: str) -> None:
     list(app_hooks("node_tick"))
     queues = [nodename.queue(node), nodename.command_queue(node)]
     funcs = set(Schedule.objects.filter(cluster__in=queues).values_list("func", flat=True))
-    funcs |= set(Task.objects.filter(cluster__in=queues).values_list("func", flat=True)
-                 .distinct()[:100])
+    funcs |= set(Task.objects.filter(cluster__in=queues).order_by()
+                 .values_list("func", flat=True).distinct()[:100])
     for func in funcs:
         try:
             import_string(func)
