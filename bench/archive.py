@@ -110,7 +110,8 @@ def child(backend: str, source: Path) -> dict:
     # Run as a script, bench/ is sys.path[0], and bench/geo.py would shadow
     # the geo app: import from the project root instead.
     here = Path(__file__).resolve().parent
-    sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != here]
+    code = os.environ.get("BENCH_CODE") or str(ROOT)  # --code: another tree's app
+    sys.path[:] = [code] + [p for p in sys.path if Path(p or ".").resolve() != here]
     import django
 
     django.setup()
@@ -128,6 +129,19 @@ def child(backend: str, source: Path) -> dict:
     work = Path(os.environ["BANGUI_DATA_DIR"]) / "fail2ban.sqlite3"
     shutil.copy(source, work)
 
+    # How long each write transaction (a batch and its cursor) held the
+    # archive: SQLite's write lock, which the web tier waits for.
+    holds: list[float] = []
+    real_store = archive._store_batch
+
+    def store(*args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return real_store(*args, **kwargs)
+        finally:
+            holds.append(time.perf_counter() - began)
+
+    archive._store_batch = store
     t = time.perf_counter()
     if os.environ.get("BENCH_FIRST_SYNC") == "plain":  # a node's: rows only, a page a write
         result = archive.sync(str(work), fill_geo=False)
@@ -136,6 +150,9 @@ def child(backend: str, source: Path) -> dict:
     out["full_sync_s"] = time.perf_counter() - t
     out["full_sync_kind"] = os.environ.get("BENCH_FIRST_SYNC", "backfill")
     out["full_sync_rows"] = result.inserted
+    archive._store_batch = real_store
+    out["hold_max_s"], out["hold_median_s"] = max(holds), statistics.median(holds)
+    out["hold_count"] = len(holds)
 
     add_rows(work, 1000, batch=1)
     t = time.perf_counter()
@@ -148,6 +165,8 @@ def child(backend: str, source: Path) -> dict:
     result = archive.sync(str(work), fill_geo=True)
     out["incr_sync_geo_s"] = time.perf_counter() - t
     out["incr_sync_geo_rows"] = result.inserted
+    if os.environ.get("BENCH_SYNC_ONLY"):
+        return out
 
     # Countries for the chart queries (bench only: spread 19 codes over rows;
     # the rollup's triggers are off for this one bulk UPDATE and the rollup
@@ -230,10 +249,19 @@ def _pages(timed) -> dict:
     return out
 
 
-def run_backend(backend: str, source: Path, box, first_sync: str = "backfill") -> dict:
+def run_backend(backend: str, source: Path, box, first_sync: str = "backfill",
+                code: str | None = None) -> dict:
+    """One backend's child; ``box`` None: --sync-only (no fail2ban, no
+    dashboard); ``code``: the app from that tree (--code)."""
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="bangui.settings",
-               PYTHONPATH=str(ROOT), BANGUI_FAIL2BAN_SOCKET=str(box.socket),
-               BANGUI_FAIL2BAN_CONFIG_DIR=str(box.confdir), BENCH_FIRST_SYNC=first_sync)
+               PYTHONPATH=code or str(ROOT), BENCH_FIRST_SYNC=first_sync)
+    if box is None:
+        env["BENCH_SYNC_ONLY"] = "1"
+    else:
+        env.update(BANGUI_FAIL2BAN_SOCKET=str(box.socket),
+                   BANGUI_FAIL2BAN_CONFIG_DIR=str(box.confdir))
+    if code:
+        env["BENCH_CODE"] = code
     env.pop("DATABASE_URL", None)
     tmp = Path(tempfile.mkdtemp(prefix=f"bangui-bench-{backend}-"))
     env["BANGUI_DATA_DIR"] = str(tmp)
@@ -248,10 +276,13 @@ def run_backend(backend: str, source: Path, box, first_sync: str = "backfill") -
             env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{dbname}"
         proc = subprocess.run(
             [sys.executable, __file__, "--child", backend, "--source", str(source)],
-            env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+            env=env, cwd=code or ROOT, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise SystemExit(f"{backend} run failed:\n{proc.stderr[-4000:]}")
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        if code:
+            out["backend"] += f" ({Path(code).name})"
+        return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if dbname:
@@ -312,6 +343,18 @@ def report(results: list[dict], rows: int, first_sync: str = "backfill") -> None
     print("(median of 5 runs, cold unless 'warm'; counts in parentheses: rows)")
 
 
+def report_syncs(results: list[dict], rows: int, first_sync: str) -> None:
+    """--sync-only: one line per backend (and code tree)."""
+    print(f"\nArchive sync bench: {rows:,} fail2ban rows, first sync "
+          f"{'--backfill' if first_sync == 'backfill' else 'plain (a node: rows only)'}, no geo")
+    print(f"{'':28}{'first sync':>22}{'write transactions: max | median hold':>42}"
+          f"{'+1,000 rows':>14}{'+1,000 + geo':>14}")
+    for r in results:
+        print(f"{r['backend']:28}{r['full_sync_s']:>12.2f} s ({r['full_sync_rows']:,})"
+              f"{r['hold_max_s']:>20.3f} | {r['hold_median_s']:.3f} s ({r['hold_count']:,})"
+              f"{r['incr_sync_s']:>12.2f} s{r['incr_sync_geo_s']:>12.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backends", default="sqlite,postgres")
@@ -320,6 +363,13 @@ def main() -> None:
     parser.add_argument("--first-sync", choices=("backfill", "plain"), default="backfill",
                         help="the first full sync: the owner's sync_bans --backfill, or a "
                              "node's plain sync (rows only, one page per transaction)")
+    parser.add_argument("--sync-only", action="store_true",
+                        help="time the syncs only (first, incremental), each write "
+                             "transaction's hold too; no fail2ban, no dashboard")
+    parser.add_argument("--code", default="",
+                        help="comma-separated app trees to run each backend with, in turn "
+                             "(e.g. an unpacked 'git archive HEAD' beside this tree: before "
+                             "and after in one run); default this tree")
     parser.add_argument("--child")
     parser.add_argument("--source")
     args = parser.parse_args()
@@ -334,6 +384,14 @@ def main() -> None:
         build_db(source, args.rows)
         print(f"built {source} in {time.perf_counter() - t:.1f} s "
               f"({source.stat().st_size / 1e6:.0f} MB)", flush=True)
+    if args.sync_only:
+        results = []
+        for backend in args.backends.split(","):
+            for code in [str(Path(c).resolve()) for c in args.code.split(",") if c] or [None]:
+                print(f"running {backend} {code or ''}...", flush=True)
+                results.append(run_backend(backend, source, None, args.first_sync, code))
+        report_syncs(results, args.rows, args.first_sync)
+        return
     sys.path.insert(0, str(ROOT))
     from bench import crowd
 
