@@ -33,6 +33,11 @@ def once_per_request(key: str, compute):
     return memo[key]
 
 
+def in_request() -> bool:
+    """Whether a request's memo is open (else each call computes afresh)."""
+    return _memo.get() is not None
+
+
 def after_response(key: str, work) -> bool:
     """Run ``work()`` after this request's answer has gone out (once per
     ``key`` and request), so nobody waits for it; False outside a request

@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from bangui.paging import Counted, page_of
+from bangui.requestmemo import once_per_request
 from jails.archive import rollup
 from jails.constants import (
     BAN_TABLE_MAX_PER_PAGE,
@@ -86,8 +87,15 @@ def cached_aggregate(name: str, window: str, now: datetime | None, key: tuple, c
                              AGGREGATE_CACHE_SECONDS)
 
 
+def request_now() -> datetime:
+    """The views' "now": one instant per request, so a page's figures,
+    chart and table count the same bans (and their counts of the
+    archive's newest rows are one query: rollup._archive_counts)."""
+    return once_per_request("archive.now", timezone.now)
+
+
 def window_start(window: str, now: datetime | None = None) -> datetime:
-    return (now or timezone.now()) - WINDOW_SPAN[Window(window)]
+    return (now or request_now()) - WINDOW_SPAN[Window(window)]
 
 
 def events(window: str, *, jail: str | None = None, country: str | None = None,
@@ -96,7 +104,7 @@ def events(window: str, *, jail: str | None = None, country: str | None = None,
     """Archive rows in the window, filtered. ``country`` is an ISO code or
     ``"unknown"``; ``ip_query`` an exact address, or else an address prefix
     (``"192.0.2."``, ``"2001:db8:"``)."""
-    now = now or timezone.now()
+    now = now or request_now()
     qs = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query, kind=kind,
                   node=node)
     start, end = window_start(window, now), window_end(now)
@@ -177,7 +185,7 @@ def window_counts(window: str, group: str | None, *, jail: str | None = None,
     bans are always read."""
     base = filtered(jail=jail, country=country, origin=origin, ip_query=ip_query, kind=kind,
                     node=node)
-    at = now or timezone.now()
+    at = now or request_now()
     start, end = window_start(window, at), window_end(at)
     if (ip_query and ip_query.strip()) or kind:  # the rollup counts neither
         windowed = events(window, jail=jail, country=country, origin=origin,
@@ -201,7 +209,7 @@ def ban_table(window: str, jail: str | None = None, country: str | None = None,
         field = "ip_key"
         sort = sort.replace("ip", "ip_key")
     per_page = max(1, min(int(per_page), BAN_TABLE_MAX_PER_PAGE))
-    at = now or timezone.now()  # one instant for the total and the page
+    at = now or request_now()  # one instant for the total and the page
     total = window_counts(window, None, jail=jail, country=country, origin=origin,
                           ip_query=ip_query, kind=kind, node=node, now=at,
                               cache_days=now is None)[None]
@@ -264,7 +272,7 @@ def bans_over_time(window: str, jail: str | None = None, country: str | None = N
                               (jail, country, origin, ip_query, kind, node), compute,
                               group="day" if unit in ("day", "week") else "hour",
                               jail=jail, country=country, ip_query=ip_query, kind=kind, node=node)
-    now = now or timezone.now()
+    now = now or request_now()
     first, last = _floor(window_start(window, now), unit, size), _floor(now, unit, size)
     buckets = []
     at = first
@@ -338,7 +346,7 @@ def summary(window: str, *, jail: str | None = None, country: str | None = None,
     caller counted the window already, as the ban table does) and, up to
     7 days, one distinct count of the window's IPs. Distinct IPs do not add
     up day by day, so a year's would read every ban of the year."""
-    at = now or timezone.now()
+    at = now or request_now()
     span = WINDOW_SPAN[Window(window)]
     if total is None:
         total = window_counts(window, None, jail=jail, country=country, origin=origin,
