@@ -652,9 +652,10 @@ def _sync(path: str, state: SyncState, *, batch_size: int, full: bool, fill_geo:
         # (each commit writes every page it dirtied, and a bigger batch
         # dirties fewer pages per row), as many as its last transaction's
         # pace says fit in WRITE_HOLD_SECONDS (SQLite's write lock: a
-        # 50,000-row transaction held it 3 s at a million rows; the first,
-        # into a table still small, is quick).
-        most_rows = write_rows = max(batch_size, write_rows)
+        # 50,000-row transaction held it 3 s at a million rows). The first
+        # writes four pages (20,000 rows, into a table still small).
+        most_rows = max(batch_size, write_rows)
+        write_rows = min(most_rows, 4 * batch_size)
         new = not full and not rewound
         pending: list[list] = []
         pending_rows = pending_max = 0
