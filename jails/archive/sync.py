@@ -313,11 +313,13 @@ def _insert(values: list[list], now: datetime, *, direct: bool = False) -> int:
            f"VALUES ({', '.join(['?'] * len(_INSERT_COLUMNS))}) "
            f"ON CONFLICT ({conflict}) DO NOTHING")
     connection.ensure_connection()
+    rows = [(v[_IP], v[_JAIL], adapt(v[_BANNED_AT]), v[_BANTIME], v[_BAN_COUNT], v[_FAILURES],
+             v[_MATCHES], v[_ORIGIN], v[_COUNTRY], created, v[_IP_KEY], node) for v in values]
     # rowcount: rows this statement inserted (summed over the page; SQLite
     # counts neither the conflicts skipped nor the rollup triggers' writes).
-    cursor = connection.connection.executemany(sql, [
-        (v[_IP], v[_JAIL], adapt(v[_BANNED_AT]), v[_BANTIME], v[_BAN_COUNT], v[_FAILURES],
-         v[_MATCHES], v[_ORIGIN], v[_COUNTRY], created, v[_IP_KEY], node) for v in values])
+    # Errors as Django's (a busy database is django.db.OperationalError).
+    with connection.wrap_database_errors:
+        cursor = connection.connection.executemany(sql, rows)
     try:
         return max(cursor.rowcount, 0)
     finally:

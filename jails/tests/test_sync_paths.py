@@ -21,7 +21,7 @@ from datetime import UTC
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from jails.archive import backfill
 from jails.archive import sync as archive
@@ -215,6 +215,17 @@ def test_the_sync_restores_sqlite_settings(history):
     before = settings_now()
     archive.sync(str(history[0]), batch_size=2_000, fill_geo=False)
     assert settings_now() == before
+
+
+@pytest.mark.django_db
+def test_sqlite_errors_of_the_executemany_are_djangos():
+    """The raw executemany raises what Django's cursor raised (the worker
+    tells a busy database, django.db.OperationalError, from a bug)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's insert path")
+    bad = ["1.2.3.4", None, archive.datetime.now(UTC), 600, 1, 0, "", "manual", None, "k"]
+    with pytest.raises(IntegrityError), transaction.atomic():  # jail NOT NULL
+        archive._insert([bad], archive.timezone.now())
 
 
 def test_fields_cover_what_the_sync_writes():
