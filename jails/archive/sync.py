@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 # sync holds SQLite's write lock (or PostgreSQL's row locks) for one page at
 # a time, whatever the size of the history it copies.
 DEFAULT_BATCH_SIZE = 5000
+_ROWS_PER_STATEMENT = 500
 # A backfill's bigger transactions (write_rows) are sized by the pace of
 # the one before to hold SQLite's write lock about this long.
 WRITE_HOLD_SECONDS = 0.5
@@ -305,25 +306,28 @@ def _insert(values: list[list], now: datetime, *, direct: bool = False) -> int:
     conflict = ", ".join(qn(c) for c in _CONFLICT)
     created = connection.ops.adapt_datetimefield_value(now)
     node = settings.BANGUI_NODE
-    # One prepared single-row statement run over the page by sqlite3's
-    # executemany (C): no SQL text per chunk for Django to rewrite, no
-    # parameter list to flatten in Python. Only quoted model identifiers
-    # are formatted in; values are bound.
-    sql = (f"INSERT INTO {table} ({columns}) "  # noqa: S608
-           f"VALUES ({', '.join(['?'] * len(_INSERT_COLUMNS))}) "
-           f"ON CONFLICT ({conflict}) DO NOTHING")
-    connection.ensure_connection()
-    rows = [(v[_IP], v[_JAIL], adapt(v[_BANNED_AT]), v[_BANTIME], v[_BAN_COUNT], v[_FAILURES],
-             v[_MATCHES], v[_ORIGIN], v[_COUNTRY], created, v[_IP_KEY], node) for v in values]
-    # rowcount: rows this statement inserted (summed over the page; SQLite
-    # counts neither the conflicts skipped nor the rollup triggers' writes).
-    # Errors as Django's (a busy database is django.db.OperationalError).
-    with connection.wrap_database_errors:
-        cursor = connection.connection.executemany(sql, rows)
-    try:
-        return max(cursor.rowcount, 0)
-    finally:
-        cursor.close()
+    # Multi-row VALUES statements, not one single-row statement run by
+    # sqlite3's executemany: each statement is its own statement
+    # transaction (ON CONFLICT, the rollup's triggers), and a million of
+    # them cost 13 s more than 2,000 of 500 rows (raw SQLite, 1 M rows:
+    # 67.8 s against 54.0 s, 2026-12-07).
+    one_row = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
+    inserted = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(values), _ROWS_PER_STATEMENT):
+            chunk = values[start:start + _ROWS_PER_STATEMENT]
+            params: list = []
+            for v in chunk:
+                params += [v[_IP], v[_JAIL], adapt(v[_BANNED_AT]), v[_BANTIME], v[_BAN_COUNT],
+                           v[_FAILURES], v[_MATCHES], v[_ORIGIN], v[_COUNTRY], created,
+                           v[_IP_KEY], node]
+            # Only quoted model identifiers are formatted in; values are bound.
+            sql = (f"INSERT INTO {table} ({columns}) "  # noqa: S608
+                   f"VALUES {', '.join([one_row] * len(chunk))} "
+                   f"ON CONFLICT ({conflict}) DO NOTHING")
+            cursor.execute(sql, params)
+            inserted += max(cursor.rowcount, 0)
+    return inserted
 
 
 def _insert_postgresql(values: list[list], now: datetime, *, direct: bool = False) -> int:
