@@ -202,3 +202,37 @@ def test_the_node_checks_without_importing_the_views(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_the_main_process_gives_back_its_memory_every_minute(monkeypatch):
+    """The main process is never recycled: its loop gives back what it
+    freed once a minute (a clock of its own here, nothing forked)."""
+    import threading
+    from types import SimpleNamespace
+
+    from django_q.conf import Conf
+
+    from nodes.management.commands import qcluster
+
+    monkeypatch.setattr(Conf, "POLL", 1)
+    monkeypatch.setattr("django_q.brokers.get_broker", lambda queue: queue)
+    clock = [1000.0]
+    released = []
+    stop = threading.Event()
+    monkeypatch.setattr(qcluster, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(qcluster, "release_memory", lambda: released.append(clock[0]))
+    cluster = qcluster.NodeCluster("a", SimpleNamespace(beat=lambda: True, interval=10), stop)
+
+    def one_step(until):  # each pass of the loop: 7 s later; stop after 5 minutes
+        clock[0] += 7
+        if clock[0] > 1300:
+            stop.set()
+
+    for name, stub in (("_spawn", lambda lane: None), ("_pull", lambda lane, cycle: 1),
+                       ("_check_worker", lambda lane, cycle: None),
+                       ("_schedule", lambda lane: None), ("_stop", lambda: None),
+                       ("_save_results", one_step)):
+        monkeypatch.setattr(cluster, name, stub)
+    assert cluster.run() is True
+    # The first pass past each minute (passes 7 s apart, from 1000).
+    assert released == [1063, 1126, 1189, 1252]
