@@ -197,9 +197,15 @@ def queue_tick(node: str, hooks: bool = True) -> bool:
     sync the archive, bounded per tick; shared bans; live bans). On the
     command lane, never behind a 120 s download of the main lane, and never
     beside the scheduled archive sync, which runs there too. True when
-    queued."""
+    queued.
+
+    Only a task still waiting counts, as the broker counts its queue
+    (``lock`` not in the future): a task pulled by a cluster that was then
+    killed stays locked for ``Q_CLUSTER["retry"]`` (10 minutes), and while
+    it counted, the restarted node queued no tick and synced nothing for
+    that long."""
     queue = nodename.command_queue(node)
-    if OrmQ.objects.filter(key=queue).exists():
+    if OrmQ.objects.filter(key=queue, lock__lte=timezone.now()).exists():
         return False
     async_task("nodes.worker.run_tick", hooks, cluster=queue, save=False,
                task_name="node tick")
