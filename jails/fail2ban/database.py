@@ -30,8 +30,8 @@ from .results import BanEntry
 _CHUNK = 500
 BUSY_TIMEOUT = 2.0  # s: fail2ban holds its write lock for milliseconds
 # SQLite virtual-machine steps a page of live bans may spend walking the
-# timeofban index before it scans instead (banned_rows): ~4 steps a row
-# walked, ~1-2 ms here; a scan of 50,000 bans is ~330,000 cheaper steps.
+# jail's bans before it scans instead (banned_rows): ~40 steps a row
+# walked, ~2 ms here; a scan of 50,000 live bans is ~330,000 cheaper steps.
 WALK_STEPS = 20_000
 _STEP = 1_000
 
@@ -93,11 +93,11 @@ def live_bans(con: sqlite3.Connection, ips: Iterable[str], jails: Iterable[str],
 
 
 def _banned_where(jail: str, query: str, now: float) -> tuple[str, list]:
-    where = "jail = ? AND (bantime < 0 OR timeofban + bantime > ?)"
+    where = "bips.jail = ? AND (bips.bantime < 0 OR bips.timeofban + bips.bantime > ?)"
     args: list = [jail, now]
     if query:
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where += " AND ip LIKE ? ESCAPE '\\'"
+        where += " AND bips.ip LIKE ? ESCAPE '\\'"
         args.append(f"%{escaped}%")
     return where, args
 
@@ -111,36 +111,48 @@ def count_banned(con: sqlite3.Connection, jail: str, query: str = "",
     return con.execute(f"SELECT COUNT(*) FROM bips WHERE {where}", args).fetchone()[0]  # noqa: S608 - fixed clauses, values bound
 
 
+# A page of a jail's live bans walked from the newest of its bans: ``bans``
+# has a (jail, timeofban) index that ``bips`` lacks, and fail2ban writes a
+# ban to both in one transaction with the same values, so a live ban is the
+# jail's latest ``bans`` row of its IP with the ``bips`` row's timeofban.
+# Order: ``bans`` rowids follow the same inserts as ``bips`` rowids, so ties
+# of one second come out in the scan's order.
+_WALK = ("SELECT bips.ip, bips.timeofban, bips.bantime, bips.bancount FROM bans "
+         "JOIN bips ON bips.ip = bans.ip AND bips.jail = bans.jail "
+         "AND bips.timeofban = bans.timeofban WHERE {where} AND bans.jail = ? "
+         "AND NOT EXISTS (SELECT 1 FROM bans AS later WHERE later.jail = bans.jail "
+         "AND later.ip = bans.ip AND later.rowid > bans.rowid) "
+         "ORDER BY bans.timeofban DESC, bans.rowid DESC LIMIT ? OFFSET ?")
+_SCAN = ("SELECT ip, timeofban, bantime, bancount FROM bips NOT INDEXED WHERE {where} "
+         "ORDER BY timeofban DESC, rowid DESC LIMIT ? OFFSET ?")
+
+
 def banned_rows(con: sqlite3.Connection, jail: str, query: str, offset: int, limit: int,
                 now: float | None = None) -> list[tuple[BanEntry, int]]:
-    """``limit`` of a jail's live bans from ``offset``, newest first, each
-    with its ban count."""
-    where, args = _banned_where(jail, query, time.time() if now is None else now)
-    # rowid breaks ties (a bulk ban shares one timeofban): the timeofban
-    # index holds (timeofban, rowid), so it yields this order without a
-    # sort of the jail's every row.
-    order = f"WHERE {where} ORDER BY timeofban DESC, rowid DESC LIMIT ? OFFSET ?"
-    args += [limit, offset]
-    # ``bips`` has no jail index, so the walk down the timeofban index reads
-    # every newer ban of the other jails first: free for the jail banning
-    # now, 10-20 ms for an older jail under 40,000 newer bans, while a scan
-    # with a sort costs ~5 ms whatever the jail. So walk within a budget of
-    # SQLite steps (a few thousand rows) and scan when it runs out.
+    """``limit`` of a jail's live bans from ``offset``, newest first (ties:
+    the later ban first), each with its ban count."""
+    now = time.time() if now is None else now
+    # ``bips`` has no jail index: a scan with a sort reads every live ban
+    # (~5-8 ms at 50,000), and its timeofban index walks every newer ban of
+    # the other jails first. So walk the jail's own ``bans`` newest first,
+    # within a budget of SQLite steps (~40 a row: pages to a few hundred
+    # rows deep). fail2ban purges ``bans`` older than its dbpurgeage but
+    # keeps longer bans in ``bips``: such a ban is older than every ``bans``
+    # row the walk meets, so a full page walked is the scan's page, and a
+    # page the walk could not fill (the last, or past the purge) is scanned.
+    where, args = _banned_where(jail, query, now)
     spent = iter(range(WALK_STEPS // _STEP))
     con.set_progress_handler(lambda: next(spent, None) is None, _STEP)
     try:
-        rows = con.execute(f"SELECT ip, timeofban, bantime, bancount FROM bips {order}",  # noqa: S608
-                           args).fetchall()
+        rows = con.execute(_WALK.format(where=where), [*args, jail, limit, offset]).fetchall()
     except sqlite3.OperationalError as exc:
         if "interrupt" not in str(exc):
             raise
-        rows = None
+        rows = []
     finally:
         con.set_progress_handler(None, 0)
-    if rows is None:
-        rows = con.execute(
-            f"SELECT ip, timeofban, bantime, bancount FROM bips NOT INDEXED {order}",  # noqa: S608
-            args).fetchall()
+    if len(rows) < limit:
+        rows = con.execute(_SCAN.format(where=where), [*args, limit, offset]).fetchall()
     return [(_entry(ip, tob, bt), int(bc)) for ip, tob, bt, bc in rows]
 
 
