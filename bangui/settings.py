@@ -133,6 +133,9 @@ TEMPLATES = [
         },
     },
 ]
+# Django's form renderer, remembering widgets rendered from the same plain
+# values (bangui/renderer.py).
+FORM_RENDERER = "bangui.renderer.MemoRenderer"
 
 # --- database -------------------------------------------------------------
 _database_url = env_str("DATABASE_URL")

@@ -115,7 +115,7 @@ def _fill_child(rows: int) -> None:
 
 
 # --- child: a per-request profile (in-process, Django's test client) -------------------
-def _profile_child(runs: int, ip: str, top: int) -> None:
+def _profile_child(runs: int, ip: str, top: int, sort: str = "tottime") -> None:
     """Per page: wall time, SQL (count, time), template time (the outer
     render, its own SQL taken out), the rest (Python: view, middleware,
     fail2ban's socket), warm (p50 of ``runs``) and cold (caches cleared);
@@ -202,11 +202,12 @@ def _profile_child(runs: int, ip: str, top: int) -> None:
             profiler.disable()
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
-            stats.sort_stats("tottime").print_stats(top)
+            stats.sort_stats(sort).print_stats(top)
             profiles.append((label, out.getvalue()))
     for label, text in profiles:
         body = text[text.find("ncalls"):] if "ncalls" in text else text
-        print(f"\n#### {label}: cProfile, {runs} requests, top {top} by own time\n{body}")
+        by = "own time" if sort == "tottime" else sort
+        print(f"\n#### {label}: cProfile, {runs} requests, top {top} by {by}\n{body}")
 
 
 # --- parent -----------------------------------------------------------------------------
@@ -603,7 +604,8 @@ def profile(args) -> None:
         print(f"SQLite, {args.rows:,} archived bans, {held:,} live; in process "
               f"(Django's test client), one request at a time", flush=True)
         subprocess.run([PY, __file__, "--profile-child", newest[CROWD_JAIL][0],
-                        "--sequential", str(args.sequential)], cwd=ROOT, env=env, check=True)
+                        "--sequential", str(args.sequential), "--profile-sort",
+                        args.profile_sort], cwd=ROOT, env=env, check=True)
     finally:
         sandbox.stop()
 
@@ -784,6 +786,8 @@ def main() -> None:
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--profile", metavar="DIR",
                         help="only the per-request profile (SQLite), the database kept in DIR")
+    parser.add_argument("--profile-sort", default="tottime", choices=("tottime", "cumulative"),
+                        help="--profile: cProfile's order (own time, or with callees)")
     parser.add_argument("--node-pss", metavar="DIR",
                         help="only the node task cluster's PSS, on the database of DIR")
     parser.add_argument("--pss-minutes", type=float, default=60)
@@ -794,7 +798,8 @@ def main() -> None:
         _fill_child(args.fill_child)
         return
     if args.profile_child is not None:
-        _profile_child(args.sequential, args.profile_child, 25)
+        _profile_child(args.sequential, args.profile_child,
+                       25 if args.profile_sort == "tottime" else 60, args.profile_sort)
         return
     if args.profile:
         profile(args)
