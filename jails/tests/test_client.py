@@ -196,3 +196,29 @@ def test_a_wrong_path_is_unreachable(tmp_path):
     with pytest.raises(Unreachable) as info:
         client.overview()
     assert str(tmp_path / "nope.sock") in str(info.value)
+
+
+def test_several_commands_in_one_write_are_answered_in_order(f2b, f2b_client):
+    """Pipelined (client.call_many): each answer is its own command's, the
+    same as asked one at a time, on every fail2ban release of the matrix."""
+    with f2b_client.session() as conn:
+        answers = conn.call_many(["version"], ["status"], ["get", "sshd", "maxretry"],
+                                 ["status", "sshd", "short"], ["get", "dbfile"])
+    one_by_one = [f2b_client.call("version"), f2b_client.call("status"),
+                  f2b_client.call("get", "sshd", "maxretry"),
+                  f2b_client.call("status", "sshd", "short"), f2b_client.call("get", "dbfile")]
+    assert answers == one_by_one
+    overview = f2b_client.overview()
+    assert [j.name for j in overview.jails] == ["nginx-http-auth", "sshd"]
+    assert overview.version == f2b.version()
+    settings = f2b_client.jail_settings("sshd")
+    assert (settings.bantime, settings.maxretry) == (
+        int(f2b_client.call("get", "sshd", "bantime")), answers[2])
+
+
+def test_a_refusal_among_several_commands_is_raised_after_every_answer(f2b_client):
+    with f2b_client.session() as conn:
+        with pytest.raises(UnknownJail):
+            conn.call_many(["version"], ["get", "nosuchjail", "bantime"], ["status"])
+        # every answer was read: the next command on the connection gets its own
+        assert conn.call("get", "sshd", "maxretry") == f2b_client.jail_settings("sshd").maxretry

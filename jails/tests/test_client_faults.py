@@ -165,3 +165,31 @@ def test_the_unpickler_refuses_other_classes():
 
 class _ForeignException(Exception):
     pass
+
+
+def test_several_commands_answered_in_one_reply_each(fake):
+    server, client = fake(lambda req: reply_of("1.0.2") + reply_of(["a", "b"]) + reply_of(3))
+    with client.session() as conn:
+        assert conn.call_many(["version"], ["status"], ["get", "sshd", "maxretry"]) == [
+            "1.0.2", ["a", "b"], 3]
+    request = server.requests[0]
+    assert request.count(END) == 3  # one write: all three commands at once
+
+
+def test_fewer_answers_than_commands_is_unreachable_not_a_wrong_answer(fake):
+    _, client = fake(lambda req: reply_of("1.0.2") + reply_of(["a"]))  # then closes
+    with client.session() as conn, pytest.raises(Unreachable, match="closed the connection"):
+        conn.call_many(["version"], ["status"], ["get", "sshd", "maxretry"])
+
+
+def test_an_answer_that_splits_in_two_is_refused(fake):
+    # a payload holding the end marker reads as one answer too many
+    _, client = fake(lambda req: reply_of("x" + END.decode() + "y") + reply_of(1))
+    with client.session() as conn, pytest.raises(ProtocolError, match="answers to 2"):
+        conn.call_many(["get", "sshd", "logpath"], ["get", "sshd", "maxretry"])
+
+
+def test_several_commands_to_a_hung_server_time_out_once(fake):
+    _, client = fake(lambda req: None)
+    with client.session() as conn, pytest.raises(Timeout, match="did not answer 'version'"):
+        conn.call_many(["version"], ["status"])

@@ -34,14 +34,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def fail2ban_says(monkeypatch):
     """Replace fail2ban's answer to ``version`` (asked of the real server,
     then swapped); every other answer is the real one."""
-    real = _Connection.call
+    real = _Connection.call_many  # one command or several in one write
 
     def use(version: str):
-        def call(self, *command):
-            answer = real(self, *command)
-            return version if list(command) == ["version"] else answer
+        def call_many(self, *commands):
+            answers = real(self, *commands)
+            return [version if list(command) == ["version"] else answer
+                    for command, answer in zip(commands, answers, strict=True)]
 
-        monkeypatch.setattr(_Connection, "call", call)
+        monkeypatch.setattr(_Connection, "call_many", call_many)
 
     return use
 

@@ -156,18 +156,18 @@ class _Spy:
     def __init__(self, monkeypatch):
         self.commands: list[tuple[str, ...]] = []
         self.bytes = 0
-        real_call, real_read = client_module._Connection.call, client_module._Connection._read
+        real_call, real_read = client_module._Connection.call_many, client_module._Connection._read
 
-        def call(conn, *command):
-            self.commands.append(tuple(str(c) for c in command))
-            return real_call(conn, *command)
+        def call_many(conn, *commands):  # one command or several in one write
+            self.commands += [tuple(str(c) for c in command) for command in commands]
+            return real_call(conn, *commands)
 
-        def read(conn):
-            data = real_read(conn)
+        def read(conn, answers=1):
+            data = real_read(conn, answers)
             self.bytes += len(data)
             return data
 
-        monkeypatch.setattr(client_module._Connection, "call", call)
+        monkeypatch.setattr(client_module._Connection, "call_many", call_many)
         monkeypatch.setattr(client_module._Connection, "_read", read)
 
     def measure(self, get) -> tuple[list[tuple[str, ...]], int]:
