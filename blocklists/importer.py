@@ -203,7 +203,7 @@ def ban_and_archive(client: Fail2banClient, jail: str, ips: list[str],
     ips = [ip for ip in ips if ip not in before]
     try:
         for start in range(0, len(ips), BAN_BATCH):
-            newly += client.ban(jail, ips[start:start + BAN_BATCH])
+            newly += client.ban(jail, ips[start:start + BAN_BATCH], batch=BAN_BATCH)
     finally:
         run.timings["ban"] = round(time.perf_counter() - started, 4)
         if newly and dbfile:

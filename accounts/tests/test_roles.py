@@ -179,17 +179,25 @@ def role_clients(admin_user, operator_user, support_user, viewer_user):
 
 @pytest.fixture
 def fail2ban_calls(monkeypatch):
-    """Every command BanGUI sends any fail2ban socket (none answers here)."""
+    """Every command BanGUI sends any fail2ban socket (none answers here):
+    one at a time (``call``), and the bans and unbans of many addresses
+    (``_in_batches``). The other users of ``session()`` only read: the
+    status bar's overview, on every page, a 403 page's too."""
     from jails.fail2ban import client as f2b_client
 
     calls = []
-    original = f2b_client.Fail2banClient.call
+    call, in_batches = f2b_client.Fail2banClient.call, f2b_client.Fail2banClient._in_batches
 
-    def call(self, *command):
+    def spy_call(self, *command):
         calls.append(command)
-        return original(self, *command)
+        return call(self, *command)
 
-    monkeypatch.setattr(f2b_client.Fail2banClient, "call", call)
+    def spy_in_batches(self, command, targets, *args):
+        calls.append((*command, *targets))
+        return in_batches(self, command, targets, *args)
+
+    monkeypatch.setattr(f2b_client.Fail2banClient, "call", spy_call)
+    monkeypatch.setattr(f2b_client.Fail2banClient, "_in_batches", spy_in_batches)
     return calls
 
 

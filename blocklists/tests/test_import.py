@@ -132,11 +132,11 @@ def test_a_failed_batch_keeps_the_earlier_ones_banned_and_archived(
         # A fault a real fail2ban does not show on demand: the second banip fails.
         sent = 0
 
-        def ban(self, jail, ips):
+        def ban(self, jail, ips, **kwargs):
             SecondBatchFails.sent += 1
             if SecondBatchFails.sent == 2:
                 raise CommandError(["set", jail, "banip"], "Exception", "boom")
-            return super().ban(jail, ips)
+            return super().ban(jail, ips, **kwargs)
 
     ips = ["203.0.113.71", "203.0.113.72", "203.0.113.73", "203.0.113.74"]
     http_server.add("/list.txt", body="\n".join(ips).encode())

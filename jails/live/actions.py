@@ -20,8 +20,6 @@ from jails.live import banned, link
 from jails.live import state as live
 from nodes.models import Node
 
-UNBAN_BATCH = 5000  # IPs per unbanip command: bounded commands for huge jails
-
 
 def ignore_lists(node: str, jail: str | None = None) -> dict[str, list[str]]:
     """The ignore lists of ``node``'s running jails (only ``jail``'s when
@@ -163,9 +161,7 @@ def unban_all(jail: str, actor: str, *, client: Fail2banClient | None = None) ->
     jail = validation.jail_name(jail)
     client = client or link.client()
     ips = client.jail_status(jail).banned_ips
-    count = 0
-    for start in range(0, len(ips), UNBAN_BATCH):
-        count += client.unban(jail, ips[start:start + UNBAN_BATCH])
+    count = client.unban(jail, ips)
     banned.forget_cached(jail)
     archive.record_unbans(ips, actor, jail)
     return count

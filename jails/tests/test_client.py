@@ -63,6 +63,45 @@ def test_it_bans_and_unbans_ipv4_and_ipv6(f2b_client):
     assert f2b_client.jail_status("sshd").banned_ips == ["203.0.113.5"]
 
 
+def test_it_sends_many_addresses_in_commands_of_at_most_bulk_batch_on_one_connection(
+        f2b_client, monkeypatch):
+    """fail2ban runs the jail's actions inside banip (sshd's dummy: a shell
+    per address), so each command of at most BULK_BATCH gets its own
+    deadline; one connection for all of them."""
+    from jails.fail2ban import client as client_module
+
+    sent, connections = [], []
+    call_many, connect = client_module._Connection.call_many, Fail2banClient._connect
+
+    def spy_call_many(self, *commands):
+        sent.extend(list(c) for c in commands)
+        return call_many(self, *commands)
+
+    def spy_connect(self):
+        connections.append(self.socket_path)
+        return connect(self)
+
+    monkeypatch.setattr(client_module._Connection, "call_many", spy_call_many)
+    monkeypatch.setattr(Fail2banClient, "_connect", spy_connect)
+    batch = client_module.BULK_BATCH
+    ips = [f"10.9.{i // 250}.{1 + i % 250}" for i in range(2 * batch + 50)]
+    assert f2b_client.ban("sshd", ips) == len(ips)
+    assert [c[:3] for c in sent] == [["set", "sshd", "banip"]] * 3
+    assert [c[3:] for c in sent] == [ips[:batch], ips[batch:2 * batch], ips[2 * batch:]]
+    assert len(connections) == 1
+    assert sorted(f2b_client.jail_status("sshd").banned_ips) == sorted(ips)
+    sent.clear()
+    assert f2b_client.unban("sshd", ips[:batch + 1]) == batch + 1
+    assert [len(c) - 3 for c in sent] == [batch, 1]
+    sent.clear()
+    assert f2b_client.unban_everywhere(ips[batch + 1:]) == len(ips) - batch - 1
+    assert [c[0] for c in sent] == ["unban", "unban"]
+    assert f2b_client.jail_status("sshd").banned_ips == []
+    sent.clear()
+    assert f2b_client.ban("sshd", ips, batch=len(ips)) == len(ips)  # the import's own size
+    assert [len(c) - 3 for c in sent] == [len(ips)]
+
+
 def test_it_reads_ban_start_and_end(f2b_client):
     f2b_client.ban("sshd", ["203.0.113.6"])
     (entry,) = f2b_client.banned_with_time("sshd")
