@@ -74,3 +74,16 @@ def snapshot(confdir):
     """Every file under ``confdir`` with its bytes, to prove nothing changed."""
     return {str(p.relative_to(confdir)): p.read_bytes()
             for p in sorted(confdir.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def history(tmp_path):
+    """A fail2ban database file with 12,000 bans of every kind the archive
+    sync tells apart (test_sync_fast._history), and those rows."""
+    from jails.tests import fail2ban_db
+    from jails.tests.test_sync_fast import _history
+
+    path = fail2ban_db.create(tmp_path / "fail2ban.sqlite3")
+    rows = _history(12_000)
+    fail2ban_db.add_bans(path, rows)
+    return path, rows

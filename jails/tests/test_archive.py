@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+
 import pytest
 from django.utils import timezone
 
@@ -90,14 +93,25 @@ def test_it_resumes_after_a_crash_between_batches(f2b, f2b_client, monkeypatch):
     assert SyncState.objects.get().last_error == ""
 
 
+def _rows_of(f2b) -> set[str]:
+    """The addresses of fail2ban's own bans rows."""
+    with closing(sqlite3.connect(f"file:{f2b.dbfile}?mode=ro", uri=True)) as db:
+        return {ip for (ip,) in db.execute("SELECT ip FROM bans")}
+
+
 def test_it_keeps_bans_when_fail2ban_reuses_rowids(f2b, f2b_client):
     # A manual unban deletes the IP's rows; SQLite then hands the freed
     # highest rowid to the next ban. A plain rowid cursor would skip it.
+    # fail2ban writes and deletes the rows behind banip and unbanip, in its
+    # own thread: each step waits for them.
     f2b_client.ban("sshd", ["203.0.113.50"])
     f2b_client.ban("sshd", ["203.0.113.51"])
+    assert wait_for(lambda: _rows_of(f2b) >= {"203.0.113.50", "203.0.113.51"})
     archive.sync(str(f2b.dbfile))
     f2b_client.unban("sshd", ["203.0.113.51"])
+    assert wait_for(lambda: "203.0.113.51" not in _rows_of(f2b))
     f2b_client.ban("sshd", ["203.0.113.52"])
+    assert wait_for(lambda: "203.0.113.52" in _rows_of(f2b))
 
     result = archive.sync(str(f2b.dbfile))
 

@@ -95,14 +95,6 @@ def _archived() -> list[tuple]:
     return [tuple(r) for r in BanEvent.objects.order_by("id").values_list(*FIELDS)]
 
 
-@pytest.fixture
-def history(tmp_path):
-    path = fail2ban_db.create(tmp_path / "fail2ban.sqlite3")
-    rows = _history(12_000)
-    fail2ban_db.add_bans(path, rows)
-    return path, rows
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_sync_read_ahead_writes_the_rows_one_by_one_would(history):
     path, rows = history

@@ -24,8 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from jails.archive import backfill
 from jails.archive import sync as archive
 from jails.models import BanDay, BanEvent, SyncState, ip_sort_key
-from jails.tests import fail2ban_db
-from jails.tests.test_sync_fast import FIELDS, _archived, _expected, _history
+from jails.tests.test_sync_fast import FIELDS, _archived, _expected
 
 
 def _old_insert(values: list[list], now) -> int:
@@ -87,14 +86,6 @@ def _rollup_is_the_archive() -> None:
 def _reset():
     BanEvent.objects.all().delete()
     SyncState.objects.all().delete()
-
-
-@pytest.fixture
-def history(tmp_path):
-    path = fail2ban_db.create(tmp_path / "fail2ban.sqlite3")
-    rows = _history(12_000)
-    fail2ban_db.add_bans(path, rows)
-    return path, rows
 
 
 @pytest.mark.django_db(transaction=True)
