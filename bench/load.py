@@ -62,6 +62,7 @@ import tempfile
 import threading
 import time
 from contextlib import ExitStack, contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +113,28 @@ def _fill_child(rows: int) -> None:
     newest = {jail: list(BanEvent.objects.filter(jail=jail).order_by("-banned_at")
                          .values_list("ip", flat=True)[:500]) for jail in crowd.CROWD_JAILS}
     print(json.dumps(newest), flush=True)
+
+
+def _hour_child(n: int) -> None:
+    """``--hour-bans``: ``n`` bans stamped in the last 30 s, as a big
+    blocklist import leaves them (the rollup's triggers count them too)."""
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    from django.utils import timezone
+
+    from jails.constants import Origin
+    from jails.models import BanEvent, ip_sort_key
+
+    now = timezone.now()
+    ips = [f"100.{64 + i // 65536 % 64}.{i // 256 % 256}.{i % 256}" for i in range(n)]
+    BanEvent.objects.bulk_create(
+        (BanEvent(ip=ip, ip_key=ip_sort_key(ip), jail=crowd.CROWD_JAILS[0],
+                  origin=Origin.BLOCKLIST, banned_at=now - timedelta(seconds=30 * i / n),
+                  bantime=86400) for i, ip in enumerate(ips)), batch_size=5000)
+    print(f"    added {n:,} bans stamped in the last 30 s (this hour: {now:%H}:00 UTC)",
+          flush=True)
 
 
 # --- child: a per-request profile (in-process, Django's test client) -------------------
@@ -598,6 +621,9 @@ def profile(args) -> None:
             newest_file.write_text(done.stdout.strip().splitlines()[-1])
         else:
             manage(env, "migrate", "--noinput", "-v", "0")
+        if args.hour_bans:
+            subprocess.run([PY, __file__, "--hour-child", str(args.hour_bans)], cwd=ROOT,
+                           env=env, check=True)
         newest = json.loads(newest_file.read_text())
         crowd.empty(sandbox)
         held = crowd.fill(sandbox, args.live_bans, first=newest)
@@ -793,9 +819,16 @@ def main() -> None:
     parser.add_argument("--pss-minutes", type=float, default=60)
     parser.add_argument("--fill-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--profile-child", help=argparse.SUPPRESS)
+    parser.add_argument("--hour-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--hour-bans", type=int, default=0, metavar="N",
+                        help="--profile: first add N bans stamped now to DIR's archive "
+                             "(a big import this hour; use a copy of DIR)")
     args = parser.parse_args()
     if args.fill_child is not None:
         _fill_child(args.fill_child)
+        return
+    if args.hour_child is not None:
+        _hour_child(args.hour_child)
         return
     if args.profile_child is not None:
         _profile_child(args.sequential, args.profile_child,
