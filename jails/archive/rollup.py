@@ -465,7 +465,8 @@ def _current_hour(filtered: QuerySet, key: tuple, hour: datetime,
                   high: datetime) -> list[tuple[datetime, str, str | None, int]]:
     """The cells of ``filtered``'s rows from ``hour`` (the current one) to
     ``high`` (the window's end), as :func:`_cells` counts them."""
-    state, later = _rollup_state(hour.date(), high)
+    state, later = once_per_request(("archive.rollup-state", hour, high),
+                                    lambda: _rollup_state(hour.date(), high))
     cells = remembered(_NOW_HOUR_CACHE_PREFIX, (key, hour, state),
                        lambda: _cells(filtered.filter(banned_at__gte=hour)))
     if not later:

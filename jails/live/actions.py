@@ -161,7 +161,7 @@ def unban_all(jail: str, actor: str, *, client: Fail2banClient | None = None) ->
     jail = validation.jail_name(jail)
     client = client or link.client()
     ips = client.jail_status(jail).banned_ips
-    count = client.unban(jail, ips)
+    count = client.unban(jail, ips) if ips else 0  # an empty list is refused
     banned.forget_cached(jail)
     archive.record_unbans(ips, actor, jail)
     return count

@@ -64,6 +64,11 @@ def _unbanned_by_admin(jail: str, ip: str) -> None:
     assert _says(event) == {"state": "unbanned", "by": "admin"}
 
 
+def test_unban_all_of_a_jail_without_bans_lifts_nothing(f2b, admin_client):
+    html = admin_client.post("/jails/sshd/unban-all/", **HX).content.decode()
+    assert "Unbanned all 0 IPs from sshd" in html
+
+
 def test_unban_all_right_after_fail2ban_banned_records_the_admin(f2b, admin_client):
     _banned_by_fail2ban(f2b, "sshd", IP)
     html = admin_client.post("/jails/sshd/unban-all/", **HX).content.decode()
