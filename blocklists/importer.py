@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 # fail2ban takes many IPs per banip; 5,000 keeps one reply well under the
 # client's read limit and one call under a second on an action-less jail.
 BAN_BATCH = 5000
-ROWS_WAIT = 60.0  # s: fail2ban writes its rows behind banip (~5 s per 100,000)
+ROWS_WAIT = 60.0  # s: fail2ban writes its rows behind banip (10-20 s per 100,000)
 # A claim older than this belongs to a run that died (worker killed).
 STALE_CLAIM = timedelta(seconds=900)
 PREVIEW_DEADLINE = 15.0  # s: a preview is a web request (gunicorn kills at 60)
@@ -224,22 +224,33 @@ def ban_and_archive(client: Fail2banClient, jail: str, ips: list[str],
 
 def _archive_new(dbfile: str, jail: str, ips: list[str], newly: int, since) -> None:
     """fail2ban's observer thread writes one row per new ban after banip
-    answers (~5 s behind for 100,000): wait for them (bounded), sync, mark
-    them. Rows still missing at the deadline come with the next scheduled
-    sync ("manual" outside BLOCKLIST_JAIL)."""
+    answers (10-20 s behind for 100,000 on 2 cores): copy them with the sync
+    as they come, so the archive's work overlaps fail2ban's writing, until
+    all are there or ROWS_WAIT is over. The sync marks them "blocklist" as
+    it inserts them (``Sent``). Rows still missing at the deadline come
+    with the next scheduled sync ("manual" outside BLOCKLIST_JAIL)."""
+    sent = archive.Sent(jail, frozenset(ips), since)
     deadline = time.monotonic() + ROWS_WAIT
     con = archive.open_readonly(dbfile)
     try:
-        while (database.count_bans_since(con, jail, int(since.timestamp())) < newly
-               and time.monotonic() < deadline):
-            time.sleep(0.2)
+        while True:
+            done = (database.count_bans_since(con, jail, int(since.timestamp())) >= newly
+                    or time.monotonic() >= deadline)
+            copied = archive.sync(dbfile, sent=sent).read
+            if done:
+                break
+            if copied < archive.DEFAULT_BATCH_SIZE:
+                time.sleep(0.5)
     finally:
         con.close()
-    archive.sync(dbfile)
-    if jail != BLOCKLIST_JAIL:  # there the sync marks them "blocklist" itself
-        rows = BanEvent.objects.filter(jail=jail, origin=Origin.MANUAL, banned_at__gte=since)
-        for start in range(0, len(ips), BAN_BATCH):
-            rows.filter(ip__in=ips[start:start + BAN_BATCH]).update(origin=Origin.BLOCKLIST)
+    if jail != BLOCKLIST_JAIL:
+        # Rows another sync copied first (the node's tick) came in as
+        # "manual": mark those of the addresses sent. Usually there are none.
+        manual = BanEvent.objects.filter(jail=jail, origin=Origin.MANUAL, banned_at__gte=since)
+        ours = [pk for pk, ip in manual.values_list("pk", "ip").iterator() if ip in sent.ips]
+        for start in range(0, len(ours), BAN_BATCH):
+            BanEvent.objects.filter(pk__in=ours[start:start + BAN_BATCH]).update(
+                origin=Origin.BLOCKLIST)
 
 
 def run_import(source: BlocklistSource, *, actor: str = "system",

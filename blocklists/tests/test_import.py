@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from blocklists import importer
 from blocklists.importer import AlreadyRunning, claim, run_import
@@ -122,6 +124,63 @@ def test_an_address_banned_by_hand_keeps_its_origin(f2b, f2b_client, http_server
     assert BanEvent.objects.get(ip="203.0.113.61", jail="sshd").origin == Origin.MANUAL
     assert BanEvent.objects.get(ip="203.0.113.62", jail="sshd").origin == Origin.BLOCKLIST
     assert BanEvent.objects.filter(ip="203.0.113.62").count() == 1
+
+
+def test_the_rows_go_in_as_blocklist_with_no_update(f2b, http_server, allow_local):
+    # Marked as the sync inserts them (archive.Sent), not by an UPDATE of
+    # every archived row afterwards (which fired the rollup's triggers again).
+    ips = [f"198.51.100.{i}" for i in range(21, 41)]
+    http_server.add("/list.txt", body="\n".join(ips).encode())
+    with CaptureQueriesContext(connection) as ctx:
+        run = run_import(make_source(http_server, "/list.txt"))
+    assert (run.status, run.newly_banned) == (ImportRun.Status.OK, 20), run.error
+    table = BanEvent._meta.db_table
+    updates = [q["sql"] for q in ctx.captured_queries
+               if q["sql"].lstrip().upper().startswith("UPDATE") and table in q["sql"]]
+    assert updates == []
+    assert {e.origin for e in BanEvent.objects.filter(jail="sshd", ip__in=ips)} == {
+        Origin.BLOCKLIST}
+    assert BanEvent.objects.filter(jail="sshd", ip__in=ips).count() == 20
+
+
+def test_rows_another_sync_copied_first_are_marked_too(f2b, f2b_client, http_server,
+                                                         allow_local, monkeypatch):
+    # The node's tick may copy the import's rows before the import's own sync
+    # does ("manual": a plain sync cannot tell); the importer marks those of
+    # the addresses it sent, and no other: an admin's ban in the same jail
+    # during the import stays "manual".
+    ips = [f"198.51.100.{i}" for i in range(41, 51)]
+    http_server.add("/list.txt", body="\n".join(ips).encode())
+    real = archive.sync
+
+    def tick_first(*args, sent=None, **kwargs):
+        f2b_client.ban("sshd", ["203.0.113.79"])
+        wait_for(lambda: len(fail2ban_rows(f2b, "sshd").keys() & {*ips, "203.0.113.79"}) == 11)
+        real(*args, **kwargs)  # the tick: no Sent
+        return real(*args, sent=sent, **kwargs)
+
+    monkeypatch.setattr(archive, "sync", tick_first)
+    run = run_import(make_source(http_server, "/list.txt"))
+    assert (run.status, run.newly_banned) == (ImportRun.Status.OK, 10), run.error
+    rows = BanEvent.objects.filter(jail="sshd", ip__in=ips)
+    assert rows.count() == 10
+    assert {e.origin for e in rows} == {Origin.BLOCKLIST}
+    assert BanEvent.objects.get(jail="sshd", ip="203.0.113.79").origin == Origin.MANUAL
+
+
+def test_the_sync_marks_only_the_rows_an_import_sent(f2b, f2b_client):
+    # archive.Sent: the jail, the addresses and the time all have to match.
+    f2b_client.ban("sshd", ["203.0.113.81"])  # banned before the import began
+    wait_for(lambda: "203.0.113.81" in fail2ban_rows(f2b, "sshd"))
+    since = datetime.fromtimestamp(fail2ban_rows(f2b, "sshd")["203.0.113.81"][0] + 1, UTC)
+    wait_for(lambda: datetime.now(UTC) >= since)
+    f2b_client.ban("sshd", ["203.0.113.82", "203.0.113.83"])
+    wait_for(lambda: {"203.0.113.82", "203.0.113.83"} <= fail2ban_rows(f2b, "sshd").keys())
+    archive.sync(sent=archive.Sent("sshd", frozenset({"203.0.113.81", "203.0.113.82"}), since))
+    origin = dict(BanEvent.objects.filter(jail="sshd", ip__startswith="203.0.113.8")
+                  .values_list("ip", "origin"))
+    assert origin == {"203.0.113.81": Origin.MANUAL, "203.0.113.82": Origin.BLOCKLIST,
+                      "203.0.113.83": Origin.MANUAL}
 
 
 def test_a_failed_batch_keeps_the_earlier_ones_banned_and_archived(

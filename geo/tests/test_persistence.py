@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from geo.cache import GeoCache
 from geo.models import GeoCacheEntry
+from geo.result import GeoResult
 from geo.tests.conftest import StubResolver
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +63,40 @@ def test_it_writes_new_entries_in_one_bulk_statement():
     assert GeoCacheEntry.objects.count() == 50
 
 
+class RichResolver(StubResolver):
+    """Answers with every column set, so a write that drops or shifts one shows."""
+
+    def resolve(self, ips):
+        ips = list(ips)
+        self.calls.append(ips)
+        return {ip: GeoResult(ip, self.answers[ip], f"Land {self.answers[ip]}", 64500 + n,
+                              f"Org {n} \u00e9", self.source) if ip in self.answers else None
+                for n, ip in enumerate(ips)}
+
+
+def test_a_big_write_stores_every_column_and_overwrites_a_stored_failure():
+    # 1,200 addresses: three statements of DB_CHUNK, IPv6 among them; one
+    # address was stored unresolved before (the upsert's update path).
+    ips = [f"8.{i // 250}.{i % 250}.1" for i in range(1100)]
+    ips += [f"2a00:1450:4001::{i:x}" for i in range(1, 101)]
+    answers = {ip: ("US" if n % 2 else "FR") for n, ip in enumerate(ips)}
+    GeoCacheEntry.objects.create(ip=ips[7], country_code=None, source="none",
+                                 resolved_at=T0 - timedelta(days=9),
+                                 last_seen=T0 - timedelta(days=9))
+    resolver = RichResolver(answers)
+    cache = GeoCache([resolver], now=lambda: T0)
+    cache.lookup_batch(ips)
+
+    asked = {ip: n for n, ip in enumerate(resolver.calls[0])}
+    rows = {e.ip: e for e in GeoCacheEntry.objects.all()}
+    assert set(rows) == set(ips)
+    for ip in ips:
+        n = asked[ip]
+        assert (rows[ip].country_code, rows[ip].country_name, rows[ip].asn, rows[ip].org,
+                rows[ip].source, rows[ip].resolved_at, rows[ip].last_seen) == (
+            answers[ip], f"Land {answers[ip]}", 64500 + n, f"Org {n} \u00e9", "mmdb", T0, T0)
+
+
 def test_it_stores_unresolved_addresses_so_reresolve_finds_them():
     cache = GeoCache([StubResolver({})])
     cache.lookup("8.8.8.8")
@@ -93,7 +128,7 @@ def test_an_answer_the_database_refused_is_resolved_again(monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(GeoCacheEntry.objects, "bulk_create", fail)
+    monkeypatch.setattr("geo.cache._upsert", fail)
     with pytest.raises(RuntimeError):
         cache.lookup("8.8.8.8")
     assert cache.stats()["memory"] == 0  # not trusted from memory: never stored
