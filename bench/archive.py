@@ -12,7 +12,8 @@ on 127.0.0.1:5432 that is dropped afterwards):
   SQLite, the rollup's triggers deferred; jails/archive/backfill.py;
   ``--first-sync plain``: a node's plain sync of the same history, rows
   only, one page per transaction), and an incremental (plain) sync of 1,000 new rows, both
-  without the geo fill (timed separately on the 1,000 new rows);
+  without the geo fill (timed separately on the 1,000 new rows; ``--sync-only --geo``:
+  the first sync with it, as ``sync_bans --backfill`` runs by default);
 - the dashboard query functions: ban_table first page per window, the
   chart functions for 365d (median of 5 runs), and SQL queries per call,
   all cold (the aggregate cache cleared before every run; only what the
@@ -143,10 +144,11 @@ def child(backend: str, source: Path) -> dict:
 
     archive._store_batch = store
     t = time.perf_counter()
+    geo = bool(os.environ.get("BENCH_GEO"))  # --geo: countries too, as sync_bans does
     if os.environ.get("BENCH_FIRST_SYNC") == "plain":  # a node's: rows only, a page a write
-        result = archive.sync(str(work), fill_geo=False)
+        result = archive.sync(str(work), fill_geo=geo)
     else:
-        result = backfill.run(str(work), fill_geo=False)  # sync_bans --backfill
+        result = backfill.run(str(work), fill_geo=geo)  # sync_bans --backfill
     out["full_sync_s"] = time.perf_counter() - t
     out["full_sync_kind"] = os.environ.get("BENCH_FIRST_SYNC", "backfill")
     out["full_sync_rows"] = result.inserted
@@ -250,13 +252,15 @@ def _pages(timed) -> dict:
 
 
 def run_backend(backend: str, source: Path, box, first_sync: str = "backfill",
-                code: str | None = None) -> dict:
+                code: str | None = None, geo: bool = False) -> dict:
     """One backend's child; ``box`` None: --sync-only (no fail2ban, no
     dashboard); ``code``: the app from that tree (--code)."""
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="bangui.settings",
                PYTHONPATH=code or str(ROOT), BENCH_FIRST_SYNC=first_sync)
     if box is None:
         env["BENCH_SYNC_ONLY"] = "1"
+    if geo:
+        env["BENCH_GEO"] = "1"
     else:
         env.update(BANGUI_FAIL2BAN_SOCKET=str(box.socket),
                    BANGUI_FAIL2BAN_CONFIG_DIR=str(box.confdir))
@@ -343,10 +347,11 @@ def report(results: list[dict], rows: int, first_sync: str = "backfill") -> None
     print("(median of 5 runs, cold unless 'warm'; counts in parentheses: rows)")
 
 
-def report_syncs(results: list[dict], rows: int, first_sync: str) -> None:
+def report_syncs(results: list[dict], rows: int, first_sync: str, geo: bool = False) -> None:
     """--sync-only: one line per backend (and code tree)."""
     print(f"\nArchive sync bench: {rows:,} fail2ban rows, first sync "
-          f"{'--backfill' if first_sync == 'backfill' else 'plain (a node: rows only)'}, no geo")
+          f"{'--backfill' if first_sync == 'backfill' else 'plain (a node: rows only)'}, "
+          f"{'with the geo fill (200,000 addresses)' if geo else 'no geo'}")
     print(f"{'':28}{'first sync':>22}{'write transactions: max | median hold':>42}"
           f"{'+1,000 rows':>14}{'+1,000 + geo':>14}")
     for r in results:
@@ -370,6 +375,9 @@ def main() -> None:
                         help="comma-separated app trees to run each backend with, in turn "
                              "(e.g. an unpacked 'git archive HEAD' beside this tree: before "
                              "and after in one run); default this tree")
+    parser.add_argument("--geo", action="store_true",
+                        help="with --sync-only: the first sync fills countries too, as "
+                             "sync_bans --backfill does unless given --no-geo")
     parser.add_argument("--child")
     parser.add_argument("--source")
     args = parser.parse_args()
@@ -389,8 +397,9 @@ def main() -> None:
         for backend in args.backends.split(","):
             for code in [str(Path(c).resolve()) for c in args.code.split(",") if c] or [None]:
                 print(f"running {backend} {code or ''}...", flush=True)
-                results.append(run_backend(backend, source, None, args.first_sync, code))
-        report_syncs(results, args.rows, args.first_sync)
+                results.append(run_backend(backend, source, None, args.first_sync, code,
+                                           geo=args.geo))
+        report_syncs(results, args.rows, args.first_sync, geo=args.geo)
         return
     sys.path.insert(0, str(ROOT))
     from bench import crowd
