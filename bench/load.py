@@ -37,7 +37,8 @@ own ``bans`` table for 365 days with --old-way-rows rows (bench/archive.py's
 database) -- against the dashboard 365d. Loopback only: the target is always
 127.0.0.1.
 
-``--profile DIR``: the per-request breakdown instead (SQLite, in process,
+``--profile DIR``: the per-request breakdown instead (SQLite, or PostgreSQL
+with ``--profile-database postgres``; in process,
 Django's test client, the database kept in DIR): per page the cold request
 (Django's cache cleared) and the warm p50, split into SQL (count, time),
 template (the outer render, its SQL taken out) and the rest (view,
@@ -594,13 +595,14 @@ def report(backend: str, out: dict, args, old: tuple[float, int]) -> None:
 
 
 def profile(args) -> None:
-    """``--profile DIR``: the per-request breakdown on SQLite, in process.
+    """``--profile DIR``: the per-request breakdown on SQLite (or PostgreSQL), in process.
     DIR keeps the filled database and the sandbox between runs (built once)."""
     root = Path(args.profile).resolve()
     root.mkdir(parents=True, exist_ok=True)
     sandbox = crowd.sandbox(root / "f2b")
     sandbox.start()
-    data = root / "sqlite"
+    postgres = args.profile_database == "postgres"
+    data = root / ("postgres" if postgres else "sqlite")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root),
            "BANGUI_DATA_DIR": str(data), "BANGUI_LOG_LEVEL": "WARNING",
            "BANGUI_FAIL2BAN_SOCKET": str(sandbox.socket),
@@ -609,6 +611,11 @@ def profile(args) -> None:
            "DATABASE_URL": ""}
     try:
         newest_file = data / "newest.json"
+        if postgres:
+            # A database kept between runs, as DIR keeps the SQLite file;
+            # made again when no run finished filling it.
+            env["DATABASE_URL"] = _kept_postgres(args.postgres_url,
+                                                 fresh=not newest_file.exists())
         if not newest_file.exists():
             manage(env, "migrate", "--noinput", "-v", "0")
             manage(env, "setup", "--username", "admin", "--password-file", "-",
@@ -627,13 +634,33 @@ def profile(args) -> None:
         newest = json.loads(newest_file.read_text())
         crowd.empty(sandbox)
         held = crowd.fill(sandbox, args.live_bans, first=newest)
-        print(f"SQLite, {args.rows:,} archived bans, {held:,} live; in process "
+        print(f"{'PostgreSQL' if postgres else 'SQLite'}, {args.rows:,} archived bans, "
+              f"{held:,} live; in process "
               f"(Django's test client), one request at a time", flush=True)
         subprocess.run([PY, __file__, "--profile-child", newest[CROWD_JAIL][0],
                         "--sequential", str(args.sequential), "--profile-sort",
                         args.profile_sort], cwd=ROOT, env=env, check=True)
     finally:
         sandbox.stop()
+
+
+def _kept_postgres(admin_url: str, *, fresh: bool) -> str:
+    """``--profile-database postgres``: the URL of ``bangui_profile`` on the
+    server of ``admin_url``, created when missing (dropped first if
+    ``fresh``)."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = "bangui_profile"
+    admin = make_conninfo(**{**conninfo_to_dict(admin_url), "dbname": "postgres"})
+    with psycopg.connect(admin, autocommit=True) as con:
+        if fresh:
+            con.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                        .format(sql.Identifier(name)))
+        if not con.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            con.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
 def _tree(pid: int) -> list[tuple[int, int, int]]:
@@ -812,6 +839,9 @@ def main() -> None:
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--profile", metavar="DIR",
                         help="only the per-request profile (SQLite), the database kept in DIR")
+    parser.add_argument("--profile-database", default="sqlite", choices=("sqlite", "postgres"),
+                        help="--profile: the database to profile on (postgres: a database "
+                             "'bangui_profile' on --postgres-url's server, kept between runs)")
     parser.add_argument("--profile-sort", default="tottime", choices=("tottime", "cumulative"),
                         help="--profile: cProfile's order (own time, or with callees)")
     parser.add_argument("--node-pss", metavar="DIR",
