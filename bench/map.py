@@ -60,6 +60,11 @@ def fill(rows: int, ips: int, now: datetime, nodes: list[str] | None = None) -> 
         pool.append((ip, code))
     span = int(timedelta(days=365).total_seconds())
     origins = [Origin.DETECTED] * 8 + [Origin.MANUAL] + [Origin.BLOCKLIST]
+    # Oldest first, as a real archive is written (the sync copies fail2ban's
+    # rows in their order): a day's rows sit together in the table, not
+    # spread over every page of it (until 2026-12-07 they were: the 24 h
+    # window's 2,800 rows touched 2,600 pages on PostgreSQL).
+    ages = sorted((rng.randrange(span) for _ in range(rows)), reverse=True)
     batch: list[BanEvent] = []
     for i in range(rows):
         ip, code = pool[i % ips] if i < ips else rng.choice(pool)
@@ -67,7 +72,7 @@ def fill(rows: int, ips: int, now: datetime, nodes: list[str] | None = None) -> 
         batch.append(BanEvent(
             **extra, ip=ip, ip_key=ip_sort_key(ip), jail=rng.choice(JAILS), country_code=code,
             origin=rng.choice(origins),
-            banned_at=now - timedelta(seconds=rng.randrange(span), microseconds=i % 1_000_000),
+            banned_at=now - timedelta(seconds=ages[i], microseconds=i % 1_000_000),
             bantime=600))
         if len(batch) == 20_000:
             BanEvent.objects.bulk_create(batch, batch_size=1_000)
