@@ -243,14 +243,25 @@ def _archive_new(dbfile: str, jail: str, ips: list[str], newly: int, since) -> N
                 time.sleep(0.5)
     finally:
         con.close()
-    if jail != BLOCKLIST_JAIL:
-        # Rows another sync copied first (the node's tick) came in as
-        # "manual": mark those of the addresses sent. Usually there are none.
-        manual = BanEvent.objects.filter(jail=jail, origin=Origin.MANUAL, banned_at__gte=since)
+        if jail != BLOCKLIST_JAIL:
+            _mark_copied_first(sent)
+
+
+def _mark_copied_first(sent: archive.Sent) -> None:
+    """Rows another sync copied first (the node's tick, between two of the
+    import's) came in as "manual": mark those of the addresses sent, on
+    this node. Usually there are none. Also after a failed sync (what was
+    copied before it), and never raising over that failure."""
+    manual = BanEvent.objects.filter(node=settings.BANGUI_NODE, jail=sent.jail,
+                                     origin=Origin.MANUAL, banned_at__gte=sent.since)
+    try:
         ours = [pk for pk, ip in manual.values_list("pk", "ip").iterator() if ip in sent.ips]
         for start in range(0, len(ours), BAN_BATCH):
             BanEvent.objects.filter(pk__in=ours[start:start + BAN_BATCH]).update(
                 origin=Origin.BLOCKLIST)
+    except DatabaseError:
+        log.warning("import into %s: marking rows copied by another sync failed", sent.jail,
+                    exc_info=True)
 
 
 def run_import(source: BlocklistSource, *, actor: str = "system",

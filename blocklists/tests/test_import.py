@@ -5,12 +5,13 @@ test_blocklist_download.py)."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from blocklists import importer
 from blocklists.importer import AlreadyRunning, claim, run_import
@@ -148,9 +149,13 @@ def test_rows_another_sync_copied_first_are_marked_too(f2b, f2b_client, http_ser
     # The node's tick may copy the import's rows before the import's own sync
     # does ("manual": a plain sync cannot tell); the importer marks those of
     # the addresses it sent, and no other: an admin's ban in the same jail
-    # during the import stays "manual".
+    # during the import stays "manual", and so does another node's row of a
+    # listed address (one database, many nodes).
     ips = [f"198.51.100.{i}" for i in range(41, 51)]
     http_server.add("/list.txt", body="\n".join(ips).encode())
+    BanEvent.objects.create(node="other-node", ip=ips[0], jail="sshd", origin=Origin.MANUAL,
+                            banned_at=timezone.now() + timedelta(seconds=30), bantime=600,
+                            failures=0, ban_count=1)
     real = archive.sync
 
     def tick_first(*args, sent=None, **kwargs):
@@ -162,10 +167,11 @@ def test_rows_another_sync_copied_first_are_marked_too(f2b, f2b_client, http_ser
     monkeypatch.setattr(archive, "sync", tick_first)
     run = run_import(make_source(http_server, "/list.txt"))
     assert (run.status, run.newly_banned) == (ImportRun.Status.OK, 10), run.error
-    rows = BanEvent.objects.filter(jail="sshd", ip__in=ips)
+    rows = BanEvent.objects.filter(jail="sshd", ip__in=ips).exclude(node="other-node")
     assert rows.count() == 10
     assert {e.origin for e in rows} == {Origin.BLOCKLIST}
     assert BanEvent.objects.get(jail="sshd", ip="203.0.113.79").origin == Origin.MANUAL
+    assert BanEvent.objects.get(node="other-node").origin == Origin.MANUAL
 
 
 def test_the_sync_marks_only_the_rows_an_import_sent(f2b, f2b_client):
