@@ -217,10 +217,10 @@ class GeoCache:
         return written
 
     def _write(self, stored: dict[str, GeoResult], now: datetime) -> None:
-        """Write new answers through: one upsert per DB_CHUNK rows, in a
-        transaction per WRITE_BATCH. On a database error they leave memory
-        too, so the next lookup resolves them again instead of trusting an
-        answer never stored."""
+        """Write new answers through: one upsert statement per DB_CHUNK
+        rows (per WRITE_BATCH on PostgreSQL), a transaction per WRITE_BATCH.
+        On a database error they leave memory too, so the next lookup
+        resolves them again instead of trusting an answer never stored."""
         rows = [(ip, r.country_code, r.country_name, r.asn, r.org, r.source)
                 for ip, r in stored.items()]
         try:
