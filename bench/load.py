@@ -143,7 +143,8 @@ def _hour_child(n: int) -> None:
 
 
 # --- child: a per-request profile (in-process, Django's test client) -------------------
-def _profile_child(runs: int, ip: str, top: int, sort: str = "tottime") -> None:
+def _profile_child(runs: int, ip: str, top: int, sort: str = "tottime",
+                   only: str = "") -> None:
     """Per page: wall time, SQL (count, time), template time (the outer
     render, its own SQL taken out), the rest (Python: view, middleware,
     fail2ban's socket), warm (p50 of ``runs``) and cold (caches cleared);
@@ -209,10 +210,11 @@ def _profile_child(runs: int, ip: str, top: int, sort: str = "tottime") -> None:
     def meta(hdr: dict) -> dict:
         return {"HTTP_" + k.upper().replace("-", "_"): v for k, v in hdr.items()}
 
-    for _label, path, hdr in pages(ip):  # the process's own first time (imports, templates)
+    chosen = [page for page in pages(ip) if only in page[0]]
+    for _label, path, hdr in chosen:  # the process's own first time (imports, templates)
         web.get(path, **meta(hdr))
     with connection.execute_wrapper(timed_sql):
-        for label, path, hdr in pages(ip):
+        for label, path, hdr in chosen:
             headers = meta(hdr)
             cache.clear()
             cold = one(path, headers)
@@ -643,7 +645,8 @@ def profile(args) -> None:
               f"(Django's test client), one request at a time", flush=True)
         subprocess.run([PY, __file__, "--profile-child", newest[CROWD_JAIL][0],
                         "--sequential", str(args.sequential), "--profile-sort",
-                        args.profile_sort], cwd=ROOT, env=env, check=True)
+                        args.profile_sort, "--profile-top", str(args.profile_top),
+                        "--profile-page", args.profile_page], cwd=ROOT, env=env, check=True)
     finally:
         sandbox.stop()
 
@@ -848,6 +851,11 @@ def main() -> None:
                              "'bangui_profile' on --postgres-url's server, kept between runs)")
     parser.add_argument("--profile-sort", default="tottime", choices=("tottime", "cumulative"),
                         help="--profile: cProfile's order (own time, or with callees)")
+    parser.add_argument("--profile-top", type=int, default=0, metavar="N",
+                        help="--profile: cProfile's N heaviest functions (default 25 by own "
+                             "time, 60 by cumulative)")
+    parser.add_argument("--profile-page", default="", metavar="TEXT",
+                        help="--profile: only the pages whose label holds TEXT")
     parser.add_argument("--node-pss", metavar="DIR",
                         help="only the node task cluster's PSS, on the database of DIR")
     parser.add_argument("--pss-minutes", type=float, default=60)
@@ -866,7 +874,8 @@ def main() -> None:
         return
     if args.profile_child is not None:
         _profile_child(args.sequential, args.profile_child,
-                       25 if args.profile_sort == "tottime" else 60, args.profile_sort)
+                       args.profile_top or (25 if args.profile_sort == "tottime" else 60),
+                       args.profile_sort, args.profile_page)
         return
     if args.profile:
         profile(args)
