@@ -332,12 +332,14 @@ class Fail2banClient:
     def overview(self) -> Overview:
         """Version plus every jail's counters, on one connection."""
         with self.session() as conn:
-            version, status = conn.call_many(["version"], ["status"])
+            version, status, dbfile, dbpurgeage = conn.call_many(
+                ["version"], ["status"], ["get", "dbfile"], ["get", "dbpurgeage"])
             names = _jail_list(status)
             statuses = conn.call_many(*(["status", name, "short"] for name in names)) \
                 if names else []
         return Overview(version=str(version),
-                        jails=[_jail_status(n, s) for n, s in zip(names, statuses, strict=True)])
+                        jails=[_jail_status(n, s) for n, s in zip(names, statuses, strict=True)],
+                        dbfile=_dbfile(dbfile), dbpurgeage=_int_or_none(dbpurgeage))
 
     def dbfile(self) -> str | None:
         """fail2ban's sqlite file, or None when it keeps no database
@@ -512,3 +514,10 @@ def _jail_status(name: str, payload: Any) -> JailStatus:
         total_banned=int(acts.get("Total banned", 0)),
         banned_ips=list(acts.get("Banned IP list", []) or []),
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None

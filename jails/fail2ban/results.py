@@ -59,10 +59,14 @@ class ServerSettings:
 
 @dataclass(frozen=True)
 class Overview:
-    """Everything the status bar shows, read in one connection."""
+    """Everything the status bar shows, read in one connection; with the
+    two settings a page's live columns and purge warning need, so a page
+    asks fail2ban once (``dbfile`` None: no ban database, or ``:memory:``)."""
 
     version: str
     jails: list[JailStatus]
+    dbfile: str | None = None
+    dbpurgeage: int | None = None
 
     @property
     def currently_banned(self) -> int:

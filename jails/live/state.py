@@ -1,7 +1,8 @@
 """fail2ban's live bans, read at the cost of what a page shows.
 
 A page asks :func:`read` for the IPs it shows: one ``status`` (the running
-jails), one ``get dbfile``, and one indexed query of fail2ban's ``bips``
+jails), one ``get dbfile`` (both taken from the status bar's overview when
+the page has it), and one indexed query of fail2ban's ``bips``
 table for those IPs (read-only, :mod:`jails.fail2ban.database`). Whatever
 fail2ban holds (50 or 50,000 bans), that is two socket commands and one
 small SQL query. Never ``get JAIL banip --with-time`` on a page view: it
@@ -30,7 +31,7 @@ from django.utils import timezone
 
 from jails.constants import MANUAL_MATCH_SLACK
 from jails.fail2ban import Fail2banClient, Fail2banError, database
-from jails.fail2ban.results import BanEntry
+from jails.fail2ban.results import BanEntry, Overview
 from jails.live import link
 
 MANUAL_JAIL = "manual"  # BanGUI's own jail (jails.config.jail.BANGUI_JAILS)
@@ -91,14 +92,19 @@ def time_left(entry: BanEntry | None, now: datetime | None = None) -> timedelta 
 
 
 def read(ips: Iterable[str], *, jails: Iterable[str] | None = None,
-         client: Fail2banClient | None = None) -> LiveState:
+         client: Fail2banClient | None = None, overview: Overview | None = None) -> LiveState:
     """The running jails and the live bans of ``ips`` (in ``jails``, default
-    every running jail). Never raises for fail2ban's sake."""
-    client = client or link.client(connect_retries=0)
-    try:
-        running, dbfile = client.jails_and_dbfile()
-    except Fail2banError as exc:
-        return LiveState(False, error=str(exc))
+    every running jail). Never raises for fail2ban's sake. ``overview``:
+    what fail2ban said earlier in this request (the status bar's
+    :func:`jails.live.status.read_state`), whose jails and ``dbfile`` are
+    taken instead of asking again: a page then talks to fail2ban once."""
+    if overview is not None:
+        running, dbfile = [j.name for j in overview.jails], overview.dbfile
+    else:
+        try:
+            running, dbfile = (client or link.client(connect_retries=0)).jails_and_dbfile()
+        except Fail2banError as exc:
+            return LiveState(False, error=str(exc))
     wanted = running if jails is None else [j for j in jails if j in running]
     if dbfile is None:
         return LiveState(True, running, note="fail2ban keeps no ban database "

@@ -275,27 +275,42 @@ def test_the_live_ban_rows_are_the_templates_markup(may_ban, with_jail):
 
 
 @pytest.mark.fail2ban
-def test_the_dashboard_asks_fail2ban_on_three_connections_and_shows_the_live_state(
+def test_a_page_asks_fail2ban_on_one_connection_and_shows_the_live_state(
         f2b, f2b_client, admin_client, monkeypatch):
-    """The live state of the rows reads the running jails and fail2ban's
-    database file on one connection (not two); the overview (shared with
-    the status bar) and the purge warning's ``get dbpurgeage`` on one each.
-    The rows still say "banned" for a live ban."""
+    """The overview the status bar reads carries the running jails, the
+    database file and dbpurgeage, so the rows' live state and the purge
+    warning ask nothing more: one connection a page, each command once
+    (there were three on the dashboard, two on the IP page). The rows still
+    say "banned" for a live ban, and the purge warning still shows."""
+    from jails.fail2ban import client as client_module
+
     f2b_client.ban("sshd", ["192.0.2.201"])
     assert live_state_of.settle("sshd", ["192.0.2.201"])
     BanEvent.objects.create(ip="192.0.2.201", jail="sshd", bantime=600, origin="manual",
                             banned_at=live_state_of.entry("sshd", "192.0.2.201").banned_at)
-    connects = []
-    real = Fail2banClient._connect
+    f2b_client.set_dbpurgeage(60)
+    connects, sent = [], []
+    real, real_many = Fail2banClient._connect, client_module._Connection.call_many
     monkeypatch.setattr(Fail2banClient, "_connect", lambda self: connects.append(1) or real(self))
+    monkeypatch.setattr(client_module._Connection, "call_many",
+                        lambda conn, *cmds: sent.extend(map(tuple, cmds)) or real_many(conn, *cmds))
+    pages = {}
     try:
-        html = admin_client.get("/").content.decode()
+        for path in ("/", "/ip/192.0.2.201/"):
+            connects.clear(), sent.clear()
+            pages[path] = admin_client.get(path).content.decode()
+            assert len(connects) == 1, path
+            assert len(sent) == len(set(sent)), (path, sent)
+            assert ("get", "dbpurgeage") in sent and ("get", "dbfile") in sent, path
     finally:
         monkeypatch.undo()
         f2b_client.unban("sshd", ["192.0.2.201"])
-    assert len(connects) == 3
+        f2b_client.set_dbpurgeage(86400)
+    html = pages["/"]
     row = html[html.index('data-ip="192.0.2.201"'):].split("</tr>")[0]
     assert "banned" in row
+    assert 'data-testid="purge-warning"' in html
+    assert "is not banned in any jail right now" not in pages["/ip/192.0.2.201/"]
 
 
 @pytest.mark.django_db

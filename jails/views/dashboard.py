@@ -31,7 +31,6 @@ from jails.constants import (
     Origin,
     Window,
 )
-from jails.fail2ban import Fail2banClient, Fail2banError
 from jails.fleet import live as fleet_live
 from jails.forms.bans import PERMANENT_JAIL, ManualBanForm, UnbanForm
 from jails.forms.dashboard import KIND_CHOICES, PER_PAGE_CHOICES, BanTableFilterForm
@@ -156,7 +155,8 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
     # Live state of just the IPs on this page: its cost does not grow with
     # the bans fail2ban holds (jails.live.state).
     here = [row.ip for row in table.object_list if row.node == settings.BANGUI_NODE]
-    live = live_bans.read(here, client=client)
+    server = status.read_state()  # the status bar's, once per request
+    live = live_bans.read(here, client=client, overview=server.overview)
     others = fleet_live.states({row.node for row in table.object_list} - {settings.BANGUI_NODE},
                                [row.ip for row in table.object_list])
     now = timezone.now()
@@ -165,7 +165,6 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
     node_names, multi_node = fleet.scope_choices(f["node"])
     chart_context = _charts(f)
     figures = queries.summary(f["window"], **_scope(f), total=table.paginator.count)
-    server = status.read_state()
     filter_jails = sorted(set(live.jails) | set(chart_context.pop("archive_jails"))
                           | ({f["jail"]} if f["jail"] else set()))
     return {
@@ -199,15 +198,10 @@ def _links(f: dict, table, multi_node: bool = False) -> dict:
     }
 
 
-def _purge_warning(client: Fail2banClient) -> str | None:
-    try:  # one command, not server_settings()'s four
-        dbpurgeage = client.call("get", "dbpurgeage")
-    except Fail2banError:
+def _purge_warning(server: status.ServerState) -> str | None:
+    if server.overview is None:
         return None  # the status bar already says fail2ban is down
-    try:
-        return archive.purge_warning(int(dbpurgeage) if dbpurgeage is not None else None)
-    except (TypeError, ValueError):
-        return None
+    return archive.purge_warning(server.overview.dbpurgeage)
 
 
 def _render(request: HttpRequest, data: QueryDict, result: Result | None = None,
@@ -221,7 +215,7 @@ def _render(request: HttpRequest, data: QueryDict, result: Result | None = None,
     context["result_at_form"] = at_form and context["is_fragment"]
     if not context["is_fragment"]:
         live = context["live"]
-        context["purge_warning"] = _purge_warning(client) if live.reachable else None
+        context["purge_warning"] = _purge_warning(context["server"]) if live.reachable else None
         context["ban_form"] = ManualBanForm.here_and_fleet(
             live.jails, {"jail": live.default_jail()}, context["multi_node"])
     return render_page(request, "jails/dashboard.html", "ban-table", context)

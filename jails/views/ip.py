@@ -29,6 +29,7 @@ from jails.fleet import live as fleet_live
 from jails.forms.bans import ManualBanForm, UnbanForm
 from jails.forms.ip import IPSearchForm
 from jails.live import state as live_bans
+from jails.live import status as server_status
 from jails.models import BanEvent
 from jails.views import results
 from jails.views.results import Result, refused, respond
@@ -83,7 +84,8 @@ def _banned_now(ip: str) -> tuple[list[LiveBan] | None, list[str], str]:
     hold it (fail2ban's ``banned IP`` does not see those). Costs this IP
     and its few possible ranges, one indexed query (jails.live.state)."""
     ranges = _ranges(ip)
-    state = live_bans.read([ip, *ranges])
+    # the status bar's overview (once per request): one talk with fail2ban a page
+    state = live_bans.read([ip, *ranges], overview=server_status.read_state().overview)
     if not state.reachable:
         return None, [], f"fail2ban is not answering ({state.error})"
     if not state.known:
