@@ -478,17 +478,20 @@ def _current_hour(filtered: QuerySet, key: tuple, hour: datetime,
 
 def _rollup_state(first: date, after: datetime) -> tuple[tuple, int]:
     """Every rollup row from day ``first`` on, and how many archive rows
-    start after ``after``: two index reads."""
+    start after ``after``: two index reads in one statement (one round
+    trip: on PostgreSQL each costs ~0.3 ms, a render makes a dozen). The
+    count's row is the one with kind "later"."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT kind, day, key, origin, bans FROM {BANDAY} "
+            f"SELECT 'later', NULL, NULL, NULL, COUNT(*) FROM {BANEVENT} WHERE banned_at > %s "
+            f"UNION ALL SELECT kind, day, key, origin, bans FROM {BANDAY} "
             "WHERE kind IN ('jail', 'country') AND day >= %s",
-            [connection.ops.adapt_datefield_value(first)])
-        state = tuple(sorted((kind, str(day), k, origin, n)
-                             for kind, day, k, origin, n in cursor.fetchall()))
-        cursor.execute(f"SELECT COUNT(*) FROM {BANEVENT} WHERE banned_at > %s",
-                       [connection.ops.adapt_datetimefield_value(after)])
-        (later,) = cursor.fetchone()
+            [connection.ops.adapt_datetimefield_value(after),
+             connection.ops.adapt_datefield_value(first)])
+        rows = cursor.fetchall()
+    later = next(n for kind, *_, n in rows if kind == "later")
+    state = tuple(sorted((kind, str(day), k, origin, n)
+                         for kind, day, k, origin, n in rows if kind != "later"))
     return state, later
 
 

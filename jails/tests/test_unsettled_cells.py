@@ -101,10 +101,12 @@ def test_a_page_counts_the_unsettled_rows_once(bans):
 
     # Cold: the settled hours of each grouping but the total (a count), the
     # first partial hour, the current hour. Warm: the first partial hour
-    # alone; the current hour is the rollup's two index reads (_rollup_state).
+    # alone; the current hour is the rollup's two index reads, in one
+    # statement (_rollup_state).
     assert len(grouped(cold)) == len(GROUPS) - 1 + 2
     assert len(grouped(inside)) == 1
     assert len([q for q in inside.captured_queries if "jails_banevent" in q["sql"]]) == 2
+    assert len(inside.captured_queries) == 2
     # Outside a request (tasks, commands) each grouping still asks alone.
     assert len([q for q in outside.captured_queries if "jails_banevent" in q["sql"]]) \
         == len(GROUPS)
