@@ -34,8 +34,8 @@ from jails.constants import (
 from jails.fleet import live as fleet_live
 from jails.forms.bans import PERMANENT_JAIL, ManualBanForm, UnbanForm
 from jails.forms.dashboard import KIND_CHOICES, PER_PAGE_CHOICES, BanTableFilterForm
-from jails.live import link, status
 from jails.live import state as live_bans
+from jails.live import status
 from jails.models import BanEvent
 from jails.templatetags.bans import country_name
 from jails.views import results
@@ -147,7 +147,7 @@ def _columns(f: dict, multi_node: bool = False) -> list[dict]:
     return out
 
 
-def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict:
+def table_context(request: HttpRequest, data: QueryDict) -> dict:
     """Everything the ``ban-table`` fragment needs (and the charts beside it)."""
     f, notes = BanTableFilterForm(data).values()
     table = queries.ban_table(f["window"], **_scope(f), sort=f["sort"], page=f["page"],
@@ -156,7 +156,7 @@ def table_context(request: HttpRequest, data: QueryDict, *, client=None) -> dict
     # the bans fail2ban holds (jails.live.state).
     here = [row.ip for row in table.object_list if row.node == settings.BANGUI_NODE]
     server = status.read_state()  # the status bar's, once per request
-    live = live_bans.read(here, client=client, overview=server.overview)
+    live = live_bans.read(here, overview=server.overview)
     others = fleet_live.states({row.node for row in table.object_list} - {settings.BANGUI_NODE},
                                [row.ip for row in table.object_list])
     now = timezone.now()
@@ -209,8 +209,7 @@ def _render(request: HttpRequest, data: QueryDict, result: Result | None = None,
     """The page or its ban-table fragment, with ``result`` above the table,
     or (``at_form``: an HTMX answer to the "Ban an IP" form, low on the page)
     beside that form, out of band, where the user is looking."""
-    client = link.client(connect_retries=0)
-    context = table_context(request, data, client=client)
+    context = table_context(request, data)
     context["result"] = result
     context["result_at_form"] = at_form and context["is_fragment"]
     if not context["is_fragment"]:
