@@ -49,6 +49,7 @@ middleware, the fail2ban socket); then cProfile's heaviest functions.
 from __future__ import annotations
 
 import argparse
+import gc
 import http.client
 import importlib.util
 import json
@@ -144,11 +145,12 @@ def _hour_child(n: int) -> None:
 
 # --- child: a per-request profile (in-process, Django's test client) -------------------
 def _profile_child(runs: int, ip: str, top: int, sort: str = "tottime",
-                   only: str = "") -> None:
+                   only: str = "", list_sql: bool = False) -> None:
     """Per page: wall time, SQL (count, time), template time (the outer
     render, its own SQL taken out), the rest (Python: view, middleware,
     fail2ban's socket), warm (p50 of ``runs``) and cold (caches cleared);
-    then cProfile's heaviest functions over ``runs`` more requests."""
+    then cProfile's heaviest functions over ``runs`` more requests, and with
+    ``list_sql`` the statements of the median request, each with its time."""
     import cProfile
     import io
     import pstats
@@ -163,9 +165,21 @@ def _profile_child(runs: int, ip: str, top: int, sort: str = "tottime",
     from django.template.backends.django import Template as BackendTemplate
     from django.test import Client
 
+    from bangui import warm
+
+    warm.worker()  # as gunicorn's workers start (bangui/wsgi.py)
     web = Client(HTTP_HOST="localhost")
     web.force_login(User.objects.get(username="admin"))
-    state = {"sql_n": 0, "sql_ms": 0.0, "tpl_ms": 0.0, "tpl_sql_ms": 0.0, "depth": 0}
+    state = {"sql_n": 0, "sql_ms": 0.0, "tpl_ms": 0.0, "tpl_sql_ms": 0.0, "depth": 0,
+             "statements": [], "gc_ms": 0.0, "gc_start": 0.0}
+
+    def timed_gc(phase, info):  # the collector's passes inside a request
+        if phase == "start":
+            state["gc_start"] = time.perf_counter()
+        else:
+            state["gc_ms"] += (time.perf_counter() - state["gc_start"]) * 1000
+
+    gc.callbacks.append(timed_gc)
 
     def timed_sql(execute, sql, params, many, context):
         start = time.perf_counter()
@@ -173,6 +187,7 @@ def _profile_child(runs: int, ip: str, top: int, sort: str = "tottime",
             return execute(sql, params, many, context)
         finally:
             ms = (time.perf_counter() - start) * 1000
+            state["statements"].append((ms, " ".join(sql.split())))
             state["sql_n"] += 1
             state["sql_ms"] += ms
             if state["depth"]:
@@ -193,8 +208,9 @@ def _profile_child(runs: int, ip: str, top: int, sort: str = "tottime",
     BackendTemplate.render = timed_render
 
     def one(path: str, headers: dict) -> dict:
-        for key in ("sql_n", "sql_ms", "tpl_ms", "tpl_sql_ms"):
+        for key in ("sql_n", "sql_ms", "tpl_ms", "tpl_sql_ms", "gc_ms"):
             state[key] = 0
+        state["statements"] = []
         start = time.perf_counter()
         response = web.get(path, **headers)
         total = (time.perf_counter() - start) * 1000
@@ -202,10 +218,12 @@ def _profile_child(runs: int, ip: str, top: int, sort: str = "tottime",
             sys.exit(f"{path}: HTTP {response.status_code}")
         return {"total": total, "sql_n": state["sql_n"], "sql_ms": state["sql_ms"],
                 "tpl_ms": state["tpl_ms"] - state["tpl_sql_ms"],
-                "kib": len(response.content) / 1024}
+                "kib": len(response.content) / 1024, "statements": state["statements"],
+                "gc_ms": state["gc_ms"]}
 
-    print("| page | cold ms | p50 ms | SQL n | SQL ms | template ms | other ms | KiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| page | cold ms | p50 ms | SQL n | SQL ms | template ms | other ms | GC ms (mean) "
+          "| KiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     profiles = []
     def meta(hdr: dict) -> dict:
         return {"HTTP_" + k.upper().replace("-", "_"): v for k, v in hdr.items()}
@@ -221,10 +239,15 @@ def _profile_child(runs: int, ip: str, top: int, sort: str = "tottime",
             samples = sorted((one(path, headers) for _ in range(runs)),
                              key=lambda s: s["total"])
             mid = samples[len(samples) // 2]
+            gc_mean = sum(s["gc_ms"] for s in samples) / len(samples)
             print(f"| {label} | {cold['total']:.1f} | {mid['total']:.1f} | {mid['sql_n']} | "
                   f"{mid['sql_ms']:.1f} | {mid['tpl_ms']:.1f} | "
-                  f"{mid['total'] - mid['sql_ms'] - mid['tpl_ms']:.1f} | {mid['kib']:.0f} |",
-                  flush=True)
+                  f"{mid['total'] - mid['sql_ms'] - mid['tpl_ms']:.1f} | {gc_mean:.2f} | "
+                  f"{mid['kib']:.0f} |", flush=True)
+            if list_sql:
+                profiles.append((f"{label}: the median request's {mid['sql_n']} statements",
+                                 "\n".join(f"{ms:7.2f} ms  {text[:160]}"
+                                           for ms, text in mid["statements"])))
             profiler = cProfile.Profile()
             profiler.enable()
             for _ in range(runs):
@@ -233,11 +256,12 @@ def _profile_child(runs: int, ip: str, top: int, sort: str = "tottime",
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
             stats.sort_stats(sort).print_stats(top)
-            profiles.append((label, out.getvalue()))
-    for label, text in profiles:
+            by = "own time" if sort == "tottime" else sort
+            profiles.append((f"{label}: cProfile, {runs} requests, top {top} by {by}",
+                             out.getvalue()))
+    for title, text in profiles:
         body = text[text.find("ncalls"):] if "ncalls" in text else text
-        by = "own time" if sort == "tottime" else sort
-        print(f"\n#### {label}: cProfile, {runs} requests, top {top} by {by}\n{body}")
+        print(f"\n#### {title}\n{body}")
 
 
 # --- parent -----------------------------------------------------------------------------
@@ -646,7 +670,9 @@ def profile(args) -> None:
         subprocess.run([PY, __file__, "--profile-child", newest[CROWD_JAIL][0],
                         "--sequential", str(args.sequential), "--profile-sort",
                         args.profile_sort, "--profile-top", str(args.profile_top),
-                        "--profile-page", args.profile_page], cwd=ROOT, env=env, check=True)
+                        "--profile-page", args.profile_page,
+                        *(["--profile-sql"] if args.profile_sql else [])],
+                       cwd=ROOT, env=env, check=True)
     finally:
         sandbox.stop()
 
@@ -856,6 +882,8 @@ def main() -> None:
                              "time, 60 by cumulative)")
     parser.add_argument("--profile-page", default="", metavar="TEXT",
                         help="--profile: only the pages whose label holds TEXT")
+    parser.add_argument("--profile-sql", action="store_true",
+                        help="--profile: list the statements of each page's median request")
     parser.add_argument("--node-pss", metavar="DIR",
                         help="only the node task cluster's PSS, on the database of DIR")
     parser.add_argument("--pss-minutes", type=float, default=60)
@@ -875,7 +903,7 @@ def main() -> None:
     if args.profile_child is not None:
         _profile_child(args.sequential, args.profile_child,
                        args.profile_top or (25 if args.profile_sort == "tottime" else 60),
-                       args.profile_sort, args.profile_page)
+                       args.profile_sort, args.profile_page, args.profile_sql)
         return
     if args.profile:
         profile(args)

@@ -14,13 +14,26 @@ they were ~900 variable lookups a dashboard render (#29).
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
+
+
+def _escape(value) -> str:
+    """What ``format_html`` does to an argument (markup as is, the rest
+    ``html.escape``d), without Django's lazy-string wrapper around it."""
+    return value.__html__() if hasattr(value, "__html__") else html.escape(str(value))
+
+
+def _join(template: str, rows) -> SafeString:
+    """``format_html_join("", template, rows)``, for the charts' repeated
+    shapes: its per-argument wrappers were 0.6 of 0.76 ms a dashboard render."""
+    return mark_safe("".join(  # noqa: S308 (every argument escaped)
+        template.format(*map(_escape, args)) for args in rows))
 
 
 def _num(value: float) -> str:
@@ -97,16 +110,16 @@ class ColumnChart:
     @property
     def bar_shapes(self) -> SafeString:
         """Each bar that has bans, its tooltip the period and the count."""
-        return format_html_join(
-            "", '<rect class="chart-bar" {}><title>{}: {} ban{}</title></rect>',
+        return _join(
+            '<rect class="chart-bar" {}><title>{}: {} ban{}</title></rect>',
             ((b.rect_attrs, b.label, b.count_text, "" if b.count == 1 else "s")
              for b in self.bars if b.count))
 
     @property
     def table_rows(self) -> SafeString:
         """The text alternative's rows: every period and its count."""
-        return format_html_join("", "<tr><td>{}</td><td>{}</td></tr>",
-                                ((b.label, b.count_text) for b in self.bars))
+        return _join("<tr><td>{}</td><td>{}</td></tr>",
+                     ((b.label, b.count_text) for b in self.bars))
 
 
 @dataclass(frozen=True)
@@ -161,8 +174,8 @@ class BarChart:
     @property
     def row_shapes(self) -> SafeString:
         """Each row: a link to its filter, its label, bar and count."""
-        return format_html_join(
-            "", '<a href="{}"><title>Show only {}</title>'
+        return _join(
+            '<a href="{}"><title>Show only {}</title>'
             '<text class="chart-text chart-row-label" {}>{}</text>'
             '<rect class="chart-bar" {}></rect><text class="chart-text" {}>{}</text></a>',
             ((r.href, r.label, r.label_attrs, Truncator(r.label).chars(22), r.rect_attrs,
@@ -171,8 +184,8 @@ class BarChart:
     @property
     def table_rows(self) -> SafeString:
         """The text alternative's rows."""
-        return format_html_join("", "<tr><td>{}</td><td>{}</td></tr>",
-                                ((r.label, r.count_text) for r in self.rows))
+        return _join("<tr><td>{}</td><td>{}</td></tr>",
+                     ((r.label, r.count_text) for r in self.rows))
 
 
 def nice_max(value: int) -> int:
