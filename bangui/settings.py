@@ -145,6 +145,16 @@ if _database_url:
     # instead of failing the request.
     DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60,
                                                   conn_health_checks=True)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Parameters bound by the server, not spliced into the text by
+        # psycopg in Python, and a statement run five times on a connection
+        # prepared, so PostgreSQL skips its parse and plan: a page makes the
+        # same ten (#29, docs/performance.md). Behind a pooler that cannot
+        # keep prepared statements (PgBouncer in transaction mode before
+        # 1.21): ?server_side_binding=false turns both off, as Django has them.
+        _options = DATABASES["default"].setdefault("OPTIONS", {})
+        if _options.setdefault("server_side_binding", True) is True:
+            _options.setdefault("prepare_threshold", 5)
 else:
     DATABASES = {
         "default": {
