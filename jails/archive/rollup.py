@@ -44,6 +44,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from time import time as epoch
 
 from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection
 from django.db.models import CharField, Count, F, Func, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDay, TruncHour
@@ -495,14 +496,33 @@ def _rollup_state(first: date, after: datetime) -> tuple[tuple, int]:
     return state, later
 
 
+# The hour of a row, as text "YYYY-MM-DD HH" (SQLite) or a UTC timestamp.
+_HOUR_SQL = {"sqlite": "substr(banned_at, 1, 13)",
+             "postgresql": "date_trunc('hour', banned_at AT TIME ZONE 'UTC')"}
+
+
 def _cells(rows: QuerySet) -> list[tuple[datetime, str, str | None, int]]:
-    """``rows`` counted by (UTC hour, jail, country or None)."""
-    hour = _sqlite_hour() if connection.vendor == "sqlite" else TruncHour("banned_at", tzinfo=UTC)
-    grouped = (rows.order_by().annotate(bucket=hour, cc=Coalesce("country_code", Value("")))
-               .values("bucket", "jail", "cc").annotate(n=Count("id"))
-               .values_list("bucket", "jail", "cc", "n"))
-    return [((datetime.fromisoformat(b).replace(tzinfo=UTC) if isinstance(b, str)
-              else b.astimezone(UTC)), jail, cc or None, n) for b, jail, cc, n in grouped]
+    """``rows`` (archive rows, filtered on their own columns) counted by
+    (UTC hour, jail, country or None).
+
+    The ORM compiles only ``rows``' WHERE, so the filters keep the one
+    meaning they have everywhere; the GROUP BY around it is written here.
+    Built through ``annotate`` and ``values`` the same count took 1.0 ms of
+    Python a call against 0.4 ms, and a render makes two (#29)."""
+    query = rows.query
+    try:
+        where, params = query.get_compiler(connection=connection).compile(query.where)
+    except EmptyResultSet:
+        return []
+    except FullResultSet:
+        where, params = "1 = 1", ()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_HOUR_SQL[connection.vendor]}, jail, COALESCE(country_code, ''), "
+            f"COUNT(*) FROM {BANEVENT} WHERE {where} GROUP BY 1, 2, 3", params)
+        grouped = cursor.fetchall()
+    return [((datetime.fromisoformat(b) if isinstance(b, str) else b).replace(tzinfo=UTC),
+             jail, cc or None, n) for b, jail, cc, n in grouped]
 
 
 def count_rows(rows: QuerySet, group: str | None, out: dict | None = None) -> dict:

@@ -71,7 +71,10 @@ def _plain(window: str, group, now, **filters) -> dict:
 
 @pytest.mark.parametrize("window", ["24h", "7d", "365d"])
 @pytest.mark.parametrize("filters", [{}, {"jail": "postfix"}, {"country": "unknown"},
-                                     {"country": "DE"}, {"origin": "detected"}])
+                                     {"country": "DE"}, {"origin": "detected"},
+                                     {"ip_query": "192.0.2.1"}, {"kind": "permanent"},
+                                     {"kind": "range"}, {"node": "elsewhere"},
+                                     {"jail": "sshd", "country": "US", "ip_query": "192.0.2."}])
 def test_every_grouping_counts_what_the_plain_count_does(bans, window, filters):
     def page():
         now = queries.request_now()
@@ -180,3 +183,19 @@ def test_the_dashboard_shows_the_plain_figures(bans, admin_client, settings, tmp
     total = queries.events("24h", now=timezone.now()).count()
     assert f'data-testid="figure-total"><span class="figure-value">{total:,}<' in body
     assert total > 400
+
+
+def test_the_cells_of_no_rows_and_of_every_row(bans):
+    """A filter that matches nothing asks nothing; no filter at all counts
+    every row, by the hours, jails and countries the plain counts give."""
+    with CaptureQueriesContext(connection) as none:
+        assert rollup._cells(BanEvent.objects.none()) == []
+    assert none.captured_queries == []
+    cells = rollup._cells(BanEvent.objects.all())
+    every = BanEvent.objects.all()
+    for group, index in (("hour", 0), ("jail", 1), ("country_code", 2)):
+        summed = {}
+        for cell in cells:
+            summed[cell[index]] = summed.get(cell[index], 0) + cell[3]
+        assert summed == rollup.count_rows(every, group), group
+    assert all(hour.tzinfo is not None and hour.minute == 0 for hour, *_ in cells)
