@@ -31,7 +31,8 @@ def _escape(value) -> str:
 
 def _join(template: str, rows) -> SafeString:
     """``format_html_join("", template, rows)``, for the charts' repeated
-    shapes: its per-argument wrappers were 0.6 of 0.76 ms a dashboard render."""
+    shapes: without its per-argument wrappers a dashboard's three charts
+    take 0.41 ms instead of 0.76."""
     return mark_safe("".join(  # noqa: S308 (every argument escaped)
         template.format(*map(_escape, args)) for args in rows))
 
