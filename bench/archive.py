@@ -259,11 +259,11 @@ def run_backend(backend: str, source: Path, box, first_sync: str = "backfill",
                PYTHONPATH=code or str(ROOT), BENCH_FIRST_SYNC=first_sync)
     if box is None:
         env["BENCH_SYNC_ONLY"] = "1"
-    if geo:
-        env["BENCH_GEO"] = "1"
     else:
         env.update(BANGUI_FAIL2BAN_SOCKET=str(box.socket),
                    BANGUI_FAIL2BAN_CONFIG_DIR=str(box.confdir))
+    if geo:
+        env["BENCH_GEO"] = "1"
     if code:
         env["BENCH_CODE"] = code
     env.pop("DATABASE_URL", None)
