@@ -234,37 +234,65 @@ def _event_values(row: Sequence) -> list | None:
 
 
 # --- geo ------------------------------------------------------------------------------
-def lookup_countries(ips: Iterable[str]) -> dict[str, str]:
-    """Country codes from geo's cache (the worker may resolve; page views don't
-    call this). Returns {} when the geo app is not there or fails. A banned
-    network ("203.0.113.0/24") gets its network address's country: geo
-    knows addresses only."""
-    ips = list(dict.fromkeys(ips))
-    if not ips:
-        return {}
-    ranges = {ip: ip.split("/", 1)[0] for ip in ips if "/" in ip}
-    if ranges:
-        codes = lookup_countries([ip for ip in ips if ip not in ranges]
-                                 + list(set(ranges.values())))
-        return {ip: codes[ranges.get(ip, ip)] for ip in ips if ranges.get(ip, ip) in codes}
+def _geo_keys(ips: Iterable[str]) -> dict[str, str]:
+    """Each address asked for, with the address geo is asked about: itself,
+    or a banned network's ("203.0.113.0/24") network address (geo knows
+    addresses only)."""
+    return {ip: ip.split("/", 1)[0] for ip in ips}
+
+
+def _geo_cache():
+    """The process's GeoCache, or None when the geo app is not there."""
     try:
         from geo.service import get_cache
     except ModuleNotFoundError as exc:
         if exc.name in ("geo", "geo.service"):
-            return {}
+            return None
         raise
+    return get_cache()
+
+
+def prepare_countries(ips: Iterable[str]):
+    """What :func:`lookup_countries` can do without the database: geo's
+    memory and MMDB (``GeoCache.prepare``). The sync's reader thread runs
+    it for each page it reads ahead, beside the writer's inserts. None
+    when geo is not there or fails (the writer then asks plainly)."""
     try:
-        results = get_cache().lookup_batch(ips)
+        cache = _geo_cache()
+        if cache is None:
+            return None
+        wanted = _geo_keys(ips)
+        return wanted, cache.prepare(list(dict.fromkeys(wanted.values())))
+    except Exception:
+        # The writer's plain lookup meets the same fault and logs it.
+        log.debug("geo: preparing a lookup failed; the writer asks plainly", exc_info=True)
+        return None
+
+
+def lookup_countries(ips: Iterable[str], prepared=None) -> dict[str, str]:
+    """Country codes from geo's cache (the worker may resolve; page views don't
+    call this). Returns {} when the geo app is not there or fails. A banned
+    network gets its network address's country. ``prepared``:
+    :func:`prepare_countries`'s answer for the same ``ips``."""
+    wanted, ready = prepared if prepared is not None else (_geo_keys(ips), None)
+    if not wanted:
+        return {}
+    keys = list(dict.fromkeys(wanted.values()))
+    try:
+        cache = _geo_cache()
+        if cache is None:
+            return {}
+        results = cache.complete(ready) if ready is not None else cache.lookup_batch(keys)
     except Exception:
         # Geo is a nice-to-have here: never let it stop the archive.
-        log.exception("geo lookup of %d IPs failed; their country stays empty", len(ips))
+        log.exception("geo lookup of %d IPs failed; their country stays empty", len(keys))
         return {}
     codes = {}
     for ip, result in (results or {}).items():
         code = getattr(result, "country_code", None)
         if code:
             codes[ip] = str(code).upper()[:2]
-    return codes
+    return {ip: codes[key] for ip, key in wanted.items() if key in codes}
 
 
 # The scheduled fill looks this far back: a geo outage longer than a week
@@ -527,11 +555,13 @@ def _one_sync(path: str, wait: float):
 
 
 def _pages(path: str, after: int, batch_size: int, *, old_last: int | None,
-           since: int | None, limit: int | None, stop: threading.Event):
+           since: int | None, limit: int | None, fill_geo: bool, stop: threading.Event):
     """Pages of fail2ban's ``bans`` after rowid ``after``, each as (rows,
-    archive values, unusable rows); an empty page at the end; none past
-    ``limit`` rows. Run by :func:`_read_ahead`'s thread, on a connection of
-    its own (sqlite3's are bound to their thread)."""
+    archive values, unusable rows, the geo lookup prepared or None); an
+    empty page at the end; none past ``limit`` rows. Run by
+    :func:`_read_ahead`'s thread, on a connection of its own (sqlite3's are
+    bound to their thread). It never touches BanGUI's database: geo's
+    part here is memory and the MMDB only (:func:`prepare_countries`)."""
     con = open_readonly(path)
     read = 0
     try:
@@ -542,7 +572,8 @@ def _pages(path: str, after: int, batch_size: int, *, old_last: int | None,
                 v = _event_values(row)
                 if v is not None:
                     values.append(v)
-            yield rows, values, len(rows) - len(values)
+            geo = prepare_countries(v[_IP] for v in values) if fill_geo and values else None
+            yield rows, values, len(rows) - len(values), geo
             read += len(rows)
             if not rows or (limit is not None and read >= limit):
                 return
@@ -691,12 +722,13 @@ def _sync(path: str, state: SyncState, *, batch_size: int, full: bool, fill_geo:
         # its place and the next run goes on. A rewind reads to the end.
         limit = None if rewound or not max_rows else max_rows
         with _read_ahead(lambda stop: _pages(path, after, batch_size, old_last=old_last,
-                                             since=since, limit=limit, stop=stop)) as pages:
-            for rows, values, bad in pages:
+                                             since=since, limit=limit, fill_geo=fill_geo,
+                                             stop=stop)) as pages:
+            for rows, values, bad, geo in pages:
                 if rows:
                     invalid += bad
                     if fill_geo and values:
-                        codes = lookup_countries(v[_IP] for v in values)
+                        codes = lookup_countries((v[_IP] for v in values), geo)
                         for v in values:
                             v[_COUNTRY] = codes.get(v[_IP])
                     if sent is not None:
