@@ -15,13 +15,16 @@ class BanguiConfig(AppConfig):
 
     def ready(self) -> None:
         # No database access here: schedules are written after migrate.
+        from django.db.models import Field
         from django_q.signals import post_execute_in_worker, pre_execute
 
         from bangui import checks  # noqa: F401 (registers the system checks)
         from bangui.logging import task_finished, task_started
+        from bangui.lookups import AnyOf
         from bangui.schedules import sync_after_migrate
 
         prepare_data_dir()  # files only, what the settings' import may not write
+        Field.register_lookup(AnyOf)  # field__any_of: IN, the list as one parameter
         post_migrate.connect(sync_after_migrate, dispatch_uid="bangui.sync_schedules")
         # Log lines written while a task runs carry its id and name.
         pre_execute.connect(task_started, dispatch_uid="bangui.task_log_start")

@@ -24,7 +24,6 @@ Two ways in:
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -382,30 +381,16 @@ class GeoCache:
         return out, misses
 
     def _read_db(self, keys: list[str]) -> dict[str, GeoResult]:
-        """The stored rows of ``keys``: one query per READ_CHUNK addresses,
-        each passed as one array parameter. An IN list of placeholders is
-        handled per value by Django and the driver, which cost more than
-        the index lookups: a first archive sync read 200,000 addresses in
-        400 queries of 500, 9.6 of its 24 s of geo under the profiler on
-        PostgreSQL (2026-12-07)."""
-        from django.db import connection
-
         from geo.models import GeoCacheEntry
 
-        table = connection.ops.quote_name(GeoCacheEntry._meta.db_table)
-        if connection.vendor == "postgresql":
-            ip, where, pack = "host(ip)", "ip = ANY(%s::inet[])", list
-        else:  # SQLite: a JSON array (Django needs SQLite's JSON functions anyway)
-            ip, where, pack = "ip", "ip IN (SELECT value FROM json_each(%s))", json.dumps
-        # Only a quoted model identifier and constants are formatted in.
-        sql = (f"SELECT {ip}, country_code, country_name, asn, org, source "  # noqa: S608
-               f"FROM {table} WHERE {where}")
         found: dict[str, GeoResult] = {}
-        with connection.cursor() as cursor:
-            for chunk in _chunks(keys, READ_CHUNK):
-                cursor.execute(sql, [pack(chunk)])
-                for ip, code, name, asn, org, source in cursor.fetchall():
-                    found[ip] = GeoResult(ip, code, name, asn, org, source)
+        for chunk in _chunks(keys, READ_CHUNK):
+            # any_of (bangui.lookups): the chunk as one parameter.
+            rows = GeoCacheEntry.objects.filter(ip__any_of=chunk).values_list(
+                "ip", "country_code", "country_name", "asn", "org", "source"
+            )
+            for ip, code, name, asn, org, source in rows:
+                found[ip] = GeoResult(ip, code, name, asn, org, source)
         return found
 
     def _ask(self, resolver: Resolver, keys: list[str],

@@ -434,7 +434,7 @@ def _adopt_manual(values: list[list]) -> bool:
         return False
     times = [v[_BANNED_AT] for v in manual]
     candidates = list(BanEvent.objects.filter(
-        node=settings.BANGUI_NODE, ip__in={v[_IP] for v in manual},
+        node=settings.BANGUI_NODE, ip__any_of={v[_IP] for v in manual},
         banned_at__gte=min(times) - MANUAL_MATCH_SLACK,
         banned_at__lte=max(times) + MANUAL_MATCH_SLACK,
         origin__in=[Origin.MANUAL, Origin.BLOCKLIST, Origin.SHARED],
