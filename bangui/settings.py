@@ -152,9 +152,19 @@ if _database_url:
         # same ten (#29, docs/performance.md). Behind a pooler that cannot
         # keep prepared statements (PgBouncer in transaction mode before
         # 1.21): ?server_side_binding=false turns both off, as Django has them.
+        #
+        # Planned again for each run's parameters (plan_cache_mode), as an
+        # unprepared statement is: after five runs PostgreSQL may keep one
+        # generic plan, made without the values, and one made while the
+        # archive was small scanned it whole when it was not. A node's
+        # first sync of 200,000 rows took 322 s instead of 17 (2026-12-08,
+        # docs/performance.md). Preparing still spares the parse.
         _options = DATABASES["default"].setdefault("OPTIONS", {})
         if _options.setdefault("server_side_binding", True) is True:
             _options.setdefault("prepare_threshold", 5)
+            if "plan_cache_mode" not in _options.get("options", ""):
+                _options["options"] = " ".join(
+                    [_options.get("options", ""), "-c plan_cache_mode=force_custom_plan"]).strip()
 else:
     DATABASES = {
         "default": {
