@@ -26,18 +26,18 @@ import signal
 import threading
 import time
 import uuid
+from collections import deque
 from multiprocessing import Value
 
 from django.conf import settings
 from django.core.checks import Tags
 from django.core.checks.registry import registry
 from django.core.management.base import CommandError
-from django.db import connections
+from django.db import DatabaseError, connections
 from django_q.cluster import get_mp_context
 from django_q.conf import Conf
 from django_q.conf import logger as q_logger
 from django_q.management.commands.qcluster import Command as QclusterCommand
-from django_q.monitor import save_cached, save_task
 from django_q.scheduler import scheduler
 from django_q.signals import post_execute
 from django_q.signing import BadSignature, SignedPackage
@@ -48,6 +48,7 @@ from bangui.dbretry import is_transient, retrying
 from bangui.schedules import sync_schedules
 from nodes import nodename
 from nodes.checks import worker_errors
+from nodes.results import save_result
 from nodes.worker import (
     Heartbeat,
     Lease,
@@ -80,6 +81,8 @@ SCHEDULER_SECONDS = 30
 # the lease freed stayed its own (a helper's 18-minute run: 13 -> 21 MiB
 # private, in steps): given back this often (nodes.worker.release_memory).
 RELEASE_SECONDS = 60
+# A result that met the database restarting is saved again this much later.
+SAVE_AGAIN_SECONDS = 2
 # A pull that failed (not a busy database: bangui.broker waits that out) is
 # tried again this much later, as django-q2's pusher did before it died.
 PULL_ERROR_SECONDS = 10
@@ -248,6 +251,8 @@ class NodeCluster:
         self.by_queue = {lane.queue: lane for lane in self.lanes}
         self.result_queue = get_mp_context().Queue()
         self.timeout = Conf.TIMEOUT
+        self.unsaved: deque[dict] = deque()  # results kept for another try
+        self.save_again_at = 0.0
         Conf.POLL = 0  # pulls wait in this loop, not in the broker's sleep
 
     def run(self, once: bool = False) -> bool:
@@ -334,6 +339,8 @@ class NodeCluster:
     def _schedule(self, lane: Lane) -> None:
         """django-q2's scheduler for one lane: it reads the lane from
         ``Conf.CLUSTER_NAME`` (this process's, the main lane's otherwise)."""
+        if not self._database_up(f"scheduler of lane {lane.name}"):
+            return  # at the next pass
         main = Conf.CLUSTER_NAME
         Conf.CLUSTER_NAME = lane.queue
         try:
@@ -343,6 +350,25 @@ class NodeCluster:
             connections.close_all()
         finally:
             Conf.CLUSTER_NAME = main
+
+    @staticmethod
+    def _database_up(what: str) -> bool:
+        """django-q2's scheduler logs any error with its traceback: the
+        database is looked at first, so that a restart costs one warning
+        line (a restart that begins during the few milliseconds of the
+        scheduler's own queries is still logged as django-q2 logs it)."""
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return True
+        except DatabaseError as exc:
+            connections.close_all()
+            if is_transient(exc):
+                logger.warning("%s: the database is busy or unreachable (%s); trying at "
+                               "the next pass", what, str(exc).strip().splitlines()[0])
+            else:
+                logger.exception("%s: the database failed", what)
+            return False
 
     def _pull(self, lane: Lane, cycle: float) -> float:
         """The pusher's step: the lane's next task into its worker's queue.
@@ -369,29 +395,44 @@ class NodeCluster:
 
     def _save_results(self, until: float) -> None:
         """The monitor's step: wait for results until ``until`` (monotonic),
-        saving each one as it arrives."""
+        saving each one as it arrives. A result that met the database
+        restarting or locked is kept, in order, and saved again
+        SAVE_AGAIN_SECONDS later (its task stays in its queue until then);
+        one warning line each time, no traceback."""
         from queue import Empty
 
         while True:
-            try:
-                task = self.result_queue.get(timeout=max(until - time.monotonic(), 0))
-            except Empty:
-                return
+            now = time.monotonic()
+            if self.unsaved and now >= self.save_again_at:
+                task = self.unsaved.popleft()
+            else:
+                wait = min(until, self.save_again_at) if self.unsaved else until
+                try:
+                    task = self.result_queue.get(timeout=max(wait - now, 0))
+                except Empty:
+                    if time.monotonic() >= until:
+                        return
+                    continue
+                if self.unsaved:  # behind the kept ones, in the order they came
+                    self.unsaved.append(task)
+                    continue
             try:
                 self._save(task)
-            except Exception:
-                q_logger.exception("Could not save task result")
+            except Exception as exc:
                 connections.close_all()
+                if not is_transient(exc):
+                    q_logger.exception("Could not save task result")
+                    continue
+                self.unsaved.appendleft(task)
+                self.save_again_at = time.monotonic() + SAVE_AGAIN_SECONDS
+                logger.warning("result of %s (%s) not saved yet: the database is busy or "
+                               "unreachable (%s); saving again in %d s",
+                               get_func_repr(task["func"]), task["name"],
+                               str(exc).strip().splitlines()[0], SAVE_AGAIN_SECONDS)
 
     def _save(self, task: dict) -> None:
-        broker = self.by_queue[task["cluster"]].broker
-        if task.get("cached", False):
-            save_cached(task, broker)
-        else:
-            save_task(task, broker)
-        ack_id = task.pop("ack_id", False)
-        if ack_id and (task["success"] or task.get("ack_failure", False)):
-            broker.acknowledge(ack_id)
+        save_result(task, self.by_queue[task["cluster"]].broker)
+        task.pop("ack_id", None)
         post_execute.send(sender="django_q", task=task)
         if task["success"]:
             q_logger.info("Processed '%s' (%s)", get_func_repr(task["func"]), task["name"])
@@ -422,6 +463,10 @@ class NodeCluster:
                 break
             self._save_results(time.monotonic() + 0.1)
         self._save_results(time.monotonic())
+        if self.unsaved:
+            logger.warning("%d results not saved (the database is busy or unreachable): "
+                           "their tasks stay queued and run again after %d s",
+                           len(self.unsaved), Conf.RETRY)
         for lane in self.lanes:
             lane.worker.join(1)
 
