@@ -217,7 +217,15 @@ def run_tick(hooks: bool = True) -> None:
     ``node_tick`` hook. Quiet on failure (the scheduled runs record errors;
     a tick every few seconds would flood the failed-task list)."""
     try:
-        publish_facts(settings.BANGUI_NODE)
+        try:
+            publish_facts(settings.BANGUI_NODE)
+        except DatabaseError as exc:
+            if not is_transient(exc):
+                raise
+            # A restart or a lock: the next tick, seconds away, tries again.
+            logger.warning("node tick: the database is busy or unreachable (%s); skipped",
+                           str(exc).strip().splitlines()[0])
+            return
         if not hooks:
             return
         for name, hook in app_hooks("node_tick"):

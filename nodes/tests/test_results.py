@@ -1,8 +1,8 @@
-"""A node's cluster saves each task's result and acknowledges its task in
-one transaction (nodes.results), and keeps a result that met the database
-restarting for another try (NodeCluster._save_results). The real restart
-runs in bench/soak.py (``pg-restart``); here the error a restart raises, on
-demand."""
+"""A node through a database restart. Its cluster saves each task's result
+and acknowledges its task in one transaction (nodes.results), keeps a result
+that met the database restarting for another try (NodeCluster._save_results),
+and skips a tick that met it. The real restart runs in bench/soak.py
+(``pg-restart``); here the error a restart raises, on demand."""
 
 from __future__ import annotations
 
@@ -149,3 +149,25 @@ def test_the_scheduler_waits_out_a_restart_in_one_line(cluster, monkeypatch, cap
     monkeypatch.setattr(qcluster, "connections", real)  # back: the scheduler runs
     cluster._schedule(cluster.lanes[1])
     assert ran == [cluster.lanes[1].broker]
+
+
+def test_a_tick_that_meets_a_restart_is_skipped_in_one_line(monkeypatch, caplog):
+    from nodes import worker
+
+    def down(node):
+        raise OperationalError(SHUTTING_DOWN)
+
+    ran = []
+    monkeypatch.setattr(worker, "publish_facts", down)
+    monkeypatch.setattr(worker, "app_hooks", lambda name: [("hook", lambda: ran.append(1))])
+    with caplog.at_level(logging.WARNING):
+        worker.run_tick()  # no error: the task is not a failure with a traceback
+    assert ran == []
+    assert "node tick: the database is busy or unreachable" in caplog.text
+
+    def broken(node):
+        raise OperationalError("no such table: nodes_node")
+
+    monkeypatch.setattr(worker, "publish_facts", broken)
+    with pytest.raises(OperationalError):
+        worker.run_tick()
