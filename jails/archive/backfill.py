@@ -37,11 +37,15 @@ log = logging.getLogger(__name__)
 
 BACKFILL_WRITE_ROWS = 50_000
 # Kept while a backfill defers the others: the sync's _adopt_manual looks
-# rows up by ip and time in every batch, which without it would scan the
-# growing table (a first attempt without it took 115 s where keeping every
-# index took 56 s). The unique key stays too: the insert's ON CONFLICT
-# needs it.
-KEPT = frozenset({"banevent_ip_time"})
+# rows up by node and time in every batch, which without an index would
+# scan the growing table (a first attempt without any took 115 s where
+# keeping every index took 56 s). (node, banned_at) is the index SQLite's
+# planner takes for that look with every index there too, and the copy
+# adds to it at its end, in time order; (ip, banned_at), kept until the
+# ninth session, took each row at a random place (the first sync of 1 M
+# rows: 72.6 -> 50.5 s on SQLite, docs/performance.md). The unique key
+# stays too: the insert's ON CONFLICT needs it.
+KEPT = frozenset({"banevent_node_time"})
 
 
 class BackfillRefused(Exception):
