@@ -34,6 +34,8 @@ _TRANSIENT = (
     "terminating connection",
     "the database system is starting up",
     "the database system is shutting down",
+    "the database system is in recovery mode",  # after a crash or an immediate stop
+    "the database system is not yet accepting connections",
     "connection already closed",
     "connection is closed",
     "consuming input failed",

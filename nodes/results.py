@@ -21,6 +21,8 @@ from django_q.conf import Conf
 from django_q.models import Success, Task
 from django_q.utils import get_func_repr
 
+PRUNE_ROWS = 1000
+
 
 def save_result(task: dict, broker: Broker) -> None:
     """Store ``task``'s result (unless the task asked not to be saved) and
@@ -42,7 +44,10 @@ def _store(task: dict) -> int:
         # Keep the newest SAVE_LIMIT - 1 successes, so this one makes
         # SAVE_LIMIT (django-q2 deleted one a save, so it never caught up
         # once over the limit).
-        old = Success.objects.values_list("pk", flat=True)[Conf.SAVE_LIMIT - 1:]
+        # At most PRUNE_ROWS a save: one statement's parameters stay few
+        # however far over the table is (a changed save_limit, an outage).
+        old = Success.objects.values_list("pk", flat=True)[
+            Conf.SAVE_LIMIT - 1:Conf.SAVE_LIMIT - 1 + PRUNE_ROWS]
         Success.objects.filter(pk__in=list(old)).delete()
     stored = Task.objects.select_for_update().filter(id=task["id"], name=task["name"]).first()
     if stored is None:

@@ -117,13 +117,17 @@ def publish_facts(node: str) -> None:
     ``node_facts`` hook (jails.health.node_facts) returns a dict of Node
     fields (fail2ban_up, fail2ban_version, jails, jail_counts, jail_settings,
     configured_jails, server_settings, filters, archive_synced_at). Called
-    at start and from the heartbeat; a failing hook marks fail2ban down."""
+    at start and from the heartbeat; a failing hook marks fail2ban down, but
+    a database restarting or locked is raised (``is_transient``): the
+    callers retry."""
     hook = app_hook("node_facts")
     facts = {}
     if hook is not None:
         try:
             facts = dict(hook())
-        except Exception:  # a hook must not stop the heartbeat
+        except Exception as exc:  # a hook must not stop the heartbeat
+            if is_transient(exc):  # the database restarting, not fail2ban: callers wait it out
+                raise
             logger.exception("node facts hook failed")
             facts = {"fail2ban_up": False}
     allowed = {"fail2ban_up", "fail2ban_version", "jails", "jail_counts", "jail_settings",

@@ -131,3 +131,18 @@ def test_the_queue_pull_skips_a_beat_on_a_restart_and_raises_anything_else(monke
     monkeypatch.setattr(broker.DjangoQORM, "dequeue", broken)
     with pytest.raises(OperationalError):
         orm.dequeue()
+
+
+@pytest.mark.parametrize(("message", "transient"), [
+    ("FATAL:  the database system is starting up", True),
+    ("FATAL:  the database system is shutting down", True),
+    ("FATAL:  the database system is in recovery mode", True),
+    ("FATAL:  the database system is not yet accepting connections", True),
+    ("terminating connection due to administrator command", True),
+    ("database is locked", True),
+    ("no such table: django_q_ormq", False),
+    ('relation "jails_banevent" does not exist', False),
+])
+def test_which_database_errors_pass_by_themselves(message, transient):
+    assert dbretry.is_transient(OperationalError(message)) is transient
+    assert dbretry.is_transient(ValueError(message)) is False  # only the database's errors

@@ -68,13 +68,17 @@ def test_an_unsaved_task_only_leaves_the_queue_and_a_failure_never_hides_a_succe
 
 
 def test_successes_are_kept_to_the_save_limit_newest_first(cluster, monkeypatch):
-    monkeypatch.setattr(Conf, "SAVE_LIMIT", 3)
+    monkeypatch.setattr(Conf, "SAVE_LIMIT", 10)
     start = timezone.now()
-    for i in range(5):
+    # Saved newest first: the oldest have the highest ids.
+    for i in reversed(range(8)):
         save_result(_finished(cluster, f"t{i}", stopped=start + timedelta(seconds=i)),
                     cluster.lanes[0].broker)
+    monkeypatch.setattr(Conf, "SAVE_LIMIT", 3)  # far over it now: caught up at once
+    save_result(_finished(cluster, "t8", stopped=start + timedelta(seconds=8)),
+                cluster.lanes[0].broker)
     save_result(_finished(cluster, "failed", success=False), cluster.lanes[0].broker)
-    assert sorted(Success.objects.values_list("name", flat=True)) == ["t2", "t3", "t4"]
+    assert sorted(Success.objects.values_list("name", flat=True)) == ["t6", "t7", "t8"]
     assert Task.objects.filter(success=False).count() == 1
 
 
@@ -115,12 +119,14 @@ def test_a_result_that_meets_any_other_error_is_logged_with_its_traceback(cluste
     def broken(ack_id):
         raise OperationalError("no such table: django_q_ormq")
 
-    monkeypatch.setattr(cluster.lanes[0].broker, "acknowledge", broken)
+    monkeypatch.setattr(qcluster, "save_result", lambda task, broker: broken(None))
     cluster.result_queue.put(_finished(cluster, "lost"))
     with caplog.at_level(logging.ERROR):
         cluster._save_results(time.monotonic() + 0.2)
     assert not cluster.unsaved  # not tried again: it would fail the same way
     assert not Task.objects.exists()  # nothing half saved
+    # ... but the task leaves its queue: run again, it would fail again.
+    assert not OrmQ.objects.exists()
     [record] = [r for r in caplog.records if r.getMessage() == "Could not save task result"]
     assert record.exc_info
 
@@ -152,22 +158,26 @@ def test_the_scheduler_waits_out_a_restart_in_one_line(cluster, monkeypatch, cap
 
 
 def test_a_tick_that_meets_a_restart_is_skipped_in_one_line(monkeypatch, caplog):
+    """The tick's first query is the facts hook's (the archive's sync
+    time): a restart there is the database's, not fail2ban's."""
     from nodes import worker
 
-    def down(node):
+    def facts_hook():
         raise OperationalError(SHUTTING_DOWN)
 
     ran = []
-    monkeypatch.setattr(worker, "publish_facts", down)
+    monkeypatch.setattr(worker, "app_hook", lambda name: facts_hook)
     monkeypatch.setattr(worker, "app_hooks", lambda name: [("hook", lambda: ran.append(1))])
     with caplog.at_level(logging.WARNING):
         worker.run_tick()  # no error: the task is not a failure with a traceback
     assert ran == []
     assert "node tick: the database is busy or unreachable" in caplog.text
+    assert not any(r.exc_info for r in caplog.records)
 
-    def broken(node):
-        raise OperationalError("no such table: nodes_node")
+    def broken():
+        raise OperationalError("no such table: jails_syncstate")
 
-    monkeypatch.setattr(worker, "publish_facts", broken)
-    with pytest.raises(OperationalError):
-        worker.run_tick()
+    monkeypatch.setattr(worker, "app_hook", lambda name: broken)  # not a restart:
+    with caplog.at_level(logging.ERROR):
+        worker.run_tick()  # logged, and fail2ban marked down, as before
+    assert "node facts hook failed" in caplog.text

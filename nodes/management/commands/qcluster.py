@@ -422,6 +422,7 @@ class NodeCluster:
                 connections.close_all()
                 if not is_transient(exc):
                     q_logger.exception("Could not save task result")
+                    self._acknowledge_only(task)
                     continue
                 self.unsaved.appendleft(task)
                 self.save_again_at = time.monotonic() + SAVE_AGAIN_SECONDS
@@ -429,6 +430,19 @@ class NodeCluster:
                                "unreachable (%s); saving again in %d s",
                                get_func_repr(task["func"]), task["name"],
                                str(exc).strip().splitlines()[0], SAVE_AGAIN_SECONDS)
+
+    def _acknowledge_only(self, task: dict) -> None:
+        """A result that cannot be saved (not for a while: for good) still
+        takes its task out of its queue, as django-q2's monitor did, or the
+        task would run again after Q_CLUSTER["retry"], fail the same way and
+        come back, forever."""
+        if not task.get("ack_id") or not (task["success"] or task.get("ack_failure", False)):
+            return
+        try:
+            self.by_queue[task["cluster"]].broker.acknowledge(task["ack_id"])
+        except Exception:
+            q_logger.exception("Could not acknowledge task %s", task["name"])
+            connections.close_all()
 
     def _save(self, task: dict) -> None:
         save_result(task, self.by_queue[task["cluster"]].broker)
@@ -462,6 +476,7 @@ class NodeCluster:
                         lane.worker.join(5)
                 break
             self._save_results(time.monotonic() + 0.1)
+        self.save_again_at = 0.0  # the kept results get one last try now
         self._save_results(time.monotonic())
         if self.unsaved:
             logger.warning("%d results not saved (the database is busy or unreachable): "
